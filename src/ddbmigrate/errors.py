@@ -1,0 +1,77 @@
+"""One exception root, grouped by what the caller should do.
+
+``TransientError`` and its children may be retried (at the smallest unit: one page, one
+batch). ``FatalError`` and its children stop the run at once. Every message names the value
+that was wrong and, where there is one, the fix; the CLI prints ``str(error)`` and the hint
+and maps the class to an exit code in one place (``ddbmigrate.cli.exit_codes``).
+"""
+
+from __future__ import annotations
+
+
+class DdbMigrateError(Exception):
+    """Root of every error ddbmigrate raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TransientError(DdbMigrateError):
+    """A fault that may pass: throttling, 5xx, a dropped connection, a timeout."""
+
+
+class ThrottledError(TransientError):
+    """DynamoDB or S3 asked us to slow down."""
+
+
+class FatalError(DdbMigrateError):
+    """Retrying will not help; the run stops."""
+
+
+class ConfigError(FatalError):
+    """A flag, environment variable or config file value is wrong."""
+
+
+class CredentialsError(FatalError):
+    """No credentials, or credentials that AWS refuses."""
+
+
+class AccessDeniedError(FatalError):
+    """AWS refused a call for lack of permission."""
+
+
+class NotFoundError(FatalError):
+    """A table, bucket, export or file does not exist."""
+
+
+class SchemaMismatchError(FatalError):
+    """The destination table exists with a key schema that differs from the source."""
+
+
+class DestinationNotEmptyError(FatalError):
+    """The destination table already holds items and ``--into-existing`` was not given."""
+
+
+class StagingError(FatalError):
+    """The staging store cannot be read or written, or is owned by the wrong account."""
+
+
+class CorruptDataError(FatalError):
+    """An export file is damaged: bad checksum, wrong item count, unparsable line."""
+
+
+class RejectedItemError(FatalError):
+    """DynamoDB refused an item for a reason retrying cannot fix (e.g. a ValidationException)."""
+
+
+class ValidationMismatchError(DdbMigrateError):
+    """Source and destination differ. Carries the report that says where."""
+
+    def __init__(self, message: str, *, report: object, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report

@@ -1,0 +1,148 @@
+"""The seams between core logic and the outside world.
+
+Core modules (exporter, importer, validator, schema, pipeline) talk only to these Protocols.
+``ddbmigrate.aws`` implements them against AWS; ``ddbmigrate.stores`` against a local
+directory; ``ddbmigrate.testing`` in memory for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ddbmigrate.model import Item, Segment
+
+# A BatchWriteItem request entry: {"PutRequest": {"Item": item}} or {"DeleteRequest": {"Key": key}}.
+WriteRequest = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPage:
+    """One Scan response."""
+
+    items: list[Item]
+    last_key: Item | None
+    """``LastEvaluatedKey``; None when the segment is finished."""
+    consumed: float = 0.0
+    """Capacity units the page consumed (``ConsumedCapacity.CapacityUnits``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """One BatchWriteItem response."""
+
+    unprocessed: list[WriteRequest] = field(default_factory=list)
+    """Requests DynamoDB did not apply; the caller must send them again."""
+    consumed: float = 0.0
+
+
+class TableReader(Protocol):
+    """Reads one table (data plane)."""
+
+    @property
+    def table_name(self) -> str: ...
+
+    def scan(
+        self,
+        *,
+        segment: Segment,
+        start_key: Item | None = None,
+        limit: int | None = None,
+        consistent: bool = False,
+    ) -> ScanPage:
+        """One page of a (parallel) Scan. Transient faults raise TransientError."""
+        ...
+
+
+class TableWriter(Protocol):
+    """Writes one table (data plane)."""
+
+    @property
+    def table_name(self) -> str: ...
+
+    def batch_write(self, requests: list[WriteRequest]) -> WriteResult:
+        """One BatchWriteItem call of at most 25 requests and 16 MB."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TableSchema:
+    """Everything needed to recreate a table, as AWS reports it.
+
+    ``description`` is DescribeTable's ``Table`` (JSON-safe: timestamps as ISO strings).
+    The other fields come from the sibling calls DescribeTable does not cover.
+    """
+
+    description: dict[str, Any]
+    ttl_attribute: str | None = None
+    """DescribeTimeToLive: the attribute name when TTL is ENABLED (or ENABLING)."""
+    tags: list[dict[str, str]] = field(default_factory=list)
+    """ListTagsOfResource: ``[{"Key": ..., "Value": ...}]``."""
+    pitr_enabled: bool = False
+    """DescribeContinuousBackups: point-in-time recovery status."""
+
+    @property
+    def name(self) -> str:
+        return str(self.description["TableName"])
+
+
+class TableAdmin(Protocol):
+    """Control plane of one account/region: describe and create tables."""
+
+    def read_schema(self, table: str) -> TableSchema | None:
+        """DescribeTable and siblings; None when the table does not exist."""
+        ...
+
+    def create_table(self, request: dict[str, Any]) -> None:
+        """CreateTable with a ready request (see ``ddbmigrate.schema``)."""
+        ...
+
+    def wait_active(self, table: str, *, timeout: float) -> dict[str, Any]:
+        """Wait until the table and all its GSIs are ACTIVE; return the description."""
+        ...
+
+    def enable_ttl(self, table: str, attribute: str) -> None: ...
+
+    def tag_table(self, table: str, tags: list[dict[str, str]]) -> None: ...
+
+    def enable_pitr(self, table: str) -> None: ...
+
+
+class Store(Protocol):
+    """A place for staging files, addressed by keys relative to its root (``a/b/c.json``)."""
+
+    @property
+    def root(self) -> str:
+        """Human-readable URL of the root, for messages (``s3://bucket/prefix``)."""
+        ...
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write a whole object atomically: readers see the old state or the new, never half."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """Read a whole object; NotFoundError when it is absent."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys below ``prefix`` (relative to the root), in lexical order."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove an object; absent objects are not an error."""
+        ...
+
+
+class Clock(Protocol):
+    """Time, injected so throttling and backoff are tested without sleeping."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def now_iso(self) -> str:
+        """Wall-clock time as ``2026-01-01T00:00:00.000Z``."""
+        ...
