@@ -37,7 +37,9 @@ class KeySchema:
     @property
     def names(self) -> tuple[str, ...]:
         """Attribute names of the key, partition key first."""
-        return (self.partition.name,) if self.sort is None else (self.partition.name, self.sort.name)
+        return (
+            (self.partition.name,) if self.sort is None else (self.partition.name, self.sort.name)
+        )
 
     def __str__(self) -> str:
         parts = [str(self.partition)] + ([str(self.sort)] if self.sort else [])

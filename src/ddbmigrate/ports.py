@@ -146,3 +146,44 @@ class Clock(Protocol):
     def now_iso(self) -> str:
         """Wall-clock time as ``2026-01-01T00:00:00.000Z``."""
         ...
+
+    def now_ms(self) -> int:
+        """Wall-clock time in milliseconds since the epoch."""
+        ...
+
+
+class Observer(Protocol):
+    """Receives progress; the CLI renders it, the library ignores it by default.
+
+    Called from worker threads: implementations must be thread-safe.
+    """
+
+    def step_started(self, step: str, *, total: int | None) -> None:
+        """A step began; ``total`` is the expected item count when known."""
+        ...
+
+    def advanced(self, step: str, items: int) -> None:
+        """``items`` more items were done in ``step``."""
+        ...
+
+    def message(self, text: str) -> None:
+        """A line for the human log (stderr)."""
+        ...
+
+    def step_finished(self, step: str, *, summary: str) -> None: ...
+
+
+class NullObserver:
+    """Ignores everything: the default for library calls."""
+
+    def step_started(self, step: str, *, total: int | None) -> None:
+        return None
+
+    def advanced(self, step: str, items: int) -> None:
+        return None
+
+    def message(self, text: str) -> None:
+        return None
+
+    def step_finished(self, step: str, *, summary: str) -> None:
+        return None

@@ -72,8 +72,9 @@ class MotoServer:
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
         self.stop()
-        raise FatalError(f"moto server did not answer on {self.endpoint_url} within "
-                         f"{self.startup_timeout:.0f} s")
+        raise FatalError(
+            f"moto server did not answer on {self.endpoint_url} within {self.startup_timeout:.0f} s"
+        )
 
     def stop(self) -> None:
         if self._process is None:

@@ -1,0 +1,221 @@
+"""DynamoDB behind the ports: data plane on the wire client, control plane on boto3."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from ddbmigrate.aws.errors import translate
+from ddbmigrate.aws.session import SideSession
+from ddbmigrate.aws.wire import WireClient
+from ddbmigrate.clock import SystemClock
+from ddbmigrate.errors import AccessDeniedError, DdbMigrateError, FatalError, NotFoundError
+from ddbmigrate.model import Item, Segment
+from ddbmigrate.ports import Clock, ScanPage, TableSchema, WriteRequest, WriteResult
+
+TAGS_PER_CALL = 50  # TagResource's limit
+POLL_SECONDS = 1.5
+
+
+class DynamoTableReader:
+    """``ports.TableReader`` on the lean wire client."""
+
+    def __init__(self, wire: WireClient, table: str) -> None:
+        self._wire = wire
+        self._table = table
+
+    @property
+    def table_name(self) -> str:
+        return self._table
+
+    def scan(
+        self,
+        *,
+        segment: Segment,
+        start_key: Item | None = None,
+        limit: int | None = None,
+        consistent: bool = False,
+    ) -> ScanPage:
+        """One Scan call; the items come back exactly as DynamoDB sent them."""
+        body: dict[str, Any] = {"TableName": self._table, "ReturnConsumedCapacity": "TOTAL"}
+        if segment.total > 1:
+            body["Segment"] = segment.index
+            body["TotalSegments"] = segment.total
+        if start_key is not None:
+            body["ExclusiveStartKey"] = start_key
+        if limit is not None:
+            body["Limit"] = limit
+        if consistent:
+            body["ConsistentRead"] = True
+        response = self._wire.call("Scan", body, what=_table_what(self._wire, self._table))
+        consumed = response.get("ConsumedCapacity") or {}
+        return ScanPage(
+            items=response.get("Items", []),
+            last_key=response.get("LastEvaluatedKey"),
+            consumed=float(consumed.get("CapacityUnits", 0.0)),
+        )
+
+
+class DynamoTableWriter:
+    """``ports.TableWriter`` on the lean wire client."""
+
+    def __init__(self, wire: WireClient, table: str) -> None:
+        self._wire = wire
+        self._table = table
+
+    @property
+    def table_name(self) -> str:
+        return self._table
+
+    def batch_write(self, requests: list[WriteRequest]) -> WriteResult:
+        """One BatchWriteItem; a ValidationException raises RejectedItemError."""
+        body = {"RequestItems": {self._table: requests}, "ReturnConsumedCapacity": "TOTAL"}
+        what = _table_what(self._wire, self._table)
+        response = self._wire.call("BatchWriteItem", body, what=what, rejected=True)
+        unprocessed = (response.get("UnprocessedItems") or {}).get(self._table, [])
+        consumed = sum(
+            float(entry.get("CapacityUnits", 0.0)) for entry in response.get("ConsumedCapacity", [])
+        )
+        return WriteResult(unprocessed=unprocessed, consumed=consumed)
+
+
+class DynamoAdmin:
+    """``ports.TableAdmin`` on the boto3 ``dynamodb`` client of one side."""
+
+    def __init__(self, session: SideSession, *, clock: Clock | None = None) -> None:
+        self._session = session
+        self._clock: Clock = clock or SystemClock()
+
+    def read_schema(self, table: str) -> TableSchema | None:
+        """DescribeTable plus TTL, tags and PITR; None when the table does not exist."""
+        try:
+            description = self._describe(table)
+        except NotFoundError:
+            return None
+        return TableSchema(
+            description=description,
+            ttl_attribute=self._ttl_attribute(table),
+            tags=self._tags(table, description["TableArn"]),
+            pitr_enabled=self._pitr_enabled(table),
+        )
+
+    def create_table(self, request: dict[str, Any]) -> None:
+        """CreateTable with a ready request; returns as soon as AWS accepted it."""
+        self._call("create_table", f"create table {request.get('TableName')!r}", **request)
+
+    def wait_active(self, table: str, *, timeout: float) -> dict[str, Any]:
+        """Poll DescribeTable until the table and every GSI are ACTIVE."""
+        deadline = self._clock.monotonic() + timeout
+        while True:
+            description = self._describe(table)
+            if _is_active(description):
+                return description
+            if self._clock.monotonic() >= deadline:
+                raise FatalError(
+                    f"table {table!r} is not ACTIVE after {timeout:.0f} s "
+                    f"(status {_statuses(description)})",
+                    hint="check the table in the AWS console, then resume the run",
+                )
+            self._clock.sleep(POLL_SECONDS)
+
+    def enable_ttl(self, table: str, attribute: str) -> None:
+        spec = {"Enabled": True, "AttributeName": attribute}
+        self._call(
+            "update_time_to_live",
+            f"enable TTL on {attribute!r} of table {table!r}",
+            TableName=table,
+            TimeToLiveSpecification=spec,
+        )
+
+    def tag_table(self, table: str, tags: list[dict[str, str]]) -> None:
+        arn = self._describe(table)["TableArn"]
+        for start in range(0, len(tags), TAGS_PER_CALL):
+            chunk = tags[start : start + TAGS_PER_CALL]
+            self._call("tag_resource", f"tag table {table!r}", ResourceArn=arn, Tags=chunk)
+
+    def enable_pitr(self, table: str) -> None:
+        self._call(
+            "update_continuous_backups",
+            f"enable point-in-time recovery of table {table!r}",
+            TableName=table,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+
+    def _describe(self, table: str) -> dict[str, Any]:
+        response = self._call("describe_table", f"table {table!r}", TableName=table)
+        return json_safe(response["Table"])  # type: ignore[no-any-return]
+
+    def _ttl_attribute(self, table: str) -> str | None:
+        what = f"TTL of table {table!r}"
+        ttl = self._call("describe_time_to_live", what, TableName=table)["TimeToLiveDescription"]
+        if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+            return str(ttl["AttributeName"])
+        return None
+
+    def _tags(self, table: str, arn: str) -> list[dict[str, str]]:
+        tags: list[dict[str, str]] = []
+        kwargs: dict[str, str] = {"ResourceArn": arn}
+        while True:
+            try:
+                page = self._call("list_tags_of_resource", f"tags of table {table!r}", **kwargs)
+            except FatalError as exc:
+                # Denied, or an endpoint without the operation (UnknownOperationException).
+                if type(exc) in (AccessDeniedError, FatalError):
+                    raise _tags_unreadable(table, arn, exc) from exc
+                raise
+            tags.extend(page.get("Tags", []))
+            if not page.get("NextToken"):
+                return tags
+            kwargs["NextToken"] = page["NextToken"]
+
+    def _pitr_enabled(self, table: str) -> bool:
+        what = f"point-in-time recovery of table {table!r}"
+        response = self._call("describe_continuous_backups", what, TableName=table)
+        pitr = response["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
+        return bool(pitr.get("PointInTimeRecoveryStatus") == "ENABLED")
+
+    def _call(self, method: str, what: str, **kwargs: Any) -> Any:
+        operation = "".join(part.title() for part in method.split("_"))
+        try:
+            return getattr(self._session.client("dynamodb"), method)(**kwargs)
+        except DdbMigrateError:
+            raise
+        except Exception as exc:
+            raise translate(exc, what=what, action=f"dynamodb:{operation}") from exc
+
+
+def _table_what(wire: WireClient, table: str) -> str:
+    return f"table {table!r} in {wire.region}"
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of a boto3 response with datetimes as ISO-8601 strings, recursively."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _is_active(description: dict[str, Any]) -> bool:
+    # AWS omits GlobalSecondaryIndexes when there are none; moto sends an empty list.
+    indexes = description.get("GlobalSecondaryIndexes") or []
+    return description.get("TableStatus") == "ACTIVE" and all(
+        index.get("IndexStatus") == "ACTIVE" for index in indexes
+    )
+
+
+def _statuses(description: dict[str, Any]) -> str:
+    parts = [f"table {description.get('TableStatus')}"]
+    for index in description.get("GlobalSecondaryIndexes") or []:
+        parts.append(f"index {index.get('IndexName')} {index.get('IndexStatus')}")
+    return ", ".join(parts)
+
+
+def _tags_unreadable(table: str, arn: str, exc: DdbMigrateError) -> AccessDeniedError:
+    return AccessDeniedError(
+        f"cannot read the tags of table {table!r}: {exc.message}",
+        hint=f"grant dynamodb:ListTagsOfResource on {arn}, or use an endpoint that supports it",
+    )

@@ -1,0 +1,187 @@
+"""``ports.Store`` on an S3 prefix, usually in a bucket another account owns.
+
+Every request carries ``ExpectedBucketOwner`` when the owner is known, so a bucket name
+taken over by a stranger makes the call fail instead of handing them our data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from boto3.s3.transfer import TransferConfig
+
+from ddbmigrate.aws.errors import translate
+from ddbmigrate.aws.session import SideSession
+from ddbmigrate.errors import AccessDeniedError, DdbMigrateError, NotFoundError, StagingError
+from ddbmigrate.model import StoreURL
+
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+_TRANSFER = TransferConfig(
+    multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD
+)
+
+
+class S3Store:
+    """Objects below ``s3://bucket/prefix``, addressed by keys relative to that prefix."""
+
+    def __init__(
+        self,
+        session: SideSession,
+        url: StoreURL,
+        *,
+        expected_owner: str | None,
+        acl: str | None = "bucket-owner-full-control",
+        sse: str | None = None,
+        sse_kms_key_id: str | None = None,
+    ) -> None:
+        if url.scheme != "s3":
+            raise ValueError(f"S3Store needs an s3:// URL, got {url}")
+        self._session = session
+        self.url = url
+        self.bucket = url.bucket
+        self.prefix = url.prefix.strip("/")
+        self._owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+        self.expected_owner = expected_owner
+        self.acl = acl
+        self._write_args = {**self._owner, **_write_args(acl, sse, sse_kms_key_id)}
+
+    @property
+    def root(self) -> str:
+        return str(self.url)
+
+    def put(self, key: str, data: bytes) -> None:
+        """One PUT (or a multipart upload above 16 MiB); S3 shows the object only when complete."""
+        full = self._key(key)
+        try:
+            if len(data) <= MULTIPART_THRESHOLD:
+                self._s3.put_object(Bucket=self.bucket, Key=full, Body=data, **self._write_args)
+            else:
+                self._s3.upload_fileobj(
+                    io.BytesIO(data),
+                    self.bucket,
+                    full,
+                    ExtraArgs=self._write_args,
+                    Config=_TRANSFER,
+                )
+        except Exception as exc:
+            raise self._error(exc, key, "s3:PutObject") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=self._key(key), **self._owner)
+            return response["Body"].read()  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise self._error(exc, key, "s3:GetObject") from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=self._key(key), **self._owner)
+        except Exception as exc:
+            error = self._error(exc, key, "s3:GetObject")
+            if isinstance(error, NotFoundError):
+                return False
+            raise error from exc
+        return True
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys starting with ``prefix`` (a plain string prefix, as S3 means it), sorted."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        keys: list[str] = []
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base + prefix, **self._owner):
+                keys.extend(obj["Key"][len(base) :] for obj in page.get("Contents", []))
+        except Exception as exc:
+            raise self._error(exc, prefix, "s3:ListBucket", resource=self._bucket_arn) from exc
+        return iter(sorted(keys))
+
+    def delete(self, key: str) -> None:
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=self._key(key), **self._owner)
+        except Exception as exc:
+            raise self._error(exc, key, "s3:DeleteObject") from exc
+
+    def check_bucket(self) -> None:
+        """HeadBucket: the bucket exists, we may use it, and the expected account owns it."""
+        try:
+            self._s3.head_bucket(Bucket=self.bucket, **self._owner)
+        except Exception as exc:
+            raise self._bucket_error(exc) from exc
+
+    def probe_write(self) -> None:
+        """Prove we may write here by putting a marker object, then delete it."""
+        key = f"ddbmigrate/preflight/{uuid.uuid4().hex}.json"
+        body = orjson.dumps({"written_by": "ddbmigrate", "purpose": "preflight write check"})
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=body, **self._write_args
+            )
+        except Exception as exc:
+            raise self._probe_error(exc) from exc
+        # Writing is what the run needs; a marker left behind for lack of DeleteObject is harmless.
+        with contextlib.suppress(AccessDeniedError):
+            self.delete(key)
+
+    @property
+    def _s3(self) -> Any:
+        return self._session.client("s3")
+
+    @property
+    def _bucket_arn(self) -> str:
+        return f"arn:aws:s3:::{self.bucket}"
+
+    def _key(self, key: str) -> str:
+        key = key.lstrip("/")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _object_arn(self, key: str) -> str:
+        return f"{self._bucket_arn}/{self._key(key)}"
+
+    def _error(
+        self, exc: Exception, key: str, action: str, *, resource: str | None = None
+    ) -> DdbMigrateError:
+        what = f"s3://{self.bucket}/{self._key(key)}"
+        return translate(exc, what=what, action=action, resource=resource or self._object_arn(key))
+
+    def _bucket_error(self, exc: Exception) -> DdbMigrateError:
+        error = translate(exc, what=f"bucket {self.bucket!r}", action="s3:ListBucket")
+        if isinstance(error, NotFoundError):
+            return StagingError(
+                f"bucket {self.bucket!r} does not exist",
+                hint="create it in the destination account, or fix --staging",
+            )
+        if isinstance(error, AccessDeniedError) and self.expected_owner:
+            return StagingError(
+                f"bucket {self.bucket!r} is not owned by account {self.expected_owner}, "
+                "or you may not access it",
+                hint=f"check the bucket's owner, and grant s3:ListBucket on {self._bucket_arn} "
+                "(see `ddbmigrate policies`)",
+            )
+        return error
+
+    def _probe_error(self, exc: Exception) -> DdbMigrateError:
+        error = self._error(exc, "ddbmigrate/preflight/", "s3:PutObject")
+        if not isinstance(error, AccessDeniedError):
+            return error
+        actions = "s3:PutObject and s3:PutObjectAcl" if self.acl else "s3:PutObject"
+        where = f"{self._bucket_arn}/{self.prefix}/*" if self.prefix else f"{self._bucket_arn}/*"
+        return AccessDeniedError(
+            f"cannot write to {self.root}: {error.message}",
+            hint=f"grant {actions} on {where} (see `ddbmigrate policies`)",
+        )
+
+
+def _write_args(acl: str | None, sse: str | None, kms_key: str | None) -> dict[str, str]:
+    args: dict[str, str] = {}
+    if acl:
+        args["ACL"] = acl
+    if sse:
+        args["ServerSideEncryption"] = sse
+    if kms_key:
+        args["SSEKMSKeyId"] = kms_key
+    return args

@@ -1,0 +1,617 @@
+"""The ``ddbmigrate`` command: thin typer commands over ``ddbmigrate.api``.
+
+Errors become exit codes in one place (:func:`main`); no traceback for a user mistake
+unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from ddbmigrate import __version__, api
+from ddbmigrate.cli.exit_codes import ExitCode, exit_code_for
+from ddbmigrate.cli.output import ConsoleObserver, print_error, stdout
+from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
+from ddbmigrate.errors import DdbMigrateError, ValidationMismatchError
+from ddbmigrate.local.demo import run_demo, serve_forever
+from ddbmigrate.pipeline import MigrateOptions
+from ddbmigrate.validator import ValidationReport
+
+app = typer.Typer(
+    name="ddbmigrate",
+    help="Move DynamoDB tables between AWS accounts and regions through S3, and prove the "
+    "copy is exact.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+local_app = typer.Typer(help="The embedded two-account AWS (moto server) on this machine.")
+app.add_typer(local_app, name="local")
+
+
+class ProgressMode(StrEnum):
+    """How progress is shown on stderr."""
+
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+# Side options, shared by every command. Each also reads DDBMIGRATE_SOURCE_<FIELD> /
+# DDBMIGRATE_DEST_<FIELD> and the [source] / [destination] tables of --config.
+_S = "Source account"
+_D = "Destination account"
+SrcProfile = Annotated[
+    str | None,
+    typer.Option("--source-profile", help="Source AWS profile (SSO too).", rich_help_panel=_S),
+]
+SrcRole = Annotated[
+    str | None,
+    typer.Option(
+        "--source-role-arn",
+        help="Role to assume for the source (refreshed automatically).",
+        rich_help_panel=_S,
+    ),
+]
+SrcExtId = Annotated[
+    str | None,
+    typer.Option(
+        "--source-external-id", help="ExternalId for the source AssumeRole.", rich_help_panel=_S
+    ),
+]
+SrcSession = Annotated[
+    str | None,
+    typer.Option(
+        "--source-session-name", help="RoleSessionName for the source.", rich_help_panel=_S
+    ),
+]
+SrcRegion = Annotated[
+    str | None, typer.Option("--source-region", help="Source region.", rich_help_panel=_S)
+]
+SrcEndpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--source-endpoint-url",
+        help="Endpoint for every source service (e.g. moto, LocalStack).",
+        rich_help_panel=_S,
+    ),
+]
+DstProfile = Annotated[
+    str | None,
+    typer.Option("--dest-profile", help="Destination AWS profile (SSO too).", rich_help_panel=_D),
+]
+DstRole = Annotated[
+    str | None,
+    typer.Option("--dest-role-arn", help="Role to assume for the destination.", rich_help_panel=_D),
+]
+DstExtId = Annotated[
+    str | None,
+    typer.Option(
+        "--dest-external-id", help="ExternalId for the destination AssumeRole.", rich_help_panel=_D
+    ),
+]
+DstSession = Annotated[
+    str | None,
+    typer.Option(
+        "--dest-session-name", help="RoleSessionName for the destination.", rich_help_panel=_D
+    ),
+]
+DstRegion = Annotated[
+    str | None, typer.Option("--dest-region", help="Destination region.", rich_help_panel=_D)
+]
+DstEndpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--dest-endpoint-url", help="Endpoint for every destination service.", rich_help_panel=_D
+    ),
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML file with [source] and [destination] tables (profile, role_arn, "
+        "external_id, session_name, region, endpoint_url).",
+        envvar="DDBMIGRATE_CONFIG",
+    ),
+]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+ProgressOpt = Annotated[
+    ProgressMode,
+    typer.Option("--progress", help="Progress bars on stderr: auto (when a terminal), on, off."),
+]
+Workers = Annotated[
+    int, typer.Option("--workers", min=1, max=256, help="Segments or parts processed at once.")
+]
+Segments = Annotated[
+    int | None,
+    typer.Option(
+        "--segments",
+        min=1,
+        max=1_000_000,
+        help="Parallel Scan segments [default: one per GiB of table, at least --workers].",
+    ),
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+BucketOwner = Annotated[
+    str | None,
+    typer.Option(
+        "--bucket-owner",
+        help="Account id that must own the staging bucket (ExpectedBucketOwner). "
+        "migrate defaults to the destination account.",
+    ),
+]
+Acl = Annotated[
+    str, typer.Option("--acl", help="Canned ACL for staging objects; 'none' sends none.")
+]
+Sse = Annotated[
+    str | None,
+    typer.Option("--sse", help="Server-side encryption of staging objects: AES256 or aws:kms."),
+]
+SseKms = Annotated[str | None, typer.Option("--sse-kms-key-id", help="KMS key for --sse aws:kms.")]
+
+
+def _side_from(role: str, values: Mapping[str, Any]) -> Side:
+    """Build a side from a command's ``source_*`` or ``dest_*`` parameters and ``config``."""
+    prefix = "source_" if role == "source" else "dest_"
+    flags = {name: values.get(prefix + name) for name in SIDE_FIELDS}
+    config = values.get("config")
+    return resolve_side(role, flags=flags, file=load_config_file(config) if config else None)
+
+
+def _staging(
+    url: str, owner: str | None, acl: str, sse: str | None, kms: str | None
+) -> api.StagingOptions:
+    return api.StagingOptions(
+        url=url,
+        bucket_owner=owner,
+        acl=None if acl.lower() == "none" else acl,
+        sse=sse,
+        sse_kms_key_id=kms,
+    )
+
+
+def _observer(progress: ProgressMode) -> ConsoleObserver:
+    return ConsoleObserver(bars=progress != ProgressMode.off)
+
+
+def _print_validation(report: ValidationReport, *, as_json: bool) -> None:
+    if as_json:
+        stdout.print(orjson.dumps(report.to_dict()).decode(), markup=False)
+    else:
+        stdout.print(report.summary(), markup=False)
+        for kind, keys, count in (
+            ("missing", report.missing, report.missing_count),
+            ("extra", report.extra, report.extra_count),
+            ("changed", report.changed, report.changed_count),
+        ):
+            for key in keys:
+                stdout.print(f"  {kind:<8} {key}", markup=False)
+            if count > len(keys):
+                stdout.print(f"  … and {count - len(keys)} more {kind}", markup=False)
+    if not report.matches:
+        raise ValidationMismatchError(report.summary(), report=report)
+
+
+@app.command()
+def migrate(
+    *,
+    source_table: Annotated[str, typer.Option("--source-table", help="Table to copy.")],
+    staging: Annotated[
+        str,
+        typer.Option(
+            "--staging",
+            help="s3://bucket/prefix/ owned by the destination account, or a local directory.",
+        ),
+    ],
+    dest_table: Annotated[
+        str | None, typer.Option("--dest-table", help="Destination table [default: same name].")
+    ] = None,
+    into_existing: Annotated[
+        bool,
+        typer.Option(
+            "--into-existing", help="Write into a destination table that already holds items."
+        ),
+    ] = False,
+    validate: Annotated[
+        bool, typer.Option("--validate/--no-validate", help="Compare both tables at the end.")
+    ] = True,
+    dest_kms_key_id: Annotated[
+        str | None,
+        typer.Option(
+            "--dest-kms-key-id",
+            help="KMS key for the new table's encryption "
+            "(source keys are not reused across accounts).",
+        ),
+    ] = None,
+    segments: Segments = None,
+    workers: Workers = 4,
+    bucket_owner: BucketOwner = None,
+    acl: Acl = api.DEFAULT_ACL,
+    sse: Sse = None,
+    sse_kms_key_id: SseKms = None,
+    source_profile: SrcProfile = None,
+    source_role_arn: SrcRole = None,
+    source_external_id: SrcExtId = None,
+    source_session_name: SrcSession = None,
+    source_region: SrcRegion = None,
+    source_endpoint_url: SrcEndpoint = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    as_json: JsonOut = False,
+    progress: ProgressOpt = ProgressMode.auto,
+    debug: Debug = False,
+) -> None:
+    """Preflight, create the destination table, export, import and validate, in that order.
+
+    Example: ddbmigrate migrate --source-profile a --source-table customer --dest-profile b
+    --staging s3://bucket-in-b/migrations/
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    source = _side_from("source", locals())
+    dest = _side_from("destination", locals())
+    options = MigrateOptions(
+        source_table=source_table,
+        dest_table=dest_table or source_table,
+        segments=segments,
+        workers=workers,
+        into_existing=into_existing,
+        validate=validate,
+        dest_kms_key_id=dest_kms_key_id,
+    )
+    with _observer(progress) as observer:
+        report = api.migrate(
+            source=source,
+            dest=dest,
+            staging=_staging(staging, bucket_owner, acl, sse, sse_kms_key_id),
+            options=options,
+            observer=observer,
+        )
+    if not as_json:
+        stdout.print(f"schema:   {report.schema_action}", markup=False)
+        stdout.print(
+            f"export:   {report.export.item_count} items -> {report.export.url}", markup=False
+        )
+        stdout.print(
+            f"import:   {report.imported.item_count} items -> {options.dest_table}", markup=False
+        )
+    elif report.validation is None:
+        stdout.print(
+            orjson.dumps(
+                {
+                    "export": report.export.url,
+                    "exported": report.export.item_count,
+                    "imported": report.imported.item_count,
+                }
+            ).decode(),
+            markup=False,
+        )
+    if report.validation is not None:
+        _print_validation(report.validation, as_json=as_json)
+
+
+@app.command()
+def schema(
+    *,
+    source_table: Annotated[
+        str, typer.Option("--source-table", help="Table whose schema to copy.")
+    ],
+    dest_table: Annotated[
+        str | None, typer.Option("--dest-table", help="Table to create [default: same name].")
+    ] = None,
+    dest_kms_key_id: Annotated[
+        str | None,
+        typer.Option("--dest-kms-key-id", help="KMS key for the new table's encryption."),
+    ] = None,
+    source_profile: SrcProfile = None,
+    source_role_arn: SrcRole = None,
+    source_external_id: SrcExtId = None,
+    source_session_name: SrcSession = None,
+    source_region: SrcRegion = None,
+    source_endpoint_url: SrcEndpoint = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    debug: Debug = False,
+) -> None:
+    """Create the destination table like the source: keys, indexes, capacity, SSE, TTL, streams,
+    tags, PITR, table class, deletion protection. An existing table with the same key is left
+    as it is (differences are listed); one with another key is refused.
+
+    Example: ddbmigrate schema --source-profile a --source-table customer --dest-profile b
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    source = _side_from("source", locals())
+    dest = _side_from("destination", locals())
+    with _observer(ProgressMode.off) as observer:
+        action = api.copy_schema(
+            source=source,
+            dest=dest,
+            source_table=source_table,
+            dest_table=dest_table or source_table,
+            dest_kms_key_id=dest_kms_key_id,
+            observer=observer,
+        )
+    stdout.print(action, markup=False)
+
+
+@app.command()
+def export(
+    *,
+    table: Annotated[str, typer.Option("--table", "--source-table", help="Table to export.")],
+    staging: Annotated[
+        str, typer.Option("--staging", help="s3://bucket/prefix/ or a local directory.")
+    ],
+    segments: Segments = None,
+    workers: Workers = 4,
+    bucket_owner: BucketOwner = None,
+    acl: Acl = api.DEFAULT_ACL,
+    sse: Sse = None,
+    sse_kms_key_id: SseKms = None,
+    source_profile: SrcProfile = None,
+    source_role_arn: SrcRole = None,
+    source_external_id: SrcExtId = None,
+    source_session_name: SrcSession = None,
+    source_region: SrcRegion = None,
+    source_endpoint_url: SrcEndpoint = None,
+    config: ConfigFile = None,
+    as_json: JsonOut = False,
+    progress: ProgressOpt = ProgressMode.auto,
+    debug: Debug = False,
+) -> None:
+    """Export a table to STAGING/AWSDynamoDB/<export-id>/ in DynamoDB's native export layout
+    (gzip DYNAMODB_JSON parts, manifests with item counts and MD5s, plus the table's schema).
+
+    Example: ddbmigrate export --source-profile a --table customer --staging s3://bucket/exports/
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    source = _side_from("source", locals())
+    with _observer(progress) as observer:
+        result = api.export(
+            source=source,
+            table=table,
+            staging=_staging(staging, bucket_owner, acl, sse, sse_kms_key_id),
+            segments=segments,
+            workers=workers,
+            observer=observer,
+        )
+    if as_json:
+        body = {
+            "export_id": result.export_id,
+            "url": result.url,
+            "items": result.item_count,
+            "parts": len(result.parts),
+            "bytes": result.bytes_written,
+            "seconds": round(result.seconds, 3),
+        }
+        stdout.print(orjson.dumps(body).decode(), markup=False)
+    else:
+        stdout.print(
+            f"exported {result.item_count} items in {len(result.parts)} parts to {result.url}",
+            markup=False,
+        )
+
+
+@app.command("import")
+def import_cmd(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="An export folder (…/AWSDynamoDB/<id>/) or the prefix above it; s3:// or local."
+        ),
+    ],
+    *,
+    table: Annotated[
+        str,
+        typer.Option(
+            "--table",
+            "--dest-table",
+            help="Table to write into (created from the export's schema when absent).",
+        ),
+    ],
+    export_id: Annotated[
+        str | None,
+        typer.Option(
+            "--export-id", help="Which export under SOURCE [default: the newest complete one]."
+        ),
+    ] = None,
+    into_existing: Annotated[
+        bool, typer.Option("--into-existing", help="Write into a table that already holds items.")
+    ] = False,
+    workers: Workers = 4,
+    bucket_owner: BucketOwner = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    as_json: JsonOut = False,
+    progress: ProgressOpt = ProgressMode.auto,
+    debug: Debug = False,
+) -> None:
+    """Import an export into a table with BatchWriteItem; unprocessed items are retried, never
+    dropped. Checks every file's MD5 and item count against the manifests.
+
+    Example: ddbmigrate import s3://bucket/exports/ --table customer --dest-profile b
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    dest = _side_from("destination", locals())
+    with _observer(progress) as observer:
+        result = api.import_(
+            dest=dest,
+            source_url=source,
+            table=table,
+            export_id=export_id,
+            into_existing=into_existing,
+            bucket_owner=bucket_owner,
+            workers=workers,
+            observer=observer,
+        )
+    if as_json:
+        stdout.print(
+            orjson.dumps(
+                {
+                    "items": result.item_count,
+                    "parts": result.parts,
+                    "seconds": round(result.seconds, 3),
+                }
+            ).decode(),
+            markup=False,
+        )
+    else:
+        stdout.print(
+            f"imported {result.item_count} items from {result.parts} parts into {table}",
+            markup=False,
+        )
+
+
+@app.command("validate")
+def validate_cmd(
+    *,
+    source_table: Annotated[str, typer.Option("--source-table", help="Table to compare from.")],
+    dest_table: Annotated[
+        str | None, typer.Option("--dest-table", help="Table to compare with [default: same name].")
+    ] = None,
+    consistent: Annotated[
+        bool, typer.Option("--consistent", help="Strongly consistent scans (twice the RCU).")
+    ] = False,
+    segments: Annotated[
+        int, typer.Option("--segments", min=1, help="Parallel Scan segments per table.")
+    ] = 4,
+    workers: Workers = 4,
+    source_profile: SrcProfile = None,
+    source_role_arn: SrcRole = None,
+    source_external_id: SrcExtId = None,
+    source_session_name: SrcSession = None,
+    source_region: SrcRegion = None,
+    source_endpoint_url: SrcEndpoint = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    as_json: JsonOut = False,
+    progress: ProgressOpt = ProgressMode.auto,
+    debug: Debug = False,
+) -> None:
+    """Compare two tables item by item (order-free digests); list missing, extra and changed
+    keys. Exits 0 only when they match, 3 when they differ.
+
+    Example: ddbmigrate validate --source-profile a --source-table customer --dest-profile b
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    source = _side_from("source", locals())
+    dest = _side_from("destination", locals())
+    with _observer(progress) as observer:
+        report = api.validate(
+            source=source,
+            dest=dest,
+            source_table=source_table,
+            dest_table=dest_table or source_table,
+            segments=segments,
+            workers=workers,
+            consistent_read=consistent,
+            observer=observer,
+        )
+    _print_validation(report, as_json=as_json)
+
+
+@app.command()
+def demo(
+    *,
+    items: Annotated[
+        int, typer.Option("--items", min=1, max=1_000_000, help="Items in the demo table.")
+    ] = 1000,
+    workers: Workers = 4,
+    progress: ProgressOpt = ProgressMode.auto,
+    debug: Debug = False,
+) -> None:
+    """Start an embedded two-account AWS (moto server on loopback), fill table 'customer' in
+    account 111111111111 with every attribute type, migrate it through a bucket owned by
+    account 222222222222 over HTTP, print the validation report, stop. Touches no real AWS.
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    with _observer(progress) as observer:
+        report = run_demo(items=items, workers=workers, observer=observer)
+    _print_validation(report, as_json=False)
+
+
+@local_app.command("up")
+def local_up(
+    *,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1 [default: a free one]."),
+    ] = None,
+    items: Annotated[
+        int,
+        typer.Option("--items", min=0, max=1_000_000, help="Items in the source table 'customer'."),
+    ] = 1000,
+    debug: Debug = False,
+) -> None:
+    """Run the embedded two-account AWS in the foreground; print how to use it. Ctrl-C stops."""
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    serve_forever(port=port, out=stdout, items=items)
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"ddbmigrate {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Move DynamoDB tables between AWS accounts and regions through S3."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command; turn every error into one message and one exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="ddbmigrate", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        print_error("interrupted; exports without manifest-summary.json are ignored", None)
+        return int(exit_code_for(KeyboardInterrupt()))
+    except typer.TyperException as exc:  # a usage error: unknown flag, bad value, missing option
+        exc.show()  # type: ignore[attr-defined]
+        return int(ExitCode.USAGE)
+    except DdbMigrateError as exc:
+        if "--debug" in args:
+            raise
+        if not isinstance(exc, ValidationMismatchError):  # its report is already on stdout
+            print_error(exc.message, exc.hint)
+        return int(exit_code_for(exc))
+    return int(ExitCode.OK)
+
+
+def run() -> None:
+    """Console-script wrapper."""
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Exit codes, decided here and nowhere else."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from ddbmigrate import errors
+
+
+class ExitCode(IntEnum):
+    """What ``ddbmigrate`` exits with."""
+
+    OK = 0
+    FAILURE = 1
+    """The run stopped on an error (permissions, missing table, damaged export...)."""
+    USAGE = 2
+    """A flag, environment variable or config value is wrong."""
+    MISMATCH = 3
+    """Validation ran and the tables differ."""
+    TRANSIENT = 4
+    """AWS kept failing or throttling after every retry; running again may succeed."""
+    INTERRUPTED = 130
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code of an error that ended a command."""
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, errors.ConfigError):
+        return ExitCode.USAGE
+    if isinstance(exc, errors.ValidationMismatchError):
+        return ExitCode.MISMATCH
+    if isinstance(exc, errors.TransientError):
+        return ExitCode.TRANSIENT
+    return ExitCode.FAILURE

@@ -1,0 +1,125 @@
+"""``ddbmigrate demo`` and ``ddbmigrate local up``: the real tool against the embedded AWS."""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from ddbmigrate import api
+from ddbmigrate.aws.dynamodb import DynamoTableWriter
+from ddbmigrate.aws.session import SideSession
+from ddbmigrate.aws.wire import WireClient
+from ddbmigrate.errors import FatalError
+from ddbmigrate.local.demo_data import customer_items
+from ddbmigrate.local.env import (
+    BUCKET,
+    DEST_ACCOUNT,
+    DEST_ROLE,
+    SOURCE_ACCOUNT,
+    SOURCE_ROLE,
+    LocalAWS,
+    base_credentials,
+    running,
+)
+from ddbmigrate.model import Item
+from ddbmigrate.pipeline import MigrateOptions
+from ddbmigrate.ports import Observer
+from ddbmigrate.validator import ValidationReport
+
+DEMO_TABLE = "customer"
+
+
+class Printer(Protocol):
+    def print(self, text: str, *, markup: bool = ...) -> None: ...
+
+
+def create_customer_table(env: LocalAWS, items: list[Item], *, table: str = DEMO_TABLE) -> None:
+    """The walkthrough's table: key (name, city), a GSI, TTL and tags, filled with ``items``."""
+    ddb = env.client(SOURCE_ROLE, "dynamodb")
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "name", "KeyType": "HASH"},
+            {"AttributeName": "city", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "name", "AttributeType": "S"},
+            {"AttributeName": "city", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-city",
+                "KeySchema": [{"AttributeName": "city", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        Tags=[{"Key": "team", "Value": "payments"}],
+    )
+    ddb.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
+    put_items(env, table, items)
+
+
+def put_items(env: LocalAWS, table: str, items: list[Item]) -> None:
+    """Write wire-form items through our own data plane (boto3 would re-encode binary)."""
+    writer = DynamoTableWriter(WireClient(SideSession(env.source)), table)
+    for start in range(0, len(items), 25):
+        pending = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        for _ in range(20):
+            pending = writer.batch_write(pending).unprocessed
+            if not pending:
+                break
+        if pending:
+            raise FatalError(f"could not load the demo items into {table!r}")
+
+
+def run_demo(*, items: int, workers: int, observer: Observer) -> ValidationReport:
+    """Start the embedded AWS, fill the source, migrate, return the validation report."""
+    with running() as env, base_credentials(env):
+        observer.message(
+            f"embedded AWS at {env.endpoint_url}: source account {SOURCE_ACCOUNT}, "
+            f"destination account {DEST_ACCOUNT}, staging {env.staging}"
+        )
+        create_customer_table(env, customer_items(items))
+        observer.message(f"source table {DEMO_TABLE!r} holds {items} items of every type")
+        report = api.migrate(
+            source=env.source,
+            dest=env.dest,
+            staging=api.StagingOptions(url=env.staging),
+            options=MigrateOptions(source_table=DEMO_TABLE, dest_table=DEMO_TABLE, workers=workers),
+            observer=observer,
+        )
+    if report.validation is None:  # pragma: no cover - migrate validates unless told not to
+        raise FatalError("the demo migration did not validate")
+    return report.validation
+
+
+def usage_text(env: LocalAWS) -> str:
+    """How to point the CLI at a running embedded AWS."""
+    exports = " ".join(f"{k}={v}" for k, v in env.base_env.items())
+    return f"""Embedded AWS running at {env.endpoint_url} (Ctrl-C stops it)
+  source account       {SOURCE_ACCOUNT}  role {SOURCE_ROLE}
+                       table {DEMO_TABLE!r} (key name, city)
+  destination account  {DEST_ACCOUNT}  role {DEST_ROLE}
+  staging bucket       s3://{BUCKET}/ (owned by {DEST_ACCOUNT}; the source role may write)
+
+In another shell:
+  export {exports} AWS_ENDPOINT_URL={env.endpoint_url}
+  ddbmigrate migrate --source-role-arn {SOURCE_ROLE} \\
+    --dest-role-arn {DEST_ROLE} \\
+    --source-table {DEMO_TABLE} --staging {env.staging}
+"""
+
+
+def serve_forever(*, port: int | None, out: Printer, items: int = 1000) -> None:
+    """Run the embedded AWS with the demo table until Ctrl-C."""
+    with running(port=port) as env, base_credentials(env):
+        create_customer_table(env, customer_items(items))
+        out.print(usage_text(env), markup=False)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            out.print("stopping the embedded AWS", markup=False)

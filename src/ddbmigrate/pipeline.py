@@ -1,0 +1,267 @@
+"""migrate = preflight -> schema -> export -> import -> validate, each a function of its own.
+
+Core only: everything AWS-specific arrives as ports (``SideHandles``) and named preflight
+checks, wired by ``ddbmigrate.api``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ddbmigrate import schema as schemas
+from ddbmigrate.errors import ConfigError, FatalError, NotFoundError
+from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
+from ddbmigrate.importer import (
+    ImportOptions,
+    ImportResult,
+    ensure_empty,
+    import_export,
+    load_export,
+)
+from ddbmigrate.model import KeySchema
+from ddbmigrate.ports import (
+    Clock,
+    NullObserver,
+    Observer,
+    Store,
+    TableAdmin,
+    TableReader,
+    TableSchema,
+    TableWriter,
+)
+from ddbmigrate.validator import ValidateOptions, ValidationReport, validate_tables
+
+GIB = 1024**3
+MAX_SEGMENTS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class SideHandles:
+    """What the core needs from one account/region."""
+
+    admin: TableAdmin
+    reader: Callable[[str], TableReader]
+    """Table name -> data-plane reader."""
+    writer: Callable[[str], TableWriter]
+    """Table name -> data-plane writer."""
+    label: str
+    """For messages, e.g. ``source (role arn:aws:iam::111111111111:role/x, us-east-1)``."""
+
+
+Check = tuple[str, Callable[[], None]]
+"""A named preflight check: raises a DdbMigrateError saying what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MigrateOptions:
+    """One table's migration."""
+
+    source_table: str
+    dest_table: str
+    segments: int | None = None
+    """Parallel Scan segments; None picks one per GiB of table, at least ``workers``."""
+    workers: int = 4
+    into_existing: bool = False
+    validate: bool = True
+    part_max_items: int = 100_000
+    dest_kms_key_id: str | None = None
+    table_wait_timeout: float = 1800.0
+    """Seconds to wait for a new destination table (and its GSIs) to become ACTIVE."""
+    consistent_validate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What preflight found and what the run will do."""
+
+    source_table: str
+    dest_table: str
+    approx_items: int
+    approx_bytes: int
+    billing_mode: str
+    segments: int
+    dest_exists: bool
+
+    def lines(self) -> list[str]:
+        action = "exists: write into it" if self.dest_exists else "absent: create it"
+        return [
+            f"source table   {self.source_table}: ~{self.approx_items} items, "
+            f"~{self.approx_bytes} bytes (DescribeTable's estimate), {self.billing_mode}",
+            f"destination    {self.dest_table}: {action}",
+            f"scan segments  {self.segments}",
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class MigrateReport:
+    """Everything a migration did."""
+
+    plan: Plan
+    schema_action: str
+    export: ExportResult
+    imported: ImportResult
+    validation: ValidationReport | None
+    notes: list[str] = field(default_factory=list)
+
+
+def default_segments(table_bytes: int, workers: int) -> int:
+    """One Scan segment per GiB of table, at least one per worker."""
+    return max(workers, min(MAX_SEGMENTS, math.ceil(table_bytes / GIB)))
+
+
+def read_source(admin: TableAdmin, table: str, label: str, *, role: str = "source") -> TableSchema:
+    """A table's schema; it must exist and be ACTIVE. ``role`` is source or dest(ination)."""
+    found = admin.read_schema(table)
+    if found is None:
+        flag = "source" if role == "source" else "dest"
+        raise NotFoundError(
+            f"{role} table {table!r} does not exist in {label}",
+            hint=f"check --{flag}-table, --{flag}-region and the {role} credentials",
+        )
+    status = found.description.get("TableStatus", "ACTIVE")
+    if status != "ACTIVE":
+        raise FatalError(
+            f"{role} table {table!r} is {status}, not ACTIVE",
+            hint="wait until it is ACTIVE and run again",
+        )
+    return found
+
+
+def run_checks(checks: list[Check], observer: Observer) -> None:
+    """Run named preflight checks in order; the first failure stops the run."""
+    for name, check in checks:
+        check()
+        observer.message(f"preflight ok: {name}")
+
+
+def preflight(
+    *,
+    source: SideHandles,
+    dest: SideHandles,
+    checks: list[Check],
+    options: MigrateOptions,
+    observer: Observer,
+) -> tuple[TableSchema, TableSchema | None, Plan]:
+    """Check everything before any data moves; return the schemas and the plan."""
+    if options.segments is not None and not 1 <= options.segments <= MAX_SEGMENTS:
+        raise ConfigError(f"--segments {options.segments} is outside 1..{MAX_SEGMENTS}")
+    src = read_source(source.admin, options.source_table, source.label)
+    dst = dest.admin.read_schema(options.dest_table)
+    if dst is not None:
+        schemas.check_compatible(source=src, dest=dst, dest_flag="--dest-table")
+        ensure_empty(
+            dest.reader(options.dest_table),
+            into_existing=options.into_existing,
+            flag="--into-existing",
+        )
+    run_checks(checks, observer)
+    desc = src.description
+    size = int(desc.get("TableSizeBytes", 0))
+    plan = Plan(
+        source_table=options.source_table,
+        dest_table=options.dest_table,
+        approx_items=int(desc.get("ItemCount", 0)),
+        approx_bytes=size,
+        billing_mode=schemas.billing_mode(desc),
+        segments=options.segments or default_segments(size, options.workers),
+        dest_exists=dst is not None,
+    )
+    return src, dst, plan
+
+
+def ensure_table(
+    admin: TableAdmin,
+    *,
+    source: TableSchema,
+    existing: TableSchema | None,
+    table_name: str,
+    dest_kms_key_id: str | None = None,
+    wait_timeout: float = 1800.0,
+    observer: Observer | None = None,
+) -> str:
+    """Create the destination like the source (or check the one there); say what was done."""
+    observer = observer or NullObserver()
+    if existing is not None:
+        schemas.check_compatible(source=source, dest=existing, dest_flag="--dest-table")
+        for note in schemas.schema_differences(source, existing):
+            observer.message(f"destination {table_name!r} exists and is left as it is: {note}")
+        return f"table {table_name!r} exists with the same key; left as it is"
+    request = schemas.create_table_request(
+        source, table_name=table_name, dest_kms_key_id=dest_kms_key_id
+    )
+    admin.create_table(request)
+    admin.wait_active(table_name, timeout=wait_timeout)
+    if source.ttl_attribute:
+        admin.enable_ttl(table_name, source.ttl_attribute)
+    if source.pitr_enabled:
+        admin.enable_pitr(table_name)
+    return f"created table {table_name!r} like {source.name!r}"
+
+
+def migrate(
+    *,
+    source: SideHandles,
+    dest: SideHandles,
+    export_store: Store,
+    import_store: Store,
+    checks: list[Check],
+    options: MigrateOptions,
+    clock: Clock,
+    observer: Observer | None = None,
+) -> MigrateReport:
+    """Move one table: every step in order; the first fatal error stops the run."""
+    observer = observer or NullObserver()
+    src, dst, plan = preflight(
+        source=source, dest=dest, checks=checks, options=options, observer=observer
+    )
+    for line in plan.lines():
+        observer.message(line)
+    action = ensure_table(
+        dest.admin,
+        source=src,
+        existing=dst,
+        table_name=options.dest_table,
+        dest_kms_key_id=options.dest_kms_key_id,
+        wait_timeout=options.table_wait_timeout,
+        observer=observer,
+    )
+    observer.message(action)
+    exported = export_table(
+        reader=source.reader(options.source_table),
+        schema=src,
+        store=export_store,
+        options=ExportOptions(
+            segments=plan.segments, workers=options.workers, part_max_items=options.part_max_items
+        ),
+        clock=clock,
+        observer=observer,
+    )
+    key = KeySchema.from_description(src.description)
+    imported = import_export(
+        store=import_store,
+        export=load_export(import_store, exported.export_dir),
+        writer=dest.writer(options.dest_table),
+        key=key,
+        options=ImportOptions(workers=options.workers, into_existing=True),
+        clock=clock,
+        observer=observer,
+    )
+    report = None
+    if options.validate:
+        report = validate_tables(
+            source=source.reader(options.source_table),
+            dest=dest.reader(options.dest_table),
+            key=key,
+            options=ValidateOptions(
+                segments=plan.segments,
+                workers=options.workers,
+                consistent_read=options.consistent_validate,
+            ),
+            clock=clock,
+            observer=observer,
+        )
+    return MigrateReport(
+        plan=plan, schema_action=action, export=exported, imported=imported, validation=report
+    )

@@ -1,0 +1,55 @@
+"""One retry policy: exponential backoff with full jitter, capped, applied per request.
+
+Full jitter (sleep = uniform(0, min(cap, base * 2**attempt))) spreads many workers' retries
+so they do not hammer a throttled partition in lockstep (AWS Architecture Blog, "Exponential
+Backoff And Jitter"). Only TransientError is retried; FatalError stops the run at once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ddbmigrate.errors import TransientError
+from ddbmigrate.ports import Clock
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    """How hard to retry one request."""
+
+    max_attempts: int = 10
+    """Attempts in all, the first included."""
+    base_delay: float = 0.05
+    """Seconds; the first retry waits up to this long."""
+    max_delay: float = 20.0
+    """Seconds; no single wait is longer."""
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Full-jitter wait before retry number ``attempt`` (0-based)."""
+        return rng.uniform(0.0, min(self.max_delay, self.base_delay * (2.0**attempt)))
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    clock: Clock,
+    rng: random.Random,
+    on_retry: Callable[[int, TransientError], None] | None = None,
+) -> T:
+    """Call ``fn``; on TransientError wait and call again, up to ``policy.max_attempts``."""
+    for attempt in range(policy.max_attempts):
+        try:
+            return fn()
+        except TransientError as exc:
+            if attempt + 1 >= policy.max_attempts:
+                raise
+            if on_retry is not None:
+                on_retry(attempt, exc)
+            clock.sleep(policy.delay(attempt, rng))
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

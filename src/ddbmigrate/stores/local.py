@@ -1,0 +1,120 @@
+"""A ``Store`` on a local directory (``file://`` staging URLs and plain paths).
+
+Writes are atomic and durable: data goes to a temporary file in the target's own directory,
+is fsynced, then renamed over the target with ``os.replace``. A crash leaves either the old
+object or the new one, never half of one; that is what resume relies on. Leftover
+temporary files (names starting with ``.tmp-``) are never listed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ddbmigrate.errors import NotFoundError, StagingError
+
+_TMP_PREFIX = ".tmp-"
+_HINT = (
+    "check that the directory exists and that this user may read and write it, "
+    "or pass another --staging"
+)
+
+
+class LocalStore:
+    """Objects are files below ``directory``; keys are ``/``-separated relative paths."""
+
+    def __init__(self, directory: str) -> None:
+        self._dir = Path(directory.removeprefix("file://")).expanduser().resolve()
+
+    @property
+    def root(self) -> str:
+        return str(self._dir)
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write ``data`` atomically (temp file, fsync, ``os.replace``)."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(path, data)
+        except OSError as exc:
+            raise _staging_error("cannot write", path, exc) from exc
+
+    def get(self, key: str) -> bytes:
+        """The bytes of ``key``; NotFoundError naming the path when it is absent."""
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFoundError(f"{path} does not exist") from exc
+        except OSError as exc:
+            raise _staging_error("cannot read", path, exc) from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys starting with ``prefix`` (a string prefix, as S3 lists), sorted."""
+        base = self._path(prefix.rpartition("/")[0]) if "/" in prefix else self._dir
+        if not base.is_dir():
+            return iter([])
+        keys = [k for k in self._walk(base) if k.startswith(prefix)]
+        return iter(sorted(keys))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; an absent key is not an error."""
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise _staging_error("cannot delete", path, exc) from exc
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if key.startswith("/") or ".." in parts or "\\" in key:
+            raise StagingError(f"key {key!r} points outside the staging directory {self._dir}")
+        return self._dir.joinpath(*[p for p in parts if p])
+
+    def _walk(self, base: Path) -> Iterator[str]:
+        def fail(exc: OSError) -> None:
+            raise _staging_error("cannot list", Path(exc.filename or base), exc)
+
+        for folder, _dirs, files in os.walk(base, onerror=fail):
+            relative = Path(folder).relative_to(self._dir).as_posix()
+            for name in files:
+                if not name.startswith(_TMP_PREFIX):
+                    yield name if relative == "." else f"{relative}/{name}"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; some systems cannot open a directory.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _staging_error(action: str, path: Path, exc: OSError) -> StagingError:
+    reason = exc.strerror or exc.__class__.__name__
+    return StagingError(f"{action} {path}: {reason}", hint=_HINT)

@@ -1,0 +1,191 @@
+"""The installed ``ddbmigrate`` command, run as a subprocess the way the README says."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.cli
+
+BIN = Path(sys.executable).parent / "ddbmigrate"
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DDBMIGRATE_"))}
+    env.update(
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+        COLUMNS="200",
+    )
+    env.update(extra)
+    return env
+
+
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    out = run(["--help"], clean_env(tmp_path))
+    assert out.returncode == 0
+    for command in ("migrate", "schema", "export", "import", "validate", "demo", "local"):
+        assert re.search(rf"\b{command}\b", out.stdout), command
+    version = run(["--version"], clean_env(tmp_path))
+    assert version.returncode == 0
+    assert version.stdout.startswith("ddbmigrate ")
+
+
+def test_python_dash_m_works(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "ddbmigrate", "--version"],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0
+    assert "ddbmigrate" in out.stdout
+
+
+def test_bad_flag_value_is_a_usage_error_without_traceback(tmp_path: Path) -> None:
+    out = run(
+        ["migrate", "--source-table", "t", "--staging", "s3://b/p/", "--segments", "0"],
+        clean_env(tmp_path),
+    )
+    assert out.returncode == 2
+    assert "--segments" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_bad_staging_url_is_a_usage_error(tmp_path: Path) -> None:
+    out = run(
+        ["export", "--table", "t", "--staging", "gs://bucket/x", "--source-region", "us-east-1"],
+        clean_env(tmp_path),
+    )
+    assert out.returncode == 2, out.stderr
+    assert "error: staging URL 'gs://bucket/x' uses a scheme ddbmigrate does not know" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_demo_validates_every_item(tmp_path: Path) -> None:
+    out = run(["demo", "--items", "60", "--progress", "off"], clean_env(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "MATCH: 60 of 60 items identical (customer -> customer)" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """``ddbmigrate local up`` in the background; returns the environment it tells us to export."""
+    tmp = tmp_path_factory.mktemp("local-up")
+    with subprocess.Popen(
+        [str(BIN), "local", "up", "--items", "40"],
+        env=clean_env(tmp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.strip().startswith("export "):
+                break
+        exported = dict(pair.split("=", 1) for pair in lines[-1].split()[1:])
+        command = "".join(proc.stdout.readline() for _ in range(3))
+        try:
+            yield {**exported, "_command": command}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def test_local_up_prints_a_migrate_command_that_works(
+    local_up: dict[str, str], tmp_path: Path
+) -> None:
+    env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
+    args = local_up["_command"].replace("\\\n", " ").split()
+    assert args[0] == "ddbmigrate"
+    out = run([*args[1:], "--progress", "off"], env)
+    assert out.returncode == 0, out.stderr
+    assert "MATCH: 40 of 40 items identical" in out.stdout
+    assert "preflight ok: staging bucket reachable" in out.stderr
+
+
+def test_unknown_table_is_one_clear_line(local_up: dict[str, str], tmp_path: Path) -> None:
+    env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
+    out = run(
+        [
+            "migrate",
+            "--source-role-arn",
+            "arn:aws:iam::111111111111:role/ddbmigrate-source",
+            "--dest-role-arn",
+            "arn:aws:iam::222222222222:role/ddbmigrate-destination",
+            "--source-table",
+            "nope",
+            "--staging",
+            "s3://ddbmigrate-staging-222222222222/x/",
+        ],
+        env,
+    )
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: source table 'nope' does not exist in the source account")
+    assert "hint: check --source-table" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+SRC_ROLE = "arn:aws:iam::111111111111:role/ddbmigrate-source"
+DST_ROLE = "arn:aws:iam::222222222222:role/ddbmigrate-destination"
+
+
+def test_validate_against_an_empty_copy_exits_three(
+    local_up: dict[str, str], tmp_path: Path
+) -> None:
+    env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
+    sides = ["--source-role-arn", SRC_ROLE, "--dest-role-arn", DST_ROLE]
+    made = run(["schema", *sides, "--source-table", "customer", "--dest-table", "empty-copy"], env)
+    assert made.returncode == 0, made.stderr
+    assert "created table 'empty-copy' like 'customer'" in made.stdout
+    out = run(
+        [
+            "validate",
+            *sides,
+            "--source-table",
+            "customer",
+            "--dest-table",
+            "empty-copy",
+            "--progress",
+            "off",
+        ],
+        env,
+    )
+    assert out.returncode == 3, out.stderr
+    assert out.stdout.startswith("MISMATCH: source 40 items, destination 0; 40 missing")
+    assert '  missing  name="customer-000000", city="Seattle"' in out.stdout
+    same = run(
+        [
+            "validate",
+            "--source-role-arn",
+            SRC_ROLE,
+            "--dest-role-arn",
+            SRC_ROLE,
+            "--source-table",
+            "customer",
+            "--json",
+            "--progress",
+            "off",
+        ],
+        env,
+    )
+    assert same.returncode == 0, same.stderr
+    assert '"match":true' in same.stdout

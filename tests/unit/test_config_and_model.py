@@ -1,0 +1,80 @@
+"""Sides: flags > env > config file > AWS defaults; staging URLs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ddbmigrate.cli.exit_codes import ExitCode, exit_code_for
+from ddbmigrate.config import Side, load_config_file, resolve_side
+from ddbmigrate.errors import (
+    ConfigError,
+    NotFoundError,
+    ThrottledError,
+    ValidationMismatchError,
+)
+from ddbmigrate.model import StoreURL
+
+
+def test_flags_beat_env_beat_file() -> None:
+    file = {"source": {"profile": "from-file", "region": "eu-west-1", "role_arn": "arn:file"}}
+    env = {"DDBMIGRATE_SOURCE_PROFILE": "from-env", "DDBMIGRATE_SOURCE_REGION": "us-west-2"}
+    side = resolve_side("source", flags={"profile": "from-flag"}, env=env, file=file)
+    assert side == Side(profile="from-flag", region="us-west-2", role_arn="arn:file")
+
+
+def test_destination_reads_dest_env_and_destination_table() -> None:
+    side = resolve_side(
+        "destination",
+        flags={},
+        env={"DDBMIGRATE_DEST_ROLE_ARN": "arn:aws:iam::222222222222:role/x"},
+        file={"destination": {"external_id": "xyz"}},
+    )
+    assert side.role_arn == "arn:aws:iam::222222222222:role/x"
+    assert side.external_id == "xyz"
+    assert side.profile is None
+
+
+def test_nothing_given_means_the_default_chain() -> None:
+    side = resolve_side("source", flags={}, env={}, file=None)
+    assert side == Side()
+    assert side.describe() == "default AWS credential chain"
+
+
+def test_config_file_unknown_keys_and_bad_toml(tmp_path: Path) -> None:
+    good = tmp_path / "ok.toml"
+    good.write_text('[source]\nprofile = "a"\n[destination]\nregion = "eu-west-1"\n')
+    assert load_config_file(good)["destination"]["region"] == "eu-west-1"
+    bad_key = tmp_path / "bad.toml"
+    bad_key.write_text('[source]\nprofil = "a"\n')
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['profil'\] in \[source\]"):
+        load_config_file(bad_key)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[source\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config_file(broken)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config_file(tmp_path / "missing.toml")
+
+
+def test_store_urls() -> None:
+    url = StoreURL.parse("s3://bucket-in-b/migrations/")
+    assert (url.scheme, url.bucket, url.prefix) == ("s3", "bucket-in-b", "migrations")
+    assert str(url.join("AWSDynamoDB", "x")) == "s3://bucket-in-b/migrations/AWSDynamoDB/x"
+    assert StoreURL.parse("s3://b").prefix == ""
+    local = StoreURL.parse("./exports")
+    assert local.scheme == "file"
+    assert Path(local.prefix).is_absolute()
+    with pytest.raises(ConfigError, match="has no bucket"):
+        StoreURL.parse("s3:///prefix")
+    with pytest.raises(ConfigError, match="scheme ddbmigrate does not know"):
+        StoreURL.parse("gs://bucket/x")
+
+
+def test_exit_codes_are_decided_by_error_class() -> None:
+    assert exit_code_for(ConfigError("x")) is ExitCode.USAGE
+    assert exit_code_for(NotFoundError("x")) is ExitCode.FAILURE
+    assert exit_code_for(ThrottledError("x")) is ExitCode.TRANSIENT
+    assert exit_code_for(ValidationMismatchError("x", report=None)) is ExitCode.MISMATCH
+    assert exit_code_for(KeyboardInterrupt()) is ExitCode.INTERRUPTED

@@ -1,0 +1,118 @@
+"""stores/local.py: atomic, durable files below a directory."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from ddbmigrate.errors import NotFoundError, StagingError
+from ddbmigrate.ports import Store
+from ddbmigrate.stores import LocalStore
+
+
+def test_put_get_exists_delete(tmp_path: Path) -> None:
+    store: Store = LocalStore(str(tmp_path))
+    store.put("runs/r1/state.json", b"{}")
+    assert store.get("runs/r1/state.json") == b"{}"
+    assert (tmp_path / "runs" / "r1" / "state.json").read_bytes() == b"{}"
+    assert store.exists("runs/r1/state.json")
+    assert not store.exists("runs/r1")
+    store.delete("runs/r1/state.json")
+    store.delete("runs/r1/state.json")  # absent is fine
+    assert not store.exists("runs/r1/state.json")
+
+
+def test_put_replaces_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path))
+    store.put("a.json", b"old")
+    store.put("a.json", b"new")
+    assert store.get("a.json") == b"new"
+    assert os.listdir(tmp_path) == ["a.json"]
+
+
+def test_get_missing_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match=str(tmp_path / "nope" / "x")):
+        LocalStore(str(tmp_path)).get("nope/x")
+
+
+def test_list_is_recursive_sorted_and_relative(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path))
+    for key in ["b/2", "a/x/1", "a/1", "a/10", "ab", "c"]:
+        store.put(key, b".")
+    (tmp_path / "a" / ".tmp-1.abc").write_bytes(b"crash leftover")
+    assert list(store.list("")) == ["a/1", "a/10", "a/x/1", "ab", "b/2", "c"]
+    assert list(store.list("a/")) == ["a/1", "a/10", "a/x/1"]
+    assert list(store.list("a")) == ["a/1", "a/10", "a/x/1", "ab"]  # a string prefix, like S3
+    assert list(store.list("a/1")) == ["a/1", "a/10"]
+    assert list(store.list("missing/")) == []
+
+
+def test_root_accepts_file_urls(tmp_path: Path) -> None:
+    assert LocalStore(f"file://{tmp_path}").root == str(tmp_path.resolve())
+
+
+@pytest.mark.parametrize("key", ["../escape", "a/../../b", "/etc/passwd"])
+def test_keys_cannot_leave_the_directory(tmp_path: Path, key: str) -> None:
+    with pytest.raises(StagingError, match="outside the staging directory"):
+        LocalStore(str(tmp_path)).put(key, b"x")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_unwritable_directory_is_a_staging_error(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        with pytest.raises(StagingError, match="cannot write") as info:
+            LocalStore(str(locked)).put("x", b"x")
+        assert info.value.hint is not None
+        assert "--staging" in info.value.hint
+    finally:
+        locked.chmod(stat.S_IRWXU)
+
+
+def test_a_file_in_the_way_is_a_staging_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(StagingError, match="cannot write"):
+        LocalStore(str(tmp_path / "file")).put("x", b"x")
+
+
+def test_get_of_a_directory_is_not_found(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path))
+    store.put("d/x", b"x")
+    with pytest.raises(NotFoundError):
+        store.get("d")
+
+
+def test_unreadable_file_is_a_staging_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(str(tmp_path))
+    store.put("x", b"x")
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(StagingError, match=r"cannot read .*x: Permission denied"):
+        store.get("x")
+
+
+def test_failed_rename_leaves_the_old_object_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(str(tmp_path))
+    store.put("x", b"old")
+
+    def refuse(src: str, dst: str) -> None:
+        raise PermissionError(13, "Permission denied", dst)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(StagingError, match="cannot write"):
+        store.put("x", b"new")
+    monkeypatch.undo()
+    assert store.get("x") == b"old"
+    assert os.listdir(tmp_path) == ["x"]
