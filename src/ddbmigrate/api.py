@@ -237,13 +237,14 @@ def import_(
     if existing is not None:
         ensure_empty(dst.reader(table), into_existing=into_existing, flag="--into-existing")
     if exported.schema is not None:
-        pipeline.ensure_table(
+        action = pipeline.ensure_table(
             dst.admin,
             source=exported.schema,
             existing=existing,
             table_name=table,
             observer=observer,
         )
+        (observer or NullObserver()).message(action)
     elif existing is None:
         raise NotFoundError(
             f"destination table {table!r} does not exist and the export carries no table "

@@ -62,6 +62,16 @@ class ExportResult:
     bytes_written: int
     seconds: float
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "export_id": self.export_id,
+            "url": self.url,
+            "items": self.item_count,
+            "parts": len(self.parts),
+            "bytes": self.bytes_written,
+            "seconds": round(self.seconds, 3),
+        }
+
 
 def table_file_bytes(schema: TableSchema) -> bytes:
     """``ddbmigrate-table.json``: the source description and what DescribeTable omits."""

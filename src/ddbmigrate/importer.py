@@ -77,6 +77,9 @@ class ImportResult:
     parts: int
     seconds: float
 
+    def to_dict(self) -> dict[str, object]:
+        return {"items": self.item_count, "parts": self.parts, "seconds": round(self.seconds, 3)}
+
 
 def find_export(store: Store, export_id: str | None = None) -> str:
     """The export folder (relative to the store root) that SOURCE points at.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ddbmigrate import schema as schemas
 from ddbmigrate.errors import ConfigError, FatalError, NotFoundError
@@ -103,7 +103,16 @@ class MigrateReport:
     export: ExportResult
     imported: ImportResult
     validation: ValidationReport | None
-    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "source_table": self.plan.source_table,
+            "dest_table": self.plan.dest_table,
+            "schema": self.schema_action,
+            "export": self.export.to_dict(),
+            "import": self.imported.to_dict(),
+            "validation": self.validation.to_dict() if self.validation else None,
+        }
 
 
 def default_segments(table_bytes: int, workers: int) -> int:

@@ -17,11 +17,17 @@ import typer
 
 from ddbmigrate import __version__, api
 from ddbmigrate.cli.exit_codes import ExitCode, exit_code_for
-from ddbmigrate.cli.output import ConsoleObserver, print_error, stdout
+from ddbmigrate.cli.output import (
+    ConsoleObserver,
+    migrate_lines,
+    print_error,
+    stdout,
+    validation_lines,
+)
 from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
 from ddbmigrate.errors import DdbMigrateError, ValidationMismatchError
 from ddbmigrate.local.demo import run_demo, serve_forever
-from ddbmigrate.pipeline import MigrateOptions
+from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.validator import ValidationReport
 
 app = typer.Typer(
@@ -182,22 +188,31 @@ def _observer(progress: ProgressMode) -> ConsoleObserver:
     return ConsoleObserver(bars=progress != ProgressMode.off)
 
 
-def _print_validation(report: ValidationReport, *, as_json: bool) -> None:
-    if as_json:
-        stdout.print(orjson.dumps(report.to_dict()).decode(), markup=False)
-    else:
-        stdout.print(report.summary(), markup=False)
-        for kind, keys, count in (
-            ("missing", report.missing, report.missing_count),
-            ("extra", report.extra, report.extra_count),
-            ("changed", report.changed, report.changed_count),
-        ):
-            for key in keys:
-                stdout.print(f"  {kind:<8} {key}", markup=False)
-            if count > len(keys):
-                stdout.print(f"  … and {count - len(keys)} more {kind}", markup=False)
+def _print(lines: list[str]) -> None:
+    for line in lines:
+        stdout.print(line, markup=False)
+
+
+def _print_json(body: object) -> None:
+    stdout.print(orjson.dumps(body).decode(), markup=False)
+
+
+def _finish_validation(report: ValidationReport | None, *, as_json: bool) -> None:
+    """Print the verdict (unless JSON already carried it); a mismatch ends with exit code 3."""
+    if report is None:
+        return
+    if not as_json:
+        _print(validation_lines(report))
     if not report.matches:
         raise ValidationMismatchError(report.summary(), report=report)
+
+
+def _print_migration(report: MigrateReport, *, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        _print(migrate_lines(report))
+    _finish_validation(report.validation, as_json=as_json)
 
 
 @app.command()
@@ -279,27 +294,7 @@ def migrate(
             options=options,
             observer=observer,
         )
-    if not as_json:
-        stdout.print(f"schema:   {report.schema_action}", markup=False)
-        stdout.print(
-            f"export:   {report.export.item_count} items -> {report.export.url}", markup=False
-        )
-        stdout.print(
-            f"import:   {report.imported.item_count} items -> {options.dest_table}", markup=False
-        )
-    elif report.validation is None:
-        stdout.print(
-            orjson.dumps(
-                {
-                    "export": report.export.url,
-                    "exported": report.export.item_count,
-                    "imported": report.imported.item_count,
-                }
-            ).decode(),
-            markup=False,
-        )
-    if report.validation is not None:
-        _print_validation(report.validation, as_json=as_json)
+    _print_migration(report, as_json=as_json)
 
 
 @app.command()
@@ -533,7 +528,9 @@ def validate_cmd(
             consistent_read=consistent,
             observer=observer,
         )
-    _print_validation(report, as_json=as_json)
+    if as_json:
+        _print_json(report.to_dict())
+    _finish_validation(report, as_json=as_json)
 
 
 @app.command()
@@ -553,7 +550,7 @@ def demo(
     del debug  # read by main() before parsing, so even parse errors can show a traceback
     with _observer(progress) as observer:
         report = run_demo(items=items, workers=workers, observer=observer)
-    _print_validation(report, as_json=False)
+    _print_migration(report, as_json=False)
 
 
 @local_app.command("up")

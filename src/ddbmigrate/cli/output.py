@@ -10,14 +10,26 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
+
+from ddbmigrate.pipeline import MigrateReport
+from ddbmigrate.validator import ValidationReport
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 stdout = Console(highlight=False, soft_wrap=True)
+
+
+class _ItemsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:>9,.0f} items/s" if speed else " " * 17)
 
 
 class ConsoleObserver:
@@ -33,6 +45,7 @@ class ConsoleObserver:
                 TextColumn("{task.description:<9}"),
                 BarColumn(),
                 MofNCompleteColumn(),
+                _ItemsPerSecond(),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 console=stderr,
@@ -81,3 +94,52 @@ def print_error(message: str, hint: str | None) -> None:
     stderr.print(f"error: {message}", markup=False, style="bold red")
     if hint:
         stderr.print(f"hint: {hint}", markup=False)
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n:,} bytes"
+    size = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:,.1f} {unit}"
+
+
+def _rate(items: int, seconds: float) -> str:
+    return f"{items / seconds:,.0f} items/s" if seconds > 0 else "-"
+
+
+def migrate_lines(report: MigrateReport) -> list[str]:
+    """The human summary of a migration, one line a step."""
+    exp, imp = report.export, report.imported
+    lines = [
+        f"migrated {report.plan.source_table} -> {report.plan.dest_table}",
+        f"  schema    {report.schema_action}",
+        f"  export    {exp.item_count:,} items in {len(exp.parts)} parts, "
+        f"{_size(exp.bytes_written)}, {exp.seconds:.1f} s "
+        f"({_rate(exp.item_count, exp.seconds)}) -> {exp.url}",
+        f"  import    {imp.item_count:,} items from {imp.parts} parts, {imp.seconds:.1f} s "
+        f"({_rate(imp.item_count, imp.seconds)})",
+    ]
+    if report.validation is not None:
+        val = report.validation
+        lines.append(
+            f"  validate  {val.source_count + val.dest_count:,} items read, {val.seconds:.1f} s"
+        )
+    return lines
+
+
+def validation_lines(report: ValidationReport) -> list[str]:
+    """The verdict, then every listed key that differs."""
+    lines = [report.summary()]
+    for kind, keys, count in (
+        ("missing", report.missing, report.missing_count),
+        ("extra", report.extra, report.extra_count),
+        ("changed", report.changed, report.changed_count),
+    ):
+        lines += [f"  {kind:<8} {key}" for key in keys]
+        if count > len(keys):
+            lines.append(f"  … and {count - len(keys)} more {kind}")
+    return lines
