@@ -6,28 +6,37 @@ functions and nothing else, and so can any Python program.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path
 
 from ddbmigrate import pipeline
 from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.wire import WireClient
+from ddbmigrate.capacity import ThroughputOptions, make_budgets
+from ddbmigrate.checkpoint import (
+    Ledger,
+    RunStatus,
+    check_run_id,
+    find_unfinished,
+    list_runs,
+    run_status,
+)
 from ddbmigrate.clock import SystemClock
-from ddbmigrate.config import Side
+from ddbmigrate.config import SIDE_FIELDS, Side
 from ddbmigrate.errors import ConfigError, NotFoundError, StagingError
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
-from ddbmigrate.importer import (
-    ImportOptions,
-    ImportResult,
-    ensure_empty,
-    find_export,
-    import_export,
-    load_export,
-)
+from ddbmigrate.formats.compression import Compression
+from ddbmigrate.formats.detect import Format, detect
+from ddbmigrate.formats.native import new_export_id
+from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
 from ddbmigrate.model import KeySchema, StoreURL
 from ddbmigrate.pipeline import Check, MigrateOptions, MigrateReport, SideHandles
 from ddbmigrate.ports import NullObserver, Observer, Store
+from ddbmigrate.runs import RejectLog, new_run_id
 from ddbmigrate.schema import check_compatible
 from ddbmigrate.stores import LocalStore
 from ddbmigrate.validator import ValidateOptions, ValidationReport, validate_tables
@@ -142,25 +151,92 @@ def migrate(
     dest: Side,
     staging: StagingOptions,
     options: MigrateOptions,
+    throughput: ThroughputOptions | None = None,
+    run_id: str | None = None,
     observer: Observer | None = None,
 ) -> MigrateReport:
-    """Move a table from ``source`` to ``dest`` through ``staging``, then validate."""
+    """Move a table from ``source`` to ``dest`` through ``staging``, then validate.
+
+    The run is recorded in ``<staging>/ddbmigrate/runs/<run-id>/``; the same call after a
+    crash (or ``run_id``) continues it instead of starting over.
+    """
+    observer = observer or NullObserver()
+    throughput = throughput or ThroughputOptions()
     src, dst = Account(source, "source"), Account(dest, "destination")
     owner = _owner_for(staging, dst)
     export_store = src.store(staging, owner=owner)
     import_store = dst.store(staging, owner=owner)
     checks = _store_checks(export_store, role="source", write=True)
     checks += _store_checks(import_store, role="destination", write=False)
-    return pipeline.migrate(
-        source=src.handles(),
-        dest=dst.handles(),
-        export_store=export_store,
-        import_store=import_store,
-        checks=checks,
-        options=options,
-        clock=SystemClock(),
-        observer=observer,
+    clock = SystemClock()
+    plan = migrate_plan(source=source, dest=dest, staging=staging, options=options)
+    ledger = open_ledger(
+        export_store, command="migrate", plan=plan, run_id=run_id, clock=clock, observer=observer
     )
+    try:
+        return pipeline.migrate(
+            source=src.handles(),
+            dest=dst.handles(),
+            export_store=export_store,
+            import_store=import_store,
+            checks=checks,
+            options=options,
+            clock=clock,
+            ledger=ledger,
+            budgets=lambda s, d: make_budgets(s, d, throughput, clock),
+            observer=observer,
+        )
+    finally:
+        ledger.release()
+
+
+def _side_plan(side: Side) -> dict[str, str | None]:
+    """What identifies a side in a run's plan; no secrets (external ids stay out)."""
+    return {
+        "profile": side.profile,
+        "role_arn": side.role_arn,
+        "region": side.region,
+        "endpoint_url": side.endpoint_url,
+    }
+
+
+def migrate_plan(
+    *, source: Side, dest: Side, staging: StagingOptions, options: MigrateOptions
+) -> dict[str, object]:
+    """The options that make two migrate commands the same run."""
+    return {
+        "source": _side_plan(source),
+        "dest": _side_plan(dest),
+        "staging": staging.url,
+        "source_table": options.source_table,
+        "dest_table": options.dest_table,
+        "segments": options.segments,
+        "part_max_items": options.part_max_items,
+    }
+
+
+def open_ledger(
+    store: Store,
+    *,
+    command: str,
+    plan: Mapping[str, object],
+    run_id: str | None,
+    clock: SystemClock,
+    observer: Observer,
+) -> Ledger:
+    """Continue the run named, or the unfinished run of the same command; else start one."""
+    found = check_run_id(run_id) if run_id else find_unfinished(store, command=command, plan=plan)
+    ledger = Ledger(store, found or new_run_id(clock, uuid.uuid4().hex[:8]), clock)
+    if found:
+        ledger.load()
+        ledger.check_plan(plan)
+        if ledger.run.get("finished"):
+            raise ConfigError(f"run {found!r} already finished", hint="start a new run instead")
+        ledger.acquire()
+        observer.message(f"resuming run {ledger.run_id} ({ledger.url})")
+    else:
+        ledger.prepare(command=command, plan=plan)
+    return ledger
 
 
 def copy_schema(
@@ -193,27 +269,65 @@ def export(
     segments: int | None = None,
     workers: int = 4,
     part_max_items: int = 100_000,
+    format: Format = "native-json",
+    compression: Compression = "gzip",
+    throughput: ThroughputOptions | None = None,
+    run_id: str | None = None,
     observer: Observer | None = None,
 ) -> ExportResult:
-    """Export ``table`` to ``staging`` in the native export layout."""
+    """Export ``table`` to ``staging``: the native export layout (DYNAMODB_JSON or ION), or
+    a Data Pipeline backup. A stopped export continues when called again the same way."""
+    observer = observer or NullObserver()
+    throughput = throughput or ThroughputOptions()
     src = Account(source, "source")
     schema = pipeline.read_source(src.admin, table, src.label)
     store = src.store(staging, owner=staging.bucket_owner)
-    pipeline.run_checks(_store_checks(store, role="source", write=True), observer or NullObserver())
+    pipeline.run_checks(_store_checks(store, role="source", write=True), observer)
+    clock = SystemClock()
+    plan = {
+        "source": _side_plan(source),
+        "table": table,
+        "staging": staging.url,
+        "segments": segments,
+        "part_max_items": part_max_items,
+        "format": format,
+        "compression": compression,
+    }
+    ledger = open_ledger(
+        store, command="export", plan=plan, run_id=run_id, clock=clock, observer=observer
+    )
     size = int(schema.description.get("TableSizeBytes", 0))
-    options = ExportOptions(
-        segments=segments or pipeline.default_segments(size, workers),
-        workers=workers,
-        part_max_items=part_max_items,
-    )
-    return export_table(
-        reader=src.reader(table),
-        schema=schema,
-        store=store,
-        options=options,
-        clock=SystemClock(),
-        observer=observer,
-    )
+    chosen = int(ledger.run.get("segments") or segments or pipeline.default_segments(size, workers))
+    export_id = str(ledger.run.get("export_id") or new_export_id(clock.now_ms()))
+    ledger.set(segments=chosen, export_id=export_id)
+    observer.message(f"run {ledger.run_id} ({ledger.url})")
+    budget = make_budgets(schema, None, throughput, clock)
+    for note in budget.notes[:1]:
+        observer.message(note)
+    try:
+        ledger.step("export", "running")
+        result = export_table(
+            reader=src.reader(table),
+            schema=schema,
+            store=store,
+            options=ExportOptions(
+                segments=chosen,
+                workers=workers,
+                part_max_items=part_max_items,
+                format=format,
+                compression=compression,
+            ),
+            clock=clock,
+            observer=observer,
+            budget=budget.source_read,
+            ledger=ledger,
+            export_id=export_id,
+        )
+        ledger.step("export", "done")
+        ledger.finish()
+        return result
+    finally:
+        ledger.release()
 
 
 def import_(
@@ -222,46 +336,115 @@ def import_(
     source_url: str,
     table: str,
     export_id: str | None = None,
+    format: str | None = None,
     into_existing: bool = False,
     bucket_owner: str | None = None,
     workers: int = 4,
+    max_rejects: int = 0,
+    throughput: ThroughputOptions | None = None,
+    run_id: str | None = None,
     observer: Observer | None = None,
 ) -> ImportResult:
-    """Import the export at ``source_url`` into ``table`` (created from the export's schema
-    when absent and the export carries one)."""
+    """Import what ``source_url`` holds (a native export, the prefix above exports, a Data
+    Pipeline backup of either generation, or one data file) into ``table``.
+
+    A missing table is created from the schema a ddbmigrate export carries. Rejects are
+    recorded under ``ddbmigrate/runs/<run-id>/`` beside the source.
+    """
+    observer = observer or NullObserver()
     dst = Account(dest, "destination")
-    store = dst.store(StagingOptions(url=source_url, bucket_owner=bucket_owner), owner=bucket_owner)
-    export_dir = find_export(store, export_id)
-    exported = load_export(store, export_dir)
+    store, single = _source_store(dst, source_url, bucket_owner)
+    plan = detect(store, export_id=export_id, format=format, single_file=single)
+    observer.message(f"detected {plan.describe(store.root)}")
+    for name in plan.stray:
+        observer.message(f"ignored, not in the backup's manifest: {name}")
     existing = dst.admin.read_schema(table)
-    if existing is not None:
+    resuming = run_id is not None or _unfinished_import(store, dest, source_url, table, export_id)
+    if existing is not None and not resuming:
         ensure_empty(dst.reader(table), into_existing=into_existing, flag="--into-existing")
-    if exported.schema is not None:
-        action = pipeline.ensure_table(
-            dst.admin,
-            source=exported.schema,
-            existing=existing,
-            table_name=table,
-            observer=observer,
+    if plan.schema is not None:
+        observer.message(
+            pipeline.ensure_table(
+                dst.admin,
+                source=plan.schema,
+                existing=existing,
+                table_name=table,
+                observer=observer,
+            )
         )
-        (observer or NullObserver()).message(action)
     elif existing is None:
         raise NotFoundError(
-            f"destination table {table!r} does not exist and the export carries no table "
+            f"destination table {table!r} does not exist and {plan.kind} carries no table "
             "description to create it from",
             hint="create the table first (ddbmigrate schema, or the AWS console) and run again",
         )
-    described = existing or exported.schema
+    described = existing or plan.schema
     assert described is not None  # one of the branches above made sure
-    return import_export(
-        store=store,
-        export=exported,
-        writer=dst.writer(table),
-        key=KeySchema.from_description(described.description),
-        options=ImportOptions(workers=workers, into_existing=into_existing),
-        clock=SystemClock(),
-        observer=observer,
+    clock = SystemClock()
+    run_plan = {
+        "dest": _side_plan(dest),
+        "source": source_url,
+        "table": table,
+        "export_id": export_id,
+        "format": plan.format,
+    }
+    ledger = open_ledger(
+        store, command="import", plan=run_plan, run_id=run_id, clock=clock, observer=observer
     )
+    budgets = make_budgets(described, described, throughput or ThroughputOptions(), clock)
+    observer.message(budgets.notes[1])
+    try:
+        ledger.step("import", "running")
+        observer.message(f"run {ledger.run_id} ({ledger.url})")
+        result = import_source(
+            store=store,
+            plan=plan,
+            writer=dst.writer(table),
+            key=KeySchema.from_description(described.description),
+            options=ImportOptions(workers=workers),
+            rejects=RejectLog(store, ledger.dir, max_rejects=max_rejects),
+            clock=clock,
+            observer=observer,
+            budget=budgets.dest_write,
+            ledger=ledger,
+        )
+        ledger.step("import", "done")
+        ledger.finish()
+        return result
+    finally:
+        ledger.release()
+
+
+def _unfinished_import(
+    store: Store, dest: Side, source_url: str, table: str, export_id: str | None
+) -> bool:
+    """A stopped import of the same source into the same table: its items may be there."""
+    return any(
+        run.get("command") == "import"
+        and not run.get("finished")
+        and run["plan"].get("table") == table
+        and run["plan"].get("source") == source_url
+        and run["plan"].get("export_id") == export_id
+        and run["plan"].get("dest") == _side_plan(dest)
+        for run in list_runs(store)
+    )
+
+
+def _source_store(account: Account, url: str, owner: str | None) -> tuple[Store, str | None]:
+    """The store to read SOURCE from, and the file name when SOURCE is one data file."""
+    staging = StagingOptions(url=url, bucket_owner=owner)
+    parsed = StoreURL.parse(url)
+    parent, _, name = url.rstrip("/").rpartition("/")
+    if url.endswith("/") or not name or not parent or parent in ("s3:", "s3:/"):
+        return account.store(staging, owner=owner), None
+    if parsed.scheme == "file":
+        if Path(parsed.prefix).is_file():
+            return LocalStore(str(Path(parsed.prefix).parent)), name
+        return account.store(staging, owner=owner), None
+    parent_store = account.store(StagingOptions(url=parent, bucket_owner=owner), owner=owner)
+    if parent_store.exists(name):
+        return parent_store, name
+    return account.store(staging, owner=owner), None
 
 
 def validate(
@@ -273,13 +456,16 @@ def validate(
     segments: int = 4,
     workers: int = 4,
     consistent_read: bool = False,
+    throughput: ThroughputOptions | None = None,
     observer: Observer | None = None,
 ) -> ValidationReport:
-    """Compare two tables item by item through digests."""
+    """Compare two tables item by item through digests, each read within its budget."""
     src, dst = Account(source, "source"), Account(dest, "destination")
     src_schema = pipeline.read_source(src.admin, source_table, src.label)
     dst_schema = pipeline.read_source(dst.admin, dest_table, dst.label, role="destination")
     check_compatible(source=src_schema, dest=dst_schema, dest_flag="--dest-table")
+    clock = SystemClock()
+    limits = make_budgets(src_schema, dst_schema, throughput or ThroughputOptions(), clock)
     return validate_tables(
         source=src.reader(source_table),
         dest=dst.reader(dest_table),
@@ -287,6 +473,90 @@ def validate(
         options=ValidateOptions(
             segments=segments, workers=workers, consistent_read=consistent_read
         ),
-        clock=SystemClock(),
+        clock=clock,
+        observer=observer,
+        budgets=(limits.source_read, limits.dest_read),
+    )
+
+
+def _side_with(plan: Mapping[str, object], override: Side) -> Side:
+    """A side from a run's plan; flags given now fill in (or replace) its fields."""
+    saved = {k: v for k, v in dict(plan).items() if isinstance(v, str)}
+    given = {f: getattr(override, f) for f in SIDE_FIELDS if getattr(override, f)}
+    return Side(**{**saved, **given})
+
+
+def run_store(staging: StagingOptions, side: Side) -> Store:
+    """The store holding the runs of ``staging`` (read with ``side``'s credentials)."""
+    return Account(side, "staging").store(staging, owner=staging.bucket_owner)
+
+
+def status(*, staging: StagingOptions, side: Side, run_id: str | None = None) -> list[RunStatus]:
+    """The runs recorded under ``staging`` (or one of them), with their progress."""
+    store = run_store(staging, side)
+    runs = list_runs(store)
+    if run_id is not None:
+        runs = [r for r in runs if r.get("run_id") == run_id]
+        if not runs:
+            raise NotFoundError(f"no run {run_id!r} under {store.root}")
+    return [run_status(store, run, SystemClock()) for run in runs]
+
+
+def resume(
+    *,
+    run_id: str,
+    staging: StagingOptions,
+    source: Side,
+    dest: Side,
+    throughput: ThroughputOptions | None = None,
+    workers: int = 4,
+    observer: Observer | None = None,
+) -> MigrateReport | ExportResult | ImportResult:
+    """Continue a stopped run from the options it recorded."""
+    store = run_store(staging, source if source != Side() else dest)
+    ledger = Ledger(store, check_run_id(run_id), SystemClock())
+    run = ledger.load()
+    plan = run["plan"]
+    command = run["command"]
+    if command == "migrate":
+        return migrate(
+            source=_side_with(plan["source"], source),
+            dest=_side_with(plan["dest"], dest),
+            staging=replace(staging, url=plan["staging"]),
+            options=MigrateOptions(
+                source_table=plan["source_table"],
+                dest_table=plan["dest_table"],
+                segments=plan["segments"],
+                part_max_items=plan["part_max_items"],
+                workers=workers,
+            ),
+            throughput=throughput,
+            run_id=run_id,
+            observer=observer,
+        )
+    if command == "export":
+        return export(
+            source=_side_with(plan["source"], source),
+            table=plan["table"],
+            staging=replace(staging, url=plan["staging"]),
+            segments=plan["segments"],
+            part_max_items=plan["part_max_items"],
+            format=plan["format"],
+            compression=plan["compression"],
+            workers=workers,
+            throughput=throughput,
+            run_id=run_id,
+            observer=observer,
+        )
+    return import_(
+        dest=_side_with(plan["dest"], dest),
+        source_url=plan["source"],
+        table=plan["table"],
+        export_id=plan["export_id"],
+        format=plan["format"],
+        bucket_owner=staging.bucket_owner,
+        workers=workers,
+        throughput=throughput,
+        run_id=run_id,
         observer=observer,
     )

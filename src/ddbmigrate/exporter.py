@@ -17,15 +17,25 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-import orjson
-
+from ddbmigrate.checkpoint import Ledger, SegmentState
 from ddbmigrate.engines.local import Cancelled, run_units
 from ddbmigrate.formats import native
+from ddbmigrate.formats.compression import Compression
+from ddbmigrate.formats.detect import Format
+from ddbmigrate.formats.layout import Layout, PartWriterLike
 from ddbmigrate.model import Item, PartInfo, Segment
-from ddbmigrate.ports import Clock, NullObserver, Observer, Store, TableReader, TableSchema
-from ddbmigrate.retry import RetryPolicy, call_with_retry
+from ddbmigrate.ports import (
+    Budget,
+    Clock,
+    NullObserver,
+    Observer,
+    Store,
+    TableReader,
+    TableSchema,
+    Unlimited,
+)
+from ddbmigrate.retry import RetryPolicy, metered
 
-TABLE_FILE = "ddbmigrate-table.json"
 STEP = "export"
 
 
@@ -43,8 +53,12 @@ class ExportOptions:
     """Strongly consistent Scan (costs twice the RCU)."""
     page_limit: int | None = None
     """Scan Limit per page; None lets DynamoDB fill 1 MB pages."""
-    compression_level: int = native.DEFAULT_GZIP_LEVEL
-    """gzip level of the data files."""
+    format: Format = "native-json"
+    """native-json, native-ion (both in the native export layout) or datapipeline."""
+    compression: Compression = "gzip"
+    """gzip, zstd or none."""
+    compression_level: int | None = None
+    """Level of the compressor; None picks a fast one (gzip 1, zstd 3)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """Retry policy of each Scan page and each upload."""
 
@@ -73,77 +87,75 @@ class ExportResult:
         }
 
 
-def table_file_bytes(schema: TableSchema) -> bytes:
-    """``ddbmigrate-table.json``: the source description and what DescribeTable omits."""
-    body = {
-        "version": 1,
-        "Table": schema.description,
-        "TimeToLive": {"AttributeName": schema.ttl_attribute} if schema.ttl_attribute else None,
-        "Tags": schema.tags,
-        "PointInTimeRecoveryEnabled": schema.pitr_enabled,
-    }
-    return orjson.dumps(body, option=orjson.OPT_INDENT_2)
-
-
-def parse_table_file(data: bytes) -> TableSchema:
-    """Inverse of :func:`table_file_bytes`."""
-    body = orjson.loads(data)
-    ttl = body.get("TimeToLive") or {}
-    return TableSchema(
-        description=body["Table"],
-        ttl_attribute=ttl.get("AttributeName"),
-        tags=list(body.get("Tags") or []),
-        pitr_enabled=bool(body.get("PointInTimeRecoveryEnabled")),
-    )
-
-
 @dataclass(slots=True)
 class _SegmentJob:
+    """Scans one segment into parts; records progress after every part when a ledger is on."""
+
     reader: TableReader
     store: Store
-    export_dir: str
+    layout: Layout
     options: ExportOptions
     clock: Clock
     observer: Observer
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    budget: Budget
+    ledger: Ledger | None
+    resumed: dict[int, SegmentState]
 
     def run(self, segment: Segment, stop: threading.Event) -> list[PartInfo]:
+        state = self.resumed.get(segment.index) or SegmentState(segment.index, segment.total)
+        if state.done:
+            return state.parts
+        self.observer.advanced(STEP, state.items)
         rng = random.Random()
-        parts: list[PartInfo] = []
-        writer = native.PartWriter(level=self.options.compression_level)
-        start_key: Item | None = None
+        writer = self.layout.new_writer()
+        start_key = state.last_key
+        expected = 1.0
         while True:
             if stop.is_set():
                 raise Cancelled
-            page = call_with_retry(
+            page = metered(
                 lambda key=start_key: self.reader.scan(  # type: ignore[misc]
                     segment=segment,
                     start_key=key,
                     limit=self.options.page_limit,
                     consistent=self.options.consistent_read,
                 ),
+                budget=self.budget,
+                expected=expected,
+                consumed=lambda p: p.consumed,
                 policy=self.options.retry,
                 clock=self.clock,
                 rng=rng,
             )
+            expected = max(1.0, page.consumed)  # the next page will cost about the same
             for item in page.items:
                 writer.add(item)
-                if writer.item_count >= self.options.part_max_items:
-                    parts.append(self._flush(writer, segment, len(parts)))
-                    writer = native.PartWriter(level=self.options.compression_level)
             self.observer.advanced(STEP, len(page.items))
             start_key = page.last_key
+            # Parts close at page boundaries, so the recorded LastEvaluatedKey is exact.
+            if writer.item_count >= self.options.part_max_items and start_key is not None:
+                self._flush(writer, state, start_key)
+                writer = self.layout.new_writer()
             if start_key is None:
                 break
         if writer.item_count:
-            parts.append(self._flush(writer, segment, len(parts)))
-        return parts
+            self._flush(writer, state, None)
+        state.done = True
+        state.last_key = None
+        self._record(state)
+        return state.parts
 
-    def _flush(self, writer: native.PartWriter, segment: Segment, number: int) -> PartInfo:
+    def _flush(self, writer: PartWriterLike, state: SegmentState, last_key: Item | None) -> None:
         data, count, md5 = writer.finish()
-        key = f"data/{segment.index:06d}-{number:05d}.json.gz"
-        self.store.put(f"{self.export_dir}/{key}", data)
-        return PartInfo(key=key, item_count=count, md5_b64=md5, size=len(data))
+        key = self.layout.part_key(state.index, len(state.parts))
+        self.store.put(f"{self.layout.folder}/{key}", data)
+        state.parts.append(PartInfo(key=key, item_count=count, md5_b64=md5, size=len(data)))
+        state.last_key = last_key
+        self._record(state)
+
+    def _record(self, state: SegmentState) -> None:
+        if self.ledger is not None:
+            self.ledger.save_segment(state)
 
 
 def export_table(
@@ -154,93 +166,49 @@ def export_table(
     options: ExportOptions,
     clock: Clock,
     observer: Observer | None = None,
+    budget: Budget | None = None,
+    ledger: Ledger | None = None,
+    export_id: str | None = None,
 ) -> ExportResult:
-    """Scan ``reader``'s table in parallel and write a native export to ``store``."""
+    """Scan ``reader``'s table in parallel and write an export to ``store``.
+
+    With a ledger, segments it records as done are not scanned again and unfinished ones
+    continue from their last recorded key; ``export_id`` then names the export to continue.
+    """
     observer = observer or NullObserver()
-    started_ms = clock.now_ms()
     started_iso = clock.now_iso()
     t0 = clock.monotonic()
-    export_id = native.new_export_id(started_ms)
-    export_dir = f"AWSDynamoDB/{export_id}"
-    store.put(f"{export_dir}/_started", b"")
-    store.put(f"{export_dir}/{TABLE_FILE}", table_file_bytes(schema))
+    export_id = export_id or native.new_export_id(clock.now_ms())
+    layout = Layout.for_format(
+        options.format,
+        compression=options.compression,
+        level=options.compression_level,
+        export_id=export_id,
+        started_iso=started_iso,
+    )
+    resumed = ledger.segments() if ledger is not None else {}
+    layout.start(store, schema)
     observer.step_started(STEP, total=_approx_items(schema))
-    job = _SegmentJob(reader, store, export_dir, options, clock, observer)
+    job = _SegmentJob(
+        reader, store, layout, options, clock, observer, budget or Unlimited(), ledger, resumed
+    )
     segments = [Segment(i, options.segments) for i in range(options.segments)]
     per_segment = run_units(job.run, segments, workers=options.workers)
     parts = [p for seg_parts in per_segment for p in seg_parts]
     total = sum(p.item_count for p in parts)
-    _write_manifests(
-        store=store,
-        export_dir=export_dir,
-        export_id=export_id,
-        schema=schema,
-        parts=parts,
-        times=(started_iso, clock.now_iso()),
-    )
-    seconds = clock.monotonic() - t0
+    layout.finish(store, schema=schema, parts=parts, times=(started_iso, clock.now_iso()))
     observer.step_finished(STEP, summary=f"{total} items in {len(parts)} parts")
     return ExportResult(
         export_id=export_id,
-        export_dir=export_dir,
-        url=f"{store.root.rstrip('/')}/{export_dir}",
+        export_dir=layout.folder,
+        url=f"{store.root.rstrip('/')}/{layout.folder}",
         item_count=total,
         parts=parts,
         bytes_written=sum(p.size for p in parts),
-        seconds=seconds,
+        seconds=clock.monotonic() - t0,
     )
 
 
 def _approx_items(schema: TableSchema) -> int | None:
     count = schema.description.get("ItemCount")
     return int(count) if count is not None else None
-
-
-def _write_manifests(
-    *,
-    store: Store,
-    export_dir: str,
-    export_id: str,
-    schema: TableSchema,
-    parts: list[PartInfo],
-    times: tuple[str, str],
-) -> None:
-    files = native.manifest_files(parts, data_key_prefix=_key_prefix(store, export_dir))
-    store.put(f"{export_dir}/manifest-files.json", files)
-    store.put(f"{export_dir}/manifest-files.md5", native.md5_b64(files).encode())
-    table_arn = str(schema.description.get("TableArn", ""))
-    summary = native.ExportSummary(
-        export_arn=f"{table_arn}/export/{export_id}",
-        start_time=times[0],
-        end_time=times[1],
-        export_time=times[0],
-        table_arn=table_arn,
-        table_id=str(schema.description.get("TableId", "")),
-        s3_bucket=_bucket(store),
-        s3_prefix=_store_prefix(store),
-        manifest_files_s3_key=f"{_key_prefix(store, export_dir)}/manifest-files.json",
-        billed_size_bytes=sum(p.size for p in parts),
-        item_count=sum(p.item_count for p in parts),
-    )
-    data = summary.to_json()
-    store.put(f"{export_dir}/manifest-summary.md5", native.md5_b64(data).encode())
-    store.put(f"{export_dir}/manifest-summary.json", data)
-
-
-def _bucket(store: Store) -> str | None:
-    root = store.root
-    return root[5:].split("/", 1)[0] if root.startswith("s3://") else None
-
-
-def _store_prefix(store: Store) -> str:
-    root = store.root
-    if root.startswith("s3://"):
-        rest = root[5:].split("/", 1)
-        return rest[1].strip("/") if len(rest) > 1 else ""
-    return root
-
-
-def _key_prefix(store: Store, export_dir: str) -> str:
-    """Keys in manifests are written from the bucket root, as AWS writes them."""
-    prefix = _store_prefix(store) if store.root.startswith("s3://") else ""
-    return f"{prefix}/{export_dir}" if prefix else export_dir

@@ -1,16 +1,20 @@
-"""Import: a native export's parts -> BatchWriteItem batches -> the destination table.
+"""Import: the files of a SourcePlan -> BatchWriteItem batches -> the destination table.
 
-Every part is checked against manifest-files.json (MD5 of the stored bytes, item count) before
-its items are trusted, and the total against manifest-summary.json. UnprocessedItems are sent
-again with backoff until none are left: nothing is dropped.
+Every file is checked against what its manifest promises (MD5 of the stored bytes, item
+count) before its items are trusted. A line that does not parse, an item the destination
+would refuse (wrong key type) or does refuse, a damaged file: each becomes a reject with file,
+line and reason in the run's rejects file; the run stops past ``max_rejects``. Unprocessed
+items are sent again with backoff until none are left: nothing is dropped.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.engines.local import Cancelled, run_units
 from ddbmigrate.errors import (
     CorruptDataError,
@@ -19,21 +23,24 @@ from ddbmigrate.errors import (
     RejectedItemError,
     TransientError,
 )
-from ddbmigrate.exporter import TABLE_FILE, parse_table_file
-from ddbmigrate.formats import native
+from ddbmigrate.formats import codecs, incremental
+from ddbmigrate.formats.compression import decompress
+from ddbmigrate.formats.detect import SourceFile, SourcePlan
 from ddbmigrate.items import item_size, key_bytes, key_of
 from ddbmigrate.model import Item, KeySchema, Segment
 from ddbmigrate.ports import (
+    Budget,
     Clock,
     NullObserver,
     Observer,
     Store,
     TableReader,
-    TableSchema,
     TableWriter,
+    Unlimited,
     WriteRequest,
 )
-from ddbmigrate.retry import RetryPolicy, call_with_retry
+from ddbmigrate.retry import RetryPolicy, metered
+from ddbmigrate.runs import Reject, RejectLog
 
 STEP = "import"
 MAX_BATCH_ITEMS = 25
@@ -43,105 +50,34 @@ MAX_BATCH_BYTES = 16 * 1024 * 1024 - 64 * 1024
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ImportOptions:
-    """How to import one export."""
+    """How to import one source."""
 
     workers: int = 4
-    """Parts written at once."""
-    into_existing: bool = False
-    """Allow writing into a table that already holds items (items with the same key are
-    replaced)."""
+    """Files written at once."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    """Retry policy of each BatchWriteItem call and each download."""
+    """Retry policy of each BatchWriteItem call."""
     max_stalled_rounds: int = 40
     """Rounds in a row in which DynamoDB accepted none of a batch's unprocessed items before
-    the run stops (with the part unfinished, never with items dropped)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Export:
-    """A complete export found in a store."""
-
-    export_dir: str
-    summary: native.ExportSummary
-    entries: list[native.ManifestEntry]
-    schema: TableSchema | None
-    """From ddbmigrate-table.json, when the export was made by ddbmigrate."""
+    the run stops (with the file unfinished, never with items dropped)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     """What an import wrote."""
 
-    export_dir: str
     item_count: int
-    parts: int
+    """Items written (puts), or changes applied (puts and deletes) for incremental exports."""
+    files: int
     seconds: float
+    rejected: int = 0
 
     def to_dict(self) -> dict[str, object]:
-        return {"items": self.item_count, "parts": self.parts, "seconds": round(self.seconds, 3)}
-
-
-def find_export(store: Store, export_id: str | None = None) -> str:
-    """The export folder (relative to the store root) that SOURCE points at.
-
-    ``SOURCE`` may be the export folder itself, or a prefix holding ``AWSDynamoDB/<id>/``
-    folders: then the newest complete export, or ``export_id``.
-    """
-    if export_id is None and store.exists("manifest-summary.json"):
-        return ""
-    complete = sorted(
-        key.split("/")[1]
-        for key in store.list("AWSDynamoDB/")
-        if key.count("/") == 2 and key.endswith("/manifest-summary.json")
-    )
-    if export_id is not None:
-        if export_id not in complete:
-            raise NotFoundError(
-                f"no complete export {export_id!r} under {store.root}",
-                hint="list the exports with: aws s3 ls <staging>/AWSDynamoDB/",
-            )
-        return f"AWSDynamoDB/{export_id}"
-    if not complete:
-        raise NotFoundError(
-            f"no complete DynamoDB export under {store.root}",
-            hint="point at an export folder (…/AWSDynamoDB/<id>/) or at the prefix above it; "
-            "an export without manifest-summary.json did not finish",
-        )
-    return f"AWSDynamoDB/{complete[-1]}"
-
-
-def load_export(store: Store, export_dir: str) -> Export:
-    """Read and check an export's manifests (their .md5 side files too, when present)."""
-    summary_bytes = _get_checked(store, _join(export_dir, "manifest-summary.json"))
-    summary = native.ExportSummary.from_json(summary_bytes)
-    files_bytes = _get_checked(store, _join(export_dir, "manifest-files.json"))
-    entries = native.parse_manifest_files(files_bytes)
-    listed = sum(e.item_count for e in entries)
-    if listed != summary.item_count:
-        raise CorruptDataError(
-            f"export {store.root}/{export_dir}: manifest-files.json lists {listed} items "
-            f"but manifest-summary.json says {summary.item_count}"
-        )
-    table_key = _join(export_dir, TABLE_FILE)
-    schema = parse_table_file(store.get(table_key)) if store.exists(table_key) else None
-    return Export(export_dir=export_dir, summary=summary, entries=entries, schema=schema)
-
-
-def _join(folder: str, name: str) -> str:
-    return f"{folder}/{name}" if folder else name
-
-
-def _get_checked(store: Store, key: str) -> bytes:
-    data = store.get(key)
-    for side in (key.removesuffix(".json") + ".md5", key.removesuffix(".json") + ".checksum"):
-        if store.exists(side):
-            expected = store.get(side).decode().strip()
-            if expected != native.md5_b64(data):
-                raise CorruptDataError(
-                    f"{store.root}/{key} does not match its checksum file {side}",
-                    hint="the export was damaged or changed after it was written",
-                )
-    return data
+        return {
+            "items": self.item_count,
+            "files": self.files,
+            "rejected": self.rejected,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def ensure_empty(reader: TableReader, *, into_existing: bool, flag: str) -> None:
@@ -157,129 +93,281 @@ def ensure_empty(reader: TableReader, *, into_existing: bool, flag: str) -> None
         )
 
 
+def check_key(item: Item, key: KeySchema) -> str | None:
+    """Why the destination would refuse this item's key, or None when it is fine."""
+    for attr in (key.partition, key.sort):
+        if attr is None:
+            continue
+        value = item.get(attr.name)
+        if not isinstance(value, dict) or attr.type not in value:
+            found = "missing" if value is None else f"of type {next(iter(value), '?')}"
+            return f"key attribute {attr.name!r} is {found}; the table needs {attr.type}"
+        if value[attr.type] == "":
+            return f"key attribute {attr.name!r} is empty; DynamoDB refuses empty keys"
+    return None
+
+
 @dataclass(slots=True)
-class _PartJob:
-    store: Store
-    export: Export
+class _Line:
+    line: int
+    request: WriteRequest
+    item: Item
+    """The item (put) or key (delete), for rejects and batching."""
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Up to 25 requests, under 16 MB, with no key twice (DynamoDB refuses duplicates)."""
+
+    key: KeySchema
+    lines: list[_Line] = field(default_factory=list)
+    size: int = 0
+    keys: set[bytes] = field(default_factory=set)
+
+    def fits(self, entry: _Line) -> bool:
+        if len(self.lines) >= MAX_BATCH_ITEMS:
+            return False
+        if self.size + item_size(entry.item) > MAX_BATCH_BYTES:
+            return False
+        # A second write of the same key goes in the next batch, so the later one wins.
+        return key_bytes(key_of(entry.item, self.key)) not in self.keys
+
+    def add(self, entry: _Line) -> None:
+        self.lines.append(entry)
+        self.size += item_size(entry.item)
+        self.keys.add(key_bytes(key_of(entry.item, self.key)))
+
+
+@dataclass(slots=True)
+class _Writer:
+    """Sends batches: retries per call, resends unprocessed items, isolates refused items."""
+
     writer: TableWriter
     key: KeySchema
     options: ImportOptions
     clock: Clock
     observer: Observer
+    rejects: RejectLog
+    budget: Budget
 
-    def run(self, entry: native.ManifestEntry, stop: threading.Event) -> int:
+    def write_all(self, file: str, entries: Iterator[_Line], stop: threading.Event) -> int:
         rng = random.Random()
-        key = native.resolve_data_key(entry.data_file_s3_key, export_dir=self.export.export_dir)
-        data = self.store.get(_join(self.export.export_dir, key))
-        if entry.md5_checksum and native.md5_b64(data) != entry.md5_checksum:
-            raise CorruptDataError(
-                f"{self.store.root}/{_join(self.export.export_dir, key)}: MD5 does not match "
-                "manifest-files.json",
-                hint="the file was damaged or replaced after the export; export again",
-            )
         batch = _Batch(self.key)
         written = 0
-        for line_no, item in native.iter_part_lines(data, compressed=key.endswith(".gz")):
+        for entry in entries:
             if stop.is_set():
                 raise Cancelled
-            if not batch.fits(item):
-                written += self._send(batch, rng, key)
+            if not batch.fits(entry):
+                written += self._send(batch, file, rng)
                 batch = _Batch(self.key)
-            batch.add(item, line_no)
-        if batch.requests:
-            written += self._send(batch, rng, key)
-        if written != entry.item_count:
-            raise CorruptDataError(
-                f"{self.store.root}/{_join(self.export.export_dir, key)} holds {written} items "
-                f"but manifest-files.json says {entry.item_count}"
-            )
+            batch.add(entry)
+        if batch.lines:
+            written += self._send(batch, file, rng)
         return written
 
-    def _send(self, batch: _Batch, rng: random.Random, part: str) -> int:
-        pending: list[WriteRequest] = batch.requests
+    def _send(self, batch: _Batch, file: str, rng: random.Random) -> int:
+        try:
+            self._send_requests([e.request for e in batch.lines], rng)
+        except RejectedItemError:
+            if len(batch.lines) == 1:
+                raise
+            return self._send_one_by_one(batch, file, rng)
+        self.observer.advanced(STEP, len(batch.lines))
+        return len(batch.lines)
+
+    def _send_one_by_one(self, batch: _Batch, file: str, rng: random.Random) -> int:
+        """DynamoDB refuses a whole batch for one bad item and does not say which: find it."""
+        written = 0
+        for entry in batch.lines:
+            try:
+                self._send_requests([entry.request], rng)
+            except RejectedItemError as exc:
+                self.rejects.record(Reject(file, entry.line, str(exc), entry.item))
+                continue
+            written += 1
+            self.observer.advanced(STEP, 1)
+        return written
+
+    def _send_requests(self, requests: list[WriteRequest], rng: random.Random) -> None:
+        pending = requests
         stalled = 0
         while pending:
-            try:
-                result = call_with_retry(
-                    lambda p=pending: self.writer.batch_write(p),  # type: ignore[misc]
-                    policy=self.options.retry,
-                    clock=self.clock,
-                    rng=rng,
-                )
-            except RejectedItemError as exc:
-                raise RejectedItemError(
-                    f"{self.writer.table_name!r} rejected an item from {part} "
-                    f"lines {batch.first_line}-{batch.last_line}: {exc}",
-                    hint=exc.hint,
-                ) from exc
+            result = metered(
+                lambda p=pending: self.writer.batch_write(p),  # type: ignore[misc]
+                budget=self.budget,
+                expected=_write_units(pending),
+                consumed=lambda r: r.consumed,
+                policy=self.options.retry,
+                clock=self.clock,
+                rng=rng,
+            )
             stalled = stalled + 1 if len(result.unprocessed) == len(pending) else 0
             if stalled >= self.options.max_stalled_rounds:
                 raise TransientError(
                     f"{self.writer.table_name!r} accepted none of {len(pending)} items for "
-                    f"{stalled} rounds in a row; stopping with {part} unfinished",
-                    hint="raise the table's write capacity or lower --write-percent, then re-run "
-                    "with --into-existing",
+                    f"{stalled} rounds in a row; stopping before anything is lost",
+                    hint="raise the table's write capacity or lower --write-percent, then re-run",
                 )
             if result.unprocessed:
                 self.clock.sleep(self.options.retry.delay(stalled, rng))
             pending = result.unprocessed
-        self.observer.advanced(STEP, len(batch.requests))
-        return len(batch.requests)
 
 
 @dataclass(slots=True)
-class _Batch:
-    """Up to 25 put requests, under 16 MB, with no key twice (DynamoDB refuses duplicates)."""
+class _FileReader:
+    """Turns one source file into write requests, recording what cannot be written."""
 
+    store: Store
+    plan: SourcePlan
     key: KeySchema
-    requests: list[WriteRequest] = field(default_factory=list)
-    size: int = 0
-    keys: set[bytes] = field(default_factory=set)
-    first_line: int = 0
-    last_line: int = 0
+    rejects: RejectLog
 
-    def fits(self, item: Item) -> bool:
-        if len(self.requests) >= MAX_BATCH_ITEMS:
-            return False
-        if self.size + item_size(item) > MAX_BATCH_BYTES:
-            return False
-        # A second write of the same key goes in the next batch, so the later one wins.
-        return key_bytes(key_of(item, self.key)) not in self.keys
+    def payload(self, file: SourceFile) -> bytes | None:
+        """The file's decompressed bytes, or None when the whole file was rejected."""
+        try:
+            data = self.store.get(file.key)
+        except NotFoundError as exc:
+            self.rejects.record(Reject(file.key, 0, f"file is missing: {exc}"))
+            return None
+        if file.md5 and codecs.md5_b64(data) != file.md5:
+            self.rejects.record(
+                Reject(
+                    file.key,
+                    0,
+                    f"MD5 {codecs.md5_b64(data)} does not match the "
+                    f"manifest's {file.md5}; the file was damaged or replaced",
+                )
+            )
+            return None
+        try:
+            return decompress(data, name=file.key)
+        except CorruptDataError as exc:
+            self.rejects.record(Reject(file.key, 0, str(exc)))
+            return None
 
-    def add(self, item: Item, line_no: int) -> None:
-        if not self.requests:
-            self.first_line = line_no
-        self.last_line = line_no
-        self.size += item_size(item)
-        self.keys.add(key_bytes(key_of(item, self.key)))
-        self.requests.append({"PutRequest": {"Item": item}})
+    def items(self, file: SourceFile, text: bytes, seen: list[int]) -> Iterator[_Line]:
+        """Put requests for every good line; a reject for every bad one. ``seen[0]`` counts
+        the records read, good or bad, to check against the manifest."""
+        decode = codecs.line_decoder(self.plan.format)
+        for number, line in codecs.data_lines(text, self.plan.format):
+            seen[0] += 1
+            try:
+                item = decode(line)
+            except CorruptDataError as exc:
+                self.rejects.record(Reject(file.key, number, str(exc)))
+                continue
+            problem = check_key(item, self.key)
+            if problem:
+                self.rejects.record(Reject(file.key, number, problem, item))
+                continue
+            yield _Line(number, {"PutRequest": {"Item": item}}, item)
+
+    def changes(self, file: SourceFile, text: bytes) -> Iterator[tuple[int, incremental.Change]]:
+        """Incremental records of one file; bad ones become rejects."""
+        decode = codecs.change_decoder(self.plan.format)
+        for number, line in codecs.data_lines(text, self.plan.format):
+            try:
+                change = decode(line)
+            except CorruptDataError as exc:
+                self.rejects.record(Reject(file.key, number, str(exc)))
+                continue
+            problem = check_key(change.key, self.key)
+            if problem:
+                self.rejects.record(Reject(file.key, number, problem, change.key))
+                continue
+            yield number, change
 
 
-def import_export(
+def import_source(
     *,
     store: Store,
-    export: Export,
+    plan: SourcePlan,
     writer: TableWriter,
     key: KeySchema,
     options: ImportOptions,
+    rejects: RejectLog,
     clock: Clock,
     observer: Observer | None = None,
+    budget: Budget | None = None,
+    ledger: Ledger | None = None,
 ) -> ImportResult:
-    """Write every item of ``export`` to ``writer``'s table; check counts on the way."""
+    """Write every item of ``plan`` to ``writer``'s table; check counts on the way.
+
+    With a ledger, files it records as imported are not read again, and every file is
+    recorded once all its items are written.
+    """
     observer = observer or NullObserver()
     t0 = clock.monotonic()
-    observer.step_started(STEP, total=export.summary.item_count)
-    job = _PartJob(store, export, writer, key, options, clock, observer)
-    counts = run_units(job.run, export.entries, workers=options.workers)
-    total = sum(counts)
-    if total != export.summary.item_count:
-        raise CorruptDataError(
-            f"imported {total} items but manifest-summary.json says {export.summary.item_count}"
-        )
-    observer.step_finished(STEP, summary=f"{total} items from {len(counts)} parts")
-    return ImportResult(
-        export_dir=export.export_dir,
-        item_count=total,
-        parts=len(counts),
-        seconds=clock.monotonic() - t0,
+    observer.step_started(STEP, total=plan.total_items)
+    reader = _FileReader(store, plan, key, rejects)
+    sender = _Writer(writer, key, options, clock, observer, rejects, budget or Unlimited())
+    if plan.incremental:
+        total = _apply_changes(plan, reader, sender)
+    else:
+        job = _FileJob(reader, sender, ledger, ledger.imported_files() if ledger else {})
+        total = sum(run_units(job.run, plan.files, workers=options.workers))
+    if plan.total_items is not None and not plan.incremental and rejects.count == 0:
+        _check_total(total, plan.total_items)
+    observer.step_finished(STEP, summary=f"{total} items from {len(plan.files)} files")
+    rejects.raise_if_any()
+    return ImportResult(item_count=total, files=len(plan.files), seconds=clock.monotonic() - t0)
+
+
+@dataclass(slots=True)
+class _FileJob:
+    reader: _FileReader
+    sender: _Writer
+    ledger: Ledger | None
+    done: dict[str, int]
+
+    def run(self, file: SourceFile, stop: threading.Event) -> int:
+        if file.key in self.done:
+            self.sender.observer.advanced(STEP, self.done[file.key])
+            return self.done[file.key]
+        text = self.reader.payload(file)
+        if text is None:
+            return 0
+        seen = [0]
+        written = self.sender.write_all(file.key, self.reader.items(file, text, seen), stop)
+        if file.item_count is not None and seen[0] != file.item_count:
+            self.reader.rejects.record(
+                Reject(
+                    file.key, 0, f"holds {seen[0]} records but its manifest says {file.item_count}"
+                )
+            )
+        if self.ledger is not None:
+            self.ledger.save_imported(file.key, written)
+        return written
+
+
+def _apply_changes(plan: SourcePlan, reader: _FileReader, sender: _Writer) -> int:
+    """Incremental exports: the newest change per key across all files, then puts/deletes."""
+    changes: list[tuple[int, str, incremental.Change]] = []
+    for file in plan.files:
+        text = reader.payload(file)
+        if text is not None:
+            changes += [(n, file.key, c) for n, c in reader.changes(file, text)]
+    newest = incremental.newest_per_key([c for _, _, c in changes])
+    where = {id(c): (f, n) for n, f, c in changes}
+    entries = (
+        _Line(where[id(c)][1], incremental.to_write_request(c), c.new_image or c.key)
+        for c in newest
     )
+    return sender.write_all("incremental export", entries, threading.Event())
+
+
+def _write_units(requests: list[WriteRequest]) -> float:
+    """WCU a batch will consume: 1 per started KB of each item (a delete costs 1)."""
+    units = 0
+    for request in requests:
+        put = request.get("PutRequest")
+        units += -(-item_size(put["Item"]) // 1024) if put else 1
+    return float(units)
+
+
+def _check_total(total: int, expected: int) -> None:
+    if total != expected:
+        raise CorruptDataError(
+            f"imported {total} items but manifest-summary.json says {expected}",
+            hint="the export's files do not add up to its manifest; export again",
+        )

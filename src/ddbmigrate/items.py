@@ -248,14 +248,21 @@ _CANON: dict[str, Callable[[Any], Any]] = {
 # --- structural check -------------------------------------------------------------------------
 
 _NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+# An integer of at most 38 digits is always within DynamoDB's limits: the fast path.
+_SHORT_INTEGER = re.compile(r"-?\d{1,38}", re.ASCII)
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/]*={0,2}", re.ASCII)
+MAX_DIGITS = 38
+"""DynamoDB's limit on significant digits of a number."""
+MIN_EXPONENT, MAX_EXPONENT = -130, 125
+"""DynamoDB's range as adjusted exponents: 1E-130 .. 9.99…E+125."""
 
 
 def validate_item(item: Item) -> None:
     """Check that ``item`` is well-formed wire form; CorruptDataError names the bad attribute.
 
-    Structure and JSON types only (plus the shape of N and B texts and set rules); it does not
-    check DynamoDB's size or number-range limits. Messages never quote values.
+    Structure, JSON types, DynamoDB's number rules (at most 38 significant digits, magnitude
+    1E-130 to 9.99…E+125), base64 of B, set rules (non-empty, no two members equal by value)
+    and the nesting limit; not the 400 KB size limit. Messages never quote values.
     """
     if not isinstance(item, dict):
         raise CorruptDataError(f"item must be a JSON object, not {_json_type(item)}")
@@ -286,7 +293,7 @@ def _check_value(value: Any, depth: int) -> None:
     # Fast paths for the commonest valid values; anything else takes the full check.
     if type_key == "S" and type(payload) is str:
         return
-    if type_key == "N" and type(payload) is str and _NUMBER_TEXT.fullmatch(payload):
+    if type_key == "N" and type(payload) is str and _SHORT_INTEGER.fullmatch(payload):
         return
     check = _CHECKS.get(type_key)
     if check is None:
@@ -311,12 +318,51 @@ def _check_number(payload: Any, _depth: int = 0) -> None:
     _check_string(payload, type_key="N")
     if not _NUMBER_TEXT.fullmatch(payload):
         raise _Invalid("N value is not a decimal number")
+    problem = number_problem(payload)
+    if problem:
+        raise _Invalid(problem)
+
+
+def number_problem(text: str) -> str | None:
+    """Why DynamoDB would refuse the decimal ``text`` (digits or range), or None.
+
+    Works on the text alone: no Decimal, so no context can round a 39th digit away.
+    Leading and trailing zeros are not significant (DynamoDB does not store them).
+    """
+    mantissa, _, exponent_text = text.lower().partition("e")
+    whole, _, fraction = mantissa.lstrip("+-").partition(".")
+    significant = (whole + fraction).strip("0")
+    if not significant:
+        return None  # zero, however spelled
+    if len(significant) > MAX_DIGITS:
+        return (
+            f"N value has {len(significant)} significant digits "
+            f"(DynamoDB allows at most {MAX_DIGITS})"
+        )
+    if len(exponent_text.lstrip("+-").lstrip("0")) > 6:
+        return _OUT_OF_RANGE
+    whole = whole.lstrip("0")
+    # The adjusted exponent: the power of ten of the first significant digit.
+    leading = len(whole) - 1 if whole else -(len(fraction) - len(fraction.lstrip("0")) + 1)
+    adjusted = int(exponent_text or "0") + leading
+    return _OUT_OF_RANGE if not MIN_EXPONENT <= adjusted <= MAX_EXPONENT else None
+
+
+_OUT_OF_RANGE = (
+    "N value is out of DynamoDB's range "
+    "(magnitude 1E-130 to 9.9999999999999999999999999999999999999E+125)"
+)
 
 
 def _check_binary(payload: Any, _depth: int = 0) -> None:
     _check_string(payload, type_key="B")
     if not _BASE64_TEXT.fullmatch(payload):
         raise _Invalid("B value is not standard base64")
+    # Padding may be missing (canonical_binary accepts that), but a lone 6-bit group or
+    # padding on a short quantum cannot decode to bytes.
+    padded = payload.endswith("=")
+    if len(payload) % 4 == 1 or (padded and len(payload) % 4 != 0):
+        raise _Invalid("B value is not standard base64 (bad length or padding)")
 
 
 def _check_flag(payload: Any, _depth: int = 0, *, type_key: str = "BOOL") -> None:
@@ -325,13 +371,17 @@ def _check_flag(payload: Any, _depth: int = 0, *, type_key: str = "BOOL") -> Non
         raise _Invalid(f"{type_key} value must be {expected}, not {_json_type(payload)}")
 
 
-def _set_checker(type_key: str, member: Callable[[Any], None]) -> Callable[[Any, int], None]:
+def _set_checker(
+    type_key: str, member: Callable[[Any], None], identity: Callable[[str], str] = str
+) -> Callable[[Any, int], None]:
+    # ``identity`` maps a member to its value: DynamoDB refuses {"NS": ["1", "1.0"]} and
+    # {"BS": ["AAE", "AAE="]} as duplicates although their texts differ.
     def check(payload: Any, _depth: int) -> None:
         if not isinstance(payload, list) or not payload:
             raise _Invalid(f"{type_key} value must be a non-empty array")
         for index, value in enumerate(payload):
             _in_container(member, value, f"[{index}]")
-        if len(set(payload)) != len(payload):
+        if len(set(payload)) != len(payload) or len(set(map(identity, payload))) != len(payload):
             raise _Invalid(f"{type_key} value has duplicate members")
 
     return check
@@ -381,8 +431,8 @@ _CHECKS: dict[str, Callable[[Any, int], None]] = {
     "BOOL": _check_flag,
     "NULL": lambda payload, depth: _check_flag(payload, depth, type_key="NULL"),
     "SS": _set_checker("SS", _check_string),
-    "NS": _set_checker("NS", _check_number),
-    "BS": _set_checker("BS", _check_binary),
+    "NS": _set_checker("NS", _check_number, canonical_number),
+    "BS": _set_checker("BS", _check_binary, canonical_binary),
     "M": _check_map,
     "L": _check_list,
 }

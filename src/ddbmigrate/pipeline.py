@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ddbmigrate import schema as schemas
+from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.errors import ConfigError, FatalError, NotFoundError
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
-from ddbmigrate.importer import (
-    ImportOptions,
-    ImportResult,
-    ensure_empty,
-    import_export,
-    load_export,
-)
+from ddbmigrate.formats.detect import detect
+from ddbmigrate.formats.native import new_export_id
+from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
 from ddbmigrate.model import KeySchema
 from ddbmigrate.ports import (
+    Budget,
     Clock,
     NullObserver,
     Observer,
@@ -30,7 +28,9 @@ from ddbmigrate.ports import (
     TableReader,
     TableSchema,
     TableWriter,
+    Unlimited,
 )
+from ddbmigrate.runs import RejectLog
 from ddbmigrate.validator import ValidateOptions, ValidationReport, validate_tables
 
 GIB = 1024**3
@@ -65,6 +65,8 @@ class MigrateOptions:
     workers: int = 4
     into_existing: bool = False
     validate: bool = True
+    max_rejects: int = 0
+    """Items DynamoDB may refuse (recorded in the run's rejects file) before the run stops."""
     part_max_items: int = 100_000
     dest_kms_key_id: str | None = None
     table_wait_timeout: float = 1800.0
@@ -209,6 +211,20 @@ def ensure_table(
     return f"created table {table_name!r} like {source.name!r}"
 
 
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """Capacity budgets of one migration: reads of each table, writes of the destination."""
+
+    source_read: Budget
+    dest_read: Budget
+    dest_write: Budget
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def unlimited(cls) -> Budgets:
+        return cls(Unlimited(), Unlimited(), Unlimited())
+
+
 def migrate(
     *,
     source: SideHandles,
@@ -218,47 +234,63 @@ def migrate(
     checks: list[Check],
     options: MigrateOptions,
     clock: Clock,
+    ledger: Ledger,
+    budgets: Callable[[TableSchema, TableSchema | None], Budgets] | None = None,
     observer: Observer | None = None,
 ) -> MigrateReport:
-    """Move one table: every step in order; the first fatal error stops the run."""
+    """Move one table: every step in order; the first fatal error stops the run.
+
+    Steps the ledger records as done are skipped, so a re-run continues where the last one
+    stopped; export and import resume inside the step (segments, files).
+    """
     observer = observer or NullObserver()
+    resuming_import = ledger.step_state("import") != "pending"
     src, dst, plan = preflight(
-        source=source, dest=dest, checks=checks, options=options, observer=observer
-    )
-    for line in plan.lines():
-        observer.message(line)
-    action = ensure_table(
-        dest.admin,
-        source=src,
-        existing=dst,
-        table_name=options.dest_table,
-        dest_kms_key_id=options.dest_kms_key_id,
-        wait_timeout=options.table_wait_timeout,
+        source=source,
+        dest=dest,
+        checks=checks,
+        options=replace(options, into_existing=options.into_existing or resuming_import),
         observer=observer,
     )
-    observer.message(action)
-    exported = export_table(
-        reader=source.reader(options.source_table),
-        schema=src,
+    plan = replace(plan, segments=int(ledger.run.get("segments") or plan.segments))
+    ledger.set(segments=plan.segments)
+    ledger.step("preflight", "done")
+    observer.message(f"run {ledger.run_id} ({ledger.url})")
+    for line in plan.lines():
+        observer.message(line)
+    limits = budgets(src, dst) if budgets else Budgets.unlimited()
+    for note in limits.notes:
+        observer.message(note)
+    action = _schema_step(dest, src=src, dst=dst, options=options, ledger=ledger, observer=observer)
+    exported = _export_step(
+        source,
+        src=src,
         store=export_store,
-        options=ExportOptions(
-            segments=plan.segments, workers=options.workers, part_max_items=options.part_max_items
-        ),
+        plan=plan,
+        options=options,
         clock=clock,
+        ledger=ledger,
+        limits=limits,
         observer=observer,
     )
     key = KeySchema.from_description(src.description)
-    imported = import_export(
+    ledger.step("import", "running")
+    imported = import_source(
         store=import_store,
-        export=load_export(import_store, exported.export_dir),
+        plan=detect(import_store, export_id=exported.export_id),
         writer=dest.writer(options.dest_table),
         key=key,
-        options=ImportOptions(workers=options.workers, into_existing=True),
+        options=ImportOptions(workers=options.workers),
+        rejects=RejectLog(import_store, ledger.dir, max_rejects=options.max_rejects),
         clock=clock,
         observer=observer,
+        budget=limits.dest_write,
+        ledger=ledger,
     )
+    ledger.step("import", "done")
     report = None
     if options.validate:
+        ledger.step("validate", "running")
         report = validate_tables(
             source=source.reader(options.source_table),
             dest=dest.reader(options.dest_table),
@@ -270,7 +302,68 @@ def migrate(
             ),
             clock=clock,
             observer=observer,
+            budgets=(limits.source_read, limits.dest_read),
         )
+        ledger.step("validate", "match" if report.matches else "mismatch")
+    ledger.finish()
     return MigrateReport(
         plan=plan, schema_action=action, export=exported, imported=imported, validation=report
     )
+
+
+def _schema_step(
+    dest: SideHandles,
+    *,
+    src: TableSchema,
+    dst: TableSchema | None,
+    options: MigrateOptions,
+    ledger: Ledger,
+    observer: Observer,
+) -> str:
+    if ledger.step_state("schema") == "done" and dst is not None:
+        return f"table {options.dest_table!r} was created earlier in this run"
+    action = ensure_table(
+        dest.admin,
+        source=src,
+        existing=dst,
+        table_name=options.dest_table,
+        dest_kms_key_id=options.dest_kms_key_id,
+        wait_timeout=options.table_wait_timeout,
+        observer=observer,
+    )
+    observer.message(action)
+    ledger.step("schema", "done")
+    return action
+
+
+def _export_step(
+    source: SideHandles,
+    *,
+    src: TableSchema,
+    store: Store,
+    plan: Plan,
+    options: MigrateOptions,
+    clock: Clock,
+    ledger: Ledger,
+    limits: Budgets,
+    observer: Observer,
+) -> ExportResult:
+    """Export, or finish a stopped export: recorded segments are not scanned again."""
+    export_id = str(ledger.run.get("export_id") or new_export_id(clock.now_ms()))
+    ledger.set(export_id=export_id)
+    ledger.step("export", "running")
+    exported = export_table(
+        reader=source.reader(options.source_table),
+        schema=src,
+        store=store,
+        options=ExportOptions(
+            segments=plan.segments, workers=options.workers, part_max_items=options.part_max_items
+        ),
+        clock=clock,
+        observer=observer,
+        budget=limits.source_read,
+        ledger=ledger,
+        export_id=export_id,
+    )
+    ledger.step("export", "done")
+    return exported

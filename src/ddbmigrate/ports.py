@@ -152,6 +152,42 @@ class Clock(Protocol):
         ...
 
 
+class Budget(Protocol):
+    """Capacity a worker may use (``ddbmigrate.throttle.CapacityBudget``). Thread-safe."""
+
+    def acquire(self, expected: float = 1.0) -> None:
+        """Wait until ``expected`` capacity units may be spent."""
+        ...
+
+    def settle(self, expected: float, consumed: float) -> None:
+        """Correct the bucket by what the response says the request really consumed."""
+        ...
+
+    def on_throttled(self) -> None:
+        """AWS throttled a request: slow down (multiplicative decrease)."""
+        ...
+
+    def on_success(self) -> None:
+        """A request went through: speed up again (additive increase)."""
+        ...
+
+
+class Unlimited:
+    """No capacity limit: the default for library calls and tests that do not test it."""
+
+    def acquire(self, expected: float = 1.0) -> None:
+        return None
+
+    def settle(self, expected: float, consumed: float) -> None:
+        return None
+
+    def on_throttled(self) -> None:
+        return None
+
+    def on_success(self) -> None:
+        return None
+
+
 class Observer(Protocol):
     """Receives progress; the CLI renders it, the library ignores it by default.
 

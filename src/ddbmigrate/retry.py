@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ddbmigrate.errors import TransientError
-from ddbmigrate.ports import Clock
+from ddbmigrate.errors import ThrottledError, TransientError
+from ddbmigrate.ports import Budget, Clock
 
 T = TypeVar("T")
 
@@ -53,3 +53,37 @@ def call_with_retry(
                 on_retry(attempt, exc)
             clock.sleep(policy.delay(attempt, rng))
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def metered(
+    fn: Callable[[], T],
+    *,
+    budget: Budget,
+    expected: float,
+    consumed: Callable[[T], float],
+    policy: RetryPolicy,
+    clock: Clock,
+    rng: random.Random,
+) -> T:
+    """One request under a capacity budget, with retries.
+
+    Waits for ``expected`` units before each attempt, settles with what the response says it
+    consumed, and tells the budget about throttling (slow down) and success (speed up).
+    """
+
+    def attempt() -> T:
+        budget.acquire(expected)
+        try:
+            result = fn()
+        except ThrottledError:
+            budget.settle(expected, 0.0)
+            budget.on_throttled()
+            raise
+        except TransientError:
+            budget.settle(expected, 0.0)
+            raise
+        budget.settle(expected, consumed(result))
+        budget.on_success()
+        return result
+
+    return call_with_retry(attempt, policy=policy, clock=clock, rng=rng)

@@ -17,8 +17,8 @@ from ddbmigrate.digest import BucketDigest
 from ddbmigrate.engines.local import Cancelled, run_units
 from ddbmigrate.items import item_hash, key_bytes, key_of, key_text
 from ddbmigrate.model import Item, KeySchema, Segment
-from ddbmigrate.ports import Clock, NullObserver, Observer, TableReader
-from ddbmigrate.retry import RetryPolicy, call_with_retry
+from ddbmigrate.ports import Budget, Clock, NullObserver, Observer, TableReader, Unlimited
+from ddbmigrate.retry import RetryPolicy, metered
 
 STEP = "validate"
 
@@ -113,22 +113,28 @@ def _scan_all(
     *,
     options: ValidateOptions,
     clock: Clock,
+    budget: Budget,
     stop: threading.Event,
     visit: Callable[[list[Item]], None],
 ) -> None:
     rng = random.Random()
     start_key: Item | None = None
+    expected = 1.0
     while True:
         if stop.is_set():
             raise Cancelled
-        page = call_with_retry(
+        page = metered(
             lambda key=start_key: reader.scan(  # type: ignore[misc]
                 segment=segment, start_key=key, consistent=options.consistent_read
             ),
+            budget=budget,
+            expected=expected,
+            consumed=lambda p: p.consumed,
             policy=options.retry,
             clock=clock,
             rng=rng,
         )
+        expected = max(1.0, page.consumed)
         visit(page.items)
         start_key = page.last_key
         if start_key is None:
@@ -143,8 +149,10 @@ def validate_tables(
     options: ValidateOptions,
     clock: Clock,
     observer: Observer | None = None,
+    budgets: tuple[Budget, Budget] | None = None,
 ) -> ValidationReport:
-    """Compare every item of ``source`` with ``dest``."""
+    """Compare every item of ``source`` with ``dest`` (each side read within its budget)."""
+    limits = budgets or (Unlimited(), Unlimited())
     observer = observer or NullObserver()
     t0 = clock.monotonic()
     observer.step_started(STEP, total=None)
@@ -164,7 +172,13 @@ def validate_tables(
             observer.advanced(STEP, len(items))
 
         _scan_all(
-            readers[unit.side], unit.segment, options=options, clock=clock, stop=stop, visit=visit
+            readers[unit.side],
+            unit.segment,
+            options=options,
+            clock=clock,
+            budget=limits[unit.side],
+            stop=stop,
+            visit=visit,
         )
         return digest
 
@@ -183,6 +197,7 @@ def validate_tables(
             units=units,
             options=options,
             clock=clock,
+            limits=limits,
         )
     report = replace(report, seconds=clock.monotonic() - t0)
     observer.step_finished(STEP, summary=report.summary())
@@ -210,6 +225,7 @@ def _diff_pass(
     units: list[_Unit],
     options: ValidateOptions,
     clock: Clock,
+    limits: tuple[Budget, Budget],
 ) -> ValidationReport:
     probe = BucketDigest(options.buckets)
     recheck = replace(options, consistent_read=True)
@@ -224,7 +240,13 @@ def _diff_pass(
                     found[key_bytes(item_key)] = (item_key, item_hash(item))
 
         _scan_all(
-            readers[unit.side], unit.segment, options=recheck, clock=clock, stop=stop, visit=visit
+            readers[unit.side],
+            unit.segment,
+            options=recheck,
+            clock=clock,
+            budget=limits[unit.side],
+            stop=stop,
+            visit=visit,
         )
         return found
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 
+from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.errors import (
     CorruptDataError,
     DestinationNotEmptyError,
@@ -14,19 +16,17 @@ from ddbmigrate.errors import (
     ThrottledError,
     TransientError,
 )
-from ddbmigrate.exporter import ExportOptions, export_table, parse_table_file
+from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
 from ddbmigrate.formats import native
-from ddbmigrate.importer import (
-    ImportOptions,
-    ensure_empty,
-    find_export,
-    import_export,
-    load_export,
-)
+from ddbmigrate.formats.detect import detect
+from ddbmigrate.formats.tablefile import parse_table_file
+from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
+from ddbmigrate.items import canonical_bytes
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.model import KeyAttribute, KeySchema, PartInfo
 from ddbmigrate.ports import TableSchema
 from ddbmigrate.retry import RetryPolicy
+from ddbmigrate.runs import RejectLimitError, RejectLog, RejectsError
 from ddbmigrate.testing import FakeAdmin, FakeClock, FakeTable, MemoryStore
 from ddbmigrate.validator import ValidateOptions, validate_tables
 
@@ -48,35 +48,62 @@ def schema_of(table: FakeTable) -> TableSchema:
     return found
 
 
-def export(table: FakeTable, store: MemoryStore, **options: object) -> native.ExportSummary:
-    result = export_table(
+def export(
+    table: FakeTable,
+    store: MemoryStore,
+    *,
+    ledger: Ledger | None = None,
+    export_id: str | None = None,
+    **options: object,
+) -> ExportResult:
+    return export_table(
         reader=table,
         schema=schema_of(table),
         store=store,
         options=ExportOptions(**{"segments": 4, "workers": 2, **options}),  # type: ignore[arg-type]
         clock=FakeClock(),
+        ledger=ledger,
+        export_id=export_id,
     )
-    return load_export(store, result.export_dir).summary
+
+
+def run_import(
+    store: MemoryStore,
+    dest: FakeTable,
+    *,
+    max_rejects: int = 0,
+    workers: int = 2,
+    clock: FakeClock | None = None,
+    ledger: Ledger | None = None,
+    single_file: str | None = None,
+) -> ImportResult:
+    return import_source(
+        store=store,
+        plan=detect(store, single_file=single_file),
+        writer=dest,
+        key=KEY,
+        options=ImportOptions(workers=workers),
+        rejects=RejectLog(store, "ddbmigrate/runs/test", max_rejects=max_rejects),
+        clock=clock or FakeClock(),
+        ledger=ledger,
+    )
 
 
 def test_export_writes_native_layout_with_counts_and_md5s() -> None:
     store = MemoryStore()
-    summary = export(source_table(250), store, part_max_items=40)
-    export_dir = find_export(store)
-    keys = list(store.list(export_dir))
-    assert f"{export_dir}/manifest-summary.json" in keys
-    assert f"{export_dir}/manifest-summary.md5" in keys
-    assert f"{export_dir}/_started" in keys
-    assert summary.item_count == 250
-    entries = load_export(store, export_dir).entries
-    assert sum(e.item_count for e in entries) == 250
-    assert all(e.item_count <= 40 for e in entries)
-    for entry in entries:
-        data = store.get(
-            f"{export_dir}/{native.resolve_data_key(entry.data_file_s3_key, export_dir=export_dir)}"
-        )
-        assert native.md5_b64(data) == entry.md5_checksum
-    table_file = parse_table_file(store.get(f"{export_dir}/ddbmigrate-table.json"))
+    result = export(source_table(250), store, part_max_items=40, page_limit=20)
+    keys = list(store.list(result.export_dir))
+    for name in ("manifest-summary.json", "manifest-summary.md5", "_started"):
+        assert f"{result.export_dir}/{name}" in keys
+    plan = detect(store)
+    assert plan.folder == result.export_dir
+    assert plan.total_items == 250
+    assert sum(f.item_count or 0 for f in plan.files) == 250
+    # Parts close at page boundaries: at most one page over the limit.
+    assert all((f.item_count or 0) <= 40 + 20 for f in plan.files)
+    for file in plan.files:
+        assert native.md5_b64(store.get(file.key)) == file.md5
+    table_file = parse_table_file(store.get(f"{result.export_dir}/ddbmigrate-table.json"))
     assert table_file.name == "customer"
 
 
@@ -85,14 +112,7 @@ def test_round_trip_through_fakes_is_exact() -> None:
     store = MemoryStore()
     export(source, store)
     dest = FakeTable("copy", KEY, unprocessed_every=3)
-    result = import_export(
-        store=store,
-        export=load_export(store, find_export(store)),
-        writer=dest,
-        key=KEY,
-        options=ImportOptions(workers=3),
-        clock=FakeClock(),
-    )
+    result = run_import(store, dest, workers=3)
     assert result.item_count == 300
     assert sorted(map(repr, dest.items())) == sorted(map(repr, source.items()))
     report = validate_tables(
@@ -102,19 +122,28 @@ def test_round_trip_through_fakes_is_exact() -> None:
     assert (report.source_count, report.dest_count) == (300, 300)
 
 
+@pytest.mark.parametrize(
+    ("fmt", "compression"),
+    [("native-json", "zstd"), ("native-ion", "gzip"), ("datapipeline", "none")],
+)
+def test_every_output_format_imports_back(fmt: str, compression: str) -> None:
+    source = source_table(40)
+    store = MemoryStore()
+    export(source, store, format=fmt, compression=compression, part_max_items=15, page_limit=5)
+    dest = FakeTable("copy", KEY)
+    assert run_import(store, dest).item_count == 40
+    # Ion spells some numbers differently (12 -> 12.); DynamoDB stores them the same.
+    assert sorted(map(canonical_bytes, dest.items())) == sorted(
+        map(canonical_bytes, source.items())
+    )
+
+
 def test_unprocessed_items_are_resent_until_none_are_left() -> None:
     store = MemoryStore()
     export(source_table(60), store)
     dest = FakeTable("copy", KEY, unprocessed_every=2)
     clock = FakeClock()
-    import_export(
-        store=store,
-        export=load_export(store, find_export(store)),
-        writer=dest,
-        key=KEY,
-        options=ImportOptions(workers=1),
-        clock=clock,
-    )
+    run_import(store, dest, workers=1, clock=clock)
     assert len(dest) == 60
     assert clock.sleeps, "backoff must wait before resending"
 
@@ -126,14 +155,7 @@ def test_transient_faults_are_retried_per_request() -> None:
     )
     export(source, store, segments=1)
     dest = FakeTable("copy", KEY, fail_plan=[ThrottledError("slow down"), TransientError("reset")])
-    import_export(
-        store=store,
-        export=load_export(store, find_export(store)),
-        writer=dest,
-        key=KEY,
-        options=ImportOptions(workers=1),
-        clock=FakeClock(),
-    )
+    run_import(store, dest, workers=1)
     assert len(dest) == 30
 
 
@@ -142,53 +164,74 @@ def test_retries_give_up_with_the_transient_error() -> None:
     source = source_table(5, scan_fail_plan=[ThrottledError("slow down")] * 3)
     with pytest.raises(ThrottledError):
         export(source, store, segments=1, workers=1, retry=RetryPolicy(max_attempts=3))
-    with pytest.raises(NotFoundError, match="no complete DynamoDB export"):
-        find_export(store)  # the half-written export is invisible
+    with pytest.raises(NotFoundError, match="no export, backup or data file"):
+        detect(store)  # the half-written export is invisible
 
 
-def test_rejected_item_names_the_part_and_lines() -> None:
+def test_refused_item_is_found_in_its_batch_and_recorded() -> None:
     store = MemoryStore()
     export(source_table(5), store, segments=1)
+    # Only the batch call fails: sent one by one, every item goes through.
     dest = FakeTable("copy", KEY, fail_plan=[RejectedItemError("Item size has exceeded")])
-    with pytest.raises(RejectedItemError, match=r"data/000000-00000.json.gz lines 1-5"):
-        import_export(
-            store=store,
-            export=load_export(store, find_export(store)),
-            writer=dest,
-            key=KEY,
-            options=ImportOptions(workers=1),
-            clock=FakeClock(),
-        )
+    result = run_import(store, dest, workers=1)
+    assert result.item_count == 5
+    assert len(dest) == 5
+
+
+def test_item_refused_alone_is_a_reject_with_file_and_line() -> None:
+    store = MemoryStore()
+    export(source_table(3), store, segments=1)
+    refusal = RejectedItemError("One or more parameter values were invalid")
+    dest = FakeTable("copy", KEY, fail_plan=[refusal, None, refusal, None])
+    with pytest.raises(RejectsError, match="1 item") as info:
+        run_import(store, dest, workers=1, max_rejects=5)
+    assert "data/000000-00000.json.gz line 2" in str(info.value)
+    lines = store.get("ddbmigrate/runs/test/rejects/rejects.jsonl").splitlines()
+    assert [orjson.loads(line)["line"] for line in lines] == [2]
+    assert len(dest) == 2
 
 
 def test_damaged_part_is_refused_by_md5() -> None:
     store = MemoryStore()
-    export(source_table(20), store, segments=1)
-    export_dir = find_export(store)
-    part = next(k for k in store.list(export_dir) if "/data/" in k)
+    result = export(source_table(20), store, segments=1)
+    part = next(k for k in store.list(result.export_dir) if "/data/" in k)
     data = bytearray(store.get(part))
     data[-12] ^= 0xFF
     store.put(part, bytes(data))
-    with pytest.raises(CorruptDataError, match="MD5 does not match"):
-        import_export(
-            store=store,
-            export=load_export(store, export_dir),
-            writer=FakeTable("copy", KEY),
-            key=KEY,
-            options=ImportOptions(workers=1),
-            clock=FakeClock(),
-        )
+    with pytest.raises(RejectLimitError, match="does not match the manifest"):
+        run_import(store, FakeTable("copy", KEY), workers=1)
 
 
 def test_damaged_manifest_is_refused_by_its_md5_file() -> None:
     store = MemoryStore()
-    export(source_table(3), store, segments=1)
-    export_dir = find_export(store)
-    store.put(
-        f"{export_dir}/manifest-files.json", store.get(f"{export_dir}/manifest-files.json") + b"\n"
-    )
+    result = export(source_table(3), store, segments=1)
+    key = f"{result.export_dir}/manifest-files.json"
+    store.put(key, store.get(key) + b"\n")
     with pytest.raises(CorruptDataError, match="does not match its checksum file"):
-        load_export(store, export_dir)
+        detect(store)
+
+
+def test_bad_lines_are_rejected_with_line_numbers_up_to_the_limit() -> None:
+    store = MemoryStore()
+    good = native.encode_item_line({"name": {"S": "a"}, "city": {"S": "b"}})
+    bad_key = native.encode_item_line({"name": {"N": "1"}, "city": {"S": "b"}})
+    store.put("one.json", good + b"{not json\n" + bad_key + b'{"Item":{"x":{"Q":"1"}}}\n')
+    dest = FakeTable("copy", KEY)
+    with pytest.raises(RejectsError, match="3 item"):
+        run_import(store, dest, max_rejects=3, single_file="one.json")
+    rejects = [
+        orjson.loads(line)
+        for line in store.get("ddbmigrate/runs/test/rejects/rejects.jsonl").splitlines()
+    ]
+    assert [(r["line"], r["file"]) for r in rejects] == [
+        (2, "one.json"),
+        (3, "one.json"),
+        (4, "one.json"),
+    ]
+    assert "key attribute 'name' is of type N; the table needs S" in rejects[1]["reason"]
+    assert len(dest) == 1
+    with pytest.raises(RejectLimitError, match=r"one\.json line 2"):
+        run_import(store, FakeTable("again", KEY), max_rejects=0, single_file="one.json")
 
 
 def test_newest_complete_export_is_chosen_and_export_id_selects() -> None:
@@ -210,10 +253,62 @@ def test_newest_complete_export_is_chosen_and_export_id_selects() -> None:
         options=ExportOptions(segments=1),
         clock=clock,
     )
-    assert find_export(store) == second.export_dir
-    assert find_export(store, first.export_id) == first.export_dir
+    assert detect(store).folder == second.export_dir
+    assert detect(store, export_id=first.export_id).folder == first.export_dir
     with pytest.raises(NotFoundError, match="no complete export 'nope'"):
-        find_export(store, "nope")
+        detect(store, export_id="nope")
+
+
+def test_export_resumes_from_the_ledger_without_rescanning_finished_segments() -> None:
+    source = source_table(200)
+    store = MemoryStore()
+    clock = FakeClock()
+    ledger = Ledger(store, "run-1", clock)
+    ledger.create(command="export", plan={"t": 1})
+    # First attempt dies after a few pages of the single segment.
+    source.scan_fail_plan = [None, None, None, ValueError("killed")]
+    with pytest.raises(ValueError, match="killed"):
+        export(
+            source,
+            store,
+            segments=1,
+            part_max_items=20,
+            page_limit=10,
+            ledger=ledger,
+            export_id="01700000000000-aaaaaaaa",
+        )
+    state = ledger.segments()[0]
+    assert state.parts
+    assert not state.done
+    scans_before = source.scan_calls
+    result = export(
+        source,
+        store,
+        segments=1,
+        part_max_items=20,
+        page_limit=10,
+        ledger=ledger,
+        export_id="01700000000000-aaaaaaaa",
+    )
+    assert result.item_count == 200
+    # It went on from the recorded key: the pages already in parts were not read again.
+    assert source.scan_calls - scans_before < 200 // 10 + 1
+    dest = FakeTable("copy", KEY)
+    run_import(store, dest)
+    assert sorted(map(repr, dest.items())) == sorted(map(repr, source.items()))
+
+
+def test_import_resume_skips_files_the_ledger_records() -> None:
+    store = MemoryStore()
+    export(source_table(50), store, part_max_items=10, page_limit=10)
+    ledger = Ledger(store, "run-2", FakeClock())
+    ledger.create(command="import", plan={})
+    dest = FakeTable("copy", KEY)
+    run_import(store, dest, ledger=ledger)
+    calls = dest.batch_calls
+    again = run_import(store, dest, ledger=ledger)
+    assert again.item_count == 50
+    assert dest.batch_calls == calls, "finished files must not be written again"
 
 
 def test_non_empty_destination_is_refused_unless_allowed() -> None:
@@ -229,8 +324,7 @@ def test_validate_names_missing_extra_and_changed_keys() -> None:
     for item in source.items():
         dest.put(item)
     victim = source.items()[7]
-    changed = dict(victim, visits={"N": "-1"})
-    dest.put(changed)
+    dest.put(dict(victim, visits={"N": "-1"}))
     gone = source.items()[11]
     dest.delete({"name": gone["name"], "city": gone["city"]})
     dest.put({"name": {"S": "zz"}, "city": {"S": "Nowhere"}})
@@ -245,9 +339,8 @@ def test_validate_names_missing_extra_and_changed_keys() -> None:
 
 
 def test_validate_lists_at_most_max_listed_but_counts_all() -> None:
-    source = source_table(30)
     report = validate_tables(
-        source=source,
+        source=source_table(30),
         dest=FakeTable("empty", KEY),
         key=KEY,
         options=ValidateOptions(max_listed=5),
@@ -290,14 +383,7 @@ def test_same_key_twice_in_a_part_goes_in_separate_batches() -> None:
         native.ExportSummary(manifest_files_s3_key="manifest-files.json", item_count=2).to_json(),
     )
     dest = FakeTable("copy", KEY)
-    import_export(
-        store=store,
-        export=load_export(store, find_export(store)),
-        writer=dest,
-        key=KEY,
-        options=ImportOptions(workers=1),
-        clock=FakeClock(),
-    )
+    run_import(store, dest, workers=1)
     assert dest.items() == [dict(item, v={"N": "2"})], "the later write of a key wins"
 
 

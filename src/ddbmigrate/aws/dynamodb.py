@@ -141,6 +141,34 @@ class DynamoAdmin:
             PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
         )
 
+    def enable_stream(self, table: str, view_type: str) -> None:
+        """UpdateTable StreamSpecification; the table is UPDATING for a while afterwards."""
+        self._call(
+            "update_table",
+            f"enable the {view_type} stream of table {table!r}",
+            TableName=table,
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type},
+        )
+
+    def set_deletion_protection(self, table: str, *, on: bool) -> None:
+        """UpdateTable DeletionProtectionEnabled."""
+        state = "on" if on else "off"
+        self._call(
+            "update_table",
+            f"turn deletion protection {state} for table {table!r}",
+            TableName=table,
+            DeletionProtectionEnabled=on,
+        )
+
+    def set_table_class(self, table: str, table_class: str) -> None:
+        """UpdateTable TableClass (STANDARD or STANDARD_INFREQUENT_ACCESS)."""
+        self._call(
+            "update_table",
+            f"set the table class of table {table!r} to {table_class}",
+            TableName=table,
+            TableClass=table_class,
+        )
+
     def _describe(self, table: str) -> dict[str, Any]:
         response = self._call("describe_table", f"table {table!r}", TableName=table)
         return json_safe(response["Table"])  # type: ignore[no-any-return]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ import orjson
 import typer
 
 from ddbmigrate import __version__, api
+from ddbmigrate.capacity import ThroughputOptions
 from ddbmigrate.cli.exit_codes import ExitCode, exit_code_for
 from ddbmigrate.cli.output import (
     ConsoleObserver,
@@ -25,7 +27,7 @@ from ddbmigrate.cli.output import (
     validation_lines,
 )
 from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
-from ddbmigrate.errors import DdbMigrateError, ValidationMismatchError
+from ddbmigrate.errors import ConfigError, DdbMigrateError, ValidationMismatchError
 from ddbmigrate.local.demo import run_demo, serve_forever
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.validator import ValidationReport
@@ -145,6 +147,57 @@ Segments = Annotated[
         help="Parallel Scan segments [default: one per GiB of table, at least --workers].",
     ),
 ]
+ReadPercent = Annotated[
+    float,
+    typer.Option(
+        "--read-percent",
+        help="Share of the source's read capacity to use, 0.1-1.5 (Data Pipeline's "
+        "readThroughputPercent).",
+        rich_help_panel="Throughput",
+    ),
+]
+WritePercent = Annotated[
+    float,
+    typer.Option(
+        "--write-percent",
+        help="Share of the destination's write capacity to use, 0.1-1.5.",
+        rich_help_panel="Throughput",
+    ),
+]
+MaxRcu = Annotated[
+    float | None,
+    typer.Option(
+        "--max-rcu",
+        help="Cap on read units per second (on-demand tables: the capacity to share).",
+        rich_help_panel="Throughput",
+    ),
+]
+MaxWcu = Annotated[
+    float | None,
+    typer.Option(
+        "--max-wcu",
+        help="Cap on write units per second (on-demand tables: the capacity to share).",
+        rich_help_panel="Throughput",
+    ),
+]
+OutFormat = Annotated[
+    str,
+    typer.Option(
+        "--format", help="native-json, native-ion (native export layout) or datapipeline."
+    ),
+]
+OutCompression = Annotated[
+    str, typer.Option("--compression", help="Data file compression: gzip, zstd or none.")
+]
+MaxRejects = Annotated[
+    int,
+    typer.Option(
+        "--max-rejects",
+        min=0,
+        help="Bad lines or refused items to record (in the run's rejects file) and skip before "
+        "stopping; any reject still makes the exit code non-zero.",
+    ),
+]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 BucketOwner = Annotated[
     str | None,
@@ -182,6 +235,16 @@ def _staging(
         sse=sse,
         sse_kms_key_id=kms,
     )
+
+
+OUTPUT_FORMATS = ("native-json", "native-ion", "datapipeline")
+COMPRESSIONS = ("gzip", "zstd", "none")
+
+
+def _choice(value: str, flag: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{flag} {value!r} is not one of {', '.join(allowed)}")
+    return value
 
 
 def _observer(progress: ProgressMode) -> ConsoleObserver:
@@ -248,6 +311,11 @@ def migrate(
     ] = None,
     segments: Segments = None,
     workers: Workers = 4,
+    max_rejects: MaxRejects = 0,
+    read_percent: ReadPercent = 0.5,
+    write_percent: WritePercent = 0.5,
+    max_rcu: MaxRcu = None,
+    max_wcu: MaxWcu = None,
     bucket_owner: BucketOwner = None,
     acl: Acl = api.DEFAULT_ACL,
     sse: Sse = None,
@@ -284,7 +352,11 @@ def migrate(
         workers=workers,
         into_existing=into_existing,
         validate=validate,
+        max_rejects=max_rejects,
         dest_kms_key_id=dest_kms_key_id,
+    )
+    throughput = ThroughputOptions(
+        read_percent=read_percent, write_percent=write_percent, max_rcu=max_rcu, max_wcu=max_wcu
     )
     with _observer(progress) as observer:
         report = api.migrate(
@@ -292,6 +364,7 @@ def migrate(
             dest=dest,
             staging=_staging(staging, bucket_owner, acl, sse, sse_kms_key_id),
             options=options,
+            throughput=throughput,
             observer=observer,
         )
     _print_migration(report, as_json=as_json)
@@ -355,6 +428,10 @@ def export(
     ],
     segments: Segments = None,
     workers: Workers = 4,
+    out_format: OutFormat = "native-json",
+    compression: OutCompression = "gzip",
+    read_percent: ReadPercent = 0.5,
+    max_rcu: MaxRcu = None,
     bucket_owner: BucketOwner = None,
     acl: Acl = api.DEFAULT_ACL,
     sse: Sse = None,
@@ -371,12 +448,15 @@ def export(
     debug: Debug = False,
 ) -> None:
     """Export a table to STAGING/AWSDynamoDB/<export-id>/ in DynamoDB's native export layout
-    (gzip DYNAMODB_JSON parts, manifests with item counts and MD5s, plus the table's schema).
+    (DYNAMODB_JSON or ION parts, manifests with item counts and MD5s, plus the table's
+    schema), or as a Data Pipeline backup (--format datapipeline). A stopped export continues
+    when the same command runs again.
 
     Example: ddbmigrate export --source-profile a --table customer --staging s3://bucket/exports/
     """
     del debug  # read by main() before parsing, so even parse errors can show a traceback
     source = _side_from("source", locals())
+    throughput = ThroughputOptions(read_percent=read_percent, max_rcu=max_rcu)
     with _observer(progress) as observer:
         result = api.export(
             source=source,
@@ -384,18 +464,13 @@ def export(
             staging=_staging(staging, bucket_owner, acl, sse, sse_kms_key_id),
             segments=segments,
             workers=workers,
+            format=_choice(out_format, "--format", OUTPUT_FORMATS),  # type: ignore[arg-type]
+            compression=_choice(compression, "--compression", COMPRESSIONS),  # type: ignore[arg-type]
+            throughput=throughput,
             observer=observer,
         )
     if as_json:
-        body = {
-            "export_id": result.export_id,
-            "url": result.url,
-            "items": result.item_count,
-            "parts": len(result.parts),
-            "bytes": result.bytes_written,
-            "seconds": round(result.seconds, 3),
-        }
-        stdout.print(orjson.dumps(body).decode(), markup=False)
+        _print_json(result.to_dict())
     else:
         stdout.print(
             f"exported {result.item_count} items in {len(result.parts)} parts to {result.url}",
@@ -408,7 +483,9 @@ def import_cmd(
     source: Annotated[
         str,
         typer.Argument(
-            help="An export folder (…/AWSDynamoDB/<id>/) or the prefix above it; s3:// or local."
+            help="s3:// URL or local path of: a native export folder (…/AWSDynamoDB/<id>/), "
+            "the prefix above exports, a Data Pipeline backup folder (with or without its "
+            "manifest), or one data file."
         ),
     ],
     *,
@@ -429,7 +506,17 @@ def import_cmd(
     into_existing: Annotated[
         bool, typer.Option("--into-existing", help="Write into a table that already holds items.")
     ] = False,
+    source_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Override detection: native-json, native-ion, datapipeline, datapipeline-hive.",
+        ),
+    ] = None,
+    max_rejects: MaxRejects = 0,
     workers: Workers = 4,
+    write_percent: WritePercent = 0.5,
+    max_wcu: MaxWcu = None,
     bucket_owner: BucketOwner = None,
     dest_profile: DstProfile = None,
     dest_role_arn: DstRole = None,
@@ -455,27 +542,18 @@ def import_cmd(
             source_url=source,
             table=table,
             export_id=export_id,
+            format=source_format,
             into_existing=into_existing,
             bucket_owner=bucket_owner,
             workers=workers,
+            max_rejects=max_rejects,
+            throughput=ThroughputOptions(write_percent=write_percent, max_wcu=max_wcu),
             observer=observer,
         )
     if as_json:
-        stdout.print(
-            orjson.dumps(
-                {
-                    "items": result.item_count,
-                    "parts": result.parts,
-                    "seconds": round(result.seconds, 3),
-                }
-            ).decode(),
-            markup=False,
-        )
+        _print_json(result.to_dict())
     else:
-        stdout.print(
-            f"imported {result.item_count} items from {result.parts} parts into {table}",
-            markup=False,
-        )
+        _print([f"imported {result.item_count} items from {result.files} files into {table}"])
 
 
 @app.command("validate")
@@ -492,6 +570,8 @@ def validate_cmd(
         int, typer.Option("--segments", min=1, help="Parallel Scan segments per table.")
     ] = 4,
     workers: Workers = 4,
+    read_percent: ReadPercent = 0.5,
+    max_rcu: MaxRcu = None,
     source_profile: SrcProfile = None,
     source_role_arn: SrcRole = None,
     source_external_id: SrcExtId = None,
@@ -526,11 +606,112 @@ def validate_cmd(
             segments=segments,
             workers=workers,
             consistent_read=consistent,
+            throughput=ThroughputOptions(read_percent=read_percent, max_rcu=max_rcu),
             observer=observer,
         )
     if as_json:
         _print_json(report.to_dict())
     _finish_validation(report, as_json=as_json)
+
+
+@app.command()
+def status(
+    run_id: Annotated[str | None, typer.Argument(help="One run [default: all runs].")] = None,
+    *,
+    staging: Annotated[
+        str, typer.Option("--staging", help="The staging URL the runs were made with.")
+    ],
+    bucket_owner: BucketOwner = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    as_json: JsonOut = False,
+    debug: Debug = False,
+) -> None:
+    """Show the runs recorded under STAGING (ddbmigrate/runs/): steps, segments exported,
+    files imported, and whether a process holds the run now. Reads with the destination's
+    credentials (the staging bucket is the destination's).
+
+    Example: ddbmigrate status --staging s3://bucket-in-b/migrations/ --dest-profile b
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    side = _side_from("destination", locals())
+    found = api.status(
+        staging=api.StagingOptions(url=staging, bucket_owner=bucket_owner),
+        side=side,
+        run_id=run_id,
+    )
+    if as_json:
+        _print_json([asdict(run) for run in found])
+        return
+    if not found:
+        _print([f"no runs under {staging}"])
+    for run in found:
+        _print(run.lines())
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to continue (see `status`).")],
+    *,
+    staging: Annotated[
+        str, typer.Option("--staging", help="The staging URL the run was made with.")
+    ],
+    workers: Workers = 4,
+    read_percent: ReadPercent = 0.5,
+    write_percent: WritePercent = 0.5,
+    max_rcu: MaxRcu = None,
+    max_wcu: MaxWcu = None,
+    bucket_owner: BucketOwner = None,
+    source_profile: SrcProfile = None,
+    source_role_arn: SrcRole = None,
+    source_external_id: SrcExtId = None,
+    source_session_name: SrcSession = None,
+    source_region: SrcRegion = None,
+    source_endpoint_url: SrcEndpoint = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    as_json: JsonOut = False,
+    progress: ProgressOpt = ProgressMode.auto,
+    debug: Debug = False,
+) -> None:
+    """Continue a stopped migrate, export or import run with the options it recorded;
+    finished segments and files are not done again. Re-running the original command does
+    the same. Side flags given here fill in what the run did not record (external ids).
+
+    Example: ddbmigrate resume 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    source = _side_from("source", locals())
+    dest = _side_from("destination", locals())
+    throughput = ThroughputOptions(
+        read_percent=read_percent, write_percent=write_percent, max_rcu=max_rcu, max_wcu=max_wcu
+    )
+    with _observer(progress) as observer:
+        result = api.resume(
+            run_id=run_id,
+            staging=api.StagingOptions(url=staging, bucket_owner=bucket_owner),
+            source=source,
+            dest=dest,
+            throughput=throughput,
+            workers=workers,
+            observer=observer,
+        )
+    if isinstance(result, MigrateReport):
+        _print_migration(result, as_json=as_json)
+    elif as_json:
+        _print_json(result.to_dict())
+    else:
+        _print([f"{type(result).__name__}: {result.to_dict()}"])
 
 
 @app.command()

@@ -120,7 +120,7 @@ def migrate_lines(report: MigrateReport) -> list[str]:
         f"  export    {exp.item_count:,} items in {len(exp.parts)} parts, "
         f"{_size(exp.bytes_written)}, {exp.seconds:.1f} s "
         f"({_rate(exp.item_count, exp.seconds)}) -> {exp.url}",
-        f"  import    {imp.item_count:,} items from {imp.parts} parts, {imp.seconds:.1f} s "
+        f"  import    {imp.item_count:,} items from {imp.files} files, {imp.seconds:.1f} s "
         f"({_rate(imp.item_count, imp.seconds)})",
     ]
     if report.validation is not None:

@@ -1,0 +1,82 @@
+"""From a run's throughput options and the tables' descriptions to capacity budgets.
+
+Reads of the source and writes of the destination each get ``percent x capacity``
+(Data Pipeline's readThroughputPercent / writeThroughputPercent); ``--max-rcu`` /
+``--max-wcu`` cap them. How capacity is found (provisioned, on-demand maximum, warm
+throughput, default) is in :func:`ddbmigrate.throttle.capacity_for`; the plan prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ddbmigrate.errors import ConfigError
+from ddbmigrate.pipeline import Budgets
+from ddbmigrate.ports import Clock, TableSchema
+from ddbmigrate.throttle import MAX_PERCENT, MIN_PERCENT, CapacityBudget, capacity_for
+
+# On-demand tables with no maximum and no warm throughput: DynamoDB's documented initial
+# throughput for a new on-demand table (4,000 writes/s, 12,000 reads/s).
+ON_DEMAND_DEFAULT_WCU = 4000.0
+ON_DEMAND_DEFAULT_RCU = 12000.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ThroughputOptions:
+    """How much of each table's capacity a run may take."""
+
+    read_percent: float = 0.5
+    """Share of the source's read capacity (0.1 to 1.5)."""
+    write_percent: float = 0.5
+    """Share of the destination's write capacity (0.1 to 1.5)."""
+    max_rcu: float | None = None
+    """Absolute cap on read units per second."""
+    max_wcu: float | None = None
+    """Absolute cap on write units per second."""
+
+    def __post_init__(self) -> None:
+        # Checked here so a wrong flag fails before any AWS call.
+        for flag, value in (
+            ("--read-percent", self.read_percent),
+            ("--write-percent", self.write_percent),
+        ):
+            if not MIN_PERCENT <= value <= MAX_PERCENT:
+                raise ConfigError(
+                    f"{flag} {value} is outside {MIN_PERCENT}-{MAX_PERCENT}",
+                    hint="0.5 takes half the table's capacity; above 1.0 uses burst capacity",
+                )
+        for flag, cap in (("--max-rcu", self.max_rcu), ("--max-wcu", self.max_wcu)):
+            if cap is not None and cap <= 0:
+                raise ConfigError(f"{flag} {cap} must be above 0")
+
+
+def make_budgets(
+    source: TableSchema,
+    dest: TableSchema | None,
+    options: ThroughputOptions,
+    clock: Clock,
+) -> Budgets:
+    """Budgets for a migration; a destination not created yet will be like the source."""
+    dest_desc = (dest or source).description
+    read, read_note = _rate(source.description, "read", options.read_percent, options.max_rcu)
+    dread, _ = _rate(dest_desc, "read", options.read_percent, options.max_rcu)
+    write, write_note = _rate(dest_desc, "write", options.write_percent, options.max_wcu)
+    return Budgets(
+        source_read=CapacityBudget(rate=read, clock=clock),
+        dest_read=CapacityBudget(rate=dread, clock=clock),
+        dest_write=CapacityBudget(rate=write, clock=clock),
+        notes=(f"source reads  {read_note}", f"dest writes   {write_note}"),
+    )
+
+
+def _rate(
+    description: dict[str, object], mode: str, percent: float, cap: float | None
+) -> tuple[float, str]:
+    default = ON_DEMAND_DEFAULT_RCU if mode == "read" else ON_DEMAND_DEFAULT_WCU
+    return capacity_for(
+        description,
+        mode=mode,  # type: ignore[arg-type]
+        percent=percent,
+        max_units=cap,
+        on_demand_default=default,
+    )

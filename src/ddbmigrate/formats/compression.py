@@ -1,0 +1,138 @@
+"""Compression of data files: gzip, zstd or none, chosen on write and detected on read.
+
+AWS's ExportTableToPointInTime writes gzip; ImportTable also takes zstd and uncompressed
+files; Data Pipeline backups are usually uncompressed. Readers therefore never trust a file
+name: ``decompress`` looks at the first bytes. A truncated or damaged stream is an error,
+never a shorter file, because a shorter file would silently lose its last items.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from typing import Literal
+
+import zstandard
+
+from ddbmigrate.errors import CorruptDataError
+
+Compression = Literal["gzip", "zstd", "none"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+# gzip level 1: see native.DEFAULT_GZIP_LEVEL (compression must not become the bottleneck of
+# an export). zstd level 3 is zstd's own default and already faster than gzip level 1.
+DEFAULT_LEVELS: dict[Compression, int] = {"gzip": 1, "zstd": 3, "none": 0}
+
+_SUFFIXES: dict[Compression, str] = {"gzip": ".gz", "zstd": ".zst", "none": ""}
+
+
+def suffix_for(kind: Compression) -> str:
+    """File name suffix for ``kind``: ``.gz``, ``.zst`` or ``""``."""
+    return _SUFFIXES[kind]
+
+
+def detect(data: bytes) -> Compression:
+    """The compression of ``data`` judged by its magic bytes; anything else is ``none``."""
+    if data.startswith(GZIP_MAGIC):
+        return "gzip"
+    if data.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+def compress(data: bytes, kind: Compression, level: int | None = None) -> bytes:
+    """``data`` compressed as ``kind`` (deterministic: the same input gives the same bytes)."""
+    writer = Compressor(kind, level=level)
+    writer.write(data)
+    return writer.finish()
+
+
+class Compressor:
+    """A streaming compressor for a part writer: ``write()`` chunks, then ``finish()``.
+
+    gzip output has mtime 0 and no file name, so it is byte-identical to what
+    ``native.PartWriter`` writes and an MD5 of it is stable across runs.
+    """
+
+    def __init__(self, kind: Compression, *, level: int | None = None) -> None:
+        if kind not in _SUFFIXES:
+            raise ValueError(f"unknown compression {kind!r} (expected gzip, zstd or none)")
+        self.kind: Compression = kind
+        self.suffix = suffix_for(kind)
+        """File name suffix for this compression."""
+        self._level = DEFAULT_LEVELS[kind] if level is None else level
+        self._buffer = io.BytesIO()
+        self._gzip: gzip.GzipFile | None = None
+        self._zstd: zstandard.ZstdCompressionObj | None = None
+        if kind == "gzip":
+            self._gzip = gzip.GzipFile(
+                fileobj=self._buffer, mode="wb", compresslevel=self._level, mtime=0
+            )
+        elif kind == "zstd":
+            self._zstd = zstandard.ZstdCompressor(level=self._level).compressobj()
+        self._result: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        """Compress and buffer ``data``."""
+        if self._result is not None:
+            raise RuntimeError("Compressor.write() after finish()")
+        if self._gzip is not None:
+            self._gzip.write(data)
+        elif self._zstd is not None:
+            self._buffer.write(self._zstd.compress(data))
+        else:
+            self._buffer.write(data)
+
+    def finish(self) -> bytes:
+        """End the stream and return all the compressed bytes (idempotent)."""
+        if self._result is None:
+            if self._gzip is not None:
+                self._gzip.close()  # writes the trailer; leaves the BytesIO open
+            elif self._zstd is not None:
+                self._buffer.write(self._zstd.flush())
+            self._result = self._buffer.getvalue()
+        return self._result
+
+
+def decompress(data: bytes, *, name: str) -> bytes:
+    """The plain bytes of ``data``, whatever its compression (detected by magic bytes).
+
+    ``name`` is the file's name, for the error. Concatenated gzip members and zstd frames are
+    read to the end. CorruptDataError when the stream is truncated or damaged.
+    """
+    kind = detect(data)
+    if kind == "gzip":
+        return _gunzip(data, name)
+    if kind == "zstd":
+        return _unzstd(data, name)
+    return data
+
+
+def _gunzip(data: bytes, name: str) -> bytes:
+    try:
+        return gzip.decompress(data)
+    # gzip.BadGzipFile is an OSError; a truncated stream raises EOFError.
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CorruptDataError(f"{name}: truncated or damaged gzip data: {exc}") from exc
+
+
+def _unzstd(data: bytes, name: str) -> bytes:
+    chunks: list[bytes] = []
+    rest = data
+    try:
+        # One decompressobj per frame: it reports ``eof`` only when its frame is complete,
+        # which is how a truncated last frame is told apart from a whole one.
+        while rest:
+            frame = zstandard.ZstdDecompressor().decompressobj()
+            chunks.append(frame.decompress(rest))
+            if not frame.eof:
+                raise CorruptDataError(
+                    f"{name}: truncated or damaged zstd data: the last frame is incomplete"
+                )
+            rest = frame.unused_data
+    except zstandard.ZstdError as exc:
+        raise CorruptDataError(f"{name}: truncated or damaged zstd data: {exc}") from exc
+    return b"".join(chunks)

@@ -1,0 +1,193 @@
+"""Where and how an export's files are written: the native export layout (DYNAMODB_JSON or
+ION) or the Data Pipeline backup layout, each with its manifests.
+
+Native (FORMATS.md §1)::
+
+    AWSDynamoDB/<export-id>/_started, ddbmigrate-table.json, data/<segment>-<part>.json.gz,
+    manifest-files.json (+ .md5), manifest-summary.json (+ .md5, written last)
+
+Data Pipeline (FORMATS.md §2), for teams whose downstream jobs still read it::
+
+    <yyyy-MM-dd-HH-mm-ss>/<uuid>[.gz|.zst], manifest (version 3, written last), _SUCCESS
+
+Part names are derived from the export id, segment and part number, so a resumed export
+rewrites a part under the same name instead of leaving a stray one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ddbmigrate.formats import codecs, datapipeline, native
+from ddbmigrate.formats.compression import Compression, Compressor, suffix_for
+from ddbmigrate.formats.detect import Format
+from ddbmigrate.formats.tablefile import TABLE_FILE, table_file_bytes
+from ddbmigrate.model import Item, PartInfo
+from ddbmigrate.ports import Store, TableSchema
+
+# Fast levels: the export must keep up with DynamoDB; measured in docs/adr/0003.
+DEFAULT_LEVELS: dict[str, int] = {"gzip": 1, "zstd": 3, "none": 0}
+
+
+class PartWriterLike(Protocol):
+    """Builds one data file as items arrive."""
+
+    @property
+    def item_count(self) -> int: ...
+
+    def add(self, item: Item) -> None: ...
+
+    def finish(self) -> tuple[bytes, int, str]:
+        """(stored bytes, item count, base64 MD5 of the stored bytes)."""
+        ...
+
+
+class DataFileWriter:
+    """Encodes items line by line straight into a streaming compressor."""
+
+    def __init__(self, encode: Callable[[Item], bytes], compression: Compression, level: int):
+        self._encode = encode
+        self._sink = Compressor(compression, level=level)
+        self.item_count = 0
+
+    def add(self, item: Item) -> None:
+        self._sink.write(self._encode(item))
+        self.item_count += 1
+
+    def finish(self) -> tuple[bytes, int, str]:
+        data = self._sink.finish()
+        return data, self.item_count, native.md5_b64(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """One export's folder, file names, writers and manifests."""
+
+    format: Format
+    compression: Compression
+    level: int
+    export_id: str
+    folder: str
+    started_iso: str
+
+    @classmethod
+    def for_format(
+        cls,
+        fmt: Format,
+        *,
+        compression: Compression,
+        level: int | None,
+        export_id: str,
+        started_iso: str,
+    ) -> Layout:
+        if fmt == "datapipeline":
+            # The template's folder name: the run's start time, yyyy-MM-dd-HH-mm-ss.
+            folder = started_iso[:19].replace("T", "-").replace(":", "-")
+        else:
+            folder = f"{native.EXPORTS_DIR}/{export_id}"
+        chosen = DEFAULT_LEVELS[compression] if level is None else level
+        return cls(fmt, compression, chosen, export_id, folder, started_iso)
+
+    @property
+    def native(self) -> bool:
+        return self.format != "datapipeline"
+
+    def new_writer(self) -> PartWriterLike:
+        return DataFileWriter(codecs.line_encoder(self.format), self.compression, self.level)
+
+    def part_key(self, segment: int, number: int) -> str:
+        """Name of a part relative to the export folder."""
+        if self.native:
+            return f"data/{segment:06d}-{number:05d}{codecs.SUFFIXES[self.format]}" + suffix_for(
+                self.compression
+            )
+        name = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.export_id}/{segment}/{number}")
+        return f"{name}{suffix_for(self.compression)}"
+
+    def start(self, store: Store, schema: TableSchema) -> None:
+        if self.native:
+            store.put(f"{self.folder}/{native.STARTED_MARKER}", b"")
+            store.put(f"{self.folder}/{TABLE_FILE}", table_file_bytes(schema))
+
+    def finish(
+        self,
+        store: Store,
+        *,
+        schema: TableSchema,
+        parts: list[PartInfo],
+        times: tuple[str, str],
+    ) -> None:
+        """Manifests last: their presence marks the export complete."""
+        if self.native:
+            write_native_manifests(
+                store=store,
+                export_dir=self.folder,
+                export_id=self.export_id,
+                schema=schema,
+                parts=parts,
+                times=times,
+                output_format="ION" if self.format == "native-ion" else native.DYNAMODB_JSON,
+            )
+            return
+        base = f"{store.root.rstrip('/')}/{self.folder}"
+        if not base.startswith("s3://"):
+            base = f"file://{base}"
+        urls = [f"{base}/{p.key}" for p in parts]
+        store.put(f"{self.folder}/{datapipeline.MANIFEST}", datapipeline.manifest_bytes(urls))
+        store.put(f"{self.folder}/_SUCCESS", b"")
+
+
+def write_native_manifests(
+    *,
+    store: Store,
+    export_dir: str,
+    export_id: str,
+    schema: TableSchema,
+    parts: list[PartInfo],
+    times: tuple[str, str],
+    output_format: str,
+) -> None:
+    """manifest-files.json, then manifest-summary.json (last: it marks the export complete)."""
+    files = native.manifest_files(parts, data_key_prefix=_key_prefix(store, export_dir))
+    store.put(f"{export_dir}/manifest-files.json", files)
+    store.put(f"{export_dir}/manifest-files.md5", native.md5_b64(files).encode())
+    table_arn = str(schema.description.get("TableArn", ""))
+    summary = native.ExportSummary(
+        export_arn=f"{table_arn}/export/{export_id}",
+        start_time=times[0],
+        end_time=times[1],
+        export_time=times[0],
+        table_arn=table_arn,
+        table_id=str(schema.description.get("TableId", "")),
+        s3_bucket=_bucket(store),
+        s3_prefix=_store_prefix(store),
+        manifest_files_s3_key=f"{_key_prefix(store, export_dir)}/manifest-files.json",
+        billed_size_bytes=sum(p.size for p in parts),
+        item_count=sum(p.item_count for p in parts),
+        output_format=output_format,
+    )
+    data = summary.to_json()
+    store.put(f"{export_dir}/manifest-summary.md5", native.md5_b64(data).encode())
+    store.put(f"{export_dir}/manifest-summary.json", data)
+
+
+def _bucket(store: Store) -> str | None:
+    root = store.root
+    return root[5:].split("/", 1)[0] if root.startswith("s3://") else None
+
+
+def _store_prefix(store: Store) -> str:
+    root = store.root
+    if root.startswith("s3://"):
+        rest = root[5:].split("/", 1)
+        return rest[1].strip("/") if len(rest) > 1 else ""
+    return root
+
+
+def _key_prefix(store: Store, export_dir: str) -> str:
+    """Keys in manifests are written from the bucket root, as AWS writes them."""
+    prefix = _store_prefix(store) if store.root.startswith("s3://") else ""
+    return f"{prefix}/{export_dir}" if prefix else export_dir

@@ -1,0 +1,106 @@
+"""A run's own folder in the state store: ``ddbmigrate/runs/<run-id>/``.
+
+Today it holds the rejects file; the resume ledger lives beside it. Every write is a whole
+object (atomic on S3 and, through temp file + os.replace, on a local directory).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ddbmigrate.errors import FatalError
+from ddbmigrate.model import Item
+from ddbmigrate.ports import Clock, Store
+
+RUNS_DIR = "ddbmigrate/runs"
+REJECTS_FILE = "rejects/rejects.jsonl"
+
+
+def new_run_id(clock: Clock, token: str) -> str:
+    """Sortable and unique enough: ``20260101T000000Z-<token>``."""
+    stamp = clock.now_iso()
+    compact = stamp[:19].replace("-", "").replace(":", "")
+    return f"{compact}Z-{token}"
+
+
+class RejectLimitError(FatalError):
+    """More items were rejected than ``--max-rejects`` allows."""
+
+
+class RejectsError(FatalError):
+    """The run finished, but some items were rejected (and recorded, not written)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """One thing that could not be written: where it came from and why."""
+
+    file: str
+    line: int
+    """1-based line (or item index); 0 when the whole file was refused."""
+    reason: str
+    item: Item | None = None
+
+    def to_json(self) -> bytes:
+        body: dict[str, Any] = {"file": self.file, "line": self.line, "reason": self.reason}
+        if self.item is not None:
+            body["item"] = self.item
+        return orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE)
+
+
+class RejectLog:
+    """Records rejects in the run folder; stops the run past ``max_rejects``. Thread-safe."""
+
+    def __init__(self, store: Store, run_dir: str, *, max_rejects: int) -> None:
+        self._store = store
+        self._key = f"{run_dir}/{REJECTS_FILE}"
+        self.max_rejects = max_rejects
+        self.rejects: list[Reject] = self._load()
+        self._lock = threading.Lock()
+
+    def _load(self) -> list[Reject]:
+        """A resumed run keeps the rejects it recorded before."""
+        if not self._store.exists(self._key):
+            return []
+        found = []
+        for line in self._store.get(self._key).splitlines():
+            if line.strip():
+                body = orjson.loads(line)
+                found.append(Reject(body["file"], body["line"], body["reason"], body.get("item")))
+        return found
+
+    @property
+    def url(self) -> str:
+        return f"{self._store.root.rstrip('/')}/{self._key}"
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.rejects)
+
+    def record(self, reject: Reject) -> None:
+        """Write the reject down at once (a crash keeps it), then enforce the limit."""
+        with self._lock:
+            self.rejects.append(reject)
+            self._store.put(self._key, b"".join(r.to_json() for r in self.rejects))
+            count = len(self.rejects)
+        if count > self.max_rejects:
+            raise RejectLimitError(
+                f"{reject.file} line {reject.line}: {reject.reason}",
+                hint=f"{count} rejected so far (limit --max-rejects {self.max_rejects}); "
+                f"all are listed in {self.url}",
+            )
+
+    def raise_if_any(self) -> None:
+        """At the end of a run: rejects mean a non-zero exit, even under the limit."""
+        if self.rejects:
+            first = self.rejects[0]
+            raise RejectsError(
+                f"{len(self.rejects)} item(s) or file(s) were rejected and not written; first: "
+                f"{first.file} line {first.line}: {first.reason}",
+                hint=f"see {self.url}",
+            )
