@@ -16,7 +16,12 @@ from ddbmigrate import pipeline
 from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.wire import WireClient
-from ddbmigrate.capacity import ThroughputOptions, make_budgets
+from ddbmigrate.capacity import (
+    CapacityWatcher,
+    ThroughputOptions,
+    make_budgets,
+    watch_migration,
+)
 from ddbmigrate.checkpoint import (
     Ledger,
     RunStatus,
@@ -34,8 +39,8 @@ from ddbmigrate.formats.detect import Format, detect
 from ddbmigrate.formats.native import new_export_id
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
 from ddbmigrate.model import KeySchema, StoreURL
-from ddbmigrate.pipeline import Check, MigrateOptions, MigrateReport, SideHandles
-from ddbmigrate.ports import NullObserver, Observer, Store
+from ddbmigrate.pipeline import Budgets, Check, MigrateOptions, MigrateReport, SideHandles
+from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
 from ddbmigrate.runs import RejectLog, new_run_id
 from ddbmigrate.schema import check_compatible
 from ddbmigrate.stores import LocalStore
@@ -173,6 +178,20 @@ def migrate(
     ledger = open_ledger(
         export_store, command="migrate", plan=plan, run_id=run_id, clock=clock, observer=observer
     )
+    watchers: list[CapacityWatcher] = []
+
+    def budgets(source_schema: TableSchema, dest_schema: TableSchema | None) -> Budgets:
+        made = make_budgets(source_schema, dest_schema, throughput, clock)
+        watchers.extend(
+            watch_migration(
+                made,
+                source=lambda: src.admin.read_schema(options.source_table),
+                dest=lambda: dst.admin.read_schema(options.dest_table),
+                options=throughput,
+            )
+        )
+        return made
+
     try:
         return pipeline.migrate(
             source=src.handles(),
@@ -183,10 +202,12 @@ def migrate(
             options=options,
             clock=clock,
             ledger=ledger,
-            budgets=lambda s, d: make_budgets(s, d, throughput, clock),
+            budgets=budgets,
             observer=observer,
         )
     finally:
+        for watcher in watchers:
+            watcher.stop()
         ledger.release()
 
 

@@ -8,11 +8,13 @@ throughput, default) is in :func:`ddbmigrate.throttle.capacity_for`; the plan pr
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from ddbmigrate.errors import ConfigError
+from ddbmigrate.errors import ConfigError, DdbMigrateError
 from ddbmigrate.pipeline import Budgets
-from ddbmigrate.ports import Clock, TableSchema
+from ddbmigrate.ports import Budget, Clock, TableSchema
 from ddbmigrate.throttle import MAX_PERCENT, MIN_PERCENT, CapacityBudget, capacity_for
 
 # On-demand tables with no maximum and no warm throughput: DynamoDB's documented initial
@@ -80,3 +82,77 @@ def _rate(
         max_units=cap,
         on_demand_default=default,
     )
+
+
+class CapacityWatcher:
+    """Re-reads a table's capacity every ``interval`` seconds (auto scaling moves it) and
+    moves a budget's target with it. A daemon thread; ``stop()`` ends it."""
+
+    def __init__(
+        self,
+        *,
+        read_schema: Callable[[], TableSchema | None],
+        budget: Budget,
+        mode: str,
+        percent: float,
+        cap: float | None,
+        interval: float = 60.0,
+    ) -> None:
+        self._read = read_schema
+        self._budget = budget
+        self._mode = mode
+        self._percent = percent
+        self._cap = cap
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="capacity-watcher", daemon=True)
+
+    def start(self) -> CapacityWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def refresh(self) -> None:
+        """One re-read; a failed DescribeTable keeps the old target (the run goes on)."""
+        try:
+            schema = self._read()
+        except DdbMigrateError:
+            return
+        if schema is not None:
+            rate, _ = _rate(schema.description, self._mode, self._percent, self._cap)
+            self._budget.set_target(rate)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.refresh()
+
+
+def watch_migration(
+    budgets: Budgets,
+    *,
+    source: Callable[[], TableSchema | None],
+    dest: Callable[[], TableSchema | None],
+    options: ThroughputOptions,
+    interval: float = 60.0,
+) -> list[CapacityWatcher]:
+    """Watchers for a migration's read (source) and write (destination) budgets, started."""
+    return [
+        CapacityWatcher(
+            read_schema=source,
+            budget=budgets.source_read,
+            mode="read",
+            percent=options.read_percent,
+            cap=options.max_rcu,
+            interval=interval,
+        ).start(),
+        CapacityWatcher(
+            read_schema=dest,
+            budget=budgets.dest_write,
+            mode="write",
+            percent=options.write_percent,
+            cap=options.max_wcu,
+            interval=interval,
+        ).start(),
+    ]

@@ -209,6 +209,8 @@ class _Writer:
                     hint="raise the table's write capacity or lower --write-percent, then re-run",
                 )
             if result.unprocessed:
+                if stalled:  # DynamoDB took nothing: the table is at its limit, back off
+                    self.budget.on_throttled()
                 self.clock.sleep(self.options.retry.delay(stalled, rng))
             pending = result.unprocessed
 

@@ -171,6 +171,10 @@ class Budget(Protocol):
         """A request went through: speed up again (additive increase)."""
         ...
 
+    def set_target(self, rate: float) -> None:
+        """The table's capacity changed (auto scaling): aim at ``rate`` units/s now."""
+        ...
+
 
 class Unlimited:
     """No capacity limit: the default for library calls and tests that do not test it."""
@@ -185,6 +189,9 @@ class Unlimited:
         return None
 
     def on_success(self) -> None:
+        return None
+
+    def set_target(self, rate: float) -> None:
         return None
 
 
