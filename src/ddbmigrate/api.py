@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ddbmigrate import pipeline
-from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store
+from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store, native_paths
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.capacity import (
@@ -35,14 +35,21 @@ from ddbmigrate.config import SIDE_FIELDS, Side
 from ddbmigrate.errors import ConfigError, NotFoundError, StagingError
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
 from ddbmigrate.formats.compression import Compression
-from ddbmigrate.formats.detect import Format, detect
+from ddbmigrate.formats.detect import Format, SourcePlan, detect
 from ddbmigrate.formats.native import new_export_id
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
 from ddbmigrate.model import KeySchema, StoreURL
-from ddbmigrate.pipeline import Budgets, Check, MigrateOptions, MigrateReport, SideHandles
+from ddbmigrate.pipeline import (
+    Budgets,
+    Check,
+    ManagedPaths,
+    MigrateOptions,
+    MigrateReport,
+    SideHandles,
+)
 from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
 from ddbmigrate.runs import RejectLog, new_run_id
-from ddbmigrate.schema import check_compatible
+from ddbmigrate.schema import check_compatible, create_table_request
 from ddbmigrate.stores import LocalStore
 from ddbmigrate.validator import ValidateOptions, ValidationReport, validate_tables
 
@@ -203,6 +210,9 @@ def migrate(
             clock=clock,
             ledger=ledger,
             budgets=budgets,
+            managed=_managed_paths(
+                src, dst, staging=staging, owner=owner, options=options, clock=clock
+            ),
             observer=observer,
         )
     finally:
@@ -233,7 +243,125 @@ def migrate_plan(
         "dest_table": options.dest_table,
         "segments": options.segments,
         "part_max_items": options.part_max_items,
+        "export_method": options.export_method,
+        "import_method": options.import_method,
     }
+
+
+def _managed_paths(
+    src: Account,
+    dst: Account,
+    *,
+    staging: StagingOptions,
+    owner: str | None,
+    options: MigrateOptions,
+    clock: SystemClock,
+) -> ManagedPaths:
+    """AWS's managed export/import for the options that ask for them."""
+    for flag, value, allowed in (
+        ("--export-method", options.export_method, ("scan", "native")),
+        ("--import-method", options.import_method, ("batch", "native")),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"{flag} {value!r} is not one of {', '.join(allowed)}")
+    url = StoreURL.parse(staging.url)
+    if url.scheme != "s3" and "native" in (options.export_method, options.import_method):
+        raise ConfigError(
+            "--export-method/--import-method native need an s3:// staging URL",
+            hint="AWS's managed export and import read and write S3 only",
+        )
+    export = import_ = check = None
+    if options.export_method == "native":
+
+        def export(schema: TableSchema, ledger: Ledger) -> str:
+            return _native_export(
+                src,
+                dst,
+                url=url,
+                staging=staging,
+                owner=owner,
+                schema=schema,
+                ledger=ledger,
+                clock=clock,
+            )
+
+    if options.import_method == "native":
+
+        def check(schema: TableSchema) -> list[str]:
+            request = create_table_request(
+                schema, table_name=options.dest_table, dest_kms_key_id=options.dest_kms_key_id
+            )
+            return native_paths.check_importable(request)
+
+        def import_(schema: TableSchema, plan: SourcePlan) -> int:
+            return _native_import(
+                dst, url=url, owner=owner, schema=schema, plan=plan, options=options, clock=clock
+            )
+
+    return ManagedPaths(export=export, check_import=check, import_=import_)
+
+
+def _native_export(
+    src: Account,
+    dst: Account,
+    *,
+    url: StoreURL,
+    staging: StagingOptions,
+    owner: str | None,
+    schema: TableSchema,
+    ledger: Ledger,
+    clock: SystemClock,
+) -> str:
+    """ExportTableToPointInTime into <staging>/native/<run-id>/; resumable by its ARN."""
+    arn = str(ledger.run.get("native_export_arn") or "")
+    if not arn:
+        if not schema.pitr_enabled:
+            raise native_paths.pitr_required(str(schema.description.get("TableArn", schema.name)))
+        prefix = "/".join(p for p in (url.prefix, "native", ledger.run_id) if p)
+        arn = native_paths.start_native_export(
+            src.session,
+            table_arn=str(schema.description["TableArn"]),
+            bucket=url.bucket,
+            prefix=prefix,
+            bucket_owner=owner,
+            sse=staging.sse,
+            kms_key=staging.sse_kms_key_id,
+        )
+        ledger.set(native_export_arn=arn)
+    description = native_paths.wait_native_export(src.session, arn, clock=clock, timeout=86400.0)
+    folder = native_paths.find_export_dir(dst.session, description, bucket_owner=owner)
+    return folder[len(url.prefix) + 1 :] if url.prefix else folder
+
+
+def _native_import(
+    dst: Account,
+    *,
+    url: StoreURL,
+    owner: str | None,
+    schema: TableSchema,
+    plan: SourcePlan,
+    options: MigrateOptions,
+    clock: SystemClock,
+) -> int:
+    """ImportTable from the export's data files, then what ImportTable cannot set."""
+    request = create_table_request(
+        schema, table_name=options.dest_table, dest_kms_key_id=options.dest_kms_key_id
+    )
+    folder = "/".join(p for p in (url.prefix, plan.folder) if p)
+    arn = native_paths.start_native_import(
+        dst.session,
+        bucket=url.bucket,
+        key_prefix=native_paths.data_prefix_of(folder),
+        bucket_owner=owner,
+        input_format="ION" if plan.format == "native-ion" else "DYNAMODB_JSON",
+        compression="GZIP",
+        create_request=request,
+    )
+    done = native_paths.wait_native_import(
+        dst.session, arn, clock=clock, timeout=86400.0, expected_items=plan.total_items
+    )
+    native_paths.apply_after_import(dst.admin, options.dest_table, schema, clock=clock)
+    return int(done.get("ImportedItemCount", 0))
 
 
 def open_ledger(
@@ -549,6 +677,8 @@ def resume(
                 dest_table=plan["dest_table"],
                 segments=plan["segments"],
                 part_max_items=plan["part_max_items"],
+                export_method=plan.get("export_method", "scan"),
+                import_method=plan.get("import_method", "batch"),
                 workers=workers,
             ),
             throughput=throughput,

@@ -14,7 +14,7 @@ from ddbmigrate import schema as schemas
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.errors import ConfigError, FatalError, NotFoundError
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
-from ddbmigrate.formats.detect import detect
+from ddbmigrate.formats.detect import SourcePlan, detect
 from ddbmigrate.formats.native import new_export_id
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
 from ddbmigrate.model import KeySchema
@@ -67,6 +67,10 @@ class MigrateOptions:
     validate: bool = True
     max_rejects: int = 0
     """Items DynamoDB may refuse (recorded in the run's rejects file) before the run stops."""
+    export_method: str = "scan"
+    """scan (parallel Scan within the read budget) or native (ExportTableToPointInTime)."""
+    import_method: str = "batch"
+    """batch (BatchWriteItem within the write budget) or native (ImportTable, new table)."""
     part_max_items: int = 100_000
     dest_kms_key_id: str | None = None
     table_wait_timeout: float = 1800.0
@@ -225,6 +229,18 @@ class Budgets:
         return cls(Unlimited(), Unlimited(), Unlimited())
 
 
+@dataclass(frozen=True, slots=True)
+class ManagedPaths:
+    """AWS's managed export and import, opt-in (wired by ``ddbmigrate.api``)."""
+
+    export: Callable[[TableSchema, Ledger], str] | None = None
+    """ExportTableToPointInTime; returns the export folder relative to the staging root."""
+    check_import: Callable[[TableSchema], list[str]] | None = None
+    """Refuses what ImportTable cannot do (LSIs); returns what is applied after it."""
+    import_: Callable[[TableSchema, SourcePlan], int] | None = None
+    """ImportTable into a new table, then the settings it cannot set; returns items imported."""
+
+
 def migrate(
     *,
     source: SideHandles,
@@ -236,6 +252,7 @@ def migrate(
     clock: Clock,
     ledger: Ledger,
     budgets: Callable[[TableSchema, TableSchema | None], Budgets] | None = None,
+    managed: ManagedPaths | None = None,
     observer: Observer | None = None,
 ) -> MigrateReport:
     """Move one table: every step in order; the first fatal error stops the run.
@@ -244,6 +261,7 @@ def migrate(
     stopped; export and import resume inside the step (segments, files).
     """
     observer = observer or NullObserver()
+    managed = managed or ManagedPaths()
     resuming_import = ledger.step_state("import") != "pending"
     src, dst, plan = preflight(
         source=source,
@@ -251,6 +269,9 @@ def migrate(
         checks=checks,
         options=replace(options, into_existing=options.into_existing or resuming_import),
         observer=observer,
+    )
+    _check_managed_import(
+        managed, src=src, dst=dst, options=options, resuming=resuming_import, observer=observer
     )
     plan = replace(plan, segments=int(ledger.run.get("segments") or plan.segments))
     ledger.set(segments=plan.segments)
@@ -261,32 +282,47 @@ def migrate(
     limits = budgets(src, dst) if budgets else Budgets.unlimited()
     for note in limits.notes:
         observer.message(note)
-    action = _schema_step(dest, src=src, dst=dst, options=options, ledger=ledger, observer=observer)
-    exported = _export_step(
-        source,
-        src=src,
-        store=export_store,
-        plan=plan,
-        options=options,
-        clock=clock,
-        ledger=ledger,
-        limits=limits,
-        observer=observer,
-    )
+    if managed.import_ is None:
+        action = _schema_step(
+            dest, src=src, dst=dst, options=options, ledger=ledger, observer=observer
+        )
+    else:
+        action = f"ImportTable creates {options.dest_table!r} like {src.name!r}"
+    if managed.export is None:
+        exported = _export_step(
+            source,
+            src=src,
+            store=export_store,
+            plan=plan,
+            options=options,
+            clock=clock,
+            ledger=ledger,
+            limits=limits,
+            observer=observer,
+        )
+        source_plan = detect(import_store, export_id=exported.export_id)
+    else:
+        exported, source_plan = _managed_export(managed.export, src, import_store, ledger, clock)
+    observer.message(f"import source: {source_plan.describe(import_store.root)}")
     key = KeySchema.from_description(src.description)
     ledger.step("import", "running")
-    imported = import_source(
-        store=import_store,
-        plan=detect(import_store, export_id=exported.export_id),
-        writer=dest.writer(options.dest_table),
-        key=key,
-        options=ImportOptions(workers=options.workers),
-        rejects=RejectLog(import_store, ledger.dir, max_rejects=options.max_rejects),
-        clock=clock,
-        observer=observer,
-        budget=limits.dest_write,
-        ledger=ledger,
-    )
+    if managed.import_ is None:
+        imported = import_source(
+            store=import_store,
+            plan=source_plan,
+            writer=dest.writer(options.dest_table),
+            key=key,
+            options=ImportOptions(workers=options.workers),
+            rejects=RejectLog(import_store, ledger.dir, max_rejects=options.max_rejects),
+            clock=clock,
+            observer=observer,
+            budget=limits.dest_write,
+            ledger=ledger,
+        )
+    else:
+        t0 = clock.monotonic()
+        count = managed.import_(src, source_plan)
+        imported = ImportResult(count, len(source_plan.files), clock.monotonic() - t0)
     ledger.step("import", "done")
     report = None
     if options.validate:
@@ -367,3 +403,51 @@ def _export_step(
     )
     ledger.step("export", "done")
     return exported
+
+
+def _check_managed_import(
+    managed: ManagedPaths,
+    *,
+    src: TableSchema,
+    dst: TableSchema | None,
+    options: MigrateOptions,
+    resuming: bool,
+    observer: Observer,
+) -> None:
+    """ImportTable creates a new table only, without LSIs: refuse before anything moves."""
+    if managed.check_import is None:
+        return
+    if dst is not None and not resuming:
+        raise ConfigError(
+            f"--import-method native creates the destination table, and "
+            f"{options.dest_table!r} exists already",
+            hint="delete it, pass another --dest-table, or use the default --import-method batch",
+        )
+    applied = managed.check_import(src)
+    if applied:
+        observer.message(f"ImportTable cannot set these; applied after it: {', '.join(applied)}")
+
+
+def _managed_export(
+    export: Callable[[TableSchema, Ledger], str],
+    src: TableSchema,
+    store: Store,
+    ledger: Ledger,
+    clock: Clock,
+) -> tuple[ExportResult, SourcePlan]:
+    """ExportTableToPointInTime, waited for; the result read back as an import source."""
+    t0 = clock.monotonic()
+    ledger.step("export", "running")
+    folder = export(src, ledger)
+    ledger.step("export", "done")
+    source_plan = detect(store, folder=folder)
+    result = ExportResult(
+        export_id=folder.rsplit("/", 1)[-1],
+        export_dir=folder,
+        url=f"{store.root.rstrip('/')}/{folder}",
+        item_count=source_plan.total_items or 0,
+        parts=[],
+        bytes_written=0,
+        seconds=clock.monotonic() - t0,
+    )
+    return result, source_plan

@@ -225,7 +225,7 @@ def check_importable(create_request: Mapping[str, Any]) -> list[str]:
         raise FatalError(
             f"ImportTable cannot create local secondary indexes, and table {name!r} has "
             f"{len(lsis)}: {', '.join(repr(n) for n in lsis)}",
-            hint="use the default --import-method scan, which creates the table with its LSIs "
+            hint="use the default --import-method batch, which creates the table with its LSIs "
             "and then writes the items",
         )
     return _settings_after_import(create_request)

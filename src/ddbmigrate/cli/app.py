@@ -301,6 +301,22 @@ def migrate(
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Compare both tables at the end.")
     ] = True,
+    export_method: Annotated[
+        str,
+        typer.Option(
+            "--export-method",
+            help="scan: parallel Scan within --read-percent; native: AWS's "
+            "ExportTableToPointInTime (no read capacity used; needs PITR on the source).",
+        ),
+    ] = "scan",
+    import_method: Annotated[
+        str,
+        typer.Option(
+            "--import-method",
+            help="batch: BatchWriteItem within --write-percent; native: AWS's ImportTable "
+            "(new table only, no LSIs; TTL, tags, PITR, streams applied after).",
+        ),
+    ] = "batch",
     dest_kms_key_id: Annotated[
         str | None,
         typer.Option(
@@ -354,6 +370,8 @@ def migrate(
         validate=validate,
         max_rejects=max_rejects,
         dest_kms_key_id=dest_kms_key_id,
+        export_method=export_method,
+        import_method=import_method,
     )
     throughput = ThroughputOptions(
         read_percent=read_percent, write_percent=write_percent, max_rcu=max_rcu, max_wcu=max_wcu

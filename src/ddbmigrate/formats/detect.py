@@ -6,7 +6,7 @@ importer follows file by file; it is printed before anything is written.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ddbmigrate.errors import ConfigError, CorruptDataError, NotFoundError
@@ -63,11 +63,19 @@ def detect(
     export_id: str | None = None,
     format: str | None = None,
     single_file: str | None = None,
+    folder: str | None = None,
 ) -> SourcePlan:
-    """Find out what ``store`` (or ``single_file`` inside it) holds."""
+    """Find out what ``store`` (or ``single_file``, or the export ``folder``) holds."""
     forced = _checked_format(format)
     if single_file is not None:
         return _single_file(store, single_file, forced)
+    if folder is not None:
+        return _export_folder(store, folder, forced)
+    return _anything(store, export_id, forced)
+
+
+def _anything(store: Store, export_id: str | None, forced: Format | None) -> SourcePlan:
+    """What a SOURCE holds, in the order of docs/adr/0011-format-detection.md."""
     if export_id is None and store.exists(native.MANIFEST_SUMMARY):
         return _native(store, "", forced)
     exports = _complete_exports(store)
@@ -208,8 +216,17 @@ def _data_files(store: Store, folder: str = "") -> list[str]:
     ]
 
 
-def _bare_folder(store: Store, forced: Format | None) -> SourcePlan:
-    names = _data_files(store)
+def _export_folder(store: Store, folder: str, forced: Format | None) -> SourcePlan:
+    """A native export folder; one without manifests (moto writes none) is read as its data
+    files, and says so: counts and MD5s cannot be checked then."""
+    if store.exists(_join(folder, native.MANIFEST_SUMMARY)):
+        return _native(store, folder, forced)
+    bare = _bare_folder(store, forced, _join(folder, native.DATA_DIR))
+    return replace(bare, kind="DynamoDB export without manifests (counts and MD5s unchecked)")
+
+
+def _bare_folder(store: Store, forced: Format | None, folder: str = "") -> SourcePlan:
+    names = [_join(folder, name) for name in _data_files(store, folder)]
     if not names:
         raise NotFoundError(
             f"no export, backup or data file under {store.root}",
@@ -218,7 +235,9 @@ def _bare_folder(store: Store, forced: Format | None) -> SourcePlan:
         )
     fmt = forced or sniff(store.get(names[0]), name=f"{store.root}/{names[0]}")
     kind = "Data Pipeline backup (Hive era)" if fmt == "datapipeline-hive" else "data files"
-    return SourcePlan(kind=kind, format=fmt, folder="", files=[SourceFile(key=n) for n in names])
+    return SourcePlan(
+        kind=kind, format=fmt, folder=folder, files=[SourceFile(key=n) for n in names]
+    )
 
 
 def _single_file(store: Store, key: str, forced: Format | None) -> SourcePlan:
