@@ -370,7 +370,7 @@ def test_import_refuses_local_secondary_indexes_before_calling_aws(dest: SideSes
             create_request=request,
         )
     assert e.value.hint is not None
-    assert "--import-method scan" in e.value.hint
+    assert "--import-method batch" in e.value.hint
     assert table not in dest.client("dynamodb").list_tables()["TableNames"]
 
 

@@ -21,6 +21,8 @@ from ddbmigrate.capacity import ThroughputOptions
 from ddbmigrate.cli.exit_codes import ExitCode, exit_code_for
 from ddbmigrate.cli.output import (
     ConsoleObserver,
+    export_line,
+    import_line,
     migrate_lines,
     print_error,
     stdout,
@@ -28,6 +30,7 @@ from ddbmigrate.cli.output import (
 )
 from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
 from ddbmigrate.errors import ConfigError, DdbMigrateError, ValidationMismatchError
+from ddbmigrate.exporter import ExportResult
 from ddbmigrate.local.demo import run_demo, serve_forever
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.validator import ValidationReport
@@ -490,10 +493,7 @@ def export(
     if as_json:
         _print_json(result.to_dict())
     else:
-        stdout.print(
-            f"exported {result.item_count} items in {len(result.parts)} parts to {result.url}",
-            markup=False,
-        )
+        _print([export_line(result)])
 
 
 @app.command("import")
@@ -571,7 +571,7 @@ def import_cmd(
     if as_json:
         _print_json(result.to_dict())
     else:
-        _print([f"imported {result.item_count} items from {result.files} files into {table}"])
+        _print([import_line(result, table)])
 
 
 @app.command("validate")
@@ -728,8 +728,10 @@ def resume(
         _print_migration(result, as_json=as_json)
     elif as_json:
         _print_json(result.to_dict())
+    elif isinstance(result, ExportResult):
+        _print([export_line(result)])
     else:
-        _print([f"{type(result).__name__}: {result.to_dict()}"])
+        _print([import_line(result, None)])
 
 
 @app.command()

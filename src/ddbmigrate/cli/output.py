@@ -19,6 +19,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from ddbmigrate.exporter import ExportResult
+from ddbmigrate.importer import ImportResult
 from ddbmigrate.pipeline import MigrateReport
 from ddbmigrate.validator import ValidationReport
 
@@ -143,3 +145,18 @@ def validation_lines(report: ValidationReport) -> list[str]:
         if count > len(keys):
             lines.append(f"  … and {count - len(keys)} more {kind}")
     return lines
+
+
+def export_line(result: ExportResult) -> str:
+    return (
+        f"exported {result.item_count:,} items in {len(result.parts)} parts "
+        f"({_size(result.bytes_written)}, {result.seconds:.1f} s) to {result.url}"
+    )
+
+
+def import_line(result: ImportResult, table: str | None) -> str:
+    into = f" into {table}" if table else ""
+    return (
+        f"imported {result.item_count:,} items from {result.files} files{into} "
+        f"({result.seconds:.1f} s, {_rate(result.item_count, result.seconds)})"
+    )
