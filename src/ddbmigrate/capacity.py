@@ -67,7 +67,7 @@ def make_budgets(
         source_read=CapacityBudget(rate=read, clock=clock),
         dest_read=CapacityBudget(rate=dread, clock=clock),
         dest_write=CapacityBudget(rate=write, clock=clock),
-        notes=(f"source reads  {read_note}", f"dest writes   {write_note}"),
+        notes=(f"source reads   {read_note}", f"dest writes    {write_note}"),
     )
 
 

@@ -32,7 +32,7 @@ def test_budgets_take_the_share_asked_of_each_side() -> None:
     assert budgets.source_read.target == pytest.approx(160)
     assert isinstance(budgets.dest_write, CapacityBudget)
     assert budgets.dest_write.target == pytest.approx(50)
-    assert budgets.notes[0].startswith("source reads  provisioned: 80% of 200 RCU")
+    assert budgets.notes[0].startswith("source reads   provisioned: 80% of 200 RCU")
 
 
 def test_a_new_destination_is_budgeted_like_the_source() -> None:
