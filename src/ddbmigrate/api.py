@@ -508,7 +508,15 @@ def import_(
     for name in plan.stray:
         observer.message(f"ignored, not in the backup's manifest: {name}")
     existing = dst.admin.read_schema(table)
-    resuming = run_id is not None or _unfinished_import(store, dest, source_url, table, export_id)
+    run_plan = {
+        "dest": _side_plan(dest),
+        "source": source_url,
+        "table": table,
+        "export_id": export_id,
+        "format": plan.format,
+    }
+    # A stopped import of the same source into the same table: its items may be there.
+    resuming = run_id is not None or find_unfinished(store, command="import", plan=run_plan)
     if existing is not None and not resuming:
         ensure_empty(dst.reader(table), into_existing=into_existing, flag="--into-existing")
     if plan.schema is not None:
@@ -530,13 +538,6 @@ def import_(
     described = existing or plan.schema
     assert described is not None  # one of the branches above made sure
     clock = SystemClock()
-    run_plan = {
-        "dest": _side_plan(dest),
-        "source": source_url,
-        "table": table,
-        "export_id": export_id,
-        "format": plan.format,
-    }
     ledger = open_ledger(
         store, command="import", plan=run_plan, run_id=run_id, clock=clock, observer=observer
     )
@@ -562,21 +563,6 @@ def import_(
         return result
     finally:
         ledger.release()
-
-
-def _unfinished_import(
-    store: Store, dest: Side, source_url: str, table: str, export_id: str | None
-) -> bool:
-    """A stopped import of the same source into the same table: its items may be there."""
-    return any(
-        run.get("command") == "import"
-        and not run.get("finished")
-        and run["plan"].get("table") == table
-        and run["plan"].get("source") == source_url
-        and run["plan"].get("export_id") == export_id
-        and run["plan"].get("dest") == _side_plan(dest)
-        for run in list_runs(store)
-    )
 
 
 def _source_store(account: Account, url: str, owner: str | None) -> tuple[Store, str | None]:

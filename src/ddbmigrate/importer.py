@@ -109,6 +109,7 @@ def check_key(item: Item, key: KeySchema) -> str | None:
 
 @dataclass(slots=True)
 class _Line:
+    file: str
     line: int
     request: WriteRequest
     item: Item
@@ -150,7 +151,7 @@ class _Writer:
     rejects: RejectLog
     budget: Budget
 
-    def write_all(self, file: str, entries: Iterator[_Line], stop: threading.Event) -> int:
+    def write_all(self, entries: Iterator[_Line], stop: threading.Event) -> int:
         rng = random.Random()
         batch = _Batch(self.key)
         written = 0
@@ -158,31 +159,29 @@ class _Writer:
             if stop.is_set():
                 raise Cancelled
             if not batch.fits(entry):
-                written += self._send(batch, file, rng)
+                written += self._send(batch, rng)
                 batch = _Batch(self.key)
             batch.add(entry)
         if batch.lines:
-            written += self._send(batch, file, rng)
+            written += self._send(batch, rng)
         return written
 
-    def _send(self, batch: _Batch, file: str, rng: random.Random) -> int:
+    def _send(self, batch: _Batch, rng: random.Random) -> int:
         try:
             self._send_requests([e.request for e in batch.lines], rng)
         except RejectedItemError:
-            if len(batch.lines) == 1:
-                raise
-            return self._send_one_by_one(batch, file, rng)
+            return self._send_one_by_one(batch, rng)
         self.observer.advanced(STEP, len(batch.lines))
         return len(batch.lines)
 
-    def _send_one_by_one(self, batch: _Batch, file: str, rng: random.Random) -> int:
+    def _send_one_by_one(self, batch: _Batch, rng: random.Random) -> int:
         """DynamoDB refuses a whole batch for one bad item and does not say which: find it."""
         written = 0
         for entry in batch.lines:
             try:
                 self._send_requests([entry.request], rng)
             except RejectedItemError as exc:
-                self.rejects.record(Reject(file, entry.line, str(exc), entry.item))
+                self.rejects.record(Reject(entry.file, entry.line, str(exc), entry.item))
                 continue
             written += 1
             self.observer.advanced(STEP, 1)
@@ -262,7 +261,7 @@ class _FileReader:
             if problem:
                 self.rejects.record(Reject(file.key, number, problem, item))
                 continue
-            yield _Line(number, {"PutRequest": {"Item": item}}, item)
+            yield _Line(file.key, number, {"PutRequest": {"Item": item}}, item)
 
     def changes(self, file: SourceFile, text: bytes) -> Iterator[tuple[int, incremental.Change]]:
         """Incremental records of one file; bad ones become rejects."""
@@ -330,7 +329,7 @@ class _FileJob:
         if text is None:
             return 0
         seen = [0]
-        written = self.sender.write_all(file.key, self.reader.items(file, text, seen), stop)
+        written = self.sender.write_all(self.reader.items(file, text, seen), stop)
         if file.item_count is not None and seen[0] != file.item_count:
             self.reader.rejects.record(
                 Reject(
@@ -350,12 +349,12 @@ def _apply_changes(plan: SourcePlan, reader: _FileReader, sender: _Writer) -> in
         if text is not None:
             changes += [(n, file.key, c) for n, c in reader.changes(file, text)]
     newest = incremental.newest_per_key([c for _, _, c in changes])
+    # newest_per_key returns the very objects it was given: find where each came from.
     where = {id(c): (f, n) for n, f, c in changes}
     entries = (
-        _Line(where[id(c)][1], incremental.to_write_request(c), c.new_image or c.key)
-        for c in newest
+        _Line(*where[id(c)], incremental.to_write_request(c), c.new_image or c.key) for c in newest
     )
-    return sender.write_all("incremental export", entries, threading.Event())
+    return sender.write_all(entries, threading.Event())
 
 
 def _write_units(requests: list[WriteRequest]) -> float:

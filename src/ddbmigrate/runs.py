@@ -85,8 +85,10 @@ class RejectLog:
     def record(self, reject: Reject) -> None:
         """Write the reject down at once (a crash keeps it), then enforce the limit."""
         with self._lock:
-            self.rejects.append(reject)
-            self._store.put(self._key, b"".join(r.to_json() for r in self.rejects))
+            # A resumed run reads a file again: the same bad line is one reject, not two.
+            if not any(_same(r, reject) for r in self.rejects):
+                self.rejects.append(reject)
+                self._store.put(self._key, b"".join(r.to_json() for r in self.rejects))
             count = len(self.rejects)
         if count > self.max_rejects:
             raise RejectLimitError(
@@ -104,3 +106,7 @@ class RejectLog:
                 f"{first.file} line {first.line}: {first.reason}",
                 hint=f"see {self.url}",
             )
+
+
+def _same(a: Reject, b: Reject) -> bool:
+    return (a.file, a.line, a.reason) == (b.file, b.line, b.reason)

@@ -233,11 +233,20 @@ def _bare_folder(store: Store, forced: Format | None, folder: str = "") -> Sourc
             hint="point at a native export folder (…/AWSDynamoDB/<id>/), the prefix above it, "
             "a Data Pipeline backup folder, or one data file",
         )
-    fmt = forced or sniff(store.get(names[0]), name=f"{store.root}/{names[0]}")
+    fmt = forced or _sniff_folder(store, names)
     kind = "Data Pipeline backup (Hive era)" if fmt == "datapipeline-hive" else "data files"
     return SourcePlan(
         kind=kind, format=fmt, folder=folder, files=[SourceFile(key=n) for n in names]
     )
+
+
+def _sniff_folder(store: Store, names: list[str]) -> Format:
+    """The format of the first file that holds a line: Hive and AWS both write empty files."""
+    for name in names:
+        data = store.get(name)
+        if _head(data, f"{store.root}/{name}").strip():
+            return sniff(data, name=f"{store.root}/{name}")
+    return sniff(b"", name=f"{store.root}/{names[0]}")
 
 
 def _single_file(store: Store, key: str, forced: Format | None) -> SourcePlan:
