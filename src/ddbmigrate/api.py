@@ -33,12 +33,21 @@ from ddbmigrate.checkpoint import (
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import SIDE_FIELDS, Side
 from ddbmigrate.errors import ConfigError, NotFoundError, StagingError
+from ddbmigrate.estimate import Prices, estimate
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format, SourcePlan, detect
 from ddbmigrate.formats.native import new_export_id
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
 from ddbmigrate.model import KeySchema, StoreURL
+from ddbmigrate.multi import (
+    Prefixed,
+    TableJob,
+    TableOutcome,
+    expand_tables,
+    run_tables,
+    with_step_retries,
+)
 from ddbmigrate.pipeline import (
     Budgets,
     Check,
@@ -47,9 +56,10 @@ from ddbmigrate.pipeline import (
     MigrateReport,
     SideHandles,
 )
+from ddbmigrate.pipelinefile import PipelineSpec
 from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
 from ddbmigrate.runs import RejectLog, new_run_id
-from ddbmigrate.schema import check_compatible, create_table_request
+from ddbmigrate.schema import billing_mode, check_compatible, create_table_request
 from ddbmigrate.stores import LocalStore
 from ddbmigrate.validator import ValidateOptions, ValidationReport, validate_tables
 
@@ -697,3 +707,122 @@ def resume(
         run_id=run_id,
         observer=observer,
     )
+
+
+def plan_lines(
+    *,
+    source: Side,
+    dest: Side,
+    options: MigrateOptions,
+    throughput: ThroughputOptions | None = None,
+    prices: Prices | None = None,
+) -> list[str]:
+    """What ``migrate`` would do, from read-only calls: nothing is written."""
+    throughput = throughput or ThroughputOptions()
+    prices = prices or Prices()
+    src, dst = Account(source, "source"), Account(dest, "destination")
+    schema = pipeline.read_source(src.admin, options.source_table, src.label)
+    existing = dst.admin.read_schema(options.dest_table)
+    if existing is not None:
+        check_compatible(source=schema, dest=existing, dest_flag="--dest-table")
+    clock = SystemClock()
+    budgets = make_budgets(schema, existing, throughput, clock)
+    desc = schema.description
+    size = int(desc.get("TableSizeBytes", 0))
+    plan = pipeline.Plan(
+        source_table=options.source_table,
+        dest_table=options.dest_table,
+        approx_items=int(desc.get("ItemCount", 0)),
+        approx_bytes=size,
+        billing_mode=billing_mode(desc),
+        segments=options.segments or pipeline.default_segments(size, options.workers),
+        dest_exists=existing is not None,
+    )
+    figures = estimate(
+        desc,
+        read_rate=budgets.rates[0],
+        write_rate=budgets.rates[1],
+        validate=options.validate,
+        prices=prices,
+    )
+    return [*plan.lines(), *budgets.notes, *figures.lines(prices)]
+
+
+def cleanup(*, staging: StagingOptions, side: Side, run_id: str) -> list[str]:
+    """Delete a finished run's staging data (its export and its run folder); the keys removed."""
+    store = run_store(staging, side)
+    ledger = Ledger(store, check_run_id(run_id), SystemClock())
+    run = ledger.load()
+    if not run.get("finished"):
+        raise ConfigError(
+            f"run {run_id!r} has not finished; its staging data is what a resume needs",
+            hint=f"finish it first (ddbmigrate resume {run_id}), then clean up",
+        )
+    folders = [ledger.dir]
+    if run.get("export_id") and run.get("command") != "import":
+        folders.append(f"AWSDynamoDB/{run['export_id']}")
+    removed = []
+    for folder in folders:
+        for key in list(store.list(f"{folder}/")):
+            store.delete(key)
+            removed.append(key)
+    return removed
+
+
+def expand_pipeline(spec: PipelineSpec) -> list[TableJob]:
+    """The tables a pipeline file names, globs expanded against the source account."""
+    src = Account(spec.source, "source")
+    return expand_tables(spec.tables, src.admin.list_tables, file=spec.path)
+
+
+def run_pipeline(spec: PipelineSpec, *, observer: Observer | None = None) -> list[TableOutcome]:
+    """Every table of a pipeline file, side by side; one outcome per table."""
+    observer = observer or NullObserver()
+    jobs = expand_pipeline(spec)
+    concurrency = min(spec.parallel_tables, len(jobs))
+    throughput = _shared_throughput(spec.throughput, concurrency)
+    staging = StagingOptions(url=spec.staging, bucket_owner=spec.bucket_owner)
+
+    def run_one(job: TableJob) -> MigrateReport:
+        options = MigrateOptions(
+            source_table=job.source_table,
+            dest_table=job.dest_table,
+            segments=job.spec.segments,
+            workers=spec.workers,
+            validate=job.spec.validate and "validate" in spec.steps,
+            max_rejects=spec.max_rejects if job.spec.max_rejects is None else job.spec.max_rejects,
+            export_method=job.spec.export_method,
+            import_method=job.spec.import_method,
+        )
+        plan = migrate_plan(source=spec.source, dest=spec.dest, staging=staging, options=options)
+        return with_step_retries(
+            lambda: migrate(
+                source=spec.source,
+                dest=spec.dest,
+                staging=staging,
+                options=options,
+                throughput=throughput,
+                observer=Prefixed(observer, job.source_table),
+            ),
+            failed_step=lambda: _running_step(staging, spec.dest, plan),
+            retries=spec.retries,
+        )
+
+    return run_tables(jobs, run_one, concurrency=concurrency, fail_fast=spec.fail_fast)
+
+
+def _shared_throughput(values: Mapping[str, float], tables: int) -> ThroughputOptions:
+    """Percents apply to each table's own capacity; absolute caps are shared fairly."""
+    caps = {k: v / max(1, tables) for k, v in values.items() if k in ("max_rcu", "max_wcu")}
+    shares = {k: v for k, v in values.items() if k in ("read_percent", "write_percent")}
+    return ThroughputOptions(**shares, **caps)
+
+
+def _running_step(staging: StagingOptions, side: Side, plan: Mapping[str, object]) -> str | None:
+    """The step an unfinished run stopped in (the ledger says 'running')."""
+    store = run_store(staging, side)
+    found = find_unfinished(store, command="migrate", plan=plan)
+    if found is None:
+        return None
+    steps = Ledger(store, found, SystemClock()).load().get("steps", {})
+    return next((name for name, state in steps.items() if state == "running"), None)

@@ -68,6 +68,7 @@ def make_budgets(
         dest_read=CapacityBudget(rate=dread, clock=clock),
         dest_write=CapacityBudget(rate=write, clock=clock),
         notes=(f"source reads   {read_note}", f"dest writes    {write_note}"),
+        rates=(read, write),
     )
 
 

@@ -223,6 +223,8 @@ class Budgets:
     dest_read: Budget
     dest_write: Budget
     notes: tuple[str, ...] = ()
+    rates: tuple[float, float] = (0.0, 0.0)
+    """Target units/s of source reads and destination writes, for the plan's estimate."""
 
     @classmethod
     def unlimited(cls) -> Budgets:

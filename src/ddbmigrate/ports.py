@@ -90,6 +90,10 @@ class TableSchema:
 class TableAdmin(Protocol):
     """Control plane of one account/region: describe and create tables."""
 
+    def list_tables(self) -> list[str]:
+        """Every table name of the account and region."""
+        ...
+
     def read_schema(self, table: str) -> TableSchema | None:
         """DescribeTable and siblings; None when the table does not exist."""
         ...

@@ -86,6 +86,17 @@ class DynamoAdmin:
         self._session = session
         self._clock: Clock = clock or SystemClock()
 
+    def list_tables(self) -> list[str]:
+        """Every table name of this account and region (ListTables, all pages)."""
+        names: list[str] = []
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = self._call("list_tables", "the tables of this account", **kwargs)
+            names += page.get("TableNames", [])
+            if not page.get("LastEvaluatedTableName"):
+                return names
+            kwargs["ExclusiveStartTableName"] = page["LastEvaluatedTableName"]
+
     def read_schema(self, table: str) -> TableSchema | None:
         """DescribeTable plus TTL, tags and PITR; None when the table does not exist."""
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,10 +29,12 @@ from ddbmigrate.cli.output import (
     validation_lines,
 )
 from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
-from ddbmigrate.errors import ConfigError, DdbMigrateError, ValidationMismatchError
+from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, ValidationMismatchError
+from ddbmigrate.estimate import Prices
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.local.demo import run_demo, serve_forever
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
+from ddbmigrate.pipelinefile import load_pipeline
 from ddbmigrate.validator import ValidationReport
 
 app = typer.Typer(
@@ -356,7 +358,9 @@ def migrate(
     progress: ProgressOpt = ProgressMode.auto,
     debug: Debug = False,
 ) -> None:
-    """Preflight, create the destination table, export, import and validate, in that order.
+    """Move a table: preflight, schema, export, import, validate.
+
+    Each step in order, each recorded so a re-run continues where a stopped one ended.
 
     Example: ddbmigrate migrate --source-profile a --source-table customer --dest-profile b
     --staging s3://bucket-in-b/migrations/
@@ -419,7 +423,9 @@ def schema(
     config: ConfigFile = None,
     debug: Debug = False,
 ) -> None:
-    """Create the destination table like the source: keys, indexes, capacity, SSE, TTL, streams,
+    """Create the destination table like the source.
+
+    Keys, indexes, capacity, SSE, TTL, streams,
     tags, PITR, table class, deletion protection. An existing table with the same key is left
     as it is (differences are listed); one with another key is refused.
 
@@ -468,7 +474,9 @@ def export(
     progress: ProgressOpt = ProgressMode.auto,
     debug: Debug = False,
 ) -> None:
-    """Export a table to STAGING/AWSDynamoDB/<export-id>/ in DynamoDB's native export layout
+    """Export a table to staging (native export layout or Data Pipeline).
+
+    STAGING/AWSDynamoDB/<export-id>/ in DynamoDB's native export layout
     (DYNAMODB_JSON or ION parts, manifests with item counts and MD5s, plus the table's
     schema), or as a Data Pipeline backup (--format datapipeline). A stopped export continues
     when the same command runs again.
@@ -547,7 +555,9 @@ def import_cmd(
     progress: ProgressOpt = ProgressMode.auto,
     debug: Debug = False,
 ) -> None:
-    """Import an export into a table with BatchWriteItem; unprocessed items are retried, never
+    """Import an export or backup of any kind into a table.
+
+    BatchWriteItem; unprocessed items are retried, never
     dropped. Checks every file's MD5 and item count against the manifests.
 
     Example: ddbmigrate import s3://bucket/exports/ --table customer --dest-profile b
@@ -607,7 +617,9 @@ def validate_cmd(
     progress: ProgressOpt = ProgressMode.auto,
     debug: Debug = False,
 ) -> None:
-    """Compare two tables item by item (order-free digests); list missing, extra and changed
+    """Prove two tables hold the same items, or name the keys that differ.
+
+    Item by item through order-free digests; lists missing, extra and changed
     keys. Exits 0 only when they match, 3 when they differ.
 
     Example: ddbmigrate validate --source-profile a --source-table customer --dest-profile b
@@ -650,7 +662,9 @@ def status(
     as_json: JsonOut = False,
     debug: Debug = False,
 ) -> None:
-    """Show the runs recorded under STAGING (ddbmigrate/runs/): steps, segments exported,
+    """Show the runs recorded under a staging URL.
+
+    From STAGING/ddbmigrate/runs/: steps, segments exported,
     files imported, and whether a process holds the run now. Reads with the destination's
     credentials (the staging bucket is the destination's).
 
@@ -702,7 +716,9 @@ def resume(
     progress: ProgressOpt = ProgressMode.auto,
     debug: Debug = False,
 ) -> None:
-    """Continue a stopped migrate, export or import run with the options it recorded;
+    """Continue a stopped run.
+
+    A migrate, export or import run, with the options it recorded;
     finished segments and files are not done again. Re-running the original command does
     the same. Side flags given here fill in what the run did not record (external ids).
 
@@ -734,6 +750,193 @@ def resume(
         _print([import_line(result, None)])
 
 
+@app.command("run")
+def run_cmd(
+    pipeline_file: Annotated[Path, typer.Argument(help="The pipeline file (YAML).")],
+    *,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop the other tables when one fails.")
+    ] = False,
+    as_json: JsonOut = False,
+    progress: ProgressOpt = ProgressMode.auto,
+    debug: Debug = False,
+) -> None:
+    """Run every table of a pipeline file.
+
+    Sides, tables (names, globs, renames), staging,
+    throughput, steps, retries. Tables run side by side; one failing does not stop the
+    others unless --fail-fast. Exits 0 only when every table finished (and matched).
+
+    Example: ddbmigrate run pipeline.yaml
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    spec = load_pipeline(pipeline_file)
+    if fail_fast:
+        spec = replace(spec, fail_fast=True)
+    with _observer(progress) as observer:
+        outcomes = api.run_pipeline(spec, observer=observer)
+    if as_json:
+        _print_json(
+            [
+                {
+                    "source_table": o.job.source_table,
+                    "dest_table": o.job.dest_table,
+                    "status": o.status,
+                    "error": o.error,
+                    "report": o.report.to_dict() if o.report else None,
+                }
+                for o in outcomes
+            ]
+        )
+    else:
+        _print([o.line() for o in outcomes])
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        message = f"{len(failed)} of {len(outcomes)} tables did not finish cleanly"
+        if all(o.status == "mismatch" for o in failed):
+            raise ValidationMismatchError(message, report=failed)
+        raise FatalError(
+            message, hint="`ddbmigrate status --staging URL` shows each run; run again to resume"
+        )
+
+
+@app.command("plan")
+def plan_cmd(
+    *,
+    source_table: Annotated[
+        str | None, typer.Option("--source-table", help="Table to plan for.")
+    ] = None,
+    dest_table: Annotated[
+        str | None, typer.Option("--dest-table", help="Destination [default: same name].")
+    ] = None,
+    pipeline_file: Annotated[
+        Path | None,
+        typer.Option("--pipeline", help="Plan every table of a pipeline file instead."),
+    ] = None,
+    segments: Segments = None,
+    workers: Workers = 4,
+    validate: Annotated[
+        bool, typer.Option("--validate/--no-validate", help="Count the validation scans.")
+    ] = True,
+    read_percent: ReadPercent = 0.5,
+    write_percent: WritePercent = 0.5,
+    max_rcu: MaxRcu = None,
+    max_wcu: MaxWcu = None,
+    price_read: Annotated[
+        float, typer.Option("--price-read", help="USD per million on-demand read units.")
+    ] = Prices().on_demand_read_per_million,
+    price_write: Annotated[
+        float, typer.Option("--price-write", help="USD per million on-demand write units.")
+    ] = Prices().on_demand_write_per_million,
+    price_rcu_hour: Annotated[
+        float, typer.Option("--price-rcu-hour", help="USD per provisioned RCU-hour.")
+    ] = Prices().provisioned_rcu_hour,
+    price_wcu_hour: Annotated[
+        float, typer.Option("--price-wcu-hour", help="USD per provisioned WCU-hour.")
+    ] = Prices().provisioned_wcu_hour,
+    source_profile: SrcProfile = None,
+    source_role_arn: SrcRole = None,
+    source_external_id: SrcExtId = None,
+    source_session_name: SrcSession = None,
+    source_region: SrcRegion = None,
+    source_endpoint_url: SrcEndpoint = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    debug: Debug = False,
+) -> None:
+    """Print what a migration would do and take; write nothing.
+
+    Items, bytes, capacity shares, duration,
+    request cost — from read-only calls. Nothing is written.
+
+    Example: ddbmigrate plan --source-profile a --source-table customer --dest-profile b
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    prices = Prices(
+        on_demand_read_per_million=price_read,
+        on_demand_write_per_million=price_write,
+        provisioned_rcu_hour=price_rcu_hour,
+        provisioned_wcu_hour=price_wcu_hour,
+    )
+    throughput = ThroughputOptions(
+        read_percent=read_percent, write_percent=write_percent, max_rcu=max_rcu, max_wcu=max_wcu
+    )
+    if pipeline_file is not None:
+        spec = load_pipeline(pipeline_file)
+        for job in api.expand_pipeline(spec):
+            _print(
+                api.plan_lines(
+                    source=spec.source,
+                    dest=spec.dest,
+                    options=MigrateOptions(
+                        source_table=job.source_table,
+                        dest_table=job.dest_table,
+                        segments=job.spec.segments,
+                        workers=spec.workers,
+                    ),
+                    throughput=throughput,
+                    prices=prices,
+                )
+            )
+        return
+    if source_table is None:
+        raise ConfigError("plan needs --source-table or --pipeline FILE")
+    _print(
+        api.plan_lines(
+            source=_side_from("source", locals()),
+            dest=_side_from("destination", locals()),
+            options=MigrateOptions(
+                source_table=source_table,
+                dest_table=dest_table or source_table,
+                segments=segments,
+                workers=workers,
+                validate=validate,
+            ),
+            throughput=throughput,
+            prices=prices,
+        )
+    )
+
+
+@app.command()
+def cleanup(
+    run_id: Annotated[str, typer.Argument(help="A finished run (see `status`).")],
+    *,
+    staging: Annotated[str, typer.Option("--staging", help="The staging URL of the run.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    bucket_owner: BucketOwner = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    debug: Debug = False,
+) -> None:
+    """Delete a finished run's staging data.
+
+    Its export and its run folder. Asks first
+    unless --yes; refuses an unfinished run (a resume needs its data).
+
+    Example: ddbmigrate cleanup 20261127T143000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    side = _side_from("destination", locals())
+    options = api.StagingOptions(url=staging, bucket_owner=bucket_owner)
+    if not yes and not typer.confirm(
+        f"delete the export and ledger of run {run_id} under {staging}?", err=True
+    ):
+        raise typer.Exit(1)
+    removed = api.cleanup(staging=options, side=side, run_id=run_id)
+    _print([f"deleted {len(removed)} objects of run {run_id}"])
+
+
 @app.command()
 def demo(
     *,
@@ -744,7 +947,9 @@ def demo(
     progress: ProgressOpt = ProgressMode.auto,
     debug: Debug = False,
 ) -> None:
-    """Start an embedded two-account AWS (moto server on loopback), fill table 'customer' in
+    """Migrate a demo table between two local AWS accounts; no AWS account needed.
+
+    Starts an embedded two-account AWS (moto server on loopback), fills table 'customer' in
     account 111111111111 with every attribute type, migrate it through a bucket owned by
     account 222222222222 over HTTP, print the validation report, stop. Touches no real AWS.
     """

@@ -288,6 +288,11 @@ class FakeAdmin:
         with self._lock:
             return self._table(name)
 
+    def list_tables(self) -> list[str]:
+        with self._lock:
+            self.calls.append(("list_tables", None))
+            return sorted(self.tables)
+
     def read_schema(self, table: str) -> TableSchema | None:
         with self._lock:
             self.calls.append(("read_schema", table))

@@ -1,0 +1,290 @@
+"""``ddbmigrate run pipeline.yaml``: a whole account move in one validated file.
+
+Every value is checked on load; a message names the file, the line and the field, and says
+what is allowed. The result is a :class:`PipelineSpec` that the CLI turns into runs, the
+same way ``migrate`` flags do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ddbmigrate.config import SIDE_FIELDS, Side
+from ddbmigrate.errors import ConfigError
+
+STEPS = ("preflight", "schema", "export", "import", "validate")
+_TOP = {
+    "version",
+    "source",
+    "destination",
+    "staging",
+    "tables",
+    "throughput",
+    "steps",
+    "retries",
+    "workers",
+    "fail_fast",
+    "max_rejects",
+    "notify",
+    "log_location",
+    "report_html",
+    "bucket_owner",
+    "parallel_tables",
+}
+_TABLE = {
+    "name",
+    "glob",
+    "to",
+    "segments",
+    "validate",
+    "max_rejects",
+    "export_method",
+    "import_method",
+}
+_THROUGHPUT = {"read_percent", "write_percent", "max_rcu", "max_wcu"}
+_NOTIFY = {"sns", "webhook", "steps"}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TableSpec:
+    """One entry of ``tables``: a name (or a glob) and what to do differently for it."""
+
+    name: str | None = None
+    glob: str | None = None
+    to: str | None = None
+    """Destination name; default the source's (a glob keeps every name)."""
+    segments: int | None = None
+    validate: bool = True
+    max_rejects: int | None = None
+    export_method: str = "scan"
+    import_method: str = "batch"
+    line: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PipelineSpec:
+    """Everything a pipeline file says."""
+
+    path: str
+    source: Side
+    dest: Side
+    staging: str
+    tables: list[TableSpec]
+    throughput: dict[str, float] = field(default_factory=dict)
+    steps: tuple[str, ...] = STEPS
+    retries: dict[str, int] = field(default_factory=dict)
+    """Attempts per step for transient failures (default 1: no retry of the step)."""
+    workers: int = 4
+    parallel_tables: int = 2
+    """Tables migrated at the same time."""
+    fail_fast: bool = False
+    max_rejects: int = 0
+    notify_sns: str | None = None
+    notify_webhook: str | None = None
+    notify_steps: bool = False
+    log_location: str | None = None
+    report_html: str | None = None
+    bucket_owner: str | None = None
+
+
+def load_pipeline(path: Path) -> PipelineSpec:
+    """Read and check a pipeline file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"pipeline file {str(path)!r} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read pipeline file {str(path)!r}: {exc}") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{path}: the file must be a mapping of settings (see the README)")
+    return _spec(str(path), root)
+
+
+def _mapping(name: str, node: yaml.Node, allowed: set[str], where: str) -> dict[str, yaml.Node]:
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{where}: {name} must be a mapping")
+    found: dict[str, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        if key not in allowed:
+            line = key_node.start_mark.line + 1
+            file = where.split(" line ", maxsplit=1)[0]
+            raise ConfigError(
+                f"{file} line {line}: unknown key {key!r} in {name}",
+                hint=f"allowed keys: {', '.join(sorted(allowed))}",
+            )
+        found[key] = value_node
+    return found
+
+
+def _scalar(node: yaml.Node, kind: type, field_path: str, file: str) -> Any:
+    where = f"{file} line {node.start_mark.line + 1}, {field_path}"
+    if not isinstance(node, yaml.ScalarNode):
+        raise ConfigError(f"{where}: expected a {kind.__name__}")
+    value = yaml.safe_load(yaml.serialize(node))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: {value!r} is not a {kind.__name__}")
+    return value
+
+
+def _side(node: yaml.Node, name: str, file: str) -> Side:
+    where = f"{file} line {node.start_mark.line + 1}"
+    fields = _mapping(name, node, set(SIDE_FIELDS), where)
+    return Side(**{k: _scalar(v, str, f"{name}.{k}", file) for k, v in fields.items()})
+
+
+def _spec(file: str, root: yaml.MappingNode) -> PipelineSpec:
+    top = _mapping("the file", root, _TOP, f"{file} line 1")
+    for required in ("source", "destination", "staging", "tables"):
+        if required not in top:
+            raise ConfigError(f"{file}: missing {required!r}", hint="see the README's example")
+    version = _scalar(top["version"], int, "version", file) if "version" in top else 1
+    if version != 1:
+        raise ConfigError(f"{file}: version {version} is not supported (this ddbmigrate reads 1)")
+    notify = _notify(top.get("notify"), file)
+    return PipelineSpec(
+        path=file,
+        source=_side(top["source"], "source", file),
+        dest=_side(top["destination"], "destination", file),
+        staging=_scalar(top["staging"], str, "staging", file),
+        tables=_tables(top["tables"], file),
+        throughput=_throughput(top.get("throughput"), file),
+        steps=_steps(top.get("steps"), file),
+        retries=_retries(top.get("retries"), file),
+        workers=_int_in(top.get("workers"), "workers", file, 1, 256, default=4),
+        parallel_tables=_int_in(
+            top.get("parallel_tables"), "parallel_tables", file, 1, 64, default=2
+        ),
+        fail_fast=_scalar(top["fail_fast"], bool, "fail_fast", file)
+        if "fail_fast" in top
+        else False,
+        max_rejects=_int_in(top.get("max_rejects"), "max_rejects", file, 0, 10**9, default=0),
+        notify_sns=notify.get("sns"),
+        notify_webhook=notify.get("webhook"),
+        notify_steps=bool(notify.get("steps", False)),
+        log_location=_opt_str(top.get("log_location"), "log_location", file),
+        report_html=_opt_str(top.get("report_html"), "report_html", file),
+        bucket_owner=_opt_str(top.get("bucket_owner"), "bucket_owner", file),
+    )
+
+
+def _opt_str(node: yaml.Node | None, name: str, file: str) -> str | None:
+    return None if node is None else str(_scalar(node, str, name, file))
+
+
+def _int_in(
+    node: yaml.Node | None, name: str, file: str, low: int, high: int, *, default: int
+) -> int:
+    if node is None:
+        return default
+    value = int(_scalar(node, int, name, file))
+    if not low <= value <= high:
+        line = node.start_mark.line + 1
+        raise ConfigError(f"{file} line {line}, {name}: {value} is outside {low}..{high}")
+    return value
+
+
+def _tables(node: yaml.Node, file: str) -> list[TableSpec]:
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        raise ConfigError(
+            f"{file} line {node.start_mark.line + 1}, tables: expected a list of table names "
+            "or mappings with name/glob"
+        )
+    specs = [_table(item, i, file) for i, item in enumerate(node.value)]
+    _check_unique_destinations(specs, file)
+    return specs
+
+
+def _table(node: yaml.Node, index: int, file: str) -> TableSpec:
+    line = node.start_mark.line + 1
+    where = f"tables[{index}]"
+    if isinstance(node, yaml.ScalarNode):
+        return TableSpec(name=_scalar(node, str, where, file), line=line)
+    fields = _mapping(where, node, _TABLE, f"{file} line {line}")
+    values: dict[str, Any] = {}
+    for key, value in fields.items():
+        kind: type = {"segments": int, "validate": bool, "max_rejects": int}.get(key, str)
+        values[key] = _scalar(value, kind, f"{where}.{key}", file)
+    if ("name" in values) == ("glob" in values):
+        raise ConfigError(f"{file} line {line}, {where}: give exactly one of name or glob")
+    if "glob" in values and "to" in values:
+        raise ConfigError(
+            f"{file} line {line}, {where}: a glob cannot be renamed with 'to'",
+            hint="list the tables one by one to rename them",
+        )
+    methods = (("export_method", ("scan", "native")), ("import_method", ("batch", "native")))
+    for key, allowed in methods:
+        if key in values and values[key] not in allowed:
+            raise ConfigError(
+                f"{file} line {line}, {where}.{key}: {values[key]!r} is not one of "
+                f"{', '.join(allowed)}"
+            )
+    return TableSpec(line=line, **values)
+
+
+def _check_unique_destinations(specs: list[TableSpec], file: str) -> None:
+    seen: dict[str, int] = {}
+    for spec in specs:
+        if spec.name is None:
+            continue
+        target = spec.to or spec.name
+        if target in seen:
+            raise ConfigError(
+                f"{file} line {spec.line}: two tables are mapped to destination {target!r} "
+                f"(the other at line {seen[target]})",
+                hint="give one of them another 'to'",
+            )
+        seen[target] = spec.line
+
+
+def _throughput(node: yaml.Node | None, file: str) -> dict[str, float]:
+    if node is None:
+        return {}
+    fields = _mapping("throughput", node, _THROUGHPUT, f"{file} line {node.start_mark.line + 1}")
+    return {k: float(_scalar(v, float, f"throughput.{k}", file)) for k, v in fields.items()}
+
+
+def _steps(node: yaml.Node | None, file: str) -> tuple[str, ...]:
+    if node is None:
+        return STEPS
+    if not isinstance(node, yaml.SequenceNode):
+        raise ConfigError(f"{file} line {node.start_mark.line + 1}, steps: expected a list")
+    steps = tuple(str(_scalar(n, str, "steps", file)) for n in node.value)
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise ConfigError(
+            f"{file} line {node.start_mark.line + 1}, steps: unknown step(s) {unknown}",
+            hint=f"steps are {', '.join(STEPS)}",
+        )
+    return steps
+
+
+def _retries(node: yaml.Node | None, file: str) -> dict[str, int]:
+    if node is None:
+        return {}
+    fields = _mapping("retries", node, set(STEPS), f"{file} line {node.start_mark.line + 1}")
+    return {k: _int_in(v, f"retries.{k}", file, 1, 100, default=1) for k, v in fields.items()}
+
+
+def _notify(node: yaml.Node | None, file: str) -> dict[str, Any]:
+    if node is None:
+        return {}
+    fields = _mapping("notify", node, _NOTIFY, f"{file} line {node.start_mark.line + 1}")
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        out[key] = _scalar(value, bool if key == "steps" else str, f"notify.{key}", file)
+    if "sns" in out and not str(out["sns"]).startswith("arn:aws"):
+        raise ConfigError(f"{file}: notify.sns {out['sns']!r} is not an SNS topic ARN")
+    if "webhook" in out and not str(out["webhook"]).startswith(("http://", "https://")):
+        raise ConfigError(f"{file}: notify.webhook {out['webhook']!r} is not an http(s) URL")
+    return out

@@ -1,0 +1,152 @@
+"""Pipeline files: every value checked, messages name the line and the field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ddbmigrate.errors import ConfigError, FatalError, TransientError
+from ddbmigrate.multi import TableJob, expand_tables, run_tables, with_step_retries
+from ddbmigrate.pipelinefile import TableSpec, load_pipeline
+
+GOOD = """\
+version: 1
+source:
+  profile: prod-a
+  region: eu-west-1
+destination:
+  role_arn: arn:aws:iam::222222222222:role/ddbmigrate
+  external_id: move-2026
+staging: s3://bucket-in-b/migrations/
+throughput:
+  read_percent: 0.4
+  max_wcu: 1000
+tables:
+  - customer
+  - name: orders
+    to: orders-v2
+    segments: 8
+    validate: false
+  - glob: "prod-*"
+steps: [preflight, schema, export, import]
+retries:
+  import: 3
+workers: 8
+parallel_tables: 3
+notify:
+  webhook: https://hooks.example/ddb
+  steps: true
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_every_field_is_read(tmp_path: Path) -> None:
+    spec = load_pipeline(write(tmp_path, GOOD))
+    assert spec.source.profile == "prod-a"
+    assert spec.dest.external_id == "move-2026"
+    assert spec.throughput == {"read_percent": 0.4, "max_wcu": 1000.0}
+    assert [(t.name, t.glob, t.to) for t in spec.tables] == [
+        ("customer", None, None),
+        ("orders", None, "orders-v2"),
+        (None, "prod-*", None),
+    ]
+    assert spec.tables[1].segments == 8
+    assert spec.tables[1].validate is False
+    assert spec.steps == ("preflight", "schema", "export", "import")
+    assert spec.retries == {"import": 3}
+    assert (spec.workers, spec.parallel_tables) == (8, 3)
+    assert spec.notify_webhook == "https://hooks.example/ddb"
+    assert spec.notify_steps is True
+
+
+BAD = [
+    ("workers: 8", "workres: 8", r"line 22: unknown key 'workres' in the file"),
+    ("    segments: 8", "    segments: eight", r"line 16, tables\[1\]\.segments: 'eight' is not"),
+    ("  profile: prod-a", "  profil: prod-a", r"line 3: unknown key 'profil' in source"),
+    ("    to: orders-v2", "    to: customer", r"two tables are mapped to destination 'customer'"),
+    ("steps: [preflight, schema, export, import]", "steps: [copy]", r"unknown step\(s\)"),
+    ("  read_percent: 0.4", "  read_percent: lots", r"read_percent: 'lots' is not a float"),
+    ("  webhook: https://hooks.example/ddb", "  webhook: ftp://x", r"is not an http\(s\) URL"),
+    ("version: 1", "version: 2", r"version 2 is not supported"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), BAD)
+def test_bad_values_name_the_line_and_field(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    assert old in GOOD
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(write(tmp_path, GOOD.replace(old, new)))
+
+
+def test_missing_file_and_broken_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_pipeline(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_pipeline(write(tmp_path, "tables: [a\n"))
+    with pytest.raises(ConfigError, match="missing 'staging'"):
+        load_pipeline(write(tmp_path, "source: {}\ndestination: {}\ntables: [a]\n"))
+
+
+def test_globs_expand_and_collisions_are_refused() -> None:
+    specs = [TableSpec(glob="prod-*", line=3), TableSpec(name="x", to="y", line=4)]
+    jobs = expand_tables(specs, lambda: ["prod-b", "dev-a", "prod-a"], file="p.yaml")
+    assert [(j.source_table, j.dest_table) for j in jobs] == [
+        ("prod-a", "prod-a"),
+        ("prod-b", "prod-b"),
+        ("x", "y"),
+    ]
+    with pytest.raises(ConfigError, match=r"p.yaml line 3: glob 'qa-\*' matches no table"):
+        expand_tables([TableSpec(glob="qa-*", line=3)], lambda: ["prod-a"], file="p.yaml")
+    clash = [TableSpec(glob="prod-*", line=3), TableSpec(name="other", to="prod-a", line=7)]
+    with pytest.raises(ConfigError, match="lines 3 and 7: 'prod-a' and 'other' both go to"):
+        expand_tables(clash, lambda: ["prod-a"], file="p.yaml")
+
+
+class _Report:
+    """Stands in for a MigrateReport that was not validated."""
+
+    validation = None
+
+
+def _failing(name: str) -> Callable[[TableJob], _Report]:
+    def run_one(job: TableJob) -> _Report:
+        if job.source_table == name:
+            raise FatalError("boom")
+        return _Report()
+
+    return run_one
+
+
+def test_one_failing_table_does_not_stop_the_others_unless_fail_fast() -> None:
+    jobs = [TableJob(TableSpec(name=n), n, n) for n in ("a", "b", "c")]
+    outcomes = run_tables(jobs, _failing("b"), concurrency=1, fail_fast=False)  # type: ignore[arg-type]
+    assert [o.status for o in outcomes] == ["done", "failed", "done"]
+    assert outcomes[1].error == "boom"
+    fast = run_tables(jobs, _failing("a"), concurrency=1, fail_fast=True)  # type: ignore[arg-type]
+    assert [o.status for o in fast] == ["failed", "skipped", "skipped"]
+
+
+def test_step_retries_resume_only_as_often_as_the_step_allows() -> None:
+    calls: list[int] = []
+
+    def flaky() -> _Report:
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransientError("503")
+        return _Report()
+
+    with_step_retries(flaky, failed_step=lambda: "import", retries={"import": 3})  # type: ignore[arg-type]
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(TransientError):
+        with_step_retries(flaky, failed_step=lambda: "export", retries={"import": 3})  # type: ignore[arg-type]
+    assert len(calls) == 1
