@@ -56,6 +56,7 @@ class ProgressMode(StrEnum):
     auto = "auto"
     on = "on"
     off = "off"
+    raw = "raw"
 
 
 # Side options, shared by every command. Each also reads DDBMIGRATE_SOURCE_<FIELD> /
@@ -138,7 +139,11 @@ ConfigFile = Annotated[
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 ProgressOpt = Annotated[
     ProgressMode,
-    typer.Option("--progress", help="Progress bars on stderr: auto (when a terminal), on, off."),
+    typer.Option(
+        "--progress",
+        help="Progress on stderr: auto (bars on a terminal), on, off, raw (a plain line "
+        "per step every 5 s, for logs).",
+    ),
 ]
 Workers = Annotated[
     int, typer.Option("--workers", min=1, max=256, help="Segments or parts processed at once.")
@@ -253,7 +258,9 @@ def _choice(value: str, flag: str, allowed: tuple[str, ...]) -> str:
 
 
 def _observer(progress: ProgressMode) -> ConsoleObserver:
-    return ConsoleObserver(bars=progress != ProgressMode.off)
+    return ConsoleObserver(
+        bars=progress in (ProgressMode.auto, ProgressMode.on), raw=progress == ProgressMode.raw
+    )
 
 
 def _print(lines: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from types import TracebackType
 
 from rich.console import Console
@@ -35,11 +36,18 @@ class _ItemsPerSecond(ProgressColumn):
 
 
 class ConsoleObserver:
-    """Steps as progress bars on a terminal, else as plain lines (a pipe, ``--progress off``)."""
+    """Steps as progress bars on a terminal, else as plain lines (a pipe, ``--progress off``).
 
-    def __init__(self, *, bars: bool) -> None:
+    ``raw``: one plain line per step every ``raw_interval`` seconds with items and items/s,
+    for logs of scripts and CI, where bars would be noise.
+    """
+
+    def __init__(self, *, bars: bool, raw: bool = False, raw_interval: float = 5.0) -> None:
         self._lock = threading.Lock()
-        self._bars = bars and stderr.is_terminal
+        self._bars = bars and stderr.is_terminal and not raw
+        self._raw = raw
+        self._raw_interval = raw_interval
+        self._counts: dict[str, tuple[int, float, float]] = {}  # items, started, last line
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         if self._bars:
@@ -78,6 +86,19 @@ class ConsoleObserver:
     def advanced(self, step: str, items: int) -> None:
         if self._progress is not None and step in self._tasks:
             self._progress.advance(self._tasks[step], items)
+        if self._raw:
+            self._raw_line(step, items)
+
+    def _raw_line(self, step: str, items: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            done, started, last = self._counts.get(step, (0, now, now))
+            done += items
+            due = now - last >= self._raw_interval
+            self._counts[step] = (done, started, now if due else last)
+        if due:
+            rate = done / max(now - started, 1e-9)
+            stderr.print(f"{step}: {done:,} items, {rate:,.0f} items/s", markup=False)
 
     def message(self, text: str) -> None:
         stderr.print(text, markup=False)
