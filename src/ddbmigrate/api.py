@@ -7,14 +7,16 @@ functions and nothing else, and so can any Python program.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from ddbmigrate import pipeline
+from ddbmigrate import pipeline, policies
 from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store, native_paths
 from ddbmigrate.aws.session import SideSession
+from ddbmigrate.aws.sns import SnsNotifier
 from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.capacity import (
     CapacityWatcher,
@@ -32,7 +34,7 @@ from ddbmigrate.checkpoint import (
 )
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import SIDE_FIELDS, Side
-from ddbmigrate.errors import ConfigError, NotFoundError, StagingError
+from ddbmigrate.errors import ConfigError, DdbMigrateError, NotFoundError, StagingError
 from ddbmigrate.estimate import Prices, estimate
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
 from ddbmigrate.formats.compression import Compression
@@ -48,6 +50,8 @@ from ddbmigrate.multi import (
     run_tables,
     with_step_retries,
 )
+from ddbmigrate.notify import MultiNotifier, Notifier, RunNotifications
+from ddbmigrate.notify.webhook import WebhookNotifier
 from ddbmigrate.pipeline import (
     Budgets,
     Check,
@@ -58,6 +62,15 @@ from ddbmigrate.pipeline import (
 )
 from ddbmigrate.pipelinefile import PipelineSpec
 from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
+from ddbmigrate.report import (
+    RateRecorder,
+    bind_run,
+    build_report,
+    migrate_counts,
+    outcome_of,
+    render_html,
+    write_report_files,
+)
 from ddbmigrate.runs import RejectLog, new_run_id
 from ddbmigrate.schema import billing_mode, check_compatible, create_table_request
 from ddbmigrate.stores import LocalStore
@@ -195,6 +208,7 @@ def migrate(
     ledger = open_ledger(
         export_store, command="migrate", plan=plan, run_id=run_id, clock=clock, observer=observer
     )
+    bind_run(observer, ledger.run_id)
     watchers: list[CapacityWatcher] = []
 
     def budgets(source_schema: TableSchema, dest_schema: TableSchema | None) -> Budgets:
@@ -775,13 +789,34 @@ def expand_pipeline(spec: PipelineSpec) -> list[TableJob]:
     return expand_tables(spec.tables, src.admin.list_tables, file=spec.path)
 
 
-def run_pipeline(spec: PipelineSpec, *, observer: Observer | None = None) -> list[TableOutcome]:
-    """Every table of a pipeline file, side by side; one outcome per table."""
+def reporting_of(spec: PipelineSpec) -> Reporting:
+    """The notification, report and log settings of a pipeline file."""
+    return Reporting(
+        notify_sns=spec.notify_sns,
+        notify_webhook=spec.notify_webhook,
+        notify_steps=spec.notify_steps,
+        log_location=spec.log_location,
+        report_html=spec.report_html,
+        bucket_owner=spec.bucket_owner,
+    )
+
+
+def run_pipeline(
+    spec: PipelineSpec,
+    *,
+    observer: Observer | None = None,
+    notifications: MultiNotifier | None = None,
+) -> tuple[list[TableOutcome], dict[str, Any]]:
+    """Every table of a pipeline file, side by side: one outcome per table, and the report
+    of all of them. Each table sends its own success or failure event."""
     observer = observer or NullObserver()
+    notifications = notifications or MultiNotifier([], on_error=observer.message)
     jobs = expand_pipeline(spec)
     concurrency = min(spec.parallel_tables, len(jobs))
     throughput = _shared_throughput(spec.throughput, concurrency)
     staging = StagingOptions(url=spec.staging, bucket_owner=spec.bucket_owner)
+    clock = SystemClock()
+    reports: dict[str, dict[str, Any]] = {}
 
     def run_one(job: TableJob) -> MigrateReport:
         options = MigrateOptions(
@@ -795,20 +830,38 @@ def run_pipeline(spec: PipelineSpec, *, observer: Observer | None = None) -> lis
             import_method=job.spec.import_method,
         )
         plan = migrate_plan(source=spec.source, dest=spec.dest, staging=staging, options=options)
-        return with_step_retries(
-            lambda: migrate(
-                source=spec.source,
-                dest=spec.dest,
-                staging=staging,
-                options=options,
-                throughput=throughput,
-                observer=Prefixed(observer, job.source_table),
-            ),
-            failed_step=lambda: _running_step(staging, spec.dest, plan),
-            retries=spec.retries,
-        )
 
-    return run_tables(jobs, run_one, concurrency=concurrency, fail_fast=spec.fail_fast)
+        def attempts(events: Observer) -> MigrateReport:
+            return with_step_retries(
+                lambda: migrate(
+                    source=spec.source,
+                    dest=spec.dest,
+                    staging=staging,
+                    options=options,
+                    throughput=throughput,
+                    observer=events,
+                ),
+                failed_step=lambda: _running_step(staging, spec.dest, plan),
+                retries=spec.retries,
+            )
+
+        result, error, report = observed(
+            attempts,
+            source_table=job.source_table,
+            dest_table=job.dest_table,
+            notifications=notifications,
+            observer=Prefixed(observer, job.source_table),
+            clock=clock,
+        )
+        reports[job.source_table] = report
+        if error is not None:
+            raise error
+        assert result is not None  # observed returns a result or an error
+        return result
+
+    outcomes = run_tables(jobs, run_one, concurrency=concurrency, fail_fast=spec.fail_fast)
+    ran = [reports[job.source_table] for job in jobs if job.source_table in reports]
+    return outcomes, merge_reports(ran) if ran else {}
 
 
 def _shared_throughput(values: Mapping[str, float], tables: int) -> ThroughputOptions:
@@ -826,3 +879,158 @@ def _running_step(staging: StagingOptions, side: Side, plan: Mapping[str, object
         return None
     steps = Ledger(store, found, SystemClock()).load().get("steps", {})
     return next((name for name, state in steps.items() if state == "running"), None)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reporting:
+    """Where a run tells about itself: notifications, the report and the log."""
+
+    notify_sns: str | None = None
+    """SNS topic ARN; published to with the destination's credentials."""
+    notify_webhook: str | None = None
+    """URL that receives each event as a JSON POST."""
+    notify_steps: bool = False
+    """Also send an event when each step finishes (not only success and failure)."""
+    log_location: str | None = None
+    """s3:// URL or directory for report.json and run.log (one folder per run)."""
+    report_html: str | None = None
+    """File for the one-page HTML report."""
+    bucket_owner: str | None = None
+
+
+def notifier(*, dest: Side, reporting: Reporting, on_error: Callable[[str], None]) -> MultiNotifier:
+    """The run's notification targets; a bad ARN or URL fails here, before anything moves."""
+    targets: list[Notifier] = []
+    if reporting.notify_sns:
+        targets.append(SnsNotifier(Account(dest, "destination").session, reporting.notify_sns))
+    if reporting.notify_webhook:
+        targets.append(WebhookNotifier(reporting.notify_webhook))
+    return MultiNotifier(targets, on_error=on_error, steps=reporting.notify_steps)
+
+
+def observed(
+    run: Callable[[Observer], MigrateReport],
+    *,
+    source_table: str,
+    dest_table: str,
+    notifications: MultiNotifier,
+    observer: Observer,
+    clock: SystemClock,
+) -> tuple[MigrateReport | None, DdbMigrateError | None, dict[str, Any]]:
+    """Run one table's migration, then notify (success or failure) and build its report.
+
+    Notification and report problems never change the outcome: they become warnings.
+    """
+    recorder = RateRecorder(observer, clock)
+    events = RunNotifications(
+        recorder, notifications, source_table=source_table, dest_table=dest_table, clock=clock
+    )
+    result: MigrateReport | None = None
+    error: DdbMigrateError | None = None
+    try:
+        result = run(events)
+    except DdbMigrateError as exc:
+        error = exc
+    bad = outcome_of(result) if result is not None else None
+    if error is not None or bad is not None:
+        events.failed(error or bad)  # type: ignore[arg-type]
+    elif result is not None:
+        events.succeeded(migrate_counts(result))
+    report = build_report(
+        recorder=recorder,
+        source_table=source_table,
+        dest_table=dest_table,
+        finished_at=clock.now_iso(),
+        result=result,
+        error=error,
+    )
+    return result, error, report
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report for many tables: every table, and each table's series under its name."""
+    if len(reports) == 1:
+        return reports[0]
+    series: dict[str, Any] = {}
+    for report in reports:
+        table = report["tables"][0]["source_table"]
+        for step, points in report["series"]["items_per_s"].items():
+            series[f"{table} {step}"] = points
+    failed = [r for r in reports if r["outcome"] != "success"]
+    return {
+        **reports[0],
+        "run_id": ", ".join(str(r["run_id"]) for r in reports if r.get("run_id")),
+        "outcome": "failure" if failed else "success",
+        "started_at": min(str(r["started_at"]) for r in reports),
+        "finished_at": max(str(r["finished_at"]) for r in reports),
+        "duration_s": max(float(r["duration_s"]) for r in reports),
+        "error": failed[0]["error"] if failed else None,
+        "tables": [t for r in reports for t in r["tables"]],
+        "series": {"interval_s": reports[0]["series"]["interval_s"], "items_per_s": series},
+    }
+
+
+def publish_report(
+    report: dict[str, Any],
+    *,
+    reporting: Reporting,
+    side: Side,
+    log_text: str,
+    clock: SystemClock,
+    warn: Callable[[str], None],
+) -> list[str]:
+    """Write the HTML report and upload report.json and run.log; problems become warnings."""
+    written: list[str] = []
+    try:
+        if reporting.report_html:
+            Path(reporting.report_html).write_text(render_html(report), encoding="utf-8")
+            written.append(reporting.report_html)
+        if reporting.log_location:
+            store = run_store(
+                StagingOptions(url=reporting.log_location, bucket_owner=reporting.bucket_owner),
+                side,
+            )
+            folder = str(report.get("run_id") or f"no-run-{clock.now_ms()}").split(",")[0]
+            keys = write_report_files(report, store, folder, log_text=log_text)
+            written += [f"{store.root.rstrip('/')}/{k}" for k in keys]
+    except (DdbMigrateError, OSError) as exc:
+        warn(f"the report could not be written: {exc}")
+    return written
+
+
+def policy_documents(
+    *,
+    source: Side,
+    dest: Side,
+    source_tables: list[str],
+    dest_tables: list[str] | None,
+    staging: StagingOptions,
+    source_account: str | None = None,
+    dest_account: str | None = None,
+    export_method: str = "scan",
+    import_method: str = "batch",
+    validate: bool = True,
+    dest_kms_key_id: str | None = None,
+) -> dict[str, policies.PolicyDocument]:
+    """The least-privilege policies a migration needs, ARNs filled in; STS is asked for an
+    account id only when it is not given."""
+    src, dst = Account(source, "source"), Account(dest, "destination")
+    plan = policies.PolicyPlan.for_staging(
+        staging.url,
+        source_account=source_account or src.session.account_id(),
+        dest_account=dest_account or staging.bucket_owner or dst.session.account_id(),
+        source_region=src.session.region,
+        dest_region=dst.session.region,
+        source_tables=tuple(source_tables),
+        dest_tables=tuple(dest_tables or source_tables),
+        source_role_arn=source.role_arn,
+        export_method=export_method,
+        import_method=import_method,
+        validate=validate,
+        acl=staging.acl,
+        sse=staging.sse,
+        sse_kms_key_id=staging.sse_kms_key_id,
+        dest_kms_key_id=dest_kms_key_id,
+        bucket_owner_from_sts=staging.bucket_owner is None,
+    )
+    return policies.policies(plan)

@@ -6,8 +6,9 @@ unless ``--debug``.
 
 from __future__ import annotations
 
+import itertools
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +20,7 @@ import typer
 from ddbmigrate import __version__, api
 from ddbmigrate.capacity import ThroughputOptions
 from ddbmigrate.cli.exit_codes import ExitCode, exit_code_for
+from ddbmigrate.cli.logging_setup import LineObserver, LogCapture, LogFormat
 from ddbmigrate.cli.output import (
     ConsoleObserver,
     export_line,
@@ -28,13 +30,18 @@ from ddbmigrate.cli.output import (
     stdout,
     validation_lines,
 )
+from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
 from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, ValidationMismatchError
 from ddbmigrate.estimate import Prices
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.local.demo import run_demo, serve_forever
+from ddbmigrate.notify import MultiNotifier
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.pipelinefile import load_pipeline
+from ddbmigrate.policies import render as render_policies
+from ddbmigrate.policies import write_files as render_files
+from ddbmigrate.ports import Observer
 from ddbmigrate.validator import ValidationReport
 
 app = typer.Typer(
@@ -199,6 +206,54 @@ OutFormat = Annotated[
 OutCompression = Annotated[
     str, typer.Option("--compression", help="Data file compression: gzip, zstd or none.")
 ]
+NotifySns = Annotated[
+    str | None,
+    typer.Option(
+        "--notify-sns",
+        help="SNS topic ARN for success and failure events (published as the destination).",
+        rich_help_panel="Notifications and reports",
+    ),
+]
+NotifyWebhook = Annotated[
+    str | None,
+    typer.Option(
+        "--notify-webhook",
+        help="URL that receives each event as a JSON POST.",
+        rich_help_panel="Notifications and reports",
+    ),
+]
+NotifySteps = Annotated[
+    bool,
+    typer.Option(
+        "--notify-steps",
+        help="Also notify when each step finishes.",
+        rich_help_panel="Notifications and reports",
+    ),
+]
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="text (for people) or json (one JSON object per line, for machines) on stderr.",
+        rich_help_panel="Notifications and reports",
+    ),
+]
+LogLocation = Annotated[
+    str | None,
+    typer.Option(
+        "--log-location",
+        help="s3:// URL or directory where report.json and run.log are uploaded.",
+        rich_help_panel="Notifications and reports",
+    ),
+]
+ReportHtml = Annotated[
+    Path | None,
+    typer.Option(
+        "--report-html",
+        help="Write a one-page HTML report (per-table results, items/s chart).",
+        rich_help_panel="Notifications and reports",
+    ),
+]
 MaxRejects = Annotated[
     int,
     typer.Option(
@@ -257,10 +312,41 @@ def _choice(value: str, flag: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _observer(progress: ProgressMode) -> ConsoleObserver:
+def _observer(
+    progress: ProgressMode, log_format: LogFormat = LogFormat.text
+) -> ConsoleObserver | LineObserver:
+    if log_format == LogFormat.json:
+        return LineObserver(SystemClock())
     return ConsoleObserver(
         bars=progress in (ProgressMode.auto, ProgressMode.on), raw=progress == ProgressMode.raw
     )
+
+
+def _reported(
+    run: Callable[[Observer, MultiNotifier], tuple[Any, dict[str, Any]]],
+    *,
+    dest: Side,
+    reporting: api.Reporting,
+    progress: ProgressMode,
+    log_format: LogFormat,
+) -> Any:
+    """Run with notifications, a captured log and the report written at the end."""
+    clock = SystemClock()
+    with _observer(progress, log_format) as console:
+        capture = LogCapture(console, clock, fmt=log_format)
+        notifications = api.notifier(dest=dest, reporting=reporting, on_error=capture.warning)
+        result, report = run(capture, notifications)
+        if report:
+            for where in api.publish_report(
+                report,
+                reporting=reporting,
+                side=dest,
+                log_text=capture.text(),
+                clock=clock,
+                warn=capture.warning,
+            ):
+                capture.message(f"report written: {where}")
+    return result
 
 
 def _print(lines: list[str]) -> None:
@@ -361,6 +447,12 @@ def migrate(
     dest_region: DstRegion = None,
     dest_endpoint_url: DstEndpoint = None,
     config: ConfigFile = None,
+    notify_sns: NotifySns = None,
+    notify_webhook: NotifyWebhook = None,
+    notify_steps: NotifySteps = False,
+    log_format: LogFormatOpt = LogFormat.text,
+    log_location: LogLocation = None,
+    report_html: ReportHtml = None,
     as_json: JsonOut = False,
     progress: ProgressOpt = ProgressMode.auto,
     debug: Debug = False,
@@ -390,15 +482,39 @@ def migrate(
     throughput = ThroughputOptions(
         read_percent=read_percent, write_percent=write_percent, max_rcu=max_rcu, max_wcu=max_wcu
     )
-    with _observer(progress) as observer:
-        report = api.migrate(
-            source=source,
-            dest=dest,
-            staging=_staging(staging, bucket_owner, acl, sse, sse_kms_key_id),
-            options=options,
-            throughput=throughput,
+    reporting = api.Reporting(
+        notify_sns=notify_sns,
+        notify_webhook=notify_webhook,
+        notify_steps=notify_steps,
+        log_location=log_location,
+        report_html=str(report_html) if report_html else None,
+        bucket_owner=bucket_owner,
+    )
+    staging_options = _staging(staging, bucket_owner, acl, sse, sse_kms_key_id)
+
+    def run(observer: Observer, notifications: MultiNotifier) -> tuple[Any, dict[str, Any]]:
+        result, error, report = api.observed(
+            lambda events: api.migrate(
+                source=source,
+                dest=dest,
+                staging=staging_options,
+                options=options,
+                throughput=throughput,
+                observer=events,
+            ),
+            source_table=options.source_table,
+            dest_table=options.dest_table,
+            notifications=notifications,
             observer=observer,
+            clock=SystemClock(),
         )
+        return (result, error), report
+
+    report, error = _reported(
+        run, dest=dest, reporting=reporting, progress=progress, log_format=log_format
+    )
+    if error is not None:
+        raise error
     _print_migration(report, as_json=as_json)
 
 
@@ -764,6 +880,7 @@ def run_cmd(
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="Stop the other tables when one fails.")
     ] = False,
+    log_format: LogFormatOpt = LogFormat.text,
     as_json: JsonOut = False,
     progress: ProgressOpt = ProgressMode.auto,
     debug: Debug = False,
@@ -771,8 +888,9 @@ def run_cmd(
     """Run every table of a pipeline file.
 
     Sides, tables (names, globs, renames), staging,
-    throughput, steps, retries. Tables run side by side; one failing does not stop the
-    others unless --fail-fast. Exits 0 only when every table finished (and matched).
+    throughput, steps, retries, notifications, log location, HTML report. Tables run side by
+    side; one failing does not stop the others unless --fail-fast. Exits 0 only when every
+    table finished (and matched).
 
     Example: ddbmigrate run pipeline.yaml
     """
@@ -780,8 +898,15 @@ def run_cmd(
     spec = load_pipeline(pipeline_file)
     if fail_fast:
         spec = replace(spec, fail_fast=True)
-    with _observer(progress) as observer:
-        outcomes = api.run_pipeline(spec, observer=observer)
+    outcomes = _reported(
+        lambda observer, notifications: api.run_pipeline(
+            spec, observer=observer, notifications=notifications
+        ),
+        dest=spec.dest,
+        reporting=api.reporting_of(spec),
+        progress=progress,
+        log_format=log_format,
+    )
     if as_json:
         _print_json(
             [
@@ -944,6 +1069,86 @@ def cleanup(
     _print([f"deleted {len(removed)} objects of run {run_id}"])
 
 
+@app.command("policies")
+def policies_cmd(
+    *,
+    source_table: Annotated[
+        list[str], typer.Option("--source-table", help="Source table (repeat for several).")
+    ],
+    staging: Annotated[str, typer.Option("--staging", help="The s3:// staging URL.")],
+    dest_table: Annotated[
+        list[str] | None,
+        typer.Option("--dest-table", help="Destination names, in the same order [default: same]."),
+    ] = None,
+    source_account: Annotated[
+        str | None, typer.Option("--source-account", help="Source account id [default: STS].")
+    ] = None,
+    dest_account: Annotated[
+        str | None,
+        typer.Option("--dest-account", help="Destination account id [default: STS]."),
+    ] = None,
+    export_method: Annotated[str, typer.Option("--export-method", help="scan or native.")] = "scan",
+    import_method: Annotated[
+        str, typer.Option("--import-method", help="batch or native.")
+    ] = "batch",
+    validate: Annotated[
+        bool, typer.Option("--validate/--no-validate", help="Include the validation reads.")
+    ] = True,
+    dest_kms_key_id: Annotated[
+        str | None, typer.Option("--dest-kms-key-id", help="KMS key of the new table.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the three policies as files here.")
+    ] = None,
+    bucket_owner: BucketOwner = None,
+    acl: Acl = api.DEFAULT_ACL,
+    sse: Sse = None,
+    sse_kms_key_id: SseKms = None,
+    source_profile: SrcProfile = None,
+    source_role_arn: SrcRole = None,
+    source_external_id: SrcExtId = None,
+    source_session_name: SrcSession = None,
+    source_region: SrcRegion = None,
+    source_endpoint_url: SrcEndpoint = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    as_json: JsonOut = False,
+    debug: Debug = False,
+) -> None:
+    """Print the least-privilege IAM policies a migration needs.
+
+    The source role's policy, the staging bucket's policy (letting the source role write
+    into the destination's bucket) and the destination role's policy, with every ARN filled
+    in from the tables, accounts, regions and staging URL. --output DIR writes them as files.
+
+    Example: ddbmigrate policies --source-profile a --dest-profile b --source-table customer
+    --staging s3://bucket-in-b/migrations/ --source-role-arn arn:aws:iam::111111111111:role/m
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    docs = api.policy_documents(
+        source=_side_from("source", locals()),
+        dest=_side_from("destination", locals()),
+        source_tables=source_table,
+        dest_tables=dest_table or None,
+        staging=_staging(staging, bucket_owner, acl, sse, sse_kms_key_id),
+        source_account=source_account,
+        dest_account=dest_account,
+        export_method=_choice(export_method, "--export-method", ("scan", "native")),
+        import_method=_choice(import_method, "--import-method", ("batch", "native")),
+        validate=validate,
+        dest_kms_key_id=dest_kms_key_id,
+    )
+    if output is not None:
+        _print([f"wrote {path}" for path in render_files(docs, output)])
+    else:
+        _print([render_policies(docs, "json" if as_json else "text")])
+
+
 @app.command()
 def demo(
     *,
@@ -1017,9 +1222,19 @@ def main(argv: list[str] | None = None) -> int:
         if "--debug" in args:
             raise
         if not isinstance(exc, ValidationMismatchError):  # its report is already on stdout
-            print_error(exc.message, exc.hint)
+            if _json_logs(args):
+                LineObserver(SystemClock()).error(exc.message, exc.hint)
+            else:
+                print_error(exc.message, exc.hint)
         return int(exit_code_for(exc))
     return int(ExitCode.OK)
+
+
+def _json_logs(args: list[str]) -> bool:
+    """``--log-format json`` was asked for (read before parsing, like ``--debug``)."""
+    return "--log-format=json" in args or any(
+        a == "--log-format" and b == "json" for a, b in itertools.pairwise(args)
+    )
 
 
 def run() -> None:
