@@ -30,6 +30,7 @@ from ddbmigrate.checkpoint import (
     check_run_id,
     find_unfinished,
     list_runs,
+    plan_hash,
     run_status,
 )
 from ddbmigrate.clock import SystemClock
@@ -818,8 +819,8 @@ def run_pipeline(
     clock = SystemClock()
     reports: dict[str, dict[str, Any]] = {}
 
-    def run_one(job: TableJob) -> MigrateReport:
-        options = MigrateOptions(
+    def options_of(job: TableJob) -> MigrateOptions:
+        return MigrateOptions(
             source_table=job.source_table,
             dest_table=job.dest_table,
             segments=job.spec.segments,
@@ -829,6 +830,15 @@ def run_pipeline(
             export_method=job.spec.export_method,
             import_method=job.spec.import_method,
         )
+
+    def finished_before(job: TableJob) -> str | None:
+        plan = migrate_plan(
+            source=spec.source, dest=spec.dest, staging=staging, options=options_of(job)
+        )
+        return _finished_run(staging, spec.dest, plan)
+
+    def run_one(job: TableJob) -> MigrateReport:
+        options = options_of(job)
         plan = migrate_plan(source=spec.source, dest=spec.dest, staging=staging, options=options)
 
         def attempts(events: Observer) -> MigrateReport:
@@ -859,7 +869,13 @@ def run_pipeline(
         assert result is not None  # observed returns a result or an error
         return result
 
-    outcomes = run_tables(jobs, run_one, concurrency=concurrency, fail_fast=spec.fail_fast)
+    outcomes = run_tables(
+        jobs,
+        run_one,
+        concurrency=concurrency,
+        fail_fast=spec.fail_fast,
+        finished_before=finished_before,
+    )
     ran = [reports[job.source_table] for job in jobs if job.source_table in reports]
     return outcomes, merge_reports(ran) if ran else {}
 
@@ -869,6 +885,15 @@ def _shared_throughput(values: Mapping[str, float], tables: int) -> ThroughputOp
     caps = {k: v / max(1, tables) for k, v in values.items() if k in ("max_rcu", "max_wcu")}
     shares = {k: v for k, v in values.items() if k in ("read_percent", "write_percent")}
     return ThroughputOptions(**shares, **caps)
+
+
+def _finished_run(staging: StagingOptions, side: Side, plan: Mapping[str, object]) -> str | None:
+    """The run id when the newest run of this plan finished (nothing left to do)."""
+    wanted = plan_hash(plan)
+    for run in reversed(list_runs(run_store(staging, side))):
+        if run.get("command") == "migrate" and run.get("plan_hash") == wanted:
+            return str(run["run_id"]) if run.get("finished") else None
+    return None
 
 
 def _running_step(staging: StagingOptions, side: Side, plan: Mapping[str, object]) -> str | None:

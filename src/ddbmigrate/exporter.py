@@ -37,6 +37,7 @@ from ddbmigrate.ports import (
 from ddbmigrate.retry import RetryPolicy, metered
 
 STEP = "export"
+FULL_PAGE_RCU = 128.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -103,13 +104,16 @@ class _SegmentJob:
 
     def run(self, segment: Segment, stop: threading.Event) -> list[PartInfo]:
         state = self.resumed.get(segment.index) or SegmentState(segment.index, segment.total)
-        if state.done:
+        # Parts but no key to continue from: the segment reached its end (done is written
+        # with the last part, but a ledger from before that change may lack it).
+        if state.done or (state.parts and state.last_key is None):
             return state.parts
         self.observer.advanced(STEP, state.items)
         rng = random.Random()
         writer = self.layout.new_writer()
         start_key = state.last_key
-        expected = 1.0
+        # Until a page has answered, assume a full 1 MB page: 128 RCU eventually consistent.
+        expected = FULL_PAGE_RCU * (2 if self.options.consistent_read else 1)
         while True:
             if stop.is_set():
                 raise Cancelled
@@ -139,18 +143,29 @@ class _SegmentJob:
             if start_key is None:
                 break
         if writer.item_count:
-            self._flush(writer, state, None)
-        state.done = True
-        state.last_key = None
-        self._record(state)
+            # The last part and "done" go in one record: a crash between two records would
+            # look like a segment never started, and it would be exported twice.
+            self._flush(writer, state, None, done=True)
+        else:
+            state.done = True
+            state.last_key = None
+            self._record(state)
         return state.parts
 
-    def _flush(self, writer: PartWriterLike, state: SegmentState, last_key: Item | None) -> None:
+    def _flush(
+        self,
+        writer: PartWriterLike,
+        state: SegmentState,
+        last_key: Item | None,
+        *,
+        done: bool = False,
+    ) -> None:
         data, count, md5 = writer.finish()
         key = self.layout.part_key(state.index, len(state.parts))
         self.store.put(f"{self.layout.folder}/{key}", data)
         state.parts.append(PartInfo(key=key, item_count=count, md5_b64=md5, size=len(data)))
         state.last_key = last_key
+        state.done = done
         self._record(state)
 
     def _record(self, state: SegmentState) -> None:

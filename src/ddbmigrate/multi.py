@@ -38,6 +38,7 @@ class TableOutcome:
     report: MigrateReport | None = None
     error: str | None = None
     hint: str | None = None
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -45,7 +46,7 @@ class TableOutcome:
 
     def line(self) -> str:
         tables = f"{self.job.source_table} -> {self.job.dest_table}"
-        detail = f": {self.error}" if self.error else ""
+        detail = f": {self.error}" if self.error else (f" ({self.note})" if self.note else "")
         return f"{self.status:<9} {tables}{detail}"
 
 
@@ -112,13 +113,21 @@ def run_tables(
     *,
     concurrency: int,
     fail_fast: bool,
+    finished_before: Callable[[TableJob], str | None] = lambda _job: None,
 ) -> list[TableOutcome]:
-    """Run every job, ``concurrency`` at a time; outcomes in job order."""
+    """Run every job, ``concurrency`` at a time; outcomes in job order.
+
+    A table whose run already finished (``finished_before`` names it) is not run again, so
+    re-running a pipeline after a failure finishes only what did not finish.
+    """
     stop = threading.Event()
 
     def one(job: TableJob) -> TableOutcome:
         if stop.is_set():
             return TableOutcome(job, "skipped", error="not started: an earlier table failed")
+        earlier = finished_before(job)
+        if earlier is not None:
+            return TableOutcome(job, "done", note=f"finished earlier in run {earlier}")
         try:
             report = run_one(job)
         except DdbMigrateError as exc:

@@ -208,6 +208,9 @@ def ensure_table(
     )
     admin.create_table(request)
     admin.wait_active(table_name, timeout=wait_timeout)
+    created = admin.read_schema(table_name)
+    if created is not None:  # it may be a table someone else made meanwhile: same key?
+        schemas.check_compatible(source=source, dest=created, dest_flag="--dest-table")
     if source.ttl_attribute:
         admin.enable_ttl(table_name, source.ttl_attribute)
     if source.pitr_enabled:

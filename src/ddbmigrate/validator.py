@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from ddbmigrate.digest import BucketDigest
 from ddbmigrate.engines.local import Cancelled, run_units
+from ddbmigrate.exporter import FULL_PAGE_RCU
 from ddbmigrate.items import item_hash, key_bytes, key_of, key_text
 from ddbmigrate.model import Item, KeySchema, Segment
 from ddbmigrate.ports import Budget, Clock, NullObserver, Observer, TableReader, Unlimited
@@ -119,7 +120,8 @@ def _scan_all(
 ) -> None:
     rng = random.Random()
     start_key: Item | None = None
-    expected = 1.0
+    # Until a page has answered, assume a full 1 MB page (128 RCU, or 256 when consistent).
+    expected = FULL_PAGE_RCU * (2 if options.consistent_read else 1)
     while True:
         if stop.is_set():
             raise Cancelled

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import http.client
+import json
 import math
 import random
 import socket
@@ -123,9 +124,14 @@ class _Rule:
     rate: float
     delay: float
     remaining: int | None  # injections left; None: unlimited
+    tables: frozenset[str] | None = None  # None: requests for any table
 
-    def applies(self, operation: str) -> bool:
-        return self.remaining != 0 and (self.operations is None or operation in self.operations)
+    def applies(self, operation: str, tables: frozenset[str] = frozenset()) -> bool:
+        if self.remaining == 0:
+            return False
+        if self.operations is not None and operation not in self.operations:
+            return False
+        return self.tables is None or bool(self.tables & tables)
 
 
 @dataclass(slots=True)
@@ -250,12 +256,14 @@ class FaultProxy:
         rate: float = 1.0,
         times: int | None = None,
         delay: float = 0.0,
+        tables: Iterable[str] | None = None,
     ) -> None:
         """Give each matching request a ``rate`` chance of ``kind``, at most ``times`` times.
 
         ``operations``: ``"Scan"``, ``["Scan", "Query"]`` or ``"*"`` for every DynamoDB
-        operation (non-DynamoDB requests are never touched). Rules are tried in the order
-        they were added; the first that fires wins. ``delay`` is for ``FaultKind.SLOW``.
+        operation (non-DynamoDB requests are never touched). ``tables``: only requests that
+        name one of these tables (None: any). Rules are tried in the order they were added;
+        the first that fires wins. ``delay`` is for ``FaultKind.SLOW``.
         """
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate must be within 0..1, not {rate}")
@@ -264,8 +272,9 @@ class FaultProxy:
             if operations == "*"
             else frozenset([operations] if isinstance(operations, str) else operations)
         )
+        only = None if tables is None else frozenset(tables)
         with self._lock:
-            self._rules.append(_Rule(names, kind, rate, delay, times))
+            self._rules.append(_Rule(names, kind, rate, delay, times, only))
 
     def unprocessed(self, fraction: float) -> None:
         """Return each BatchWriteItem request as unprocessed with probability ``fraction``."""
@@ -358,7 +367,7 @@ class FaultProxy:
     def _dynamodb(
         self, operation: str, path: str, headers: list[tuple[str, str]], body: bytes
     ) -> _Reply | None:
-        rule = self._fault_for(operation)
+        rule = self._fault_for(operation, _tables_named(body))
         kind = rule.kind if rule is not None else None
         if kind in _ERRORS:
             return _error_reply(*_ERRORS[kind])
@@ -501,10 +510,10 @@ class FaultProxy:
 
     # --- helpers ---
 
-    def _fault_for(self, operation: str) -> _Rule | None:
+    def _fault_for(self, operation: str, tables: frozenset[str]) -> _Rule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.applies(operation) and self._rng.random() < rule.rate:
+                if rule.applies(operation, tables) and self._rng.random() < rule.rate:
                     if rule.remaining is not None:
                         rule.remaining -= 1
                     self._faults[rule.kind.value] += 1
@@ -742,3 +751,17 @@ def _write_units(item: dict[str, Any] | None) -> float:
 def _read_units(sizes: list[int], *, consistent: bool) -> float:
     units = sum(max(1, math.ceil(size / READ_UNIT_BYTES)) for size in sizes) or 1
     return float(units) if consistent else units / 2.0
+
+
+def _tables_named(body: bytes) -> frozenset[str]:
+    """The tables a DynamoDB request names (TableName, or the keys of RequestItems)."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return frozenset()
+    if not isinstance(request, dict):
+        return frozenset()
+    names = set(request.get("RequestItems") or {})
+    if request.get("TableName"):
+        names.add(str(request["TableName"]))
+    return frozenset(names)

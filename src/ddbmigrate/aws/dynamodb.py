@@ -111,8 +111,20 @@ class DynamoAdmin:
         )
 
     def create_table(self, request: dict[str, Any]) -> None:
-        """CreateTable with a ready request; returns as soon as AWS accepted it."""
-        self._call("create_table", f"create table {request.get('TableName')!r}", **request)
+        """CreateTable with a ready request; returns as soon as AWS accepted it.
+
+        ResourceInUseException is not an error here: when the answer to our own CreateTable
+        is lost, botocore's retry finds the table we created. The caller checks the table it
+        finds (``ddbmigrate.pipeline.ensure_table``).
+        """
+        client = self._session.client("dynamodb")
+        try:
+            client.create_table(**request)
+        except client.exceptions.ResourceInUseException:
+            return
+        except Exception as exc:
+            what = f"create table {request.get('TableName')!r}"
+            raise translate(exc, what=what, action="dynamodb:CreateTable") from exc
 
     def wait_active(self, table: str, *, timeout: float) -> dict[str, Any]:
         """Poll DescribeTable until the table and every GSI are ACTIVE."""

@@ -121,12 +121,15 @@ def staging_bucket_policy(bucket: str, source_role: str) -> dict[str, Any]:
 
 
 def bootstrap(env: LocalAWS) -> None:
-    """Create both roles, the staging bucket and its policy."""
+    """Create both roles, the staging bucket and its policy; a second call changes nothing."""
     for role in (SOURCE_ROLE, DEST_ROLE):
         iam = env.client(role, "iam")
-        iam.create_role(RoleName=role.rsplit("/", 1)[1], AssumeRolePolicyDocument=_trust_policy())
+        name = role.rsplit("/", 1)[1]
+        if name not in {r["RoleName"] for r in iam.list_roles()["Roles"]}:
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust_policy())
     s3 = env.client(DEST_ROLE, "s3")
-    s3.create_bucket(Bucket=BUCKET)
+    if BUCKET not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_policy(
         Bucket=BUCKET, Policy=json.dumps(staging_bucket_policy(BUCKET, SOURCE_ROLE))
     )
