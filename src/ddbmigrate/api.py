@@ -829,6 +829,7 @@ def run_pipeline(
             max_rejects=spec.max_rejects if job.spec.max_rejects is None else job.spec.max_rejects,
             export_method=job.spec.export_method,
             import_method=job.spec.import_method,
+            timeouts=spec.timeouts,
         )
 
     def finished_before(job: TableJob) -> str | None:

@@ -29,6 +29,10 @@ class ThrottledError(TransientError):
     """DynamoDB or S3 asked us to slow down."""
 
 
+class StepTimeoutError(TransientError):
+    """A step ran past its timeout; a step retry resumes it where it stopped."""
+
+
 class FatalError(DdbMigrateError):
     """Retrying will not help; the run stops."""
 

@@ -34,7 +34,7 @@ from ddbmigrate.ports import (
     TableSchema,
     Unlimited,
 )
-from ddbmigrate.retry import RetryPolicy, metered
+from ddbmigrate.retry import RetryPolicy, check_deadline, metered
 
 STEP = "export"
 FULL_PAGE_RCU = 128.0
@@ -62,6 +62,8 @@ class ExportOptions:
     """Level of the compressor; None picks a fast one (gzip 1, zstd 3)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """Retry policy of each Scan page and each upload."""
+    deadline: float | None = None
+    """``clock.monotonic()`` after which the step stops with StepTimeoutError (resumable)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,7 @@ class _SegmentJob:
         while True:
             if stop.is_set():
                 raise Cancelled
+            check_deadline(self.options.deadline, self.clock, STEP)
             page = metered(
                 lambda key=start_key: self.reader.scan(  # type: ignore[misc]
                     segment=segment,

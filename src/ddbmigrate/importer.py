@@ -39,7 +39,7 @@ from ddbmigrate.ports import (
     Unlimited,
     WriteRequest,
 )
-from ddbmigrate.retry import RetryPolicy, metered
+from ddbmigrate.retry import RetryPolicy, check_deadline, metered
 from ddbmigrate.runs import Reject, RejectLog
 
 STEP = "import"
@@ -56,6 +56,8 @@ class ImportOptions:
     """Files written at once."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """Retry policy of each BatchWriteItem call."""
+    deadline: float | None = None
+    """``clock.monotonic()`` after which the step stops with StepTimeoutError (resumable)."""
     max_stalled_rounds: int = 40
     """Rounds in a row in which DynamoDB accepted none of a batch's unprocessed items before
     the run stops (with the file unfinished, never with items dropped)."""
@@ -158,6 +160,7 @@ class _Writer:
         for entry in entries:
             if stop.is_set():
                 raise Cancelled
+            check_deadline(self.options.deadline, self.clock, STEP)
             if not batch.fits(entry):
                 written += self._send(batch, rng)
                 batch = _Batch(self.key)

@@ -7,17 +7,17 @@ checks, wired by ``ddbmigrate.api``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from ddbmigrate import schema as schemas
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.errors import ConfigError, FatalError, NotFoundError
+from ddbmigrate.errors import AccessDeniedError, ConfigError, FatalError, NotFoundError
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
 from ddbmigrate.formats.detect import SourcePlan, detect
 from ddbmigrate.formats.native import new_export_id
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
-from ddbmigrate.model import KeySchema
+from ddbmigrate.model import KeySchema, Segment
 from ddbmigrate.ports import (
     Budget,
     Clock,
@@ -71,6 +71,9 @@ class MigrateOptions:
     """scan (parallel Scan within the read budget) or native (ExportTableToPointInTime)."""
     import_method: str = "batch"
     """batch (BatchWriteItem within the write budget) or native (ImportTable, new table)."""
+    timeouts: Mapping[str, float] = field(default_factory=dict)
+    """Seconds per step (export, import, validate); a step past it stops with
+    StepTimeoutError, which a step retry resumes."""
     part_max_items: int = 100_000
     dest_kms_key_id: str | None = None
     table_wait_timeout: float = 1800.0
@@ -144,11 +147,30 @@ def read_source(admin: TableAdmin, table: str, label: str, *, role: str = "sourc
     return found
 
 
+def _probe_scan(reader: TableReader) -> None:
+    """A one-item Scan: proves dynamodb:Scan on the table, costs at most 0.5 RCU."""
+    reader.scan(segment=Segment(0, 1), limit=1)
+
+
 def run_checks(checks: list[Check], observer: Observer) -> None:
-    """Run named preflight checks in order; the first failure stops the run."""
+    """Run named preflight checks in order. Missing permissions are collected and reported
+    together (each with the statement that grants it); any other failure stops at once."""
+    denied: list[AccessDeniedError] = []
     for name, check in checks:
-        check()
+        try:
+            check()
+        except AccessDeniedError as exc:
+            denied.append(exc)
+            observer.message(f"preflight FAILED: {name}: {exc.message}")
+            continue
         observer.message(f"preflight ok: {name}")
+    if len(denied) == 1:
+        raise denied[0]
+    if denied:
+        raise AccessDeniedError(
+            f"{len(denied)} permissions are missing: " + "; ".join(exc.message for exc in denied),
+            hint=" | ".join(exc.hint or "" for exc in denied),
+        )
 
 
 def preflight(
@@ -171,7 +193,11 @@ def preflight(
             into_existing=options.into_existing,
             flag="--into-existing",
         )
-    run_checks(checks, observer)
+    reader = source.reader(options.source_table)
+    probes: list[Check] = [
+        (f"source table {options.source_table!r} readable (Scan)", lambda: _probe_scan(reader))
+    ]
+    run_checks([*probes, *checks], observer)
     desc = src.description
     size = int(desc.get("TableSizeBytes", 0))
     plan = Plan(
@@ -317,7 +343,9 @@ def migrate(
             plan=source_plan,
             writer=dest.writer(options.dest_table),
             key=key,
-            options=ImportOptions(workers=options.workers),
+            options=ImportOptions(
+                workers=options.workers, deadline=_deadline(options, "import", clock)
+            ),
             rejects=RejectLog(import_store, ledger.dir, max_rejects=options.max_rejects),
             clock=clock,
             observer=observer,
@@ -340,6 +368,7 @@ def migrate(
                 segments=plan.segments,
                 workers=options.workers,
                 consistent_read=options.consistent_validate,
+                deadline=_deadline(options, "validate", clock),
             ),
             clock=clock,
             observer=observer,
@@ -398,7 +427,10 @@ def _export_step(
         schema=src,
         store=store,
         options=ExportOptions(
-            segments=plan.segments, workers=options.workers, part_max_items=options.part_max_items
+            segments=plan.segments,
+            workers=options.workers,
+            part_max_items=options.part_max_items,
+            deadline=_deadline(options, "export", clock),
         ),
         clock=clock,
         observer=observer,
@@ -408,6 +440,11 @@ def _export_step(
     )
     ledger.step("export", "done")
     return exported
+
+
+def _deadline(options: MigrateOptions, step: str, clock: Clock) -> float | None:
+    seconds = options.timeouts.get(step)
+    return None if seconds is None else clock.monotonic() + seconds
 
 
 def _check_managed_import(

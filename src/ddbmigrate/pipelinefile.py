@@ -34,6 +34,7 @@ _TOP = {
     "report_html",
     "bucket_owner",
     "parallel_tables",
+    "timeouts",
 }
 _TABLE = {
     "name",
@@ -78,6 +79,8 @@ class PipelineSpec:
     steps: tuple[str, ...] = STEPS
     retries: dict[str, int] = field(default_factory=dict)
     """Attempts per step for transient failures (default 1: no retry of the step)."""
+    timeouts: dict[str, float] = field(default_factory=dict)
+    """Seconds per step (export, import, validate); a timeout counts as a transient failure."""
     workers: int = 4
     parallel_tables: int = 2
     """Tables migrated at the same time."""
@@ -161,6 +164,7 @@ def _spec(file: str, root: yaml.MappingNode) -> PipelineSpec:
         throughput=_throughput(top.get("throughput"), file),
         steps=_steps(top.get("steps"), file),
         retries=_retries(top.get("retries"), file),
+        timeouts=_timeouts(top.get("timeouts"), file),
         workers=_int_in(top.get("workers"), "workers", file, 1, 256, default=4),
         parallel_tables=_int_in(
             top.get("parallel_tables"), "parallel_tables", file, 1, 64, default=2
@@ -274,6 +278,18 @@ def _retries(node: yaml.Node | None, file: str) -> dict[str, int]:
         return {}
     fields = _mapping("retries", node, set(STEPS), f"{file} line {node.start_mark.line + 1}")
     return {k: _int_in(v, f"retries.{k}", file, 1, 100, default=1) for k, v in fields.items()}
+
+
+def _timeouts(node: yaml.Node | None, file: str) -> dict[str, float]:
+    if node is None:
+        return {}
+    allowed = {"export", "import", "validate"}
+    fields = _mapping("timeouts", node, allowed, f"{file} line {node.start_mark.line + 1}")
+    found = {k: float(_scalar(v, float, f"timeouts.{k}", file)) for k, v in fields.items()}
+    for key, seconds in found.items():
+        if seconds <= 0:
+            raise ConfigError(f"{file}: timeouts.{key} must be above 0 seconds")
+    return found
 
 
 def _notify(node: yaml.Node | None, file: str) -> dict[str, Any]:

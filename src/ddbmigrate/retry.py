@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ddbmigrate.errors import ThrottledError, TransientError
+from ddbmigrate.errors import StepTimeoutError, ThrottledError, TransientError
 from ddbmigrate.ports import Budget, Clock
 
 T = TypeVar("T")
@@ -87,3 +87,12 @@ def metered(
         return result
 
     return call_with_retry(attempt, policy=policy, clock=clock, rng=rng)
+
+
+def check_deadline(deadline: float | None, clock: Clock, step: str) -> None:
+    """Stop a step that ran past its timeout (between requests, never in the middle of one)."""
+    if deadline is not None and clock.monotonic() > deadline:
+        raise StepTimeoutError(
+            f"the {step} step ran past its timeout",
+            hint="its progress is recorded: run again (or give the step retries) to resume it",
+        )

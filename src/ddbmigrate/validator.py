@@ -19,7 +19,7 @@ from ddbmigrate.exporter import FULL_PAGE_RCU
 from ddbmigrate.items import item_hash, key_bytes, key_of, key_text
 from ddbmigrate.model import Item, KeySchema, Segment
 from ddbmigrate.ports import Budget, Clock, NullObserver, Observer, TableReader, Unlimited
-from ddbmigrate.retry import RetryPolicy, metered
+from ddbmigrate.retry import RetryPolicy, check_deadline, metered
 
 STEP = "validate"
 
@@ -39,6 +39,8 @@ class ValidateOptions:
     max_listed: int = 100
     """Keys listed per kind (missing, extra, changed) in the report; all are counted."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    deadline: float | None = None
+    """``clock.monotonic()`` after which validation stops with StepTimeoutError."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,7 @@ def _scan_all(
     while True:
         if stop.is_set():
             raise Cancelled
+        check_deadline(options.deadline, clock, STEP)
         page = metered(
             lambda key=start_key: reader.scan(  # type: ignore[misc]
                 segment=segment, start_key=key, consistent=options.consistent_read

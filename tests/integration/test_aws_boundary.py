@@ -753,7 +753,10 @@ def test_access_denied_hint_names_the_refused_action() -> None:
     error = translate(_client_error("AccessDeniedException", 400, message), what="table 'c'")
 
     assert isinstance(error, AccessDeniedError)
-    expected = "grant dynamodb:Scan on arn:aws:dynamodb:us-east-1:111111111111:table/customer"
+    expected = (
+        '{"Effect": "Allow", "Action": "dynamodb:Scan", '
+        '"Resource": "arn:aws:dynamodb:us-east-1:111111111111:table/customer"}'
+    )
     assert expected in (error.hint or "")
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import orjson
 import pytest
 
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.errors import (
+    AccessDeniedError,
     CorruptDataError,
     DestinationNotEmptyError,
     NotFoundError,
     RejectedItemError,
+    StepTimeoutError,
     ThrottledError,
     TransientError,
 )
@@ -24,7 +27,8 @@ from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, impor
 from ddbmigrate.items import canonical_bytes
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.model import KeyAttribute, KeySchema, PartInfo
-from ddbmigrate.ports import TableSchema
+from ddbmigrate.pipeline import run_checks
+from ddbmigrate.ports import NullObserver, TableSchema
 from ddbmigrate.retry import RetryPolicy
 from ddbmigrate.runs import RejectLimitError, RejectLog, RejectsError
 from ddbmigrate.testing import FakeAdmin, FakeClock, FakeTable, MemoryStore
@@ -393,3 +397,56 @@ def test_jitter_is_bounded_by_the_policy() -> None:
     delays = [policy.delay(attempt, rng) for attempt in range(20)]
     assert all(0 <= d <= 1.0 for d in delays)
     assert max(delays[:1]) <= 0.1
+
+
+def test_a_step_past_its_timeout_stops_between_pages_and_resumes() -> None:
+    source = source_table(100)
+    store = MemoryStore()
+    clock = FakeClock()
+    ledger = Ledger(store, "run-t", clock)
+    ledger.create(command="export", plan={})
+    with pytest.raises(StepTimeoutError, match="the export step ran past its timeout"):
+        export_table(
+            reader=source,
+            schema=schema_of(source),
+            store=store,
+            options=ExportOptions(segments=1, page_limit=10, part_max_items=10, deadline=-1.0),
+            clock=clock,
+            ledger=ledger,
+            export_id="01700000000000-bbbbbbbb",
+        )
+    result = export_table(
+        reader=source,
+        schema=schema_of(source),
+        store=store,
+        options=ExportOptions(segments=1, page_limit=10, part_max_items=10),
+        clock=clock,
+        ledger=ledger,
+        export_id="01700000000000-bbbbbbbb",
+    )
+    assert result.item_count == 100
+
+
+def test_missing_permissions_are_reported_together() -> None:
+    def denied(action: str) -> Callable[[], None]:
+        def check() -> None:
+            raise AccessDeniedError(f"{action} refused", hint=f'{{"Action": "{action}"}}')
+
+        return check
+
+    messages: list[str] = []
+
+    class Lines(NullObserver):
+        def message(self, text: str) -> None:
+            messages.append(text)
+
+    checks = [
+        ("scan", denied("dynamodb:Scan")),
+        ("ok", lambda: None),
+        ("put", denied("s3:PutObject")),
+    ]
+    with pytest.raises(AccessDeniedError, match="2 permissions are missing") as info:
+        run_checks(checks, Lines())
+    assert "dynamodb:Scan" in (info.value.hint or "")
+    assert "s3:PutObject" in (info.value.hint or "")
+    assert "preflight ok: ok" in messages

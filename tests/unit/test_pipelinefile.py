@@ -33,6 +33,8 @@ tables:
 steps: [preflight, schema, export, import]
 retries:
   import: 3
+timeouts:
+  export: 3600
 workers: 8
 parallel_tables: 3
 notify:
@@ -61,13 +63,15 @@ def test_every_field_is_read(tmp_path: Path) -> None:
     assert spec.tables[1].validate is False
     assert spec.steps == ("preflight", "schema", "export", "import")
     assert spec.retries == {"import": 3}
+    assert spec.timeouts == {"export": 3600.0}
     assert (spec.workers, spec.parallel_tables) == (8, 3)
     assert spec.notify_webhook == "https://hooks.example/ddb"
     assert spec.notify_steps is True
 
 
 BAD = [
-    ("workers: 8", "workres: 8", r"line 22: unknown key 'workres' in the file"),
+    ("workers: 8", "workres: 8", r"line 24: unknown key 'workres' in the file"),
+    ("  export: 3600", "  export: -1", r"timeouts.export must be above 0 seconds"),
     ("    segments: 8", "    segments: eight", r"line 16, tables\[1\]\.segments: 'eight' is not"),
     ("  profile: prod-a", "  profil: prod-a", r"line 3: unknown key 'profil' in source"),
     ("    to: orders-v2", "    to: customer", r"two tables are mapped to destination 'customer'"),

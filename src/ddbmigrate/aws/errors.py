@@ -7,6 +7,7 @@ same retry policy. Call sites always ``raise translate(exc, what=...) from exc``
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -249,5 +250,8 @@ def _access_hint(message: str, action: str | None, resource: str | None) -> str:
         action, resource = match.group("action"), match.group("resource").rstrip(".")
     if action is None:
         return "grant the missing permission in IAM (the message above names it)"
-    target = f" on {resource}" if resource else ""
-    return f"grant {action}{target} to the identity in use (see `ddbmigrate policies`)"
+    statement = {"Effect": "Allow", "Action": action, "Resource": resource or "*"}
+    return (
+        f"add this statement to the policy of the identity in use: {json.dumps(statement)} "
+        "(`ddbmigrate policies` prints them all)"
+    )
