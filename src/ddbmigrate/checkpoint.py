@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ddbmigrate.errors import ConfigError, FatalError, NotFoundError
+from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, NotFoundError
 from ddbmigrate.model import Item, PartInfo
 from ddbmigrate.ports import Clock, Store
 from ddbmigrate.runs import RUNS_DIR
@@ -34,6 +34,7 @@ LEDGER_VERSION = 1
 STEPS = ("preflight", "schema", "export", "import", "validate")
 # A lock whose holder has not written a heartbeat for this long is taken to be dead.
 STALE_LOCK_SECONDS = 120.0
+HEARTBEAT_SECONDS = 30.0
 
 
 def plan_hash(plan: Mapping[str, Any]) -> str:
@@ -99,6 +100,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._run: dict[str, Any] = {}
         self._pending: tuple[str, Mapping[str, Any]] | None = None
+        self._beating = threading.Event()
 
     def prepare(self, *, command: str, plan: Mapping[str, Any]) -> None:
         """A new run, written only by :meth:`start`: a run refused by preflight leaves nothing."""
@@ -206,6 +208,16 @@ class Ledger:
                     f"{STALE_LOCK_SECONDS:.0f} s",
                 )
         self.heartbeat()
+        self._beating.clear()
+        threading.Thread(target=self._beat, name="ledger-heartbeat", daemon=True).start()
+
+    def _beat(self) -> None:
+        """Keep the lock fresh while the run lives: other hosts judge it by its age."""
+        while not self._beating.wait(HEARTBEAT_SECONDS):
+            try:
+                self.heartbeat()
+            except DdbMigrateError:
+                continue  # a missed beat is harmless; the next one will do
 
     def heartbeat(self) -> None:
         body = {
@@ -217,6 +229,7 @@ class Ledger:
         self.store.put(f"{self.dir}/lock.json", orjson.dumps(body))
 
     def release(self) -> None:
+        self._beating.set()
         if self.started:
             self.store.delete(f"{self.dir}/lock.json")
 
