@@ -90,6 +90,13 @@ class ExportResult:
         }
 
 
+def first_page_estimate(budget: Budget, *, consistent: bool) -> float:
+    """What to reserve before a segment's first page answers: a full 1 MB page (128 RCU,
+    256 consistent), but never more than one second of the budget, so a table with little
+    capacity does not wait minutes for a page that will cost a few units."""
+    return min(FULL_PAGE_RCU * (2 if consistent else 1), max(1.0, budget.rate))
+
+
 @dataclass(slots=True)
 class _SegmentJob:
     """Scans one segment into parts; records progress after every part when a ledger is on."""
@@ -114,8 +121,7 @@ class _SegmentJob:
         rng = random.Random()
         writer = self.layout.new_writer()
         start_key = state.last_key
-        # Until a page has answered, assume a full 1 MB page: 128 RCU eventually consistent.
-        expected = FULL_PAGE_RCU * (2 if self.options.consistent_read else 1)
+        expected = first_page_estimate(self.budget, consistent=self.options.consistent_read)
         while True:
             if stop.is_set():
                 raise Cancelled

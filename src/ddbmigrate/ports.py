@@ -159,6 +159,11 @@ class Clock(Protocol):
 class Budget(Protocol):
     """Capacity a worker may use (``ddbmigrate.throttle.CapacityBudget``). Thread-safe."""
 
+    @property
+    def rate(self) -> float:
+        """Units per second allowed now."""
+        ...
+
     def acquire(self, expected: float = 1.0) -> None:
         """Wait until ``expected`` capacity units may be spent."""
         ...
@@ -182,6 +187,10 @@ class Budget(Protocol):
 
 class Unlimited:
     """No capacity limit: the default for library calls and tests that do not test it."""
+
+    @property
+    def rate(self) -> float:
+        return float("inf")
 
     def acquire(self, expected: float = 1.0) -> None:
         return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from ddbmigrate.digest import BucketDigest
 from ddbmigrate.engines.local import Cancelled, run_units
-from ddbmigrate.exporter import FULL_PAGE_RCU
+from ddbmigrate.exporter import first_page_estimate
 from ddbmigrate.items import item_hash, key_bytes, key_of, key_text
 from ddbmigrate.model import Item, KeySchema, Segment
 from ddbmigrate.ports import Budget, Clock, NullObserver, Observer, TableReader, Unlimited
@@ -122,8 +122,7 @@ def _scan_all(
 ) -> None:
     rng = random.Random()
     start_key: Item | None = None
-    # Until a page has answered, assume a full 1 MB page (128 RCU, or 256 when consistent).
-    expected = FULL_PAGE_RCU * (2 if options.consistent_read else 1)
+    expected = first_page_estimate(budget, consistent=options.consistent_read)
     while True:
         if stop.is_set():
             raise Cancelled
