@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from ddbmigrate import api
-from ddbmigrate.aws.dynamodb import DynamoTableReader
-from ddbmigrate.aws.session import SideSession
-from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.errors import (
     DestinationNotEmptyError,
     FatalError,
     NotFoundError,
     SchemaMismatchError,
 )
-from ddbmigrate.local.demo import put_items
+from ddbmigrate.local.demo import put_items, scan_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import MotoServer
-from ddbmigrate.model import Item, Segment
+from ddbmigrate.model import Item
 from ddbmigrate.pipeline import MigrateOptions
 
 pytestmark = pytest.mark.integration
@@ -44,18 +40,6 @@ def aws(local_aws: LocalAWS, aws_env: None) -> LocalAWS:
 
 def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-def scan_all(side: Any, table: str) -> list[Item]:
-    reader = DynamoTableReader(WireClient(SideSession(side)), table)
-    items: list[Item] = []
-    start: Item | None = None
-    while True:
-        page = reader.scan(segment=Segment(0, 1), start_key=start, consistent=True)
-        items.extend(page.items)
-        start = page.last_key
-        if start is None:
-            return items
 
 
 def by_key(items: list[Item]) -> dict[tuple[str, str], bytes]:
@@ -130,7 +114,7 @@ def test_migrate_copies_schema_and_every_item_byte_identical(aws: LocalAWS) -> N
     assert report.validation is not None
     assert report.validation.matches, report.validation.to_dict()
     assert report.validation.source_count == report.validation.dest_count == 120
-    assert by_key(scan_all(aws.dest, table)) == by_key(scan_all(aws.source, table))
+    assert by_key(scan_items(aws.dest, table)) == by_key(scan_items(aws.source, table))
 
     ddb = aws.client(DEST_ROLE, "dynamodb")
     desc = ddb.describe_table(TableName=table)["Table"]
@@ -158,7 +142,7 @@ def test_every_attribute_type_survives_including_nested_binary(aws: LocalAWS) ->
         staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('types')}/"),
         options=MigrateOptions(source_table=table, dest_table=f"{table}-copy", segments=2),
     )
-    got = {k: orjson.loads(v) for k, v in by_key(scan_all(aws.dest, f"{table}-copy")).items()}
+    got = {k: orjson.loads(v) for k, v in by_key(scan_items(aws.dest, f"{table}-copy")).items()}
     for item in items:
         copy = got[(item["name"]["S"], item["city"]["S"])]
         assert copy["prefs"]["M"]["icon"] == item["prefs"]["M"]["icon"]  # nested B, still base64
@@ -239,7 +223,7 @@ def test_import_refuses_a_table_that_holds_items(aws: LocalAWS, tmp_path: Path) 
         api.import_(dest=aws.dest, source_url=str(tmp_path), table=table)
     again = api.import_(dest=aws.dest, source_url=str(tmp_path), table=table, into_existing=True)
     assert again.item_count == 8
-    assert len(scan_all(aws.dest, table)) == 8
+    assert len(scan_items(aws.dest, table)) == 8
 
 
 def test_exported_objects_are_owned_by_the_bucket_owner(aws: LocalAWS) -> None:

@@ -24,15 +24,14 @@ import orjson
 import pytest
 
 from ddbmigrate import api
-from ddbmigrate.aws.dynamodb import DynamoTableReader, DynamoTableWriter
+from ddbmigrate.aws.dynamodb import DynamoTableWriter
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.cli.app import main
 from ddbmigrate.cli.exit_codes import ExitCode
-from ddbmigrate.config import Side
 from ddbmigrate.formats.compression import ZSTD_MAGIC
 from ddbmigrate.items import canonical_bytes
-from ddbmigrate.local.demo import create_customer_table
+from ddbmigrate.local.demo import create_customer_table, scan_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import (
     BUCKET,
@@ -42,7 +41,7 @@ from ddbmigrate.local.env import (
     staging_bucket_policy,
 )
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
-from ddbmigrate.model import Item, Segment
+from ddbmigrate.model import Item
 
 pytestmark = pytest.mark.integration
 
@@ -102,18 +101,6 @@ def put_dest_items(aws: LocalAWS, table: str, items: list[Item]) -> None:
         assert writer.batch_write(batch).unprocessed == []
 
 
-def scan_all(side: Side, table: str) -> list[Item]:
-    reader = DynamoTableReader(WireClient(SideSession(side)), table)
-    items: list[Item] = []
-    start: Item | None = None
-    while True:
-        page = reader.scan(segment=Segment(0, 1), start_key=start, consistent=True)
-        items.extend(page.items)
-        start = page.last_key
-        if start is None:
-            return items
-
-
 def _sets_sorted(value: Any) -> Any:
     """A wire value with set members sorted (a set's order means nothing), recursively."""
     ((type_key, payload),) = value.items()
@@ -137,7 +124,7 @@ def wire_by_key(items: list[Item]) -> dict[tuple[str, str], bytes]:
 
 
 def assert_table_holds(aws: LocalAWS, table: str, expected: list[Item]) -> None:
-    got = wire_by_key(scan_all(aws.dest, table))
+    got = wire_by_key(scan_items(aws.dest, table))
     want = wire_by_key(expected)
     assert sorted(got) == sorted(want)
     for key, body in want.items():
@@ -466,7 +453,7 @@ def test_checksum_side_file_is_checked(aws: LocalAWS, tmp_path: Path) -> None:
     code = main(import_args(aws, str(tmp_path), table))
 
     assert code == ExitCode.FAILURE
-    assert scan_all(aws.dest, table) == []
+    assert scan_items(aws.dest, table) == []
 
 
 def test_prefix_above_exports_takes_the_newest_complete_one_or_the_one_named(
@@ -856,7 +843,7 @@ def test_format_override_reads_what_detection_gets_wrong(
 
     assert main(import_args(aws, str(path), guessed)) == ExitCode.FAILURE
     assert "(native-json)" in capsys.readouterr().err
-    assert scan_all(aws.dest, guessed) == []
+    assert scan_items(aws.dest, guessed) == []
 
     assert main(import_args(aws, str(path), told, "--format", "datapipeline")) == ExitCode.OK
     assert "(datapipeline)" in capsys.readouterr().err
@@ -927,7 +914,7 @@ def test_export_in_ion_or_data_pipeline_format_reimports_identically(
     assert main(import_args(aws, staging, dest_table)) == ExitCode.OK
     assert "imported 40 items" in capsys.readouterr().out
 
-    source_items = sorted(canonical_bytes(i) for i in scan_all(aws.source, source_table))
-    dest_items = sorted(canonical_bytes(i) for i in scan_all(aws.dest, dest_table))
+    source_items = sorted(canonical_bytes(i) for i in scan_items(aws.source, source_table))
+    dest_items = sorted(canonical_bytes(i) for i in scan_items(aws.dest, dest_table))
     assert len(source_items) == 40
     assert dest_items == source_items

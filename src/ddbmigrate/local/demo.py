@@ -6,9 +6,10 @@ import threading
 from typing import Protocol
 
 from ddbmigrate import api
-from ddbmigrate.aws.dynamodb import DynamoTableWriter
+from ddbmigrate.aws.dynamodb import DynamoTableReader, DynamoTableWriter
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.wire import WireClient
+from ddbmigrate.config import Side
 from ddbmigrate.errors import FatalError
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import (
@@ -21,7 +22,7 @@ from ddbmigrate.local.env import (
     base_credentials,
     running,
 )
-from ddbmigrate.model import Item
+from ddbmigrate.model import Item, Segment
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.ports import Observer
 
@@ -73,6 +74,19 @@ def put_items(env: LocalAWS, table: str, items: list[Item]) -> None:
                 break
         if pending:
             raise FatalError(f"could not load the demo items into {table!r}")
+
+
+def scan_items(side: Side, table: str) -> list[Item]:
+    """Every item of ``table`` in wire form, read with consistent reads (for checks)."""
+    reader = DynamoTableReader(WireClient(SideSession(side)), table)
+    items: list[Item] = []
+    start: Item | None = None
+    while True:
+        page = reader.scan(segment=Segment(0, 1), start_key=start, consistent=True)
+        items.extend(page.items)
+        start = page.last_key
+        if start is None:
+            return items
 
 
 def run_demo(*, items: int, workers: int, observer: Observer) -> MigrateReport:
