@@ -84,16 +84,29 @@ class WireClient:
         self._pool.clear()
 
     def _signed_headers(self, operation: str, payload: bytes) -> dict[str, str]:
-        request = AWSRequest(
-            method="POST",
-            url=self.endpoint,
-            data=payload,
-            headers={"X-Amz-Target": TARGET_PREFIX + operation, "Content-Type": CONTENT_TYPE},
-        )
         # Frozen per request: refreshable credentials renew themselves here before expiry.
         frozen = self._credentials.get_frozen_credentials()
-        SigV4Auth(frozen, "dynamodb", self.region).add_auth(request)
-        return dict(request.headers.items())
+        return sign_headers(
+            frozen, region=self.region, url=self.endpoint, operation=operation, payload=payload
+        )
+
+
+def sign_headers(
+    credentials: Any, *, region: str, url: str, operation: str, payload: bytes
+) -> dict[str, str]:
+    """The headers of one DynamoDB JSON call, signed with botocore's own SigV4 signer.
+
+    ``credentials`` are frozen botocore credentials; ``url`` is exactly the URL the request
+    goes to (its path is signed). A test pins these against botocore's client.
+    """
+    request = AWSRequest(
+        method="POST",
+        url=url,
+        data=payload,
+        headers={"X-Amz-Target": TARGET_PREFIX + operation, "Content-Type": CONTENT_TYPE},
+    )
+    SigV4Auth(credentials, "dynamodb", region).add_auth(request)
+    return dict(request.headers.items())
 
 
 def _with_path(endpoint: str) -> str:
