@@ -77,7 +77,6 @@ class Step:
 
     name: str
     group: str  # "lean", "boto3" or "dynamodump"
-    kind: str  # "export", "import", "migrate", "backup" or "restore"
     argv: list[str]
     env: dict[str, str]
     check: Check
@@ -211,9 +210,10 @@ def run_step(step: Step, items: int, endpoint: Endpoint, logs: Path) -> Result:
     usage, before, after = measure(step, endpoint, out, err)
     result = Result(step, items, usage)
     if usage.returncode != 0:
-        result.error = f"exit code {usage.returncode}"
+        result.error = f"FAILED: exit code {usage.returncode}"
     else:
-        result.error = step.check(out.read_text(), before, after)
+        problem = step.check(out.read_text(), before, after)
+        result.error = problem and f"FAILED: {problem}"
     if not result.ok:
         result.stderr_tail = err.read_text(errors="replace").splitlines()[-STDERR_TAIL:]
     return result
@@ -243,64 +243,80 @@ def ours(args: argparse.Namespace, url: str, tmp: Path, plane: str) -> list[Step
     common = ["--workers", str(args.workers), "--progress", "off", "--json"]
     if args.engine != "local":  # the flag may not exist yet in this working tree
         common += ["--engine", args.engine]
-    source = ["--source-endpoint-url", url, "--source-region", REGION]
+    source = ["--source-table", TABLE, "--source-endpoint-url", url, "--source-region", REGION]
     dest = ["--dest-endpoint-url", url, "--dest-region", REGION]
-    staging, staging2 = tmp / f"export-{plane}", tmp / f"migrate-{plane}"
+    staging = str(tmp / f"export-{plane}")
     ddbmigrate = str(BIN / "ddbmigrate")
-    n = args.items
     export = Step(
-        f"export-{plane}", plane, "export",
-        [ddbmigrate, "export", "--source-table", TABLE, *source,
-         "--staging", str(staging), *common],
-        env, lambda out, _b, _a: _json_count(out, ("items",), n),
-    )  # fmt: skip
+        name=f"export-{plane}",
+        group=plane,
+        argv=[ddbmigrate, "export", *source, "--staging", staging, *common],
+        env=env,
+        check=_exported(args.items),
+    )
     imported = Step(
-        f"import-{plane}", plane, "import",
-        [ddbmigrate, "import", str(staging), "--table", f"bench-import{suffix}", *dest, *common],
-        env, _written(f"bench-import{suffix}", n), needs=export.name,
-    )  # fmt: skip
+        name=f"import-{plane}",
+        group=plane,
+        argv=[ddbmigrate, "import", staging, "--table", f"bench-import{suffix}", *dest, *common],
+        env=env,
+        check=_written(f"bench-import{suffix}", args.items),
+        needs=export.name,
+    )
     migrate = Step(
-        f"migrate-{plane}", plane, "migrate",
-        [ddbmigrate, "migrate", "--source-table", TABLE, "--dest-table",
-         f"bench-migrate{suffix}", *source, *dest, "--staging", str(staging2),
-         "--no-validate", *common],
-        env, _written(f"bench-migrate{suffix}", n),
-    )  # fmt: skip
+        name=f"migrate-{plane}",
+        group=plane,
+        argv=[
+            *(ddbmigrate, "migrate", *source, "--dest-table", f"bench-migrate{suffix}", *dest),
+            *("--staging", str(tmp / f"migrate-{plane}"), "--no-validate", *common),
+        ],
+        env=env,
+        check=_written(f"bench-migrate{suffix}", args.items),
+    )
     return [export, imported, migrate]
 
 
 def theirs(args: argparse.Namespace, port: str, tmp: Path) -> list[Step]:
-    """dynamodump backup of the table and restore into a new one (it has no thread option
-    for one table, so it runs as it always does: one thread)."""
-    env = client_env(None)
-    common = [
-        "-r", REGION, "--host", "127.0.0.1", "--port", port,
-        "--accessKey", "bench", "--secretKey", "bench", "--dumpPath", str(tmp / "dump"),
-    ]  # fmt: skip
+    """dynamodump backup of the table and restore into a new one.
+
+    It has no thread option for a single table, so it runs as it always does: one thread.
+    """
     python = sys.executable
-    n = args.items
+    common = [
+        *("-r", REGION, "--host", "127.0.0.1", "--port", port),
+        *("--accessKey", "bench", "--secretKey", "bench", "--dumpPath", str(tmp / "dump")),
+    ]
     backup = Step(
-        "dynamodump-backup", "dynamodump", "backup",
-        [python, "-c", DYNAMODUMP, "-m", "backup", "-s", TABLE, *common],
-        env, _served(TABLE, n), cwd=tmp,
-    )  # fmt: skip
+        name="dynamodump-backup",
+        group="dynamodump",
+        argv=[python, "-c", DYNAMODUMP, "-m", "backup", "-s", TABLE, *common],
+        env=client_env(None),
+        check=_served(TABLE, args.items),
+        cwd=tmp,
+    )
     restore = Step(
-        "dynamodump-restore", "dynamodump", "restore",
-        [python, "-c", DYNAMODUMP, "-m", "restore", "-s", TABLE, "-d", "bench-restore",
-         "--noConfirm", *common],
-        env, _written("bench-restore", n), needs=backup.name, cwd=tmp,
-    )  # fmt: skip
+        name="dynamodump-restore",
+        group="dynamodump",
+        argv=[
+            *(python, "-c", DYNAMODUMP, "-m", "restore", "-s", TABLE, "-d", "bench-restore"),
+            *("--noConfirm", *common),
+        ],
+        env=client_env(None),
+        check=_written("bench-restore", args.items),
+        needs=backup.name,
+        cwd=tmp,
+    )
     return [backup, restore]
 
 
-def _json_count(out: str, path: tuple[str, ...], expected: int) -> str | None:
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    if not lines:
-        return "no JSON result on stdout"
-    value: Any = json.loads(lines[-1])
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return None if value == expected else f"JSON result says {value} items, expected {expected}"
+def _exported(expected: int) -> Check:
+    def check(out: str, _before: Stats, _after: Stats) -> str | None:
+        results = [line for line in out.splitlines() if line.startswith("{")]
+        if not results:
+            return "no JSON result on stdout"
+        got = json.loads(results[-1]).get("items")
+        return None if got == expected else f"JSON result says {got} items, expected {expected}"
+
+    return check
 
 
 def _written(table: str, expected: int) -> Check:
@@ -346,7 +362,7 @@ def row(result: Result) -> str:
     usage, n = result.usage, result.items
     label = LABELS.get(result.step.name, result.step.name)
     if not result.ok:
-        return f"{label:<22}{n:>10,}  FAILED: {result.error}"
+        return f"{label:<22}{n:>10,}  {result.error}"
     return (
         f"{label:<22}{n:>10,}{usage.wall:>9.2f}{n / usage.wall:>10,.0f}"
         f"{usage.cpu / n * 1e6:>13.1f}{usage.peak_tree_rss / MB:>13.1f}"
@@ -361,7 +377,9 @@ def run_all(steps: list[Step], items: int, endpoint: Endpoint, logs: Path) -> li
     for step in steps:
         needed = done.get(step.needs or "")
         if needed is not None and not needed.ok:
-            result = Result(step, items, Usage(), error=f"skipped: {step.needs} failed")
+            result = Result(
+                step, items, Usage(), error=f"skipped: {LABELS[needed.step.name]} failed"
+            )
         else:
             result = run_step(step, items, endpoint, logs)
         done[step.name] = result
@@ -569,6 +587,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     planes = ["lean", "boto3"] if args.data_plane == "both" else [args.data_plane]
     tmp = Path(tempfile.mkdtemp(prefix="ddbmigrate-bench-"))
+    try:
+        results = run_bench(args, planes, tmp)
+    finally:
+        if args.keep:
+            print(f"\nkept {tmp} (exports, dump, logs)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if all(result.ok for result in results) else 1
+
+
+def run_bench(args: argparse.Namespace, planes: list[str], tmp: Path) -> list[Result]:
     logs = tmp / "logs"
     logs.mkdir()
     print_header(args, planes)
@@ -582,11 +611,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         endpoint.stop()
     report(args, results, unknown)
-    if args.keep:
-        print(f"\nkept {tmp} (exports, dump, logs)")
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if all(result.ok for result in results) else 1
+    for result in results:
+        if not result.ok:
+            print(f"{LABELS[result.step.name]}: {result.error}")
+    return results
 
 
 if __name__ == "__main__":
