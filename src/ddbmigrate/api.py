@@ -6,6 +6,7 @@ functions and nothing else, and so can any Python program.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -15,6 +16,7 @@ from typing import Any
 
 from ddbmigrate import pipeline, policies
 from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store, native_paths
+from ddbmigrate.aws.boto3_plane import Boto3TableReader, Boto3TableWriter
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.sns import SnsNotifier
 from ddbmigrate.aws.wire import WireClient
@@ -35,6 +37,7 @@ from ddbmigrate.checkpoint import (
 )
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import SIDE_FIELDS, Side
+from ddbmigrate.engines.local import DEFAULT_THREADS, check_workers, default_workers, local_engine
 from ddbmigrate.errors import ConfigError, DdbMigrateError, NotFoundError, StagingError
 from ddbmigrate.estimate import Prices, estimate
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
@@ -62,7 +65,14 @@ from ddbmigrate.pipeline import (
     SideHandles,
 )
 from ddbmigrate.pipelinefile import PipelineSpec
-from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
+from ddbmigrate.ports import (
+    NullObserver,
+    Observer,
+    Store,
+    TableReader,
+    TableSchema,
+    TableWriter,
+)
 from ddbmigrate.report import (
     RateRecorder,
     bind_run,
@@ -104,6 +114,18 @@ class StagingOptions:
             raise ConfigError("--sse-kms-key-id needs --sse aws:kms")
 
 
+DATA_PLANE_ENV = "DDBMIGRATE_DATA_PLANE"
+
+
+def data_plane() -> str:
+    """``lean`` (the signed urllib3 client, the default) or ``boto3`` (boto3's own client,
+    kept as the reference the benchmark compares against)."""
+    chosen = os.environ.get(DATA_PLANE_ENV, "lean").strip().lower() or "lean"
+    if chosen not in ("lean", "boto3"):
+        raise ConfigError(f"{DATA_PLANE_ENV}={chosen!r} is not lean or boto3")
+    return chosen
+
+
 class Account:
     """One side, opened lazily: no AWS call until something needs one."""
 
@@ -123,10 +145,14 @@ class Account:
     def admin(self) -> DynamoAdmin:
         return DynamoAdmin(self.session)
 
-    def reader(self, table: str) -> DynamoTableReader:
+    def reader(self, table: str) -> TableReader:
+        if data_plane() == "boto3":
+            return Boto3TableReader(self.session, table)
         return DynamoTableReader(self.wire, table)
 
-    def writer(self, table: str) -> DynamoTableWriter:
+    def writer(self, table: str) -> TableWriter:
+        if data_plane() == "boto3":
+            return Boto3TableWriter(self.session, table)
         return DynamoTableWriter(self.wire, table)
 
     @property
@@ -198,6 +224,7 @@ def migrate(
     """
     observer = observer or NullObserver()
     throughput = throughput or ThroughputOptions()
+    check_workers(options.workers, options.threads)
     src, dst = Account(source, "source"), Account(dest, "destination")
     owner = _owner_for(staging, dst)
     export_store = src.store(staging, owner=owner)
@@ -224,6 +251,7 @@ def migrate(
         )
         return made
 
+    engine = local_engine(options.workers, options.threads)
     try:
         return pipeline.migrate(
             source=src.handles(),
@@ -239,8 +267,10 @@ def migrate(
                 src, dst, staging=staging, owner=owner, options=options, clock=clock
             ),
             observer=observer,
+            engine=engine,
         )
     finally:
+        engine.close()
         for watcher in watchers:
             watcher.stop()
         ledger.release()
@@ -441,10 +471,12 @@ def export(
     table: str,
     staging: StagingOptions,
     segments: int | None = None,
-    workers: int = 4,
+    workers: int | None = None,
+    threads: int = DEFAULT_THREADS,
     part_max_items: int = 100_000,
     format: Format = "native-json",
     compression: Compression = "gzip",
+    compression_level: int | None = None,
     throughput: ThroughputOptions | None = None,
     run_id: str | None = None,
     observer: Observer | None = None,
@@ -453,6 +485,8 @@ def export(
     a Data Pipeline backup. A stopped export continues when called again the same way."""
     observer = observer or NullObserver()
     throughput = throughput or ThroughputOptions()
+    workers = workers or default_workers()
+    check_workers(workers, threads)
     src = Account(source, "source")
     schema = pipeline.read_source(src.admin, table, src.label)
     store = src.store(staging, owner=staging.bucket_owner)
@@ -471,13 +505,16 @@ def export(
         store, command="export", plan=plan, run_id=run_id, clock=clock, observer=observer
     )
     size = int(schema.description.get("TableSizeBytes", 0))
-    chosen = int(ledger.run.get("segments") or segments or pipeline.default_segments(size, workers))
+    chosen = int(
+        ledger.run.get("segments") or segments or pipeline.default_segments(size, workers * threads)
+    )
     export_id = str(ledger.run.get("export_id") or new_export_id(clock.now_ms()))
     ledger.set(segments=chosen, export_id=export_id)
     observer.message(f"run {ledger.run_id} ({ledger.url})")
     budget = make_budgets(schema, None, throughput, clock)
     for note in budget.notes[:1]:
         observer.message(note)
+    engine = local_engine(workers, threads)
     try:
         ledger.step("export", "running")
         result = export_table(
@@ -490,17 +527,20 @@ def export(
                 part_max_items=part_max_items,
                 format=format,
                 compression=compression,
+                compression_level=compression_level,
             ),
             clock=clock,
             observer=observer,
             budget=budget.source_read,
             ledger=ledger,
             export_id=export_id,
+            engine=engine,
         )
         ledger.step("export", "done")
         ledger.finish()
         return result
     finally:
+        engine.close()
         ledger.release()
 
 
@@ -513,7 +553,8 @@ def import_(
     format: str | None = None,
     into_existing: bool = False,
     bucket_owner: str | None = None,
-    workers: int = 4,
+    workers: int | None = None,
+    threads: int = DEFAULT_THREADS,
     max_rejects: int = 0,
     throughput: ThroughputOptions | None = None,
     run_id: str | None = None,
@@ -526,6 +567,8 @@ def import_(
     recorded under ``ddbmigrate/runs/<run-id>/`` beside the source.
     """
     observer = observer or NullObserver()
+    workers = workers or default_workers()
+    check_workers(workers, threads)
     dst = Account(dest, "destination")
     store, single = _source_store(dst, source_url, bucket_owner)
     plan = detect(store, export_id=export_id, format=format, single_file=single)
@@ -568,6 +611,7 @@ def import_(
     )
     budgets = make_budgets(described, described, throughput or ThroughputOptions(), clock)
     observer.message(budgets.notes[1])
+    engine = local_engine(workers, threads)
     try:
         ledger.step("import", "running")
         observer.message(f"run {ledger.run_id} ({ledger.url})")
@@ -582,11 +626,13 @@ def import_(
             observer=observer,
             budget=budgets.dest_write,
             ledger=ledger,
+            engine=engine,
         )
         ledger.step("import", "done")
         ledger.finish()
         return result
     finally:
+        engine.close()
         ledger.release()
 
 
@@ -613,30 +659,35 @@ def validate(
     dest: Side,
     source_table: str,
     dest_table: str,
-    segments: int = 4,
-    workers: int = 4,
+    segments: int | None = None,
+    workers: int | None = None,
+    threads: int = DEFAULT_THREADS,
     consistent_read: bool = False,
     throughput: ThroughputOptions | None = None,
     observer: Observer | None = None,
 ) -> ValidationReport:
     """Compare two tables item by item through digests, each read within its budget."""
+    workers = workers or default_workers()
+    check_workers(workers, threads)
     src, dst = Account(source, "source"), Account(dest, "destination")
     src_schema = pipeline.read_source(src.admin, source_table, src.label)
     dst_schema = pipeline.read_source(dst.admin, dest_table, dst.label, role="destination")
     check_compatible(source=src_schema, dest=dst_schema, dest_flag="--dest-table")
     clock = SystemClock()
     limits = make_budgets(src_schema, dst_schema, throughput or ThroughputOptions(), clock)
-    return validate_tables(
-        source=src.reader(source_table),
-        dest=dst.reader(dest_table),
-        key=KeySchema.from_description(src_schema.description),
-        options=ValidateOptions(
-            segments=segments, workers=workers, consistent_read=consistent_read
-        ),
-        clock=clock,
-        observer=observer,
-        budgets=(limits.source_read, limits.dest_read),
-    )
+    with local_engine(workers, threads) as engine:
+        return validate_tables(
+            source=src.reader(source_table),
+            dest=dst.reader(dest_table),
+            key=KeySchema.from_description(src_schema.description),
+            options=ValidateOptions(
+                segments=segments or workers * threads, consistent_read=consistent_read
+            ),
+            clock=clock,
+            observer=observer,
+            budgets=(limits.source_read, limits.dest_read),
+            engine=engine,
+        )
 
 
 def _side_with(plan: Mapping[str, object], override: Side) -> Side:
@@ -669,7 +720,8 @@ def resume(
     source: Side,
     dest: Side,
     throughput: ThroughputOptions | None = None,
-    workers: int = 4,
+    workers: int | None = None,
+    threads: int = DEFAULT_THREADS,
     observer: Observer | None = None,
 ) -> MigrateReport | ExportResult | ImportResult:
     """Continue a stopped run from the options it recorded."""
@@ -690,7 +742,8 @@ def resume(
                 part_max_items=plan["part_max_items"],
                 export_method=plan.get("export_method", "scan"),
                 import_method=plan.get("import_method", "batch"),
-                workers=workers,
+                workers=workers or default_workers(),
+                threads=threads,
             ),
             throughput=throughput,
             run_id=run_id,
@@ -706,6 +759,7 @@ def resume(
             format=plan["format"],
             compression=plan["compression"],
             workers=workers,
+            threads=threads,
             throughput=throughput,
             run_id=run_id,
             observer=observer,
@@ -718,6 +772,7 @@ def resume(
         format=plan["format"],
         bucket_owner=staging.bucket_owner,
         workers=workers,
+        threads=threads,
         throughput=throughput,
         run_id=run_id,
         observer=observer,
@@ -750,7 +805,8 @@ def plan_lines(
         approx_items=int(desc.get("ItemCount", 0)),
         approx_bytes=size,
         billing_mode=billing_mode(desc),
-        segments=options.segments or pipeline.default_segments(size, options.workers),
+        segments=options.segments
+        or pipeline.default_segments(size, options.workers * options.threads),
         dest_exists=existing is not None,
     )
     figures = estimate(

@@ -20,6 +20,19 @@ class DdbMigrateError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors travel from worker processes: keep every attribute, whatever __init__ takes.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(
+    cls: type[DdbMigrateError], args: tuple[object, ...], state: dict[str, object]
+) -> DdbMigrateError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class TransientError(DdbMigrateError):
     """A fault that may pass: throttling, 5xx, a dropped connection, a timeout."""

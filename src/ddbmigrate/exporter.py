@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ddbmigrate.checkpoint import Ledger, SegmentState
-from ddbmigrate.engines.local import Cancelled, run_units
+from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
 from ddbmigrate.formats import native
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format
@@ -141,8 +141,7 @@ class _SegmentJob:
                 rng=rng,
             )
             expected = max(1.0, page.consumed)  # the next page will cost about the same
-            for item in page.items:
-                writer.add(item)
+            writer.add_many(page.items)
             self.observer.advanced(STEP, len(page.items))
             start_key = page.last_key
             # Parts close at page boundaries, so the recorded LastEvaluatedKey is exact.
@@ -193,8 +192,11 @@ def export_table(
     budget: Budget | None = None,
     ledger: Ledger | None = None,
     export_id: str | None = None,
+    engine: Engine | None = None,
 ) -> ExportResult:
     """Scan ``reader``'s table in parallel and write an export to ``store``.
+
+    Segments run on ``engine`` (default: ``options.workers`` threads of this process).
 
     With a ledger, segments it records as done are not scanned again and unfinished ones
     continue from their last recorded key; ``export_id`` then names the export to continue.
@@ -217,7 +219,9 @@ def export_table(
         reader, store, layout, options, clock, observer, budget or Unlimited(), ledger, resumed
     )
     segments = [Segment(i, options.segments) for i in range(options.segments)]
-    per_segment = run_units(job.run, segments, workers=options.workers)
+    engine = engine or ThreadEngine(options.workers)
+    shared = Shared(forward=(ledger,), notify=(observer,), budgets=(job.budget,))
+    per_segment = engine.run(job.run, segments, shared=shared)
     parts = [p for seg_parts in per_segment for p in seg_parts]
     total = sum(p.item_count for p in parts)
     layout.finish(store, schema=schema, parts=parts, times=(started_iso, clock.now_iso()))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from ddbmigrate import schema as schemas
 from ddbmigrate.checkpoint import Ledger
+from ddbmigrate.engines.local import Engine, ThreadEngine
 from ddbmigrate.errors import AccessDeniedError, ConfigError, FatalError, NotFoundError
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
 from ddbmigrate.formats.detect import SourcePlan, detect
@@ -61,8 +62,11 @@ class MigrateOptions:
     source_table: str
     dest_table: str
     segments: int | None = None
-    """Parallel Scan segments; None picks one per GiB of table, at least ``workers``."""
-    workers: int = 4
+    """Parallel Scan segments; None picks one per GiB of table, at least one per thread."""
+    workers: int = 1
+    """Worker processes (``ddbmigrate.engines.local``); the engine is made by the caller."""
+    threads: int = 4
+    """Units (segments, files) each worker runs at once."""
     into_existing: bool = False
     validate: bool = True
     max_rejects: int = 0
@@ -206,7 +210,7 @@ def preflight(
         approx_items=int(desc.get("ItemCount", 0)),
         approx_bytes=size,
         billing_mode=schemas.billing_mode(desc),
-        segments=options.segments or default_segments(size, options.workers),
+        segments=options.segments or default_segments(size, options.workers * options.threads),
         dest_exists=dst is not None,
     )
     return src, dst, plan
@@ -285,14 +289,19 @@ def migrate(
     budgets: Callable[[TableSchema, TableSchema | None], Budgets] | None = None,
     managed: ManagedPaths | None = None,
     observer: Observer | None = None,
+    engine: Engine | None = None,
 ) -> MigrateReport:
     """Move one table: every step in order; the first fatal error stops the run.
+
+    Export, import and validation run their units on ``engine`` (default: threads of this
+    process, ``workers * threads`` of them).
 
     Steps the ledger records as done are skipped, so a re-run continues where the last one
     stopped; export and import resume inside the step (segments, files).
     """
     observer = observer or NullObserver()
     managed = managed or ManagedPaths()
+    engine = engine or ThreadEngine(options.workers * options.threads)
     resuming_import = ledger.step_state("import") != "pending"
     src, dst, plan = preflight(
         source=source,
@@ -330,6 +339,7 @@ def migrate(
             ledger=ledger,
             limits=limits,
             observer=observer,
+            engine=engine,
         )
         source_plan = detect(import_store, export_id=exported.export_id)
     else:
@@ -351,6 +361,7 @@ def migrate(
             observer=observer,
             budget=limits.dest_write,
             ledger=ledger,
+            engine=engine,
         )
     else:
         t0 = clock.monotonic()
@@ -373,6 +384,7 @@ def migrate(
             clock=clock,
             observer=observer,
             budgets=(limits.source_read, limits.dest_read),
+            engine=engine,
         )
         ledger.step("validate", "match" if report.matches else "mismatch")
     ledger.finish()
@@ -417,6 +429,7 @@ def _export_step(
     ledger: Ledger,
     limits: Budgets,
     observer: Observer,
+    engine: Engine,
 ) -> ExportResult:
     """Export, or finish a stopped export: recorded segments are not scanned again."""
     export_id = str(ledger.run.get("export_id") or new_export_id(clock.now_ms()))
@@ -437,6 +450,7 @@ def _export_step(
         budget=limits.source_read,
         ledger=ledger,
         export_id=export_id,
+        engine=engine,
     )
     ledger.step("export", "done")
     return exported

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ddbmigrate.config import SIDE_FIELDS, Side
+from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers, max_workers
 from ddbmigrate.errors import ConfigError
 
 STEPS = ("preflight", "schema", "export", "import", "validate")
@@ -27,6 +28,7 @@ _TOP = {
     "steps",
     "retries",
     "workers",
+    "threads",
     "fail_fast",
     "max_rejects",
     "notify",
@@ -81,7 +83,10 @@ class PipelineSpec:
     """Attempts per step for transient failures (default 1: no retry of the step)."""
     timeouts: dict[str, float] = field(default_factory=dict)
     """Seconds per step (export, import, validate); a timeout counts as a transient failure."""
-    workers: int = 4
+    workers: int = 1
+    """Worker processes per table (the file's default: one per core)."""
+    threads: int = DEFAULT_THREADS
+    """Units each worker runs at once."""
     parallel_tables: int = 2
     """Tables migrated at the same time."""
     fail_fast: bool = False
@@ -165,7 +170,10 @@ def _spec(file: str, root: yaml.MappingNode) -> PipelineSpec:
         steps=_steps(top.get("steps"), file),
         retries=_retries(top.get("retries"), file),
         timeouts=_timeouts(top.get("timeouts"), file),
-        workers=_int_in(top.get("workers"), "workers", file, 1, 256, default=4),
+        workers=_int_in(
+            top.get("workers"), "workers", file, 1, max_workers(), default=default_workers()
+        ),
+        threads=_int_in(top.get("threads"), "threads", file, 1, 64, default=DEFAULT_THREADS),
         parallel_tables=_int_in(
             top.get("parallel_tables"), "parallel_tables", file, 1, 64, default=2
         ),

@@ -164,6 +164,11 @@ class Budget(Protocol):
         """Units per second allowed now."""
         ...
 
+    @property
+    def target(self) -> float:
+        """Units per second aimed at (``rate`` is lower while backing off)."""
+        ...
+
     def acquire(self, expected: float = 1.0) -> None:
         """Wait until ``expected`` capacity units may be spent."""
         ...
@@ -184,12 +189,21 @@ class Budget(Protocol):
         """The table's capacity changed (auto scaling): aim at ``rate`` units/s now."""
         ...
 
+    def share(self, parts: int) -> Budget:
+        """An independent, picklable budget of ``1/parts`` of this one, for one of ``parts``
+        worker processes or tasks."""
+        ...
+
 
 class Unlimited:
     """No capacity limit: the default for library calls and tests that do not test it."""
 
     @property
     def rate(self) -> float:
+        return float("inf")
+
+    @property
+    def target(self) -> float:
         return float("inf")
 
     def acquire(self, expected: float = 1.0) -> None:
@@ -206,6 +220,9 @@ class Unlimited:
 
     def set_target(self, rate: float) -> None:
         return None
+
+    def share(self, parts: int) -> Unlimited:
+        return self
 
 
 class Observer(Protocol):

@@ -168,24 +168,37 @@ class CapacityBudget:
 
     # --- sharing ---
 
-    def split(self, n: int) -> list[CapacityBudget]:
-        """``n`` independent budgets of ``target / n`` each, on the same clock and settings.
+    def share(self, parts: int) -> CapacityBudget:
+        """An independent budget of ``1/parts`` of this one (target and current rate), on
+        the same clock and settings: one per worker process or Spark task, which cannot
+        share this object. Threads of one process share one budget instead."""
+        with self._lock:
+            target, rate = self._target, self._rate
+        budget = CapacityBudget(
+            per_worker(target, parts),
+            clock=self._clock,
+            burst_seconds=self._burst_seconds,
+            min_rate_fraction=self._min_fraction,
+            increase_fraction=self._increase_fraction,
+            adjust_interval=self._interval,
+        )
+        budget._rate = per_worker(rate, parts)  # a budget backing off stays backed off
+        return budget
 
-        For workers that cannot share this object (processes, Spark tasks), build one budget
-        per worker from :func:`per_worker` instead; threads should share one budget.
-        """
-        share = per_worker(self.target, n)
-        return [
-            CapacityBudget(
-                share,
-                clock=self._clock,
-                burst_seconds=self._burst_seconds,
-                min_rate_fraction=self._min_fraction,
-                increase_fraction=self._increase_fraction,
-                adjust_interval=self._interval,
-            )
-            for _ in range(n)
-        ]
+    def split(self, n: int) -> list[CapacityBudget]:
+        """``n`` independent budgets of ``target / n`` each (see :meth:`share`)."""
+        return [self.share(n) for _ in range(n)]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled for a worker process: the settings travel, the lock and counters do not.
+        settings = {
+            "clock": self._clock,
+            "burst_seconds": self._burst_seconds,
+            "min_rate_fraction": self._min_fraction,
+            "increase_fraction": self._increase_fraction,
+            "adjust_interval": self._interval,
+        }
+        return (_rebuild_budget, (self._target, self._rate, settings))
 
     # --- reading ---
 
@@ -219,6 +232,12 @@ class CapacityBudget:
         elapsed = max(0.0, now - self._stamp)
         self._stamp = now
         self._tokens = min(self._size(), self._tokens + elapsed * self._rate)
+
+
+def _rebuild_budget(target: float, rate: float, settings: dict[str, Any]) -> CapacityBudget:
+    budget = CapacityBudget(target, **settings)
+    budget._rate = rate
+    return budget
 
 
 def per_worker(rate: float, workers: int) -> float:

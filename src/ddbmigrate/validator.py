@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ddbmigrate.digest import BucketDigest
-from ddbmigrate.engines.local import Cancelled, run_units
+from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
 from ddbmigrate.exporter import first_page_estimate
 from ddbmigrate.items import item_hash, key_bytes, key_of, key_text
 from ddbmigrate.model import Item, KeySchema, Segment
@@ -145,6 +145,70 @@ def _scan_all(
             return
 
 
+@dataclass(frozen=True, slots=True)
+class _Scans:
+    """Reads segments of either table; methods are the units of both passes (picklable)."""
+
+    readers: tuple[TableReader, TableReader]
+    key: KeySchema
+    options: ValidateOptions
+    clock: Clock
+    limits: tuple[Budget, Budget]
+    observer: Observer
+
+    def digest(self, unit: _Unit, stop: threading.Event) -> BucketDigest:
+        """Pass 1: the bucketed digest of one segment of one table."""
+        digest = BucketDigest(self.options.buckets)
+
+        def visit(items: list[Item]) -> None:
+            for item in items:
+                digest.add(item, self.key)
+            self.observer.advanced(STEP, len(items))
+
+        self._scan(unit, self.options, stop, visit)
+        return digest
+
+    def _scan(
+        self,
+        unit: _Unit,
+        options: ValidateOptions,
+        stop: threading.Event,
+        visit: Callable[[list[Item]], None],
+    ) -> None:
+        _scan_all(
+            self.readers[unit.side],
+            unit.segment,
+            options=options,
+            clock=self.clock,
+            budget=self.limits[unit.side],
+            stop=stop,
+            visit=visit,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Collect:
+    """Pass 2: ``key -> (key, item hash)`` of one segment, for the differing buckets only."""
+
+    scans: _Scans
+    differing: frozenset[int]
+
+    def run(self, unit: _Unit, stop: threading.Event) -> dict[bytes, tuple[Item, int]]:
+        probe = BucketDigest(self.scans.options.buckets)
+        key = self.scans.key
+        found: dict[bytes, tuple[Item, int]] = {}
+
+        def visit(items: list[Item]) -> None:
+            for item in items:
+                item_key = key_of(item, key)
+                if probe.bucket_of(item_key) in self.differing:
+                    found[key_bytes(item_key)] = (item_key, item_hash(item))
+
+        # Strongly consistent: the verdict must not rest on a stale page.
+        self.scans._scan(unit, replace(self.scans.options, consistent_read=True), stop, visit)
+        return found
+
+
 def validate_tables(
     *,
     source: TableReader,
@@ -154,55 +218,33 @@ def validate_tables(
     clock: Clock,
     observer: Observer | None = None,
     budgets: tuple[Budget, Budget] | None = None,
+    engine: Engine | None = None,
 ) -> ValidationReport:
-    """Compare every item of ``source`` with ``dest`` (each side read within its budget)."""
+    """Compare every item of ``source`` with ``dest`` (each side read within its budget).
+
+    Segments of both tables run on ``engine`` (default: ``options.workers`` threads).
+    """
     limits = budgets or (Unlimited(), Unlimited())
     observer = observer or NullObserver()
+    engine = engine or ThreadEngine(options.workers)
     t0 = clock.monotonic()
     observer.step_started(STEP, total=None)
-    readers = (source, dest)
+    scans = _Scans((source, dest), key, options, clock, limits, observer)
+    shared = Shared(notify=(observer,), budgets=limits)
     units = [
         _Unit(side, Segment(i, options.segments))
         for side in (0, 1)
         for i in range(options.segments)
     ]
-
-    def digest_unit(unit: _Unit, stop: threading.Event) -> BucketDigest:
-        digest = BucketDigest(options.buckets)
-
-        def visit(items: list[Item]) -> None:
-            for item in items:
-                digest.add(item, key)
-            observer.advanced(STEP, len(items))
-
-        _scan_all(
-            readers[unit.side],
-            unit.segment,
-            options=options,
-            clock=clock,
-            budget=limits[unit.side],
-            stop=stop,
-            visit=visit,
-        )
-        return digest
-
-    digests = run_units(digest_unit, units, workers=options.workers)
+    digests = engine.run(scans.digest, units, shared=shared)
     sides = [BucketDigest(options.buckets), BucketDigest(options.buckets)]
     for unit, digest in zip(units, digests, strict=True):
         sides[unit.side].merge(digest)
-    differing = set(sides[0].differing_buckets(sides[1]))
+    differing = frozenset(sides[0].differing_buckets(sides[1]))
     report = replace(_report(source, dest, sides), differing_buckets=len(differing))
     if differing:
-        report = _diff_pass(
-            report,
-            readers=readers,
-            key=key,
-            differing=differing,
-            units=units,
-            options=options,
-            clock=clock,
-            limits=limits,
-        )
+        found = engine.run(_Collect(scans, differing).run, units, shared=shared)
+        report = _diff_report(report, units, found, options.max_listed)
     report = replace(report, seconds=clock.monotonic() - t0)
     observer.step_finished(STEP, summary=report.summary())
     return report
@@ -220,48 +262,19 @@ def _report(source: TableReader, dest: TableReader, sides: list[BucketDigest]) -
     )
 
 
-def _diff_pass(
+def _diff_report(
     report: ValidationReport,
-    *,
-    readers: tuple[TableReader, TableReader],
-    key: KeySchema,
-    differing: set[int],
     units: list[_Unit],
-    options: ValidateOptions,
-    clock: Clock,
-    limits: tuple[Budget, Budget],
+    found: list[dict[bytes, tuple[Item, int]]],
+    cap: int,
 ) -> ValidationReport:
-    probe = BucketDigest(options.buckets)
-    recheck = replace(options, consistent_read=True)
-
-    def collect(unit: _Unit, stop: threading.Event) -> dict[bytes, tuple[Item, int]]:
-        found: dict[bytes, tuple[Item, int]] = {}
-
-        def visit(items: list[Item]) -> None:
-            for item in items:
-                item_key = key_of(item, key)
-                if probe.bucket_of(item_key) in differing:
-                    found[key_bytes(item_key)] = (item_key, item_hash(item))
-
-        _scan_all(
-            readers[unit.side],
-            unit.segment,
-            options=recheck,
-            clock=clock,
-            budget=limits[unit.side],
-            stop=stop,
-            visit=visit,
-        )
-        return found
-
     maps: list[dict[bytes, tuple[Item, int]]] = [{}, {}]
-    for unit, found in zip(units, run_units(collect, units, workers=options.workers), strict=True):
-        maps[unit.side].update(found)
+    for unit, keys in zip(units, found, strict=True):
+        maps[unit.side].update(keys)
     src, dst = maps
     missing = sorted(key_text(src[k][0]) for k in src.keys() - dst.keys())
     extra = sorted(key_text(dst[k][0]) for k in dst.keys() - src.keys())
     changed = sorted(key_text(src[k][0]) for k in src.keys() & dst.keys() if src[k][1] != dst[k][1])
-    cap = options.max_listed
     return replace(
         report,
         rechecked=True,

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from ddbmigrate.engines import local
 from ddbmigrate.engines.local import Cancelled, run_units
-from ddbmigrate.errors import FatalError
+from ddbmigrate.errors import ConfigError, FatalError
 
 
 def test_results_come_back_in_unit_order() -> None:
@@ -37,3 +38,19 @@ def test_first_fatal_error_stops_the_rest() -> None:
     with pytest.raises(FatalError, match="boom"):
         run_units(unit, list(range(20)), workers=2)
     assert len(started) < 20, "queued units must not start after a failure"
+
+
+def test_workers_must_be_between_one_and_four_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local, "cpu_count", lambda: 2)
+    with pytest.raises(ConfigError, match="--workers 0 must be at least 1"):
+        local.check_workers(0)
+    with pytest.raises(ConfigError, match="more processes than this machine's 2 cores") as caught:
+        local.check_workers(9)
+    assert "--threads" in (caught.value.hint or "")
+    local.check_workers(8)
+    with pytest.raises(ConfigError, match="--threads 0"):
+        local.check_workers(2, 0)
+
+
+def test_one_worker_runs_in_this_process() -> None:
+    assert isinstance(local.local_engine(1, 3), local.ThreadEngine)

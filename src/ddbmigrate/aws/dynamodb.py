@@ -9,7 +9,13 @@ from ddbmigrate.aws.errors import translate
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.clock import SystemClock
-from ddbmigrate.errors import AccessDeniedError, DdbMigrateError, FatalError, NotFoundError
+from ddbmigrate.errors import (
+    AccessDeniedError,
+    DdbMigrateError,
+    FatalError,
+    NotFoundError,
+    TransientError,
+)
 from ddbmigrate.model import Item, Segment
 from ddbmigrate.ports import Clock, ScanPage, TableSchema, WriteRequest, WriteResult
 
@@ -47,10 +53,16 @@ class DynamoTableReader:
             body["Limit"] = limit
         if consistent:
             body["ConsistentRead"] = True
-        response = self._wire.call("Scan", body, what=_table_what(self._wire, self._table))
+        what = _table_what(self._wire, self._table)
+        response = self._wire.call("Scan", body, what=what)
+        items = response.get("Items")
+        if not isinstance(items, list):
+            # DynamoDB always sends Items, even empty; without it, taking this for the end
+            # of the segment would lose the rest of it.
+            raise TransientError(f"{what}: Scan response has no Items list: {str(response)[:200]}")
         consumed = response.get("ConsumedCapacity") or {}
         return ScanPage(
-            items=response.get("Items", []),
+            items=items,
             last_key=response.get("LastEvaluatedKey"),
             consumed=float(consumed.get("CapacityUnits", 0.0)),
         )

@@ -67,6 +67,11 @@ class SideSession:
         self._lock = threading.Lock()
         self._account_id: str | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled into a worker process, a session opens anew there from the side's
+        # configuration (its own credentials, assumed role and clients): no secret travels.
+        return (session_for, (self.side,))
+
     @property
     def region(self) -> str:
         """The side's region; ConfigError when nothing (flag, env, profile) names one."""
@@ -201,3 +206,15 @@ def _session_name(side: Side) -> str:
             hint="use 2-64 characters from letters, digits and +=,.@_-",
         )
     return name
+
+
+_SESSIONS: dict[Side, SideSession] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def session_for(side: Side) -> SideSession:
+    """This process's one session of ``side`` (what an unpickled SideSession becomes)."""
+    with _SESSIONS_LOCK:
+        if side not in _SESSIONS:
+            _SESSIONS[side] = SideSession(side)
+        return _SESSIONS[side]

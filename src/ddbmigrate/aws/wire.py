@@ -11,6 +11,7 @@ policy (``ddbmigrate.retry``) decides, at the level of one page or one batch.
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ class WireClient:
 
     def __init__(self, session: SideSession, *, maxsize: int = MAX_POOL_CONNECTIONS) -> None:
         self.session = session
+        self._maxsize = maxsize
         self.region = session.region
         self.endpoint = _with_path(session.dynamodb_endpoint)
         self._credentials = session.credentials()
@@ -45,6 +47,10 @@ class WireClient:
             cert_reqs="CERT_REQUIRED",
             ca_certs=os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True),
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # In a worker process: one client (and connection pool) per session there.
+        return (wire_for, (self.session, self._maxsize))
 
     def call(
         self,
@@ -107,6 +113,18 @@ def sign_headers(
     )
     SigV4Auth(credentials, "dynamodb", region).add_auth(request)
     return dict(request.headers.items())
+
+
+_WIRES: dict[int, WireClient] = {}
+_WIRES_LOCK = threading.Lock()
+
+
+def wire_for(session: SideSession, maxsize: int = MAX_POOL_CONNECTIONS) -> WireClient:
+    """This process's one wire client of ``session`` (what an unpickled WireClient becomes)."""
+    with _WIRES_LOCK:
+        if id(session) not in _WIRES:
+            _WIRES[id(session)] = WireClient(session, maxsize=maxsize)
+        return _WIRES[id(session)]
 
 
 def _with_path(endpoint: str) -> str:

@@ -32,6 +32,7 @@ from ddbmigrate.cli.output import (
 )
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
+from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers
 from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, ValidationMismatchError
 from ddbmigrate.estimate import Prices
 from ddbmigrate.exporter import ExportResult
@@ -153,7 +154,20 @@ ProgressOpt = Annotated[
     ),
 ]
 Workers = Annotated[
-    int, typer.Option("--workers", min=1, max=256, help="Segments or parts processed at once.")
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Worker processes, each with its own connections and a 1/N share of the "
+        "capacity budget; 1 runs everything in this process [default: one per core].",
+        show_default=False,
+    ),
+]
+Threads = Annotated[
+    int,
+    typer.Option(
+        "--threads",
+        help="Segments or files each worker processes at once (requests in flight).",
+    ),
 ]
 Segments = Annotated[
     int | None,
@@ -161,7 +175,8 @@ Segments = Annotated[
         "--segments",
         min=1,
         max=1_000_000,
-        help="Parallel Scan segments [default: one per GiB of table, at least --workers].",
+        help="Parallel Scan segments [default: one per GiB of table, at least "
+        "--workers x --threads].",
     ),
 ]
 ReadPercent = Annotated[
@@ -424,7 +439,8 @@ def migrate(
         ),
     ] = None,
     segments: Segments = None,
-    workers: Workers = 4,
+    workers: Workers = None,
+    threads: Threads = DEFAULT_THREADS,
     max_rejects: MaxRejects = 0,
     read_percent: ReadPercent = 0.5,
     write_percent: WritePercent = 0.5,
@@ -471,7 +487,8 @@ def migrate(
         source_table=source_table,
         dest_table=dest_table or source_table,
         segments=segments,
-        workers=workers,
+        workers=workers or default_workers(),
+        threads=threads,
         into_existing=into_existing,
         validate=validate,
         max_rejects=max_rejects,
@@ -577,7 +594,8 @@ def export(
         str, typer.Option("--staging", help="s3://bucket/prefix/ or a local directory.")
     ],
     segments: Segments = None,
-    workers: Workers = 4,
+    workers: Workers = None,
+    threads: Threads = DEFAULT_THREADS,
     out_format: OutFormat = "native-json",
     compression: OutCompression = "gzip",
     read_percent: ReadPercent = 0.5,
@@ -616,6 +634,7 @@ def export(
             staging=_staging(staging, bucket_owner, acl, sse, sse_kms_key_id),
             segments=segments,
             workers=workers,
+            threads=threads,
             format=_choice(out_format, "--format", OUTPUT_FORMATS),  # type: ignore[arg-type]
             compression=_choice(compression, "--compression", COMPRESSIONS),  # type: ignore[arg-type]
             throughput=throughput,
@@ -663,7 +682,8 @@ def import_cmd(
         ),
     ] = None,
     max_rejects: MaxRejects = 0,
-    workers: Workers = 4,
+    workers: Workers = None,
+    threads: Threads = DEFAULT_THREADS,
     write_percent: WritePercent = 0.5,
     max_wcu: MaxWcu = None,
     bucket_owner: BucketOwner = None,
@@ -697,6 +717,7 @@ def import_cmd(
             into_existing=into_existing,
             bucket_owner=bucket_owner,
             workers=workers,
+            threads=threads,
             max_rejects=max_rejects,
             throughput=ThroughputOptions(write_percent=write_percent, max_wcu=max_wcu),
             observer=observer,
@@ -720,7 +741,8 @@ def validate_cmd(
     segments: Annotated[
         int, typer.Option("--segments", min=1, help="Parallel Scan segments per table.")
     ] = 4,
-    workers: Workers = 4,
+    workers: Workers = None,
+    threads: Threads = DEFAULT_THREADS,
     read_percent: ReadPercent = 0.5,
     max_rcu: MaxRcu = None,
     source_profile: SrcProfile = None,
@@ -758,6 +780,7 @@ def validate_cmd(
             dest_table=dest_table or source_table,
             segments=segments,
             workers=workers,
+            threads=threads,
             consistent_read=consistent,
             throughput=ThroughputOptions(read_percent=read_percent, max_rcu=max_rcu),
             observer=observer,
@@ -816,7 +839,8 @@ def resume(
     staging: Annotated[
         str, typer.Option("--staging", help="The staging URL the run was made with.")
     ],
-    workers: Workers = 4,
+    workers: Workers = None,
+    threads: Threads = DEFAULT_THREADS,
     read_percent: ReadPercent = 0.5,
     write_percent: WritePercent = 0.5,
     max_rcu: MaxRcu = None,
@@ -861,6 +885,7 @@ def resume(
             dest=dest,
             throughput=throughput,
             workers=workers,
+            threads=threads,
             observer=observer,
         )
     if isinstance(result, MigrateReport):
@@ -946,7 +971,8 @@ def plan_cmd(
         typer.Option("--pipeline", help="Plan every table of a pipeline file instead."),
     ] = None,
     segments: Segments = None,
-    workers: Workers = 4,
+    workers: Workers = None,
+    threads: Threads = DEFAULT_THREADS,
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Count the validation scans.")
     ] = True,
@@ -1010,6 +1036,7 @@ def plan_cmd(
                         dest_table=job.dest_table,
                         segments=job.spec.segments,
                         workers=spec.workers,
+                        threads=spec.threads,
                     ),
                     throughput=throughput,
                     prices=prices,
@@ -1026,7 +1053,8 @@ def plan_cmd(
                 source_table=source_table,
                 dest_table=dest_table or source_table,
                 segments=segments,
-                workers=workers,
+                workers=workers or default_workers(),
+                threads=threads,
                 validate=validate,
             ),
             throughput=throughput,
@@ -1155,7 +1183,8 @@ def demo(
     items: Annotated[
         int, typer.Option("--items", min=1, max=1_000_000, help="Items in the demo table.")
     ] = 1000,
-    workers: Workers = 4,
+    workers: Workers = None,
+    threads: Threads = DEFAULT_THREADS,
     progress: ProgressOpt = ProgressMode.auto,
     debug: Debug = False,
 ) -> None:
@@ -1167,7 +1196,7 @@ def demo(
     """
     del debug  # read by main() before parsing, so even parse errors can show a traceback
     with _observer(progress) as observer:
-        report = run_demo(items=items, workers=workers, observer=observer)
+        report = run_demo(items=items, workers=workers, threads=threads, observer=observer)
     _print_migration(report, as_json=False)
 
 

@@ -1,22 +1,159 @@
-"""The local engine: run units of work on a bounded pool; the first fatal error stops the rest.
+"""The local engine: units of work on threads, or on worker processes that each run threads.
 
-Units are plain data and the unit function takes everything it needs as arguments, so the
-same functions can later run on a process pool or as Spark tasks (DESIGN.md, "Engines").
+A unit function is a bound method of a plain job object (``job.run(unit, stop)``), so it
+can be pickled and run in another process (and, later, as a Spark task). What must stay in
+the parent is named in :class:`Shared`:
+
+- ``forward``: objects whose method calls are made in the parent on the worker's behalf
+  (the run ledger, the rejects file): the worker waits for each call, and an exception the
+  call raises in the parent (the rejects limit, say) is raised in the worker. They return
+  None there: only methods called for their effect may be forwarded.
+- ``notify``: the same, one-way, for calls nobody waits for (the progress observer). Calls
+  are applied in the order each worker made them, before that worker's result.
+- ``budgets``: capacity budgets. Each worker process gets ``1/workers`` of each
+  (``Budget.share``), and follows the parent's target when the capacity watcher moves it.
+
+Everything else in the job is pickled; AWS clients rebuild themselves in the worker from
+their side's configuration, so each process has its own connections and credentials.
+
+The first real error stops the other units (they see ``stop`` and raise Cancelled) and is
+re-raised in the parent. A worker that dies, or a parent that dies, ends the whole run:
+workers exit when their pipe to the parent closes, so a killed run leaves no process behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
+import itertools
+import os
+import pickle
 import threading
+import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from dataclasses import dataclass
+from multiprocessing import get_context
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_ready
+from multiprocessing.process import BaseProcess
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, TransientError
+from ddbmigrate.ports import Budget
 
 U = TypeVar("U")
 R = TypeVar("R")
 
+DEFAULT_THREADS = 4
+WORKERS_PER_CORE = 4
+POLL_SECONDS = 0.5
+
 
 class Cancelled(Exception):  # noqa: N818 - a signal between workers, never shown to users
     """Raised inside a unit when a sibling failed and the run is stopping."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """Objects that stay in the parent process (see the module docstring)."""
+
+    forward: tuple[object | None, ...] = ()
+    notify: tuple[object | None, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+
+
+class Engine(Protocol):
+    """Runs ``fn(unit, stop)`` for every unit; results in unit order."""
+
+    @property
+    def workers(self) -> int:
+        """Independent workers (processes or tasks) that each hold a share of a budget."""
+        ...
+
+    def run(
+        self,
+        fn: Callable[[U, threading.Event], R],
+        units: Sequence[U],
+        *,
+        shared: Shared = ...,
+    ) -> list[R]: ...
+
+
+def cpu_count() -> int:
+    """Cores this process may use (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    return cpu_count()
+
+
+def max_workers() -> int:
+    return cpu_count() * WORKERS_PER_CORE
+
+
+def check_workers(workers: int, threads: int = DEFAULT_THREADS) -> None:
+    """Refuse a worker or thread count that cannot help, naming the limit."""
+    cores = cpu_count()
+    limit = max_workers()
+    if workers < 1:
+        raise ConfigError(f"--workers {workers} must be at least 1")
+    if workers > limit:
+        raise ConfigError(
+            f"--workers {workers} is more processes than this machine's {cores} cores can "
+            f"use (at most {limit})",
+            hint=f"one worker per core is best ({cores} here); raise --threads to have more "
+            "requests in flight",
+        )
+    if not 1 <= threads <= 64:
+        raise ConfigError(f"--threads {threads} must be between 1 and 64")
+
+
+def local_engine(workers: int, threads: int = DEFAULT_THREADS) -> ThreadEngine | ProcessEngine:
+    """One worker runs in this process; more run as a pool of worker processes."""
+    check_workers(workers, threads)
+    if workers == 1:
+        return ThreadEngine(threads)
+    return ProcessEngine(workers, threads)
+
+
+# --- threads ------------------------------------------------------------------------------
+
+
+class ThreadEngine:
+    """Units on a thread pool of this process. Budgets and observers are shared as they are."""
+
+    def __init__(self, threads: int = DEFAULT_THREADS) -> None:
+        self.threads = threads
+
+    @property
+    def workers(self) -> int:
+        return 1
+
+    def run(
+        self,
+        fn: Callable[[U, threading.Event], R],
+        units: Sequence[U],
+        *,
+        shared: Shared = Shared(),
+    ) -> list[R]:
+        return run_units(fn, units, workers=self.threads)
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> ThreadEngine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def run_units(
@@ -47,18 +184,459 @@ def run_units(
         raise
     finally:
         pool.shutdown(wait=True)
-    _raise_first_error(futures)
+    _raise_first_error(
+        [None if f.cancelled() else f.exception() for f in futures],
+    )
     return [f.result() for f in futures]
 
 
-def _raise_first_error(futures: Sequence[Future[R]]) -> None:
-    errors: list[BaseException] = []
-    for future in futures:
-        error = None if future.cancelled() else future.exception()
-        if error is not None:
-            errors.append(error)
-    real = [e for e in errors if not isinstance(e, Cancelled)]
+def _raise_first_error(errors: Sequence[BaseException | None]) -> None:
+    found = [e for e in errors if e is not None]
+    real = [e for e in found if not isinstance(e, Cancelled)]
     if real:
         raise real[0]
-    if errors:
-        raise errors[0]  # pragma: no cover - only Cancelled means someone set stop from outside
+    if found:
+        raise found[0]  # pragma: no cover - only Cancelled means someone set stop from outside
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+class ProcessEngine:
+    """Units on ``workers`` processes of ``threads`` threads each; started on first use and
+    kept for every step of a command (a process costs ~0.5 s to start)."""
+
+    def __init__(self, workers: int, threads: int = DEFAULT_THREADS) -> None:
+        self._workers = workers
+        self.threads = threads
+        self._procs: list[_Worker] = []
+        self._job_ids = itertools.count(1)
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    def __enter__(self) -> ProcessEngine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Ask the workers to exit; kill those that do not within a few seconds."""
+        procs, self._procs = self._procs, []
+        for worker in procs:
+            worker.send(("exit",))
+        for worker in procs:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.release()
+
+    def run(
+        self,
+        fn: Callable[[U, threading.Event], R],
+        units: Sequence[U],
+        *,
+        shared: Shared = Shared(),
+    ) -> list[R]:
+        if not units:
+            return []
+        self._start()
+        # Fewer units than workers: only that many workers are ever busy.
+        parts = min(self._workers, len(units))
+        run = _Run(
+            job_id=next(self._job_ids),
+            procs=self._procs,
+            threads=self.threads,
+            shared=shared,
+            total=len(units),
+            parts=parts,
+        )
+        try:
+            run.begin(_dumps_job(fn, shared), [b.share(parts) for b in shared.budgets])
+            return run.drive(list(units))
+        except BaseException:
+            # Interrupted, or a worker died: the pool is in an unknown state.
+            self._kill()
+            raise
+        finally:
+            run.end()
+
+    def _start(self) -> None:
+        if self._procs:
+            return
+        ctx = get_context("spawn")  # fork would copy locks held by this process's threads
+        for _ in range(self._workers):
+            parent_end, child_end = ctx.Pipe(duplex=True)
+            process = ctx.Process(
+                target=_worker_main, args=(child_end, self.threads), daemon=True, name="worker"
+            )
+            process.start()
+            child_end.close()
+            self._procs.append(_Worker(process, parent_end))
+
+    def _kill(self) -> None:
+        procs, self._procs = self._procs, []
+        for worker in procs:
+            worker.process.kill()
+        for worker in procs:
+            worker.process.join()
+            worker.release()
+
+
+@dataclass(slots=True)
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+
+    def release(self) -> None:
+        """Close the pipe and the process handle (after it exited)."""
+        self.conn.close()
+        self.process.close()
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        # A dead worker's sentinel tells whoever waits; the send itself may fail quietly.
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.conn.send(message)
+
+
+class _Run:
+    """One ``ProcessEngine.run``: hands out units, applies forwarded calls, collects results."""
+
+    def __init__(
+        self,
+        *,
+        job_id: int,
+        procs: list[_Worker],
+        threads: int,
+        shared: Shared,
+        total: int,
+        parts: int,
+    ) -> None:
+        self.job_id = job_id
+        self.procs = procs
+        self.threads = threads
+        self.shared = shared
+        self.results: list[Any] = [None] * total
+        self.errors: list[BaseException | None] = [None] * total
+        self.finished = 0
+        self.inflight = {id(w): 0 for w in procs}
+        self.stopping = False
+        self.first_error: BaseException | None = None
+        self.targets: list[tuple[float, int]] = [(_target(b), parts) for b in shared.budgets]
+
+    def begin(self, payload: bytes, shares: list[Budget]) -> None:
+        for worker in self.procs:
+            worker.send(("job", self.job_id, payload, shares))
+
+    def end(self) -> None:
+        for worker in self.procs:
+            worker.send(("end", self.job_id))
+
+    def drive(self, units: list[Any]) -> list[Any]:
+        pending = deque(enumerate(units))
+        sent = 0
+        while self.finished < sent or (pending and not self.stopping):
+            sent += self._hand_out(pending)
+            if self.finished >= sent:
+                continue
+            by_conn = {w.conn: w for w in self.procs}
+            sentinels = {w.process.sentinel: w for w in self.procs}
+            ready = wait_ready([*by_conn, *sentinels], timeout=POLL_SECONDS)
+            for item in ready:
+                if item in sentinels:
+                    self._died(sentinels[item])
+                else:
+                    self._drain(by_conn[item])  # type: ignore[index]
+            self._follow_targets()
+        if self.first_error is not None:
+            raise self.first_error
+        _raise_first_error(self.errors)
+        return self.results
+
+    def _hand_out(self, pending: deque[tuple[int, Any]]) -> int:
+        """Give each unit to the least busy worker, so units spread over processes."""
+        sent = 0
+        while pending and not self.stopping:
+            worker = min(self.procs, key=lambda w: self.inflight[id(w)])
+            if self.inflight[id(worker)] >= self.threads:
+                break
+            index, unit = pending.popleft()
+            worker.send(("unit", self.job_id, index, unit))
+            self.inflight[id(worker)] += 1
+            sent += 1
+        return sent
+
+    def _drain(self, worker: _Worker) -> None:
+        try:
+            while worker.conn.poll():
+                self._handle(worker, worker.conn.recv())
+        except (EOFError, OSError):
+            worker.process.join(timeout=2)  # the pipe broke because the worker is dying
+            self._died(worker)
+
+    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        kind, job_id = message[0], message[1]
+        if job_id != self.job_id:
+            return  # a late message of an earlier run that stopped
+        if kind == "call":
+            self._call(worker, message)
+            return
+        _, _, index, value = message
+        self.inflight[id(worker)] -= 1
+        self.finished += 1
+        if kind == "result":
+            self.results[index] = value
+        else:
+            self._fail(index, value)
+
+    def _call(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        _, _, (kind, target), method, args, kwargs, call_id = message
+        objects = self.shared.forward if kind == "forward" else self.shared.notify
+        error: BaseException | None = None
+        try:
+            getattr(objects[target], method)(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - it belongs to the worker that called
+            error = exc
+        if call_id is not None:
+            worker.send(
+                ("reply", self.job_id, call_id, None if error is None else _portable(error))
+            )
+        elif error is not None:
+            self._fail(None, error)
+
+    def _fail(self, index: int | None, error: BaseException) -> None:
+        """A unit failed (``index``) or a forwarded call did (None): stop every worker."""
+        if index is not None:
+            self.errors[index] = error
+        if isinstance(error, Cancelled):
+            return
+        if self.first_error is None:
+            self.first_error = error
+        if not self.stopping:
+            self.stopping = True
+            for worker in self.procs:
+                worker.send(("stop", self.job_id))
+
+    def _died(self, worker: _Worker) -> None:
+        code = worker.process.exitcode
+        raise TransientError(
+            f"worker process {worker.process.pid} stopped unexpectedly (exit code {code}); "
+            "a re-run resumes where it stopped",
+            hint="a worker killed by the system is often out of memory: lower --threads",
+        )
+
+    def _follow_targets(self) -> None:
+        """Each busy worker holds ``target / busy workers`` of every budget: an idle worker's
+        share goes to the others (the last units of a step get the whole budget), and a
+        target the capacity watcher moved reaches every worker."""
+        busy = [w for w in self.procs if self.inflight[id(w)] > 0]
+        for index, budget in enumerate(self.shared.budgets):
+            state = (_target(budget), len(busy))
+            if busy and state != self.targets[index]:
+                self.targets[index] = state
+                for worker in busy:
+                    worker.send(("target", self.job_id, index, state[0] / len(busy)))
+
+
+def _target(budget: Budget) -> float:
+    return float(budget.target)
+
+
+# --- pickling a job with what stays in the parent -------------------------------------------
+
+
+class _JobPickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, shared: Shared) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        # None (no ledger, say) stays None: a stand-in would make "is not None" true.
+        self._ids: dict[int, tuple[str, int]] = {}
+        for kind, objects in (("forward", shared.forward), ("notify", shared.notify)):
+            self._ids.update({id(o): (kind, i) for i, o in enumerate(objects) if o is not None})
+        self._ids.update({id(b): ("budget", i) for i, b in enumerate(shared.budgets)})
+
+    def persistent_id(self, obj: Any) -> Any:
+        return self._ids.get(id(obj))
+
+
+def _dumps_job(fn: Callable[..., Any], shared: Shared) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        _JobPickler(buffer, shared).dump(fn)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise FatalError(
+            f"this work cannot run on worker processes: {exc}",
+            hint="use --workers 1 to run it in one process",
+        ) from exc
+    return buffer.getvalue()
+
+
+class _JobUnpickler(pickle.Unpickler):
+    def __init__(
+        self, data: bytes, forwarder: Callable[[str, int], Any], budgets: list[Budget]
+    ) -> None:
+        super().__init__(io.BytesIO(data))
+        self._forwarder = forwarder
+        self._budgets = budgets
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, index = pid
+        return self._budgets[index] if kind == "budget" else self._forwarder(kind, index)
+
+
+class _Replies:
+    """The worker's calls waiting for the parent's answer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, list[Any]] = {}
+
+    def open(self) -> tuple[int, threading.Event, list[Any]]:
+        event, slot = threading.Event(), [None]
+        with self._lock:
+            call_id = next(self._ids)
+            self._waiting[call_id] = [event, slot]
+        return call_id, event, slot
+
+    def resolve(self, call_id: int, error: BaseException | None) -> None:
+        with self._lock:
+            event, slot = self._waiting.pop(call_id)
+        slot[0] = error
+        event.set()
+
+
+class _Forwarder:
+    """Stands in a worker for an object of the parent: ``obj.method(...)`` becomes a message,
+    answered (``forward``) or not (``notify``)."""
+
+    def __init__(
+        self,
+        send: Callable[[tuple[Any, ...]], None],
+        job_id: int,
+        target: tuple[str, int],
+        replies: _Replies,
+    ) -> None:
+        self._send = send
+        self._job_id = job_id
+        self._target = target
+        self._replies = replies
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def call(*args: Any, **kwargs: Any) -> None:
+            if self._target[0] == "notify":
+                self._send(("call", self._job_id, self._target, name, args, kwargs, None))
+                return
+            call_id, answered, slot = self._replies.open()
+            self._send(("call", self._job_id, self._target, name, args, kwargs, call_id))
+            answered.wait()
+            if slot[0] is not None:
+                raise slot[0]
+
+        return call
+
+
+# --- the worker process -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[[Any, threading.Event], Any]
+    stop: threading.Event
+    budgets: list[Budget]
+
+
+def _worker_main(conn: Connection, threads: int) -> None:
+    """Runs in a worker process: receive jobs and units, run units on threads, send back."""
+    # The hot loop allocates many short-lived dicts; collecting them less often saves ~1/3
+    # of the CPU (DESIGN.md, reference numbers). Modules loaded so far are never garbage.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        try:
+            payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an unpicklable result: say what it was
+            if message[0] == "call":
+                raise
+            payload = pickle.dumps(("error", message[1], message[2], _portable(exc)))
+        with lock:
+            conn.send_bytes(payload)
+
+    jobs: dict[int, _Job] = {}
+    replies = _Replies()
+    pool = ThreadPoolExecutor(max_workers=threads)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            os._exit(3)  # the parent is gone: stop at once, write nothing more
+        kind = message[0]
+        if kind == "exit":
+            break
+        if kind == "reply":
+            replies.resolve(message[2], message[3])
+        else:
+            _dispatch(message, jobs, pool, send, replies)
+    pool.shutdown(wait=True)
+
+
+def _dispatch(
+    message: tuple[Any, ...],
+    jobs: dict[int, _Job],
+    pool: ThreadPoolExecutor,
+    send: Callable[[tuple[Any, ...]], None],
+    replies: _Replies,
+) -> None:
+    kind, job_id = message[0], message[1]
+    if kind == "job":
+        _, _, payload, shares = message
+
+        def forwarder(kind: str, index: int) -> _Forwarder:
+            return _Forwarder(send, job_id, (kind, index), replies)
+
+        fn = _JobUnpickler(payload, forwarder, shares).load()
+        jobs[job_id] = _Job(fn, threading.Event(), shares)
+    elif kind == "unit":
+        job = jobs.get(job_id)
+        if job is not None:
+            pool.submit(_run_unit, job, job_id, message[2], message[3], send)
+    elif kind == "stop" and job_id in jobs:
+        jobs[job_id].stop.set()
+    elif kind == "target" and job_id in jobs:
+        jobs[job_id].budgets[message[2]].set_target(message[3])
+    elif kind == "end":
+        jobs.pop(job_id, None)
+
+
+def _run_unit(
+    job: _Job, job_id: int, index: int, unit: Any, send: Callable[[tuple[Any, ...]], None]
+) -> None:
+    try:
+        result = job.fn(unit, job.stop)
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+        job.stop.set()  # this worker's other units stop too; the parent tells the rest
+        send(("error", job_id, index, _portable(exc)))
+        return
+    send(("result", job_id, index, result))
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The error itself when it survives pickling; else a FatalError with its traceback."""
+    if isinstance(exc, DdbMigrateError | Cancelled):
+        with contextlib.suppress(Exception):
+            pickle.dumps(exc)
+            return exc
+    text = "".join(traceback.format_exception(exc)).strip()
+    return FatalError(f"a worker failed: {type(exc).__name__}: {exc}", hint=text)

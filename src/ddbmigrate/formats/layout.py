@@ -40,6 +40,8 @@ class PartWriterLike(Protocol):
 
     def add(self, item: Item) -> None: ...
 
+    def add_many(self, items: list[Item]) -> None: ...
+
     def finish(self) -> tuple[bytes, int, str]:
         """(stored bytes, item count, base64 MD5 of the stored bytes)."""
         ...
@@ -56,6 +58,12 @@ class DataFileWriter:
     def add(self, item: Item) -> None:
         self._sink.write(self._encode(item))
         self.item_count += 1
+
+    def add_many(self, items: list[Item]) -> None:
+        """A page at once: one call into the compressor instead of one per item."""
+        encode = self._encode
+        self._sink.write(b"".join([encode(item) for item in items]))
+        self.item_count += len(items)
 
     def finish(self) -> tuple[bytes, int, str]:
         data = self._sink.finish()

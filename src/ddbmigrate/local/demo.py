@@ -10,6 +10,7 @@ from ddbmigrate.aws.dynamodb import DynamoTableReader, DynamoTableWriter
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.config import Side
+from ddbmigrate.engines.local import default_workers
 from ddbmigrate.errors import FatalError
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import (
@@ -89,7 +90,7 @@ def scan_items(side: Side, table: str) -> list[Item]:
             return items
 
 
-def run_demo(*, items: int, workers: int, observer: Observer) -> MigrateReport:
+def run_demo(*, items: int, workers: int | None, threads: int, observer: Observer) -> MigrateReport:
     """Start the embedded AWS, fill the source, migrate and validate; return the report."""
     with running() as env, base_credentials(env):
         observer.message(
@@ -102,7 +103,12 @@ def run_demo(*, items: int, workers: int, observer: Observer) -> MigrateReport:
             source=env.source,
             dest=env.dest,
             staging=api.StagingOptions(url=env.staging),
-            options=MigrateOptions(source_table=DEMO_TABLE, dest_table=DEMO_TABLE, workers=workers),
+            options=MigrateOptions(
+                source_table=DEMO_TABLE,
+                dest_table=DEMO_TABLE,
+                workers=workers or default_workers(),
+                threads=threads,
+            ),
             observer=observer,
         )
     return report
