@@ -50,6 +50,9 @@ class ExportOptions:
     """Segments scanned at once."""
     part_max_items: int = 100_000
     """Items per data file at most; a segment starts a new part after this many."""
+    part_max_bytes: int = 32 * 1024 * 1024
+    """Compressed bytes per data file at most (checked after each page): a part is held in
+    memory until it is stored, so this bounds a segment's memory whatever the item size."""
     consistent_read: bool = False
     """Strongly consistent Scan (costs twice the RCU)."""
     page_limit: int | None = None
@@ -145,7 +148,11 @@ class _SegmentJob:
             self.observer.advanced(STEP, len(page.items))
             start_key = page.last_key
             # Parts close at page boundaries, so the recorded LastEvaluatedKey is exact.
-            if writer.item_count >= self.options.part_max_items and start_key is not None:
+            full = (
+                writer.item_count >= self.options.part_max_items
+                or writer.size >= self.options.part_max_bytes
+            )
+            if full and start_key is not None:
                 self._flush(writer, state, start_key)
                 writer = self.layout.new_writer()
             if start_key is None:

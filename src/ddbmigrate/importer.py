@@ -24,7 +24,7 @@ from ddbmigrate.errors import (
     TransientError,
 )
 from ddbmigrate.formats import codecs, incremental, native
-from ddbmigrate.formats.compression import decompress
+from ddbmigrate.formats.compression import decompressed_chunks, verify
 from ddbmigrate.formats.detect import SourceFile, SourcePlan
 from ddbmigrate.items import item_size, key_bytes, key_of
 from ddbmigrate.model import Item, KeySchema, Segment
@@ -162,6 +162,10 @@ class _Writer:
     observer: Observer
     rejects: RejectLog
     budget: Budget
+    units_per_byte: float = 0.0
+    """Write units DynamoDB charged per byte of line in the last whole batch: the next
+    batch's reservation, so the budget reserves what it will be charged (lines are longer
+    than items, and ``ceil(KB)`` per item overshoots when items sit near a KB boundary)."""
 
     def write_all(self, entries: Iterator[_Line], stop: threading.Event) -> int:
         rng = random.Random()
@@ -181,7 +185,9 @@ class _Writer:
 
     def _send(self, batch: _Batch, rng: random.Random) -> int:
         try:
-            self._send_requests([e.request for e in batch.lines], rng, batch.write_units())
+            charged = self._send_requests([e.request for e in batch.lines], rng, self._units(batch))
+            if charged:
+                self.units_per_byte = charged / batch.size
         except RejectedItemError:
             return self._send_one_by_one(batch, rng)
         self.observer.advanced(STEP, len(batch.lines))
@@ -200,11 +206,19 @@ class _Writer:
             self.observer.advanced(STEP, 1)
         return written
 
+    def _units(self, batch: _Batch) -> float:
+        if self.units_per_byte:
+            return max(float(len(batch.lines)), self.units_per_byte * batch.size)
+        return batch.write_units()
+
     def _send_requests(
         self, requests: list[WriteRequest], rng: random.Random, units: float | None = None
-    ) -> None:
+    ) -> float:
+        """Send until nothing is left; return what the first call was charged when it took
+        the whole batch (else 0)."""
         pending = requests
         stalled = 0
+        charged = 0.0
         while pending:
             result = metered(
                 lambda p=pending: self.writer.batch_write(p),  # type: ignore[misc]
@@ -226,8 +240,11 @@ class _Writer:
                 if stalled:  # DynamoDB took nothing: the table is at its limit, back off
                     self.budget.on_throttled()
                 self.clock.sleep(self.options.retry.delay(stalled, rng))
+            if units is not None and not result.unprocessed:
+                charged = result.consumed
             pending = result.unprocessed
             units = None
+        return charged
 
 
 @dataclass(slots=True)
@@ -240,27 +257,40 @@ class _FileReader:
     rejects: RejectLog
 
     def payload(self, file: SourceFile) -> bytes | None:
-        """The file's decompressed bytes, or None when the whole file was rejected."""
+        """The file's stored bytes once proven intact (its MD5, or else a full decompression
+        pass), or None when the whole file was rejected. Nothing of a damaged file is
+        written; the plain bytes are then streamed, never held whole."""
         try:
             data = self.store.get(file.key)
         except NotFoundError as exc:
             self.rejects.record(Reject(file.key, 0, f"file is missing: {exc}"))
             return None
-        if file.md5 and codecs.md5_b64(data) != file.md5:
-            self.rejects.record(
-                Reject(
-                    file.key,
-                    0,
-                    f"MD5 {codecs.md5_b64(data)} does not match the "
-                    f"manifest's {file.md5}; the file was damaged or replaced",
+        if file.md5:
+            if codecs.md5_b64(data) != file.md5:
+                self.rejects.record(
+                    Reject(
+                        file.key,
+                        0,
+                        f"MD5 {codecs.md5_b64(data)} does not match the "
+                        f"manifest's {file.md5}; the file was damaged or replaced",
+                    )
                 )
-            )
-            return None
+                return None
+            return data
         try:
-            return decompress(data, name=file.key)
+            verify(data, name=file.key)
         except CorruptDataError as exc:
             self.rejects.record(Reject(file.key, 0, str(exc)))
             return None
+        return data
+
+    def lines(self, file: SourceFile, data: bytes) -> Iterator[tuple[int, bytes]]:
+        """(line number, line) of the file's records, decompressed as they are read."""
+        chunks = decompressed_chunks(data, name=file.key)
+        try:
+            yield from codecs.stream_lines(chunks, self.plan.format)
+        except CorruptDataError as exc:  # proven intact above, so only if the store lied
+            self.rejects.record(Reject(file.key, 0, str(exc)))
 
     def _decoder(self, file: SourceFile) -> codecs.LineDecoder:
         """Lines of a native JSON file whose MD5 matched its manifest are exactly what
@@ -270,11 +300,11 @@ class _FileReader:
             return native.decode_trusted_line
         return codecs.line_decoder(self.plan.format)
 
-    def items(self, file: SourceFile, text: bytes, seen: list[int]) -> Iterator[_Line]:
+    def items(self, file: SourceFile, data: bytes, seen: list[int]) -> Iterator[_Line]:
         """Put requests for every good line; a reject for every bad one. ``seen[0]`` counts
         the records read, good or bad, to check against the manifest."""
         decode = self._decoder(file)
-        for number, line in codecs.data_lines(text, self.plan.format):
+        for number, line in self.lines(file, data):
             seen[0] += 1
             try:
                 item = decode(line)
@@ -292,10 +322,10 @@ class _FileReader:
                 file.key, number, request, item, len(line), key_bytes(key_of(item, self.key))
             )
 
-    def changes(self, file: SourceFile, text: bytes) -> Iterator[tuple[int, incremental.Change]]:
+    def changes(self, file: SourceFile, data: bytes) -> Iterator[tuple[int, incremental.Change]]:
         """Incremental records of one file; bad ones become rejects."""
         decode = codecs.change_decoder(self.plan.format)
-        for number, line in codecs.data_lines(text, self.plan.format):
+        for number, line in self.lines(file, data):
             try:
                 change = decode(line)
             except CorruptDataError as exc:
@@ -359,11 +389,11 @@ class _FileJob:
         if file.key in self.done:
             self.sender.observer.advanced(STEP, self.done[file.key])
             return self.done[file.key]
-        text = self.reader.payload(file)
-        if text is None:
+        data = self.reader.payload(file)
+        if data is None:
             return 0
         seen = [0]
-        written = self.sender.write_all(self.reader.items(file, text, seen), stop)
+        written = self.sender.write_all(self.reader.items(file, data, seen), stop)
         if file.item_count is not None and seen[0] != file.item_count:
             self.reader.rejects.record(
                 Reject(
@@ -379,9 +409,9 @@ def _apply_changes(plan: SourcePlan, reader: _FileReader, sender: _Writer) -> in
     """Incremental exports: the newest change per key across all files, then puts/deletes."""
     changes: list[tuple[int, str, incremental.Change]] = []
     for file in plan.files:
-        text = reader.payload(file)
-        if text is not None:
-            changes += [(n, file.key, c) for n, c in reader.changes(file, text)]
+        data = reader.payload(file)
+        if data is not None:
+            changes += [(n, file.key, c) for n, c in reader.changes(file, data)]
     newest = incremental.newest_per_key([c for _, _, c in changes])
     # newest_per_key returns the very objects it was given: find where each came from.
     where = {id(c): (f, n) for n, f, c in changes}

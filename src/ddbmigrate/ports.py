@@ -173,6 +173,10 @@ class Budget(Protocol):
         """Wait until ``expected`` capacity units may be spent."""
         ...
 
+    def reserve(self, expected: float = 1.0) -> float:
+        """Reserve ``expected`` units; return the seconds to wait before spending them."""
+        ...
+
     def settle(self, expected: float, consumed: float) -> None:
         """Correct the bucket by what the response says the request really consumed."""
         ...
@@ -208,6 +212,9 @@ class Unlimited:
 
     def acquire(self, expected: float = 1.0) -> None:
         return None
+
+    def reserve(self, expected: float = 1.0) -> float:
+        return 0.0
 
     def settle(self, expected: float, consumed: float) -> None:
         return None

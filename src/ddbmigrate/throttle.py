@@ -96,13 +96,19 @@ class CapacityBudget:
 
     def acquire(self, expected: float = 1.0) -> None:
         """Reserve ``expected`` units, sleeping (on the clock) until the bucket covers them."""
+        wait = self.reserve(expected)
+        if wait > 0:
+            self._clock.sleep(wait)
+
+    def reserve(self, expected: float = 1.0) -> float:
+        """Reserve ``expected`` units now; return the seconds to wait before using them
+        (what ``acquire`` sleeps; a worker process sleeps it on its own side)."""
         with self._lock:
             self._refill()
             self._tokens -= expected
             wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
             self._waited += wait
-        if wait > 0:
-            self._clock.sleep(wait)
+        return wait
 
     def settle(self, expected: float, consumed: float) -> None:
         """Charge what a request really consumed against what ``acquire`` reserved for it.

@@ -10,8 +10,11 @@ the parent is named in :class:`Shared`:
   None there: only methods called for their effect may be forwarded.
 - ``notify``: the same, one-way, for calls nobody waits for (the progress observer). Calls
   are applied in the order each worker made them, before that worker's result.
-- ``budgets``: capacity budgets. Each worker process gets ``1/workers`` of each
-  (``Budget.share``), and follows the parent's target when the capacity watcher moves it.
+- ``budgets``: capacity budgets. They stay in the parent too: a worker reserves capacity
+  with one round trip per request (``Budget.reserve``) and sleeps for the wait it is told,
+  so all processes draw from one bucket exactly as threads do (the AIMD rate, the capacity
+  watcher's target and the burst limit hold for the run as a whole). Settlements travel
+  with the next reservation.
 
 Everything else in the job is pickled; AWS clients rebuild themselves in the worker from
 their side's configuration, so each process has its own connections and credentials.
@@ -30,6 +33,7 @@ import itertools
 import os
 import pickle
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -71,7 +75,7 @@ class Engine(Protocol):
 
     @property
     def workers(self) -> int:
-        """Independent workers (processes or tasks) that each hold a share of a budget."""
+        """Independent workers (processes or tasks) running units at once."""
         ...
 
     def run(
@@ -249,18 +253,15 @@ class ProcessEngine:
         if not units:
             return []
         self._start()
-        # Fewer units than workers: only that many workers are ever busy.
-        parts = min(self._workers, len(units))
         run = _Run(
             job_id=next(self._job_ids),
             procs=self._procs,
             threads=self.threads,
             shared=shared,
             total=len(units),
-            parts=parts,
         )
         try:
-            run.begin(_dumps_job(fn, shared), [b.share(parts) for b in shared.budgets])
+            run.begin(_dumps_job(fn, shared), [(b.rate, b.target) for b in shared.budgets])
             return run.drive(list(units))
         except BaseException:
             # Interrupted, or a worker died: the pool is in an unknown state.
@@ -318,7 +319,6 @@ class _Run:
         threads: int,
         shared: Shared,
         total: int,
-        parts: int,
     ) -> None:
         self.job_id = job_id
         self.procs = procs
@@ -330,11 +330,10 @@ class _Run:
         self.inflight = {id(w): 0 for w in procs}
         self.stopping = False
         self.first_error: BaseException | None = None
-        self.targets: list[tuple[float, int]] = [(_target(b), parts) for b in shared.budgets]
 
-    def begin(self, payload: bytes, shares: list[Budget]) -> None:
+    def begin(self, payload: bytes, rates: list[tuple[float, float]]) -> None:
         for worker in self.procs:
-            worker.send(("job", self.job_id, payload, shares))
+            worker.send(("job", self.job_id, payload, rates))
 
     def end(self) -> None:
         for worker in self.procs:
@@ -355,7 +354,6 @@ class _Run:
                     self._died(sentinels[item])
                 else:
                     self._drain(by_conn[item])  # type: ignore[index]
-            self._follow_targets()
         if self.first_error is not None:
             raise self.first_error
         _raise_first_error(self.errors)
@@ -399,16 +397,19 @@ class _Run:
 
     def _call(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         _, _, (kind, target), method, args, kwargs, call_id = message
-        objects = self.shared.forward if kind == "forward" else self.shared.notify
         error: BaseException | None = None
+        value: Any = None
         try:
-            getattr(objects[target], method)(*args, **kwargs)
+            if kind == "budget":
+                value = _budget_call(self.shared.budgets[target], method, args)
+            else:
+                objects = self.shared.forward if kind == "forward" else self.shared.notify
+                value = getattr(objects[target], method)(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - it belongs to the worker that called
             error = exc
         if call_id is not None:
-            worker.send(
-                ("reply", self.job_id, call_id, None if error is None else _portable(error))
-            )
+            reply = None if error is None else _portable(error)
+            worker.send(("reply", self.job_id, call_id, reply, value))
         elif error is not None:
             self._fail(None, error)
 
@@ -433,21 +434,27 @@ class _Run:
             hint="a worker killed by the system is often out of memory: lower --threads",
         )
 
-    def _follow_targets(self) -> None:
-        """Each busy worker holds ``target / busy workers`` of every budget: an idle worker's
-        share goes to the others (the last units of a step get the whole budget), and a
-        target the capacity watcher moved reaches every worker."""
-        busy = [w for w in self.procs if self.inflight[id(w)] > 0]
-        for index, budget in enumerate(self.shared.budgets):
-            state = (_target(budget), len(busy))
-            if busy and state != self.targets[index]:
-                self.targets[index] = state
-                for worker in busy:
-                    worker.send(("target", self.job_id, index, state[0] / len(busy)))
+
+def _budget_call(budget: Budget, method: str, args: tuple[Any, ...]) -> Any:
+    """A worker's budget call, made on the parent's budget (see ``_RemoteBudget``)."""
+    if method == "reserve":
+        expected, settled, successes = args
+        _apply(budget, settled, successes)
+        return budget.reserve(expected), budget.rate, budget.target
+    if method == "flush":
+        _apply(budget, *args)
+        return None
+    if method == "on_throttled":
+        budget.on_throttled()
+        return None
+    raise ValueError(f"unknown budget call {method!r}")
 
 
-def _target(budget: Budget) -> float:
-    return float(budget.target)
+def _apply(budget: Budget, settled: list[tuple[float, float]], successes: int) -> None:
+    for expected, consumed in settled:
+        budget.settle(expected, consumed)
+    for _ in range(successes):
+        budget.on_success()
 
 
 # --- pickling a job with what stays in the parent -------------------------------------------
@@ -480,7 +487,7 @@ def _dumps_job(fn: Callable[..., Any], shared: Shared) -> bytes:
 
 class _JobUnpickler(pickle.Unpickler):
     def __init__(
-        self, data: bytes, forwarder: Callable[[str, int], Any], budgets: list[Budget]
+        self, data: bytes, forwarder: Callable[[str, int], Any], budgets: list[_RemoteBudget]
     ) -> None:
         super().__init__(io.BytesIO(data))
         self._forwarder = forwarder
@@ -500,16 +507,16 @@ class _Replies:
         self._waiting: dict[int, list[Any]] = {}
 
     def open(self) -> tuple[int, threading.Event, list[Any]]:
-        event, slot = threading.Event(), [None]
+        event, slot = threading.Event(), [None, None]
         with self._lock:
             call_id = next(self._ids)
             self._waiting[call_id] = [event, slot]
         return call_id, event, slot
 
-    def resolve(self, call_id: int, error: BaseException | None) -> None:
+    def resolve(self, call_id: int, error: BaseException | None, value: Any) -> None:
         with self._lock:
             event, slot = self._waiting.pop(call_id)
-        slot[0] = error
+        slot[0], slot[1] = error, value
         event.set()
 
 
@@ -529,21 +536,91 @@ class _Forwarder:
         self._target = target
         self._replies = replies
 
-    def __getattr__(self, name: str) -> Callable[..., None]:
+    def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
 
-        def call(*args: Any, **kwargs: Any) -> None:
+        def call(*args: Any, **kwargs: Any) -> Any:
             if self._target[0] == "notify":
-                self._send(("call", self._job_id, self._target, name, args, kwargs, None))
-                return
-            call_id, answered, slot = self._replies.open()
-            self._send(("call", self._job_id, self._target, name, args, kwargs, call_id))
-            answered.wait()
-            if slot[0] is not None:
-                raise slot[0]
+                self._tell(name, *args, **kwargs)
+                return None
+            return self._ask(name, args, kwargs)
 
         return call
+
+    def _ask(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call_id, answered, slot = self._replies.open()
+        self._send(("call", self._job_id, self._target, name, args, kwargs, call_id))
+        answered.wait()
+        if slot[0] is not None:
+            raise slot[0]
+        return slot[1]
+
+    def _tell(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self._send(("call", self._job_id, self._target, name, args, kwargs, None))
+
+
+class _RemoteBudget:
+    """A worker's stand-in for a budget of the parent: ``acquire`` asks the parent for a
+    reservation and sleeps here for the wait it is given; ``settle`` and ``on_success``
+    ride along with the next reservation (or the flush at the end of a unit)."""
+
+    def __init__(self, link: _Forwarder, rate: float, target: float) -> None:
+        self._link = link
+        self._rate = rate
+        self._target = target
+        self._lock = threading.Lock()
+        self._settled: list[tuple[float, float]] = []
+        self._successes = 0
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    @property
+    def target(self) -> float:
+        return self._target
+
+    def reserve(self, expected: float = 1.0) -> float:
+        settled, successes = self._take()
+        wait, self._rate, self._target = self._link._ask(
+            "reserve", (expected, settled, successes), {}
+        )
+        return float(wait)
+
+    def acquire(self, expected: float = 1.0) -> None:
+        wait = self.reserve(expected)
+        if wait > 0:
+            time.sleep(wait)
+
+    def settle(self, expected: float, consumed: float) -> None:
+        with self._lock:
+            self._settled.append((expected, consumed))
+
+    def on_success(self) -> None:
+        with self._lock:
+            self._successes += 1
+
+    def on_throttled(self) -> None:
+        self.flush()
+        self._link._tell("on_throttled")
+
+    def flush(self) -> None:
+        settled, successes = self._take()
+        if settled or successes:
+            self._link._tell("flush", settled, successes)
+
+    def set_target(self, rate: float) -> None:
+        raise TypeError("a worker cannot move the run's target")
+
+    def share(self, parts: int) -> _RemoteBudget:
+        raise TypeError("a worker's budget cannot be shared further")
+
+    def _take(self) -> tuple[list[tuple[float, float]], int]:
+        with self._lock:
+            taken = self._settled, self._successes
+            self._settled, self._successes = [], 0
+        return taken
 
 
 # --- the worker process -------------------------------------------------------------------
@@ -553,7 +630,7 @@ class _Forwarder:
 class _Job:
     fn: Callable[[Any, threading.Event], Any]
     stop: threading.Event
-    budgets: list[Budget]
+    budgets: list[_RemoteBudget]
 
 
 def _worker_main(conn: Connection, threads: int) -> None:
@@ -586,7 +663,7 @@ def _worker_main(conn: Connection, threads: int) -> None:
         if kind == "exit":
             break
         if kind == "reply":
-            replies.resolve(message[2], message[3])
+            replies.resolve(message[2], message[3], message[4])
         else:
             _dispatch(message, jobs, pool, send, replies)
     pool.shutdown(wait=True)
@@ -601,21 +678,23 @@ def _dispatch(
 ) -> None:
     kind, job_id = message[0], message[1]
     if kind == "job":
-        _, _, payload, shares = message
+        _, _, payload, rates = message
 
         def forwarder(kind: str, index: int) -> _Forwarder:
             return _Forwarder(send, job_id, (kind, index), replies)
 
-        fn = _JobUnpickler(payload, forwarder, shares).load()
-        jobs[job_id] = _Job(fn, threading.Event(), shares)
+        budgets = [
+            _RemoteBudget(forwarder("budget", i), rate, target)
+            for i, (rate, target) in enumerate(rates)
+        ]
+        fn = _JobUnpickler(payload, forwarder, budgets).load()
+        jobs[job_id] = _Job(fn, threading.Event(), budgets)
     elif kind == "unit":
         job = jobs.get(job_id)
         if job is not None:
             pool.submit(_run_unit, job, job_id, message[2], message[3], send)
     elif kind == "stop" and job_id in jobs:
         jobs[job_id].stop.set()
-    elif kind == "target" and job_id in jobs:
-        jobs[job_id].budgets[message[2]].set_target(message[3])
     elif kind == "end":
         jobs.pop(job_id, None)
 
@@ -626,10 +705,18 @@ def _run_unit(
     try:
         result = job.fn(unit, job.stop)
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+        _flush(job)
         job.stop.set()  # this worker's other units stop too; the parent tells the rest
         send(("error", job_id, index, _portable(exc)))
         return
+    _flush(job)
     send(("result", job_id, index, result))
+
+
+def _flush(job: _Job) -> None:
+    """What this unit consumed reaches the parent's budgets before its result does."""
+    for budget in job.budgets:
+        budget.flush()
 
 
 def _portable(exc: BaseException) -> BaseException:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from ddbmigrate.formats import datapipeline, incremental, ion, native
 from ddbmigrate.formats.detect import Format
@@ -52,7 +52,26 @@ def change_decoder(fmt: Format) -> Callable[[bytes], incremental.Change]:
 
 def data_lines(text: bytes, fmt: Format) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, line) for every line that holds a record."""
-    for number, line in enumerate(text.split(b"\n"), start=1):
+    return numbered_lines(text.split(b"\n"), fmt)
+
+
+def stream_lines(chunks: Iterable[bytes], fmt: Format) -> Iterator[tuple[int, bytes]]:
+    """:func:`data_lines` over a file that arrives in chunks (lines may span two)."""
+    return numbered_lines(_split_chunks(chunks), fmt)
+
+
+def _split_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    pending = b""
+    for chunk in chunks:
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    yield pending
+
+
+def numbered_lines(lines: Iterable[bytes], fmt: Format) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line) for every line of ``lines`` that holds a record."""
+    for number, line in enumerate(lines, start=1):
         stripped = line.strip(b"\r") if fmt == "datapipeline-hive" else line.strip()
         if not stripped.strip() or (fmt == "native-ion" and stripped == ION_MARKER):
             continue

@@ -11,11 +11,12 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from collections.abc import Iterator
 from typing import Literal
 
 import zstandard
 
-from ddbmigrate.errors import CorruptDataError
+from ddbmigrate.errors import ConfigError, CorruptDataError
 
 Compression = Literal["gzip", "zstd", "none"]
 
@@ -27,6 +28,20 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DEFAULT_LEVELS: dict[Compression, int] = {"gzip": 1, "zstd": 3, "none": 0}
 
 _SUFFIXES: dict[Compression, str] = {"gzip": ".gz", "zstd": ".zst", "none": ""}
+
+
+LEVELS: dict[Compression, tuple[int, int]] = {"gzip": (1, 9), "zstd": (1, 22), "none": (0, 0)}
+
+
+def check_level(kind: Compression, level: int | None) -> None:
+    """Refuse a level the compressor does not have, naming its range."""
+    if level is None:
+        return
+    low, high = LEVELS[kind]
+    if kind == "none":
+        raise ConfigError("--compression-level needs --compression gzip or zstd")
+    if not low <= level <= high:
+        raise ConfigError(f"--compression-level {level} is outside {low}-{high} for {kind}")
 
 
 def suffix_for(kind: Compression) -> str:
@@ -74,6 +89,7 @@ class Compressor:
         elif kind == "zstd":
             self._zstd = zstandard.ZstdCompressor(level=self._level).compressobj()
         self._result: bytes | None = None
+        self._result_size = 0
 
     def write(self, data: bytes) -> None:
         """Compress and buffer ``data``."""
@@ -86,6 +102,11 @@ class Compressor:
         else:
             self._buffer.write(data)
 
+    @property
+    def size(self) -> int:
+        """Compressed bytes so far (what a part's size cap counts)."""
+        return self._result_size if self._result is not None else self._buffer.tell()
+
     def finish(self) -> bytes:
         """End the stream and return all the compressed bytes (idempotent)."""
         if self._result is None:
@@ -94,7 +115,80 @@ class Compressor:
             elif self._zstd is not None:
                 self._buffer.write(self._zstd.flush())
             self._result = self._buffer.getvalue()
+            self._result_size = len(self._result)
+            self._buffer.close()  # the bytes live on in the result only
         return self._result
+
+
+CHUNK = 1 << 20
+"""Bytes of plain output per chunk when decompressing as a stream."""
+_ZSTD_STEP = 64 * 1024
+
+
+def decompressed_chunks(data: bytes, *, name: str) -> Iterator[bytes]:
+    """The plain bytes of ``data`` in chunks of about :data:`CHUNK`, so a large file is never
+    held decompressed whole. CorruptDataError where the stream turns out truncated or
+    damaged: callers that must not act on a damaged file check it first (:func:`verify`)."""
+    kind = detect(data)
+    if kind == "gzip":
+        return _gunzip_chunks(data, name)
+    if kind == "zstd":
+        return _unzstd_chunks(data, name)
+    return (data[start : start + CHUNK] for start in range(0, len(data), CHUNK))
+
+
+def verify(data: bytes, *, name: str) -> None:
+    """Decompress ``data`` to the end without keeping it: CorruptDataError if it is damaged."""
+    for _ in decompressed_chunks(data, name=name):
+        pass
+
+
+def _gunzip_chunks(data: bytes, name: str) -> Iterator[bytes]:
+    rest = data
+    try:
+        while rest:
+            if not rest.startswith(GZIP_MAGIC):
+                raise CorruptDataError(f"{name}: damaged gzip data: bytes after the last member")
+            member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            pending = rest
+            while not member.eof:
+                out = member.decompress(pending, CHUNK)
+                if out:
+                    yield out
+                pending = member.unconsumed_tail
+                if not pending and not member.eof:
+                    out = member.flush()
+                    if out:
+                        yield out
+                    if not member.eof:
+                        raise CorruptDataError(f"{name}: truncated gzip data")
+            rest = member.unused_data
+    except zlib.error as exc:
+        raise CorruptDataError(f"{name}: truncated or damaged gzip data: {exc}") from exc
+
+
+def _unzstd_chunks(data: bytes, name: str) -> Iterator[bytes]:
+    view = memoryview(data)
+    pos = 0
+    try:
+        while pos < len(data):
+            # One decompressobj per frame: it reports ``eof`` only when its frame is complete,
+            # which is how a truncated last frame is told apart from a whole one. Input goes
+            # in small steps so each output chunk stays small.
+            frame = zstandard.ZstdDecompressor().decompressobj()
+            while not frame.eof and pos < len(data):
+                piece = view[pos : pos + _ZSTD_STEP]
+                pos += len(piece)
+                out = frame.decompress(piece)
+                if out:
+                    yield out
+            if not frame.eof:
+                raise CorruptDataError(
+                    f"{name}: truncated or damaged zstd data: the last frame is incomplete"
+                )
+            pos -= len(frame.unused_data)
+    except zstandard.ZstdError as exc:
+        raise CorruptDataError(f"{name}: truncated or damaged zstd data: {exc}") from exc
 
 
 def decompress(data: bytes, *, name: str) -> bytes:

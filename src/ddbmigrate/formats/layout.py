@@ -38,6 +38,11 @@ class PartWriterLike(Protocol):
     @property
     def item_count(self) -> int: ...
 
+    @property
+    def size(self) -> int:
+        """Stored (compressed) bytes so far."""
+        ...
+
     def add(self, item: Item) -> None: ...
 
     def add_many(self, items: list[Item]) -> None: ...
@@ -58,6 +63,10 @@ class DataFileWriter:
     def add(self, item: Item) -> None:
         self._sink.write(self._encode(item))
         self.item_count += 1
+
+    @property
+    def size(self) -> int:
+        return self._sink.size
 
     def add_many(self, items: list[Item]) -> None:
         """A page at once: one call into the compressor instead of one per item."""

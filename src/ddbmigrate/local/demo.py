@@ -106,7 +106,7 @@ def run_demo(*, items: int, workers: int | None, threads: int, observer: Observe
             options=MigrateOptions(
                 source_table=DEMO_TABLE,
                 dest_table=DEMO_TABLE,
-                workers=workers or default_workers(),
+                workers=default_workers() if workers is None else workers,
                 threads=threads,
             ),
             observer=observer,
