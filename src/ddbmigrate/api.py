@@ -17,7 +17,7 @@ from typing import Any
 from ddbmigrate import pipeline, policies
 from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store, native_paths
 from ddbmigrate.aws.boto3_plane import Boto3TableReader, Boto3TableWriter
-from ddbmigrate.aws.session import SideSession
+from ddbmigrate.aws.session import SideSession, session_for
 from ddbmigrate.aws.sns import SnsNotifier
 from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.capacity import (
@@ -37,8 +37,24 @@ from ddbmigrate.checkpoint import (
 )
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import SIDE_FIELDS, Side
-from ddbmigrate.engines.local import DEFAULT_THREADS, check_workers, default_workers, local_engine
-from ddbmigrate.errors import ConfigError, DdbMigrateError, NotFoundError, StagingError
+from ddbmigrate.engines.choice import EngineChoice
+from ddbmigrate.engines.local import (
+    DEFAULT_THREADS,
+    Engine,
+    ProcessEngine,
+    ThreadEngine,
+    check_workers,
+    default_workers,
+    local_engine,
+)
+from ddbmigrate.engines.spark import SparkEngine, open_session
+from ddbmigrate.errors import (
+    ConfigError,
+    CredentialsError,
+    DdbMigrateError,
+    NotFoundError,
+    StagingError,
+)
 from ddbmigrate.estimate import Prices, estimate
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
 from ddbmigrate.formats.compression import Compression
@@ -66,6 +82,7 @@ from ddbmigrate.pipeline import (
 )
 from ddbmigrate.pipelinefile import PipelineSpec
 from ddbmigrate.ports import (
+    Budget,
     NullObserver,
     Observer,
     Store,
@@ -207,6 +224,81 @@ def _owner_for(staging: StagingOptions, dest: Account | None) -> str | None:
     return dest.session.account_id()
 
 
+def open_engine(
+    choice: EngineChoice,
+    *,
+    workers: int,
+    threads: int,
+    locations: list[str],
+    sides: list[Account],
+    observer: Observer,
+) -> ThreadEngine | ProcessEngine | SparkEngine:
+    """The engine a command runs its units on. The spark engine is checked before any data
+    moves: staging the executors can see, no speculative tasks, and executors that act as
+    the same accounts as this machine (a probe task per side)."""
+    if not choice.spark:
+        return local_engine(workers, threads)
+    session, _started = open_session(choice.spark_master)
+    engine = SparkEngine(session, tasks=choice.spark_tasks)
+    engine.check_staging(locations)
+    engine.check_settings()
+    observer.message(f"spark engine: master {engine.master}, {engine.workers} tasks at once")
+    check_executors(engine, sides)
+    return engine
+
+
+@dataclass(frozen=True, slots=True)
+class _IdentityProbe:
+    """A Spark task's proof that it can act as a side: the account its credentials reach."""
+
+    def run(self, side: Side, stop: object) -> tuple[str | None, str | None]:
+        try:
+            return session_for(side).account_id(), None
+        except DdbMigrateError as exc:
+            return None, exc.message
+
+
+def check_executors(engine: SparkEngine, sides: list[Account]) -> None:
+    """Refuse executors that cannot open a side, or that reach another account with it
+    (the cluster's own role where this machine used a profile, say)."""
+    found = engine.probe(_IdentityProbe().run, [account.side for account in sides])
+    for account, (executor_account, problem) in zip(sides, found, strict=True):
+        if problem is not None:
+            raise CredentialsError(
+                f"Spark executors cannot act as {account.label}: {problem}",
+                hint="executors build their own credentials from the side's settings: give "
+                "the cluster's role (instance profile, Glue role) the right to assume the "
+                "side's --*-role-arn, or a profile that exists on every executor",
+            )
+        here = account.session.account_id()
+        if executor_account != here:
+            raise CredentialsError(
+                f"Spark executors act as account {executor_account} for {account.label}, "
+                f"but this machine as account {here}",
+                hint="name a role (--source-role-arn / --dest-role-arn) so both assume the "
+                "same one",
+            )
+
+
+def task_shares(engine: Engine, budgets: Mapping[str, Budget]) -> list[str]:
+    """What each Spark task may use: its share of every budget (printed with the plan)."""
+    if not isinstance(engine, SparkEngine):
+        return []
+    tasks = engine.workers
+    shares = ", ".join(f"{what} {b.target / tasks:.1f} units/s" for what, b in budgets.items())
+    return [f"spark tasks    {tasks} at once, each 1/{tasks} of every budget: {shares}"]
+
+
+def read_object(url: str, side: Side | None = None) -> bytes:
+    """One object, ``s3://bucket/key`` or a local path, read with ``side``'s credentials
+    (default: the standard chain, e.g. a cluster's role)."""
+    parent, _, name = url.rstrip("/").rpartition("/")
+    if not name or not parent or parent in ("s3:", "s3:/"):
+        raise ConfigError(f"{url!r} does not name an object")
+    account = Account(side or Side(), "the default credentials")
+    return account.store(StagingOptions(url=parent + "/"), owner=None).get(name)
+
+
 def migrate(
     *,
     source: Side,
@@ -216,15 +308,19 @@ def migrate(
     throughput: ThroughputOptions | None = None,
     run_id: str | None = None,
     observer: Observer | None = None,
+    engine: EngineChoice | None = None,
 ) -> MigrateReport:
     """Move a table from ``source`` to ``dest`` through ``staging``, then validate.
 
     The run is recorded in ``<staging>/ddbmigrate/runs/<run-id>/``; the same call after a
-    crash (or ``run_id``) continues it instead of starting over.
+    crash (or ``run_id``) continues it instead of starting over. Segments and files run on
+    ``engine`` (default: worker processes of this machine).
     """
     observer = observer or NullObserver()
     throughput = throughput or ThroughputOptions()
-    check_workers(options.workers, options.threads)
+    engine = engine or EngineChoice()
+    if not engine.spark:
+        check_workers(options.workers, options.threads)
     src, dst = Account(source, "source"), Account(dest, "destination")
     owner = _owner_for(staging, dst)
     export_store = src.store(staging, owner=owner)
@@ -233,9 +329,28 @@ def migrate(
     checks += _store_checks(import_store, role="destination", write=False)
     clock = SystemClock()
     plan = migrate_plan(source=source, dest=dest, staging=staging, options=options)
-    ledger = open_ledger(
-        export_store, command="migrate", plan=plan, run_id=run_id, clock=clock, observer=observer
+    runner = open_engine(
+        engine,
+        workers=options.workers,
+        threads=options.threads,
+        locations=[staging.url],
+        sides=[src, dst],
+        observer=observer,
     )
+    if engine.spark:  # default segments follow the tasks that run at once
+        options = replace(options, workers=runner.workers)
+    try:
+        ledger = open_ledger(
+            export_store,
+            command="migrate",
+            plan=plan,
+            run_id=run_id,
+            clock=clock,
+            observer=observer,
+        )
+    except BaseException:
+        runner.close()
+        raise
     bind_run(observer, ledger.run_id)
     watchers: list[CapacityWatcher] = []
 
@@ -249,9 +364,11 @@ def migrate(
                 options=throughput,
             )
         )
+        shares = {"source reads": made.source_read, "dest writes": made.dest_write}
+        for note in task_shares(runner, shares):
+            observer.message(note)
         return made
 
-    engine = local_engine(options.workers, options.threads)
     try:
         return pipeline.migrate(
             source=src.handles(),
@@ -267,10 +384,10 @@ def migrate(
                 src, dst, staging=staging, owner=owner, options=options, clock=clock
             ),
             observer=observer,
-            engine=engine,
+            engine=runner,
         )
     finally:
-        engine.close()
+        runner.close()
         for watcher in watchers:
             watcher.stop()
         ledger.release()
@@ -480,13 +597,18 @@ def export(
     throughput: ThroughputOptions | None = None,
     run_id: str | None = None,
     observer: Observer | None = None,
+    engine: EngineChoice | None = None,
 ) -> ExportResult:
     """Export ``table`` to ``staging``: the native export layout (DYNAMODB_JSON or ION), or
-    a Data Pipeline backup. A stopped export continues when called again the same way."""
+    a Data Pipeline backup. A stopped export continues when called again the same way.
+
+    ``workers`` and ``threads`` size the local engine; ``engine`` may choose Spark."""
     observer = observer or NullObserver()
     throughput = throughput or ThroughputOptions()
+    engine = engine or EngineChoice()
     workers = workers or default_workers()
-    check_workers(workers, threads)
+    if not engine.spark:
+        check_workers(workers, threads)
     src = Account(source, "source")
     schema = pipeline.read_source(src.admin, table, src.label)
     store = src.store(staging, owner=staging.bucket_owner)
@@ -501,9 +623,22 @@ def export(
         "format": format,
         "compression": compression,
     }
-    ledger = open_ledger(
-        store, command="export", plan=plan, run_id=run_id, clock=clock, observer=observer
+    runner = open_engine(
+        engine,
+        workers=workers,
+        threads=threads,
+        locations=[staging.url],
+        sides=[src],
+        observer=observer,
     )
+    workers = runner.workers if engine.spark else workers
+    try:
+        ledger = open_ledger(
+            store, command="export", plan=plan, run_id=run_id, clock=clock, observer=observer
+        )
+    except BaseException:
+        runner.close()
+        raise
     size = int(schema.description.get("TableSizeBytes", 0))
     chosen = int(
         ledger.run.get("segments") or segments or pipeline.default_segments(size, workers * threads)
@@ -512,9 +647,8 @@ def export(
     ledger.set(segments=chosen, export_id=export_id)
     observer.message(f"run {ledger.run_id} ({ledger.url})")
     budget = make_budgets(schema, None, throughput, clock)
-    for note in budget.notes[:1]:
+    for note in [*budget.notes[:1], *task_shares(runner, {"source reads": budget.source_read})]:
         observer.message(note)
-    engine = local_engine(workers, threads)
     try:
         ledger.step("export", "running")
         result = export_table(
@@ -534,13 +668,13 @@ def export(
             budget=budget.source_read,
             ledger=ledger,
             export_id=export_id,
-            engine=engine,
+            engine=runner,
         )
         ledger.step("export", "done")
         ledger.finish()
         return result
     finally:
-        engine.close()
+        runner.close()
         ledger.release()
 
 
@@ -559,30 +693,74 @@ def import_(
     throughput: ThroughputOptions | None = None,
     run_id: str | None = None,
     observer: Observer | None = None,
+    engine: EngineChoice | None = None,
 ) -> ImportResult:
     """Import what ``source_url`` holds (a native export, the prefix above exports, a Data
     Pipeline backup of either generation, or one data file) into ``table``.
 
     A missing table is created from the schema a ddbmigrate export carries. Rejects are
-    recorded under ``ddbmigrate/runs/<run-id>/`` beside the source.
+    recorded under ``ddbmigrate/runs/<run-id>/`` beside the source. ``workers`` and
+    ``threads`` size the local engine; ``engine`` may choose Spark.
     """
     observer = observer or NullObserver()
+    engine = engine or EngineChoice()
     workers = workers or default_workers()
-    check_workers(workers, threads)
+    if not engine.spark:
+        check_workers(workers, threads)
     dst = Account(dest, "destination")
     store, single = _source_store(dst, source_url, bucket_owner)
     plan = detect(store, export_id=export_id, format=format, single_file=single)
     observer.message(f"detected {plan.describe(store.root)}")
     for name in plan.stray:
         observer.message(f"ignored, not in the backup's manifest: {name}")
+    runner = open_engine(
+        engine,
+        workers=workers,
+        threads=threads,
+        locations=[source_url],
+        sides=[dst],
+        observer=observer,
+    )
+    try:
+        return _import_with(
+            runner,
+            dst=dst,
+            store=store,
+            plan=plan,
+            table=table,
+            run_plan={
+                "dest": _side_plan(dest),
+                "source": source_url,
+                "table": table,
+                "export_id": export_id,
+                "format": plan.format,
+            },
+            run_id=run_id,
+            into_existing=into_existing,
+            max_rejects=max_rejects,
+            throughput=throughput or ThroughputOptions(),
+            observer=observer,
+        )
+    finally:
+        runner.close()
+
+
+def _import_with(
+    runner: ThreadEngine | ProcessEngine | SparkEngine,
+    *,
+    dst: Account,
+    store: Store,
+    plan: SourcePlan,
+    table: str,
+    run_plan: dict[str, object],
+    run_id: str | None,
+    into_existing: bool,
+    max_rejects: int,
+    throughput: ThroughputOptions,
+    observer: Observer,
+) -> ImportResult:
+    """The table made ready (created, or checked empty), then the files written on ``runner``."""
     existing = dst.admin.read_schema(table)
-    run_plan = {
-        "dest": _side_plan(dest),
-        "source": source_url,
-        "table": table,
-        "export_id": export_id,
-        "format": plan.format,
-    }
     # A stopped import of the same source into the same table: its items may be there.
     resuming = run_id is not None or find_unfinished(store, command="import", plan=run_plan)
     if existing is not None and not resuming:
@@ -609,9 +787,10 @@ def import_(
     ledger = open_ledger(
         store, command="import", plan=run_plan, run_id=run_id, clock=clock, observer=observer
     )
-    budgets = make_budgets(described, described, throughput or ThroughputOptions(), clock)
+    budgets = make_budgets(described, described, throughput, clock)
     observer.message(budgets.notes[1])
-    engine = local_engine(workers, threads)
+    for note in task_shares(runner, {"dest writes": budgets.dest_write}):
+        observer.message(note)
     try:
         ledger.step("import", "running")
         observer.message(f"run {ledger.run_id} ({ledger.url})")
@@ -620,19 +799,18 @@ def import_(
             plan=plan,
             writer=dst.writer(table),
             key=KeySchema.from_description(described.description),
-            options=ImportOptions(workers=workers),
+            options=ImportOptions(workers=runner.workers),
             rejects=RejectLog(store, ledger.dir, max_rejects=max_rejects),
             clock=clock,
             observer=observer,
             budget=budgets.dest_write,
             ledger=ledger,
-            engine=engine,
+            engine=runner,
         )
         ledger.step("import", "done")
         ledger.finish()
         return result
     finally:
-        engine.close()
         ledger.release()
 
 
@@ -665,17 +843,30 @@ def validate(
     consistent_read: bool = False,
     throughput: ThroughputOptions | None = None,
     observer: Observer | None = None,
+    engine: EngineChoice | None = None,
 ) -> ValidationReport:
-    """Compare two tables item by item through digests, each read within its budget."""
+    """Compare two tables item by item through digests, each read within its budget.
+
+    ``workers`` and ``threads`` size the local engine; ``engine`` may choose Spark."""
+    observer = observer or NullObserver()
+    engine = engine or EngineChoice()
     workers = workers or default_workers()
-    check_workers(workers, threads)
+    if not engine.spark:
+        check_workers(workers, threads)
     src, dst = Account(source, "source"), Account(dest, "destination")
     src_schema = pipeline.read_source(src.admin, source_table, src.label)
     dst_schema = pipeline.read_source(dst.admin, dest_table, dst.label, role="destination")
     check_compatible(source=src_schema, dest=dst_schema, dest_flag="--dest-table")
     clock = SystemClock()
     limits = make_budgets(src_schema, dst_schema, throughput or ThroughputOptions(), clock)
-    with local_engine(workers, threads) as engine:
+    runner = open_engine(
+        engine, workers=workers, threads=threads, locations=[], sides=[src, dst], observer=observer
+    )
+    workers = runner.workers if engine.spark else workers
+    reads = {"source reads": limits.source_read, "dest reads": limits.dest_read}
+    for note in task_shares(runner, reads):
+        observer.message(note)
+    with runner:
         return validate_tables(
             source=src.reader(source_table),
             dest=dst.reader(dest_table),
@@ -686,7 +877,7 @@ def validate(
             clock=clock,
             observer=observer,
             budgets=(limits.source_read, limits.dest_read),
-            engine=engine,
+            engine=runner,
         )
 
 
@@ -723,8 +914,10 @@ def resume(
     workers: int | None = None,
     threads: int = DEFAULT_THREADS,
     observer: Observer | None = None,
+    engine: EngineChoice | None = None,
 ) -> MigrateReport | ExportResult | ImportResult:
-    """Continue a stopped run from the options it recorded."""
+    """Continue a stopped run from the options it recorded (on ``engine``: a run started
+    on one engine may be resumed on the other)."""
     store = run_store(staging, source if source != Side() else dest)
     ledger = Ledger(store, check_run_id(run_id), SystemClock())
     run = ledger.load()
@@ -748,6 +941,7 @@ def resume(
             throughput=throughput,
             run_id=run_id,
             observer=observer,
+            engine=engine,
         )
     if command == "export":
         return export(
@@ -763,6 +957,7 @@ def resume(
             throughput=throughput,
             run_id=run_id,
             observer=observer,
+            engine=engine,
         )
     return import_(
         dest=_side_with(plan["dest"], dest),
@@ -776,6 +971,7 @@ def resume(
         throughput=throughput,
         run_id=run_id,
         observer=observer,
+        engine=engine,
     )
 
 
@@ -907,6 +1103,7 @@ def run_pipeline(
                     options=options,
                     throughput=throughput,
                     observer=events,
+                    engine=spec.engine,
                 ),
                 failed_step=lambda: _running_step(staging, spec.dest, plan),
                 retries=spec.retries,

@@ -244,7 +244,7 @@ class Ledger:
         return found
 
     def save_segment(self, state: SegmentState) -> None:
-        self.store.put(f"{self.dir}/export/{state.index:06d}.json", state.to_json())
+        UnitRecords(self.store, self.dir, self.clock).save_segment(state)
 
     # --- import files -------------------------------------------------------------------
 
@@ -255,6 +255,29 @@ class Ledger:
                 body = orjson.loads(self.store.get(key))
                 done[str(body["key"])] = int(body["items"])
         return done
+
+    def save_imported(self, file_key: str, items: int) -> None:
+        UnitRecords(self.store, self.dir, self.clock).save_imported(file_key, items)
+
+    # --- on Spark executors ---------------------------------------------------------------
+
+    def task_side(self) -> UnitRecords:
+        """What this ledger is in a Spark task: the per-unit records, written straight to
+        the store (each is a whole object of its own, so tasks never write the same one).
+        Steps, the plan and the lock stay with the driver."""
+        return UnitRecords(self.store, self.dir, self.clock)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRecords:
+    """Writes one run's per-unit records: a segment's progress, a finished import file."""
+
+    store: Store
+    dir: str
+    clock: Clock
+
+    def save_segment(self, state: SegmentState) -> None:
+        self.store.put(f"{self.dir}/export/{state.index:06d}.json", state.to_json())
 
     def save_imported(self, file_key: str, items: int) -> None:
         name = hashlib.sha1(file_key.encode(), usedforsecurity=False).hexdigest()

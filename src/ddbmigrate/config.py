@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,10 @@ class Side:
     """Named profile from ~/.aws/config (SSO profiles work too)."""
     role_arn: str | None = None
     """Role to assume from the base credentials; refreshed automatically before expiry."""
-    external_id: str | None = None
-    """ExternalId for the AssumeRole call, when the role's trust policy asks for one."""
+    external_id: str | None = field(default=None, repr=False)
+    """ExternalId for the AssumeRole call, when the role's trust policy asks for one. It
+    travels with the side (a worker or Spark task assumes the role itself) but is never
+    shown: not in logs, messages, reprs or the run ledger."""
     session_name: str | None = None
     """RoleSessionName; defaults to ``ddbmigrate-<pid>``."""
     region: str | None = None
@@ -32,8 +34,12 @@ class Side:
     """One endpoint for every service of this side (moto, LocalStack, a VPC endpoint)."""
 
     def describe(self) -> str:
-        """Short text for logs; never contains secrets."""
-        shown = [f"{f.name}={getattr(self, f.name)}" for f in fields(self) if getattr(self, f.name)]
+        """Short text for logs; never contains secrets (an external id shows as set)."""
+        shown = [
+            f"{f.name}={'(set)' if f.name == 'external_id' else getattr(self, f.name)}"
+            for f in fields(self)
+            if getattr(self, f.name)
+        ]
         return ", ".join(shown) or "default AWS credential chain"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ddbmigrate.config import SIDE_FIELDS, Side
+from ddbmigrate.engines.choice import ENGINES, EngineChoice
 from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers, max_workers
 from ddbmigrate.errors import ConfigError
 
@@ -37,6 +38,8 @@ _TOP = {
     "bucket_owner",
     "parallel_tables",
     "timeouts",
+    "engine",
+    "spark_master",
 }
 _TABLE = {
     "name",
@@ -85,6 +88,8 @@ class PipelineSpec:
     """Seconds per step (export, import, validate); a timeout counts as a transient failure."""
     workers: int = 1
     """Worker processes per table (the file's default: one per core)."""
+    engine: EngineChoice = field(default_factory=EngineChoice)
+    """local, or spark (``workers`` then counts the Spark tasks at once)."""
     threads: int = DEFAULT_THREADS
     """Units each worker runs at once."""
     parallel_tables: int = 2
@@ -160,6 +165,7 @@ def _spec(file: str, root: yaml.MappingNode) -> PipelineSpec:
     if version != 1:
         raise ConfigError(f"{file}: version {version} is not supported (this ddbmigrate reads 1)")
     notify = _notify(top.get("notify"), file)
+    engine = _engine(top, file)
     return PipelineSpec(
         path=file,
         source=_side(top["source"], "source", file),
@@ -170,9 +176,8 @@ def _spec(file: str, root: yaml.MappingNode) -> PipelineSpec:
         steps=_steps(top.get("steps"), file),
         retries=_retries(top.get("retries"), file),
         timeouts=_timeouts(top.get("timeouts"), file),
-        workers=_int_in(
-            top.get("workers"), "workers", file, 1, max_workers(), default=default_workers()
-        ),
+        workers=engine.spark_tasks or _local_workers(top, file),
+        engine=engine,
         threads=_int_in(top.get("threads"), "threads", file, 1, 64, default=DEFAULT_THREADS),
         parallel_tables=_int_in(
             top.get("parallel_tables"), "parallel_tables", file, 1, 64, default=2
@@ -188,6 +193,24 @@ def _spec(file: str, root: yaml.MappingNode) -> PipelineSpec:
         report_html=_opt_str(top.get("report_html"), "report_html", file),
         bucket_owner=_opt_str(top.get("bucket_owner"), "bucket_owner", file),
     )
+
+
+def _local_workers(top: dict[str, yaml.Node], file: str) -> int:
+    return _int_in(top.get("workers"), "workers", file, 1, max_workers(), default=default_workers())
+
+
+def _engine(top: dict[str, yaml.Node], file: str) -> EngineChoice:
+    """``engine`` and ``spark_master``; with spark, ``workers`` is the tasks at once."""
+    name = _opt_str(top.get("engine"), "engine", file) or "local"
+    if name not in ENGINES:
+        raise ConfigError(f"{file}: engine {name!r} is not one of {', '.join(ENGINES)}")
+    master = _opt_str(top.get("spark_master"), "spark_master", file)
+    if master and name != "spark":
+        raise ConfigError(f"{file}: spark_master needs engine: spark")
+    tasks = None
+    if name == "spark" and "workers" in top:
+        tasks = _int_in(top["workers"], "workers", file, 1, 1_000_000, default=1)
+    return EngineChoice(name=name, spark_master=master, spark_tasks=tasks)
 
 
 def _opt_str(node: yaml.Node | None, name: str, file: str) -> str | None:

@@ -1,13 +1,16 @@
 """A run's own folder in the state store: ``ddbmigrate/runs/<run-id>/``.
 
-Today it holds the rejects file; the resume ledger lives beside it. Every write is a whole
-object (atomic on S3 and, through temp file + os.replace, on a local directory).
+It holds the rejects file (and, for Spark tasks, one rejects file per source file under
+``rejects/tasks/``); the resume ledger lives beside it. Every write is a whole object
+(atomic on S3 and, through temp file + os.replace, on a local directory).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -18,6 +21,7 @@ from ddbmigrate.ports import Clock, Store
 
 RUNS_DIR = "ddbmigrate/runs"
 REJECTS_FILE = "rejects/rejects.jsonl"
+TASK_REJECTS_DIR = "rejects/tasks"
 
 
 def new_run_id(clock: Clock, token: str) -> str:
@@ -57,20 +61,27 @@ class RejectLog:
 
     def __init__(self, store: Store, run_dir: str, *, max_rejects: int) -> None:
         self._store = store
+        self._dir = run_dir
         self._key = f"{run_dir}/{REJECTS_FILE}"
         self.max_rejects = max_rejects
         self.rejects: list[Reject] = self._load()
         self._lock = threading.Lock()
 
     def _load(self) -> list[Reject]:
-        """A resumed run keeps the rejects it recorded before."""
-        if not self._store.exists(self._key):
-            return []
-        found = []
-        for line in self._store.get(self._key).splitlines():
-            if line.strip():
-                body = orjson.loads(line)
-                found.append(Reject(body["file"], body["line"], body["reason"], body.get("item")))
+        """A resumed run keeps the rejects it recorded before, and those Spark tasks kept
+        that a stopped driver never merged into the rejects file."""
+        merged = self._read([self._key] if self._store.exists(self._key) else [])
+        found = self._read(sorted(self._store.list(f"{self._dir}/{TASK_REJECTS_DIR}/")), merged)
+        if len(found) > len(merged):  # the rejects file is the one place users look
+            self._store.put(self._key, b"".join(r.to_json() for r in found))
+        return found
+
+    def _read(self, keys: list[str], found: list[Reject] | None = None) -> list[Reject]:
+        found = list(found or [])
+        for key in keys:
+            for reject in _parse(self._store.get(key).splitlines()):
+                if not any(_same(r, reject) for r in found):
+                    found.append(reject)
         return found
 
     @property
@@ -97,6 +108,14 @@ class RejectLog:
                 f"all are listed in {self.url}",
             )
 
+    def task_side(self) -> TaskRejects:
+        """What this log is in a Spark task (see :class:`TaskRejects`)."""
+        with self._lock:
+            known = list(self.rejects)
+        return TaskRejects(
+            store=self._store, run_dir=self._dir, max_rejects=self.max_rejects, known=known
+        )
+
     def raise_if_any(self) -> None:
         """At the end of a run: rejects mean a non-zero exit, even under the limit."""
         if self.rejects:
@@ -106,6 +125,50 @@ class RejectLog:
                 f"{first.file} line {first.line}: {first.reason}",
                 hint=f"see {self.url}",
             )
+
+
+@dataclass(slots=True, kw_only=True)
+class TaskRejects:
+    """A Spark task's rejects: written at once to a file of the source file they belong to
+    (so a crash keeps them, and a retried task rewrites the same file), refused past the
+    limit as soon as this task alone goes over it, and handed back for the driver to merge
+    into the run's rejects file, where the limit counts every task's."""
+
+    store: Store
+    run_dir: str
+    max_rejects: int
+    known: list[Reject]
+    """The run's rejects when the step started."""
+    mine: list[Reject] = field(default_factory=list)
+
+    def record(self, reject: Reject) -> None:
+        if any(_same(r, reject) for r in [*self.known, *self.mine]):
+            return
+        self.mine.append(reject)
+        same_file = [r for r in self.mine if r.file == reject.file]
+        name = hashlib.sha1(reject.file.encode(), usedforsecurity=False).hexdigest()
+        key = f"{self.run_dir}/{TASK_REJECTS_DIR}/{name}.jsonl"
+        self.store.put(key, b"".join(r.to_json() for r in same_file))
+        count = len(self.known) + len(self.mine)
+        if count > self.max_rejects:
+            raise RejectLimitError(
+                f"{reject.file} line {reject.line}: {reject.reason}",
+                hint=f"{count} rejected so far (limit --max-rejects {self.max_rejects}); "
+                f"all are listed in {self.store.root.rstrip('/')}/{self.run_dir}/rejects/",
+            )
+
+    def handback(self) -> list[tuple[str, tuple[Reject], dict[str, object]]]:
+        """Calls for the driver to make on the run's RejectLog."""
+        return [("record", (r,), {}) for r in self.mine]
+
+
+def _parse(lines: Iterable[bytes]) -> list[Reject]:
+    found = []
+    for line in lines:
+        if line.strip():
+            body = orjson.loads(line)
+            found.append(Reject(body["file"], body["line"], body["reason"], body.get("item")))
+    return found
 
 
 def _same(a: Reject, b: Reject) -> bool:

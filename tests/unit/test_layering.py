@@ -14,6 +14,8 @@ ALLOWED = {
     "local": {"boto3", "botocore"},
     "cli": {"typer", "rich"},
 }
+# The optional extra, imported inside functions only (checked below).
+ALLOWED_FILES = {"engines/spark.py": {"pyspark"}}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -32,7 +34,7 @@ def test_each_module_imports_only_what_its_layer_may() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE)
         layer = relative.parts[0] if len(relative.parts) > 1 else ""
-        allowed = ALLOWED.get(layer, set())
+        allowed = ALLOWED.get(layer, set()) | ALLOWED_FILES.get(relative.as_posix(), set())
         bad = (imported_roots(path) & OUTSIDE) - allowed
         if bad:
             offenders.append(f"{relative}: {sorted(bad)}")
@@ -41,3 +43,14 @@ def test_each_module_imports_only_what_its_layer_may() -> None:
 
 def test_the_check_itself_sees_imports() -> None:
     assert "boto3" in imported_roots(PACKAGE / "aws" / "session.py")
+
+
+def test_pyspark_is_imported_inside_functions_only() -> None:
+    """ddbmigrate.engines.spark loads without pyspark: the engine is chosen by name, and
+    ``--engine spark`` without the extra says how to install it."""
+    tree = ast.parse((PACKAGE / "engines" / "spark.py").read_text(encoding="utf-8"))
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
+    modules = {n.module for n in top if isinstance(n, ast.ImportFrom)}
+    assert not any(str(m).startswith("pyspark") for m in names | modules)
+    assert "pyspark" in imported_roots(PACKAGE / "engines" / "spark.py")

@@ -32,6 +32,7 @@ from ddbmigrate.cli.output import (
 )
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
+from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers
 from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, ValidationMismatchError
 from ddbmigrate.estimate import Prices
@@ -158,7 +159,27 @@ Workers = Annotated[
     typer.Option(
         "--workers",
         help="Worker processes, each with its own connections and a 1/N share of the "
-        "capacity budget; 1 runs everything in this process [default: one per core].",
+        "capacity budget; 1 runs everything in this process [default: one per core]. With "
+        "--engine spark: Spark tasks at once [default: spark.default.parallelism].",
+        show_default=False,
+    ),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="local: worker processes of this machine; spark: Spark tasks (needs "
+        "ddbmigrate[spark]; EMR, Glue or any Spark cluster).",
+        rich_help_panel="Engine",
+    ),
+]
+SparkMaster = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="Spark master for --engine spark (local[N], spark://HOST:PORT, yarn ...) "
+        "[default: the running SparkSession, else local[*]].",
+        rich_help_panel="Engine",
         show_default=False,
     ),
 ]
@@ -295,6 +316,12 @@ Sse = Annotated[
     typer.Option("--sse", help="Server-side encryption of staging objects: AES256 or aws:kms."),
 ]
 SseKms = Annotated[str | None, typer.Option("--sse-kms-key-id", help="KMS key for --sse aws:kms.")]
+
+
+def _engine(name: str, master: str | None, workers: int | None) -> EngineChoice:
+    """The engine flags; with spark, --workers counts the tasks at once."""
+    spark = name == "spark"
+    return EngineChoice(name=name, spark_master=master, spark_tasks=workers if spark else None)
 
 
 def _side_from(role: str, values: Mapping[str, Any]) -> Side:
@@ -441,6 +468,8 @@ def migrate(
     segments: Segments = None,
     workers: Workers = None,
     threads: Threads = DEFAULT_THREADS,
+    engine: EngineOpt = "local",
+    spark_master: SparkMaster = None,
     max_rejects: MaxRejects = 0,
     read_percent: ReadPercent = 0.5,
     write_percent: WritePercent = 0.5,
@@ -483,6 +512,7 @@ def migrate(
     del debug  # read by main() before parsing, so even parse errors can show a traceback
     source = _side_from("source", locals())
     dest = _side_from("destination", locals())
+    chosen = _engine(engine, spark_master, workers)
     options = MigrateOptions(
         source_table=source_table,
         dest_table=dest_table or source_table,
@@ -518,6 +548,7 @@ def migrate(
                 options=options,
                 throughput=throughput,
                 observer=events,
+                engine=chosen,
             ),
             source_table=options.source_table,
             dest_table=options.dest_table,
@@ -596,6 +627,8 @@ def export(
     segments: Segments = None,
     workers: Workers = None,
     threads: Threads = DEFAULT_THREADS,
+    engine: EngineOpt = "local",
+    spark_master: SparkMaster = None,
     out_format: OutFormat = "native-json",
     compression: OutCompression = "gzip",
     read_percent: ReadPercent = 0.5,
@@ -639,6 +672,7 @@ def export(
             compression=_choice(compression, "--compression", COMPRESSIONS),  # type: ignore[arg-type]
             throughput=throughput,
             observer=observer,
+            engine=_engine(engine, spark_master, workers),
         )
     if as_json:
         _print_json(result.to_dict())
@@ -684,6 +718,8 @@ def import_cmd(
     max_rejects: MaxRejects = 0,
     workers: Workers = None,
     threads: Threads = DEFAULT_THREADS,
+    engine: EngineOpt = "local",
+    spark_master: SparkMaster = None,
     write_percent: WritePercent = 0.5,
     max_wcu: MaxWcu = None,
     bucket_owner: BucketOwner = None,
@@ -721,6 +757,7 @@ def import_cmd(
             max_rejects=max_rejects,
             throughput=ThroughputOptions(write_percent=write_percent, max_wcu=max_wcu),
             observer=observer,
+            engine=_engine(engine, spark_master, workers),
         )
     if as_json:
         _print_json(result.to_dict())
@@ -743,6 +780,8 @@ def validate_cmd(
     ] = 4,
     workers: Workers = None,
     threads: Threads = DEFAULT_THREADS,
+    engine: EngineOpt = "local",
+    spark_master: SparkMaster = None,
     read_percent: ReadPercent = 0.5,
     max_rcu: MaxRcu = None,
     source_profile: SrcProfile = None,
@@ -784,6 +823,7 @@ def validate_cmd(
             consistent_read=consistent,
             throughput=ThroughputOptions(read_percent=read_percent, max_rcu=max_rcu),
             observer=observer,
+            engine=_engine(engine, spark_master, workers),
         )
     if as_json:
         _print_json(report.to_dict())
@@ -841,6 +881,8 @@ def resume(
     ],
     workers: Workers = None,
     threads: Threads = DEFAULT_THREADS,
+    engine: EngineOpt = "local",
+    spark_master: SparkMaster = None,
     read_percent: ReadPercent = 0.5,
     write_percent: WritePercent = 0.5,
     max_rcu: MaxRcu = None,
@@ -887,6 +929,7 @@ def resume(
             workers=workers,
             threads=threads,
             observer=observer,
+            engine=_engine(engine, spark_master, workers),
         )
     if isinstance(result, MigrateReport):
         _print_migration(result, as_json=as_json)
@@ -905,6 +948,16 @@ def run_cmd(
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="Stop the other tables when one fails.")
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="local or spark [default: the file's engine key, else local].",
+            rich_help_panel="Engine",
+            show_default=False,
+        ),
+    ] = None,
+    spark_master: SparkMaster = None,
     log_format: LogFormatOpt = LogFormat.text,
     as_json: JsonOut = False,
     progress: ProgressOpt = ProgressMode.auto,
@@ -923,6 +976,15 @@ def run_cmd(
     spec = load_pipeline(pipeline_file)
     if fail_fast:
         spec = replace(spec, fail_fast=True)
+    if engine is not None or spark_master is not None:
+        spec = replace(
+            spec,
+            engine=replace(
+                spec.engine,
+                name=engine or spec.engine.name,
+                spark_master=spark_master or spec.engine.spark_master,
+            ),
+        )
     outcomes = _reported(
         lambda observer, notifications: api.run_pipeline(
             spec, observer=observer, notifications=notifications

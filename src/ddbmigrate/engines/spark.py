@@ -1,0 +1,627 @@
+"""The Spark engine (``--engine spark``): the same unit functions, as Spark tasks.
+
+pyspark is an optional extra (``pip install 'ddbmigrate[spark]'``) and is imported inside
+functions only, so this module loads without it; the engine is chosen by name, never by what
+happens to be installed. Only the RDD API that Spark 3.5 and 4.x share is used (EMR and Glue
+ship 3.5).
+
+How the :class:`~ddbmigrate.engines.local.Engine` contract maps onto Spark:
+
+- **One task per unit.** ``parallelize(units, len(units))`` and ``foreachPartition``: Spark
+  spreads the tasks over the executors' cores. Each task unpickles the job (a bound method
+  of a plain job object, pickled here once per step) and runs ``fn(unit, stop)``.
+- **Results and errors travel in an accumulator**, one outcome per task, which the driver
+  sees as each task finishes (not only at the end of the job): progress moves per task, the
+  rejects limit is enforced per task, and the first error cancels the other tasks. A unit's
+  error is its outcome, never an exception Spark sees: Spark would retry a deterministic
+  failure. Spark retries only what it loses (an executor that died); the accumulator applies
+  each task's outcome once, and the driver keeps the first outcome of each unit besides.
+- **Forwarded objects** (``Shared.forward``: the run ledger, the rejects file) are replaced
+  on executors by their *task side* (``obj.task_side()``), which writes what must be
+  durable straight to the staging store (the ledger's per-unit records, a task's rejects)
+  and may hand calls back (``handback()``) for the driver to make on the real object when
+  the task's outcome arrives. The driver alone writes manifests and step records.
+- **Observers** (``Shared.notify``) are recorded in the task and replayed on the driver.
+- **Budgets** (``Shared.budgets``): each task holds ``1/parts`` of each, ``parts`` being
+  the tasks that run at once (``--workers``, else ``spark.default.parallelism``), so the
+  total stays within the percent asked.
+
+AWS objects pickle as their side's configuration (``SideSession.__reduce__``): executors
+open their own sessions from their own base credentials (instance profile, Glue role) and
+assume the side's role there. No key, token or password is in a task.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gc
+import io
+import itertools
+import os
+import pickle
+import re
+import socket
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from ddbmigrate.engines.local import Cancelled, Shared
+from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, TransientError
+from ddbmigrate.ports import Budget
+
+U = TypeVar("U")
+R = TypeVar("R")
+
+INSTALL_HINT = "pip install 'ddbmigrate[spark]'"
+POLL_SECONDS = 0.2
+PROBE_TIMEOUT_SECONDS = 300.0
+"""How long the first job may wait for executors: a cluster with dynamic allocation needs
+a minute or two to start them."""
+CONNECT_TIMEOUT_SECONDS = 5.0
+NOTHING_SHARED = Shared()
+_LOCAL_MASTER = re.compile(r"^local(-cluster)?(\[.*\])?$")
+
+
+class EngineError(FatalError):
+    """The engine cannot run the work: Spark is missing, unreachable or has no executors."""
+
+
+class TaskSide(Protocol):
+    """What a forwarded object becomes in a Spark task (see the module docstring)."""
+
+    def task_side(self) -> object:
+        """A picklable stand-in with the same methods, for one task."""
+        ...
+
+
+def is_local_master(master: str) -> bool:
+    """``local``, ``local[N]``, ``local[*]``, ``local[N,F]``, ``local-cluster[...]``: executors
+    on this machine, which see its disks."""
+    return bool(_LOCAL_MASTER.match(master.strip()))
+
+
+# --- the session -----------------------------------------------------------------------------
+
+
+def _pyspark() -> Any:
+    try:
+        import pyspark  # noqa: PLC0415 - the optional extra, loaded only for --engine spark
+    except ImportError as exc:
+        # One line: what is missing and the command that installs it.
+        raise ConfigError(
+            f"--engine spark needs pyspark, which is not installed: {INSTALL_HINT}"
+        ) from exc
+    return pyspark
+
+
+def open_session(master: str | None) -> tuple[Any, bool]:
+    """The SparkSession to run on, and whether this call started it.
+
+    A session already running in this process (spark-submit, an EMR step, a Glue job, a
+    notebook) is used as it is. Otherwise one is started on ``master`` (``local[*]`` when
+    none is given)."""
+    _pyspark()
+    from pyspark import SparkContext  # noqa: PLC0415
+    from pyspark.sql import SparkSession  # noqa: PLC0415
+
+    # _active_spark_context is how pyspark itself finds the process's context (3.5 and 4.x);
+    # getActiveSession() alone is per thread and misses a session made on another thread.
+    if SparkContext._active_spark_context is not None:
+        session = SparkSession.builder.getOrCreate()
+        running = str(_context(session).master)
+        if master is not None and master != running:
+            raise ConfigError(
+                f"--spark-master {master} was given, but this process already runs a Spark "
+                f"session on {running}",
+                hint="leave out --spark-master to use the running session",
+            )
+        return session, False
+    chosen = master or "local[*]"
+    _check_reachable(chosen)
+    builder = SparkSession.builder.master(chosen).appName("ddbmigrate")
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    if is_local_master(chosen):
+        builder = _local_setup(builder)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:
+        raise EngineError(
+            f"cannot start Spark on master {chosen}: {_first_line(exc)}",
+            hint="check --spark-master (local[N], spark://HOST:PORT, yarn, k8s://...)",
+        ) from exc
+    _context(session).setLogLevel("ERROR")
+    # Stopped cleanly at exit (a cluster then records the application as finished); a
+    # killed process leaves the JVM without its parent, and the JVM exits by itself.
+    atexit.register(_stop_quietly, session)
+    return session, True
+
+
+def _stop_quietly(session: Any) -> None:
+    with contextlib.suppress(Exception):
+        session.stop()
+
+
+def _local_setup(builder: Any) -> Any:
+    """Executors on this machine: this interpreter (it has ddbmigrate), loopback only, no
+    web UI listening on every interface."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    return (
+        builder.config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+    )
+
+
+def _context(session: Any) -> Any:
+    try:
+        return session.sparkContext
+    except Exception as exc:  # Spark Connect sessions have no SparkContext
+        raise EngineError(
+            f"this Spark session has no SparkContext ({_first_line(exc)})",
+            hint="the spark engine needs a classic session (spark-submit, EMR, Glue), not "
+            "Spark Connect",
+        ) from exc
+
+
+def _check_reachable(master: str) -> None:
+    """A standalone master (``spark://h1:p1,h2:p2``) must accept a connection: Spark itself
+    would retry for a minute before giving up."""
+    if not master.startswith("spark://"):
+        return
+    addresses = master.removeprefix("spark://").split(",")
+    problems = []
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS):
+                return
+        except (OSError, ValueError) as exc:
+            problems.append(f"{address}: {exc}")
+    raise EngineError(
+        f"cannot reach Spark master {master}: {'; '.join(problems)}",
+        hint="check --spark-master and that this machine can reach the master's port",
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+# --- the engine --------------------------------------------------------------------------------
+
+
+class SparkEngine:
+    """Units as Spark tasks on ``session`` (see the module docstring)."""
+
+    def __init__(self, session: Any, *, tasks: int | None = None) -> None:
+        self.session = session
+        self.context = _context(session)
+        self._tasks = tasks
+        self._groups = itertools.count(1)
+        self._token = uuid.uuid4().hex[:8]
+
+    @property
+    def master(self) -> str:
+        return str(self.context.master)
+
+    @property
+    def workers(self) -> int:
+        """Tasks that run at once, each holding that share of every budget."""
+        return self._tasks or max(1, int(self.context.defaultParallelism))
+
+    @property
+    def local(self) -> bool:
+        return is_local_master(self.master)
+
+    def check_staging(self, urls: Iterable[str]) -> None:
+        """Executors of a cluster cannot see this machine's disk: refuse local staging."""
+        if self.local:
+            return
+        for url in urls:
+            if not url.startswith("s3://"):
+                raise ConfigError(
+                    f"{url} is on this machine's disk, which the executors of Spark master "
+                    f"{self.master} cannot see",
+                    hint="stage in S3 (--staging s3://bucket/prefix/), or use a local[N] master",
+                )
+
+    def check_settings(self) -> None:
+        """Speculative copies of a task would write the same part files at the same time."""
+        speculation = str(self.context.getConf().get("spark.speculation", "false"))
+        if speculation.strip().lower() == "true":
+            raise ConfigError(
+                "spark.speculation is on: two copies of one export segment would write the "
+                "same part files at once",
+                hint="run with --conf spark.speculation=false",
+            )
+
+    def run(
+        self,
+        fn: Callable[[U, threading.Event], R],
+        units: Sequence[U],
+        *,
+        shared: Shared = NOTHING_SHARED,
+    ) -> list[R]:
+        return self._run(fn, units, shared, timeout=None)
+
+    def probe(
+        self,
+        fn: Callable[[U, threading.Event], R],
+        units: Sequence[U],
+        *,
+        timeout: float = PROBE_TIMEOUT_SECONDS,
+    ) -> list[R]:
+        """Run small units that prove the executors can work; refuse when none ran them
+        within ``timeout`` seconds (no executors, or a master that does not answer)."""
+        return self._run(fn, units, NOTHING_SHARED, timeout=timeout)
+
+    def close(self) -> None:
+        """Nothing to release per command: other tables of the same pipeline may still use
+        the session, and one that ddbmigrate started stops when the process exits."""
+
+    def __enter__(self) -> SparkEngine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _run(
+        self,
+        fn: Callable[[U, threading.Event], R],
+        units: Sequence[U],
+        shared: Shared,
+        *,
+        timeout: float | None,
+    ) -> list[R]:
+        if not units:
+            return []
+        parts = min(self.workers, len(units))
+        plan = _TaskPlan.build(fn, shared, parts)
+        outcomes = self.context.accumulator([], _Outcomes())
+        group = f"ddbmigrate-{self._token}-{next(self._groups)}"
+        job = _Job(self.context, group, _describe(fn, len(units)))
+        collector = _Collector(shared, len(units))
+        job.start(plan, list(enumerate(units)), outcomes)
+        try:
+            collector.follow(job, outcomes, timeout=timeout)
+        except BaseException:
+            job.cancel()
+            raise
+        finally:
+            job.join()
+            outcomes.value = []  # the registry keeps the accumulator; drop what it holds
+        return collector.results()
+
+
+def _describe(fn: Callable[..., Any], count: int) -> str:
+    # Shown in the Spark UI: the unit function's name only (a side's settings never).
+    name = getattr(fn, "__qualname__", type(fn).__name__)
+    return f"ddbmigrate {name} x {count}"
+
+
+class _Job:
+    """One Spark job, run on a thread of its own so the driver can follow its outcomes."""
+
+    def __init__(self, context: Any, group: str, description: str) -> None:
+        self.context = context
+        self.group = group
+        self.description = description
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, plan: _TaskPlan, indexed: list[tuple[int, Any]], outcomes: Any) -> None:
+        from pyspark import InheritableThread  # noqa: PLC0415
+
+        def submit() -> None:
+            try:
+                self.context.setJobGroup(self.group, self.description, interruptOnCancel=True)
+                rdd = self.context.parallelize(indexed, len(indexed))
+                rdd.foreachPartition(_TaskRunner(plan, outcomes))
+            except BaseException as exc:  # noqa: BLE001 - reported by the driver's thread
+                self.error = exc
+
+        self._thread = InheritableThread(target=submit, name="spark-job", daemon=True)
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, seconds: float) -> None:
+        if self._thread is not None:
+            self._thread.join(seconds)
+
+    def cancel(self) -> None:
+        with contextlib.suppress(Exception):  # a context already stopped has nothing to cancel
+            self.context.cancelJobGroup(self.group)
+
+    def join(self) -> None:
+        self.wait(60.0)
+
+
+class _Collector:
+    """The driver's side of a job: applies each task's outcome as it arrives."""
+
+    def __init__(self, shared: Shared, total: int) -> None:
+        self.shared = shared
+        self.total = total
+        self.seen = 0
+        self.done: dict[int, Any] = {}
+        self.first_error: BaseException | None = None
+
+    def follow(self, job: _Job, outcomes: Any, *, timeout: float | None) -> None:
+        started = _monotonic()
+        while job.alive():
+            self._apply(outcomes.value, job)
+            if timeout is not None and not self.done and _monotonic() - started > timeout:
+                raise EngineError(
+                    f"no Spark executor ran a task within {timeout:.0f} s",
+                    hint="check that the cluster has executors and capacity for them, and "
+                    "that this machine reaches the Spark master",
+                )
+            job.wait(POLL_SECONDS)
+        self._apply(outcomes.value, job)
+        if self.first_error is not None:
+            raise self.first_error
+        if job.error is not None:
+            raise _job_failed(job.error)
+        missing = self.total - len(self.done)
+        if missing:
+            raise TransientError(
+                f"the Spark job ended without the outcome of {missing} of {self.total} tasks",
+                hint="a re-run resumes where it stopped",
+            )
+
+    def _apply(self, arrived: list[_Outcome], job: _Job) -> None:
+        while self.seen < len(arrived):
+            outcome = arrived[self.seen]
+            self.seen += 1
+            if outcome.index in self.done:
+                continue  # a second attempt of a task whose outcome came already
+            self.done[outcome.index] = outcome
+            try:
+                self._replay(outcome)
+            except Exception as exc:  # noqa: BLE001 - the rejects limit, say: stops the job
+                self._fail(exc, job)
+            if outcome.error is not None and not isinstance(outcome.error, Cancelled):
+                self._fail(outcome.error, job)
+
+    def _replay(self, outcome: _Outcome) -> None:
+        for index, method, args, kwargs in outcome.notes:
+            target = self.shared.notify[index]
+            if target is not None:
+                getattr(target, method)(*args, **kwargs)
+        for index, method, args, kwargs in outcome.handback:
+            target = self.shared.forward[index]
+            if target is not None:
+                getattr(target, method)(*args, **kwargs)
+
+    def _fail(self, error: BaseException, job: _Job) -> None:
+        if self.first_error is None:
+            self.first_error = error
+            job.cancel()
+
+    def results(self) -> list[Any]:
+        return [self.done[i].result for i in range(self.total)]
+
+
+def _job_failed(error: BaseException) -> TransientError:
+    return TransientError(
+        f"the Spark job failed: {_first_line(error)}",
+        hint="a task failed more often than spark.task.maxFailures allows (an executor lost, "
+        "out of memory?); a re-run resumes where it stopped",
+    )
+
+
+def _monotonic() -> float:
+    import time  # noqa: PLC0415 - the engine measures its own waits only here
+
+    return time.monotonic()
+
+
+# --- what travels to the executors -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one task hands back to the driver."""
+
+    index: int
+    result: Any
+    error: BaseException | None
+    notes: list[tuple[int, str, tuple[Any, ...], dict[str, Any]]]
+    """Observer calls the task made: (notify index, method, args, kwargs), in order."""
+    handback: list[tuple[int, str, tuple[Any, ...], dict[str, Any]]]
+    """Calls for the driver to make on forwarded objects (a task's rejects, say)."""
+
+
+class _Outcomes:
+    """AccumulatorParam (duck-typed, so this module needs no pyspark): a list of outcomes."""
+
+    def zero(self, value: list[_Outcome]) -> list[_Outcome]:
+        return []
+
+    def addInPlace(self, first: list[_Outcome], second: list[_Outcome]) -> list[_Outcome]:  # noqa: N802 - pyspark's name
+        first.extend(second)
+        return first
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskPlan:
+    """A step's job for the executors: the unit function pickled without the shared
+    objects, and what stands in for them in a task."""
+
+    payload: bytes
+    sides: bytes
+    """Pickled (task sides of the forwarded objects, budget shares); unpickled per unit, so
+    every unit starts with fresh ones."""
+    notify: int
+
+    @classmethod
+    def build(cls, fn: Callable[..., Any], shared: Shared, parts: int) -> _TaskPlan:
+        forward = tuple(_task_side(obj) for obj in shared.forward)
+        budgets = tuple(b.share(parts) for b in shared.budgets)
+        return cls(
+            payload=_dumps_job(fn, shared),
+            sides=_dumps((forward, budgets), "the task sides of the run's ledger and rejects"),
+            notify=len(shared.notify),
+        )
+
+    def load(
+        self,
+    ) -> tuple[Callable[[Any, threading.Event], Any], list[object | None], list[_Recorder]]:
+        forward, budgets = pickle.loads(self.sides)  # noqa: S301 - our own bytes, from the driver
+        recorders = [_Recorder() for _ in range(self.notify)]
+        fn = _JobUnpickler(self.payload, forward, recorders, budgets).load()
+        return fn, forward, recorders
+
+
+def _task_side(obj: object | None) -> object | None:
+    if obj is None:
+        return None
+    if not hasattr(obj, "task_side"):
+        raise FatalError(
+            f"{type(obj).__name__} has no task side, so it cannot be used from Spark tasks",
+            hint="use --engine local",
+        )
+    side: TaskSide = obj  # a task_side method, checked just above
+    return side.task_side()
+
+
+def _dumps(value: object, what: str) -> bytes:
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise FatalError(f"{what} cannot be sent to Spark executors: {exc}") from exc
+
+
+class _JobPickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, shared: Shared) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        # None (no ledger, say) stays None: a stand-in would make "is not None" true.
+        self._ids: dict[int, tuple[str, int]] = {}
+        for kind, objects in (("forward", shared.forward), ("notify", shared.notify)):
+            self._ids.update({id(o): (kind, i) for i, o in enumerate(objects) if o is not None})
+        self._ids.update({id(b): ("budget", i) for i, b in enumerate(shared.budgets)})
+
+    def persistent_id(self, obj: Any) -> Any:
+        return self._ids.get(id(obj))
+
+
+def _dumps_job(fn: Callable[..., Any], shared: Shared) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        _JobPickler(buffer, shared).dump(fn)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise FatalError(
+            f"this work cannot run as Spark tasks: {exc}", hint="use --engine local"
+        ) from exc
+    return buffer.getvalue()
+
+
+class _JobUnpickler(pickle.Unpickler):
+    def __init__(
+        self,
+        data: bytes,
+        forward: list[object | None],
+        recorders: list[_Recorder],
+        budgets: list[Budget],
+    ) -> None:
+        super().__init__(io.BytesIO(data))
+        self._objects: dict[str, list[Any]] = {
+            "forward": forward,
+            "notify": list(recorders),
+            "budget": list(budgets),
+        }
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, index = pid
+        return self._objects[kind][index]
+
+
+class _Recorder:
+    """Stands in a task for an observer: records its calls for the driver to replay.
+
+    ``advanced(step, n)`` calls in a row are summed into one: a segment of 10,000 pages
+    hands back one progress call, not 10,000."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def call(*args: Any, **kwargs: Any) -> None:
+            with self._lock:
+                self._add(name, args, kwargs)
+
+        return call
+
+    def _add(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if name == "advanced" and self.calls and not kwargs and len(args) == 2:
+            last_name, last_args, last_kwargs = self.calls[-1]
+            if last_name == "advanced" and not last_kwargs and last_args[0] == args[0]:
+                self.calls[-1] = (name, (args[0], last_args[1] + args[1]), {})
+                return
+        self.calls.append((name, args, kwargs))
+
+
+class _TaskRunner:
+    """The function of every task (picklable by reference: ddbmigrate is installed on the
+    executors). Runs the partition's units and adds one outcome per unit."""
+
+    def __init__(self, plan: _TaskPlan, outcomes: Any) -> None:
+        self.plan = plan
+        self.outcomes = outcomes
+
+    def __call__(self, partition: Iterator[tuple[int, Any]]) -> None:
+        _tune_gc()
+        for index, unit in partition:
+            self.outcomes.add([run_unit(self.plan, index, unit)])
+
+
+def run_unit(plan: _TaskPlan, index: int, unit: Any) -> _Outcome:
+    """One unit in a task: its result or its error, with what the driver must replay."""
+    fn, forward, recorders = plan.load()
+    result, error = None, None
+    try:
+        result = fn(unit, threading.Event())
+    except Exception as exc:  # noqa: BLE001 - every failure goes back to the driver
+        error = _portable(exc)
+    notes = [(i, *call) for i, rec in enumerate(recorders) for call in rec.calls]
+    handback = [
+        (i, *call)
+        for i, side in enumerate(forward)
+        for call in (getattr(side, "handback", list)() if side is not None else [])
+    ]
+    return _Outcome(index, result, error, notes, handback)
+
+
+_GC_TUNED = threading.Event()
+
+
+def _tune_gc() -> None:
+    """As in the local engine's workers: the hot loop allocates many short-lived dicts, and
+    collecting them less often saves about a third of the CPU. Once per Python worker."""
+    if not _GC_TUNED.is_set():
+        _GC_TUNED.set()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The error itself when it survives pickling; else a FatalError with its traceback."""
+    if isinstance(exc, DdbMigrateError | Cancelled):
+        with contextlib.suppress(Exception):
+            pickle.dumps(exc)
+            return exc
+    text = "".join(traceback.format_exception(exc)).strip()
+    return FatalError(f"a Spark task failed: {type(exc).__name__}: {exc}", hint=text)
