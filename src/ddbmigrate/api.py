@@ -48,6 +48,7 @@ from ddbmigrate.engines.local import (
     local_engine,
 )
 from ddbmigrate.engines.spark import SparkEngine, open_session
+from ddbmigrate.engines.spark import preflight as spark_preflight
 from ddbmigrate.errors import (
     ConfigError,
     CredentialsError,
@@ -224,6 +225,16 @@ def _owner_for(staging: StagingOptions, dest: Account | None) -> str | None:
     return dest.session.account_id()
 
 
+def engine_preflight(
+    choice: EngineChoice, locations: list[str], *, workers: int, threads: int
+) -> None:
+    """The engine's checks that need no AWS call and no JVM, made first."""
+    if choice.spark:
+        spark_preflight(choice.spark_master, locations)
+    else:
+        check_workers(workers, threads)
+
+
 def open_engine(
     choice: EngineChoice,
     *,
@@ -319,8 +330,7 @@ def migrate(
     observer = observer or NullObserver()
     throughput = throughput or ThroughputOptions()
     engine = engine or EngineChoice()
-    if not engine.spark:
-        check_workers(options.workers, options.threads)
+    engine_preflight(engine, [staging.url], workers=options.workers, threads=options.threads)
     src, dst = Account(source, "source"), Account(dest, "destination")
     owner = _owner_for(staging, dst)
     export_store = src.store(staging, owner=owner)
@@ -607,8 +617,7 @@ def export(
     throughput = throughput or ThroughputOptions()
     engine = engine or EngineChoice()
     workers = workers or default_workers()
-    if not engine.spark:
-        check_workers(workers, threads)
+    engine_preflight(engine, [staging.url], workers=workers, threads=threads)
     src = Account(source, "source")
     schema = pipeline.read_source(src.admin, table, src.label)
     store = src.store(staging, owner=staging.bucket_owner)
@@ -705,8 +714,7 @@ def import_(
     observer = observer or NullObserver()
     engine = engine or EngineChoice()
     workers = workers or default_workers()
-    if not engine.spark:
-        check_workers(workers, threads)
+    engine_preflight(engine, [source_url], workers=workers, threads=threads)
     dst = Account(dest, "destination")
     store, single = _source_store(dst, source_url, bucket_owner)
     plan = detect(store, export_id=export_id, format=format, single_file=single)
@@ -851,8 +859,7 @@ def validate(
     observer = observer or NullObserver()
     engine = engine or EngineChoice()
     workers = workers or default_workers()
-    if not engine.spark:
-        check_workers(workers, threads)
+    engine_preflight(engine, [], workers=workers, threads=threads)
     src, dst = Account(source, "source"), Account(dest, "destination")
     src_schema = pipeline.read_source(src.admin, source_table, src.label)
     dst_schema = pipeline.read_source(dst.admin, dest_table, dst.label, role="destination")

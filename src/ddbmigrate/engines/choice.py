@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from ddbmigrate.errors import ConfigError
 
 ENGINES = ("local", "spark")
+# One line: what is missing and the command that installs it.
+PYSPARK_MISSING = (
+    "--engine spark needs pyspark, which is not installed: pip install 'ddbmigrate[spark]'"
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -30,6 +35,9 @@ class EngineChoice:
             raise ConfigError("--spark-master needs --engine spark")
         if self.spark_tasks is not None and self.spark_tasks < 1:
             raise ConfigError(f"--workers {self.spark_tasks} must be at least 1")
+        # Found, not imported: a JVM starts only when the engine is opened.
+        if self.spark and importlib.util.find_spec("pyspark") is None:
+            raise ConfigError(PYSPARK_MISSING)
 
     @property
     def spark(self) -> bool:

@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from ddbmigrate.engines.choice import PYSPARK_MISSING
 from ddbmigrate.engines.local import Cancelled, Shared
 from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, TransientError
 from ddbmigrate.ports import Budget
@@ -57,7 +58,6 @@ from ddbmigrate.ports import Budget
 U = TypeVar("U")
 R = TypeVar("R")
 
-INSTALL_HINT = "pip install 'ddbmigrate[spark]'"
 POLL_SECONDS = 0.2
 PROBE_TIMEOUT_SECONDS = 300.0
 """How long the first job may wait for executors: a cluster with dynamic allocation needs
@@ -92,11 +92,31 @@ def _pyspark() -> Any:
     try:
         import pyspark  # noqa: PLC0415 - the optional extra, loaded only for --engine spark
     except ImportError as exc:
-        # One line: what is missing and the command that installs it.
-        raise ConfigError(
-            f"--engine spark needs pyspark, which is not installed: {INSTALL_HINT}"
-        ) from exc
+        raise ConfigError(PYSPARK_MISSING) from exc
     return pyspark
+
+
+def preflight(master: str | None, locations: Iterable[str]) -> None:
+    """What can be refused before any AWS call and before a JVM starts: a standalone master
+    that does not accept connections, and staging on this machine's disk for a master whose
+    executors run elsewhere."""
+    if master is None:
+        return
+    _check_reachable(master)
+    check_locations(master, locations)
+
+
+def check_locations(master: str, locations: Iterable[str]) -> None:
+    """Executors of a cluster cannot see this machine's disk: refuse local staging."""
+    if is_local_master(master):
+        return
+    for url in locations:
+        if not url.startswith("s3://"):
+            raise ConfigError(
+                f"{url} is on this machine's disk, which the executors of Spark master "
+                f"{master} cannot see",
+                hint="stage in S3 (--staging s3://bucket/prefix/), or use a local[N] master",
+            )
 
 
 def open_session(master: str | None) -> tuple[Any, bool]:
@@ -222,15 +242,7 @@ class SparkEngine:
 
     def check_staging(self, urls: Iterable[str]) -> None:
         """Executors of a cluster cannot see this machine's disk: refuse local staging."""
-        if self.local:
-            return
-        for url in urls:
-            if not url.startswith("s3://"):
-                raise ConfigError(
-                    f"{url} is on this machine's disk, which the executors of Spark master "
-                    f"{self.master} cannot see",
-                    hint="stage in S3 (--staging s3://bucket/prefix/), or use a local[N] master",
-                )
+        check_locations(self.master, urls)
 
     def check_settings(self) -> None:
         """Speculative copies of a task would write the same part files at the same time."""

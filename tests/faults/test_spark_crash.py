@@ -1,0 +1,226 @@
+"""Kill ``ddbmigrate migrate --engine spark`` with SIGKILL mid-import; the same command again
+finishes the run without writing a finished file again.
+
+As in test_crash_resume.py: the installed command runs as a subprocess on ``local[2]``
+against moto through a proxy that counts every write per table; staging is a local
+directory, so the ledger shows the progress. The kill waits for import records of the
+ledger (written by the Spark tasks themselves), then for every process of the killed run
+(its JVM and Python workers) to be gone and for the proxy to be idle.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fault_proxy import FaultKind, FaultProxy
+
+from ddbmigrate.aws.dynamodb import DynamoTableWriter
+from ddbmigrate.aws.session import SideSession
+from ddbmigrate.aws.wire import WireClient
+from ddbmigrate.config import Side
+from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
+from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
+from ddbmigrate.ports import WriteRequest
+
+pytestmark = pytest.mark.faults
+
+BIN = Path(sys.executable).parent / "ddbmigrate"
+ITEMS = 400
+SEGMENTS = 8
+WRITE_DELAY = 0.25
+"""Every BatchWriteItem answers this much later: a file of 50 items takes about half a
+second, so the import is still running when two files are recorded."""
+TIMEOUT = 180.0
+
+
+class CountingProxy(FaultProxy):
+    """The fault proxy, plus how many requests are inside it right now."""
+
+    def __init__(self, upstream: str, **kwargs: Any) -> None:
+        super().__init__(upstream, **kwargs)
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+
+    def handle(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            return super().handle(method, path, headers, body)
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._busy_lock:
+                if self._busy == 0:
+                    return
+            time.sleep(0.01)
+        raise AssertionError("the proxy is still serving requests of a dead process")
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    proxy: CountingProxy
+    source: str
+
+
+@pytest.fixture(scope="module")
+def setup(moto_server: MotoServer) -> Iterator[Setup]:
+    aws = LocalAWS(endpoint_url=moto_server.endpoint_url)
+    source = f"spark-crash-{uuid.uuid4().hex[:8]}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY)
+    try:
+        aws.client(SOURCE_ROLE, "dynamodb").create_table(
+            TableName=source,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        side = Side(role_arn=SOURCE_ROLE, endpoint_url=aws.endpoint_url, region=aws.region)
+        wire = WireClient(SideSession(side))
+        writer = DynamoTableWriter(wire, source)
+        for first in range(0, ITEMS, 25):
+            pending: list[WriteRequest] = [
+                {"PutRequest": {"Item": {"pk": {"S": f"item-{n:05d}"}, "v": {"N": str(n)}}}}
+                for n in range(first, first + 25)
+            ]
+            while pending:
+                pending = writer.batch_write(pending).unprocessed
+        wire.close()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    with CountingProxy(moto_server.endpoint_url, seed=11) as proxy:
+        proxy.inject(FaultKind.SLOW, operations="BatchWriteItem", delay=WRITE_DELAY)
+        yield Setup(proxy, source)
+        assert proxy.stats().errors == []
+
+
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DDBMIGRATE_"))}
+    env = {k: v for k, v in env.items() if not k.startswith(("PYSPARK_", "SPARK_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+        COLUMNS="200",
+    )
+    return env
+
+
+def migrate_args(setup: Setup, dest: str, staging: Path) -> list[str]:
+    sides = []
+    for side, role in (("source", SOURCE_ROLE), ("dest", DEST_ROLE)):
+        sides += [f"--{side}-role-arn", role, f"--{side}-endpoint-url", setup.proxy.url]
+        sides += [f"--{side}-region", LOCAL_REGION]
+    return [
+        "migrate",
+        *sides,
+        *("--source-table", setup.source, "--dest-table", dest),
+        *("--staging", str(staging), "--segments", str(SEGMENTS)),
+        *("--engine", "spark", "--spark-master", "local[2]", "--progress", "off"),
+    ]
+
+
+def imports(staging: Path) -> dict[Path, tuple[int, int, int]]:
+    """Import records of the one run: path -> (items, inode, mtime); a rewrite changes both."""
+    found = {}
+    for path in staging.glob("ddbmigrate/runs/*/import/*.json"):
+        stat = path.stat()
+        found[path] = (int(orjson.loads(path.read_bytes())["items"]), stat.st_ino, stat.st_mtime_ns)
+    return found
+
+
+def step(staging: Path, name: str) -> str | None:
+    for path in staging.glob("ddbmigrate/runs/*/run.json"):
+        return str(orjson.loads(path.read_bytes())["steps"][name])
+    return None
+
+
+def session_processes(leader: int) -> list[int]:
+    """Processes of the session ``leader`` started (its JVM, the JVM's Python workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == leader and fields[0] != "Z":  # session id; zombies are dead
+                found.append(int(entry.name))
+    return found
+
+
+def kill_mid_import(proc: subprocess.Popen[str], staging: Path, files: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not (step(staging, "import") == "running" and len(imports(staging)) >= files):
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"exited {proc.returncode} before the kill point:\n{err}\n{out}")
+        assert time.monotonic() < deadline, "the kill point never came"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    # The JVM exits when its parent's pipe closes, and the Python workers with it.
+    while session_processes(proc.pid):
+        assert time.monotonic() < deadline, session_processes(proc.pid)
+        time.sleep(0.05)
+
+
+def test_a_killed_spark_migrate_resumes_without_redoing_finished_files(
+    setup: Setup, tmp_path: Path
+) -> None:
+    dest = f"spark-crash-{uuid.uuid4().hex[:6]}"
+    staging = tmp_path / "staging"
+    env = cli_env(tmp_path)
+    args = migrate_args(setup, dest, staging)
+    first = subprocess.Popen(
+        [str(BIN), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    kill_mid_import(first, staging, files=2)
+    setup.proxy.wait_idle()
+    before = imports(staging)
+    imported = sum(items for items, _, _ in before.values())
+    written_before = sum(u for _, u in setup.proxy.consumed(dest, "write"))
+    assert 0 < imported < ITEMS
+
+    again = subprocess.run(
+        [str(BIN), *args], env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+
+    assert again.returncode == 0, again.stderr
+    assert "resuming run" in again.stderr
+    assert "spark engine: master local[2], 2 tasks at once" in again.stderr
+    assert f"MATCH: {ITEMS} of {ITEMS} items identical" in again.stdout
+    after = imports(staging)
+    assert len(after) == SEGMENTS  # one file per segment, each recorded once
+    assert {p: after[p] for p in before} == before  # finished files: records untouched
+    setup.proxy.wait_idle()
+    written = sum(u for _, u in setup.proxy.consumed(dest, "write")) - written_before
+    assert written == ITEMS - imported, (written, imported)
