@@ -58,7 +58,7 @@ from ddbmigrate.errors import (
 )
 from ddbmigrate.estimate import Prices, estimate
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
-from ddbmigrate.formats.compression import Compression
+from ddbmigrate.formats.compression import Compression, check_level
 from ddbmigrate.formats.detect import Format, SourcePlan, detect
 from ddbmigrate.formats.native import new_export_id
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
@@ -616,8 +616,9 @@ def export(
     observer = observer or NullObserver()
     throughput = throughput or ThroughputOptions()
     engine = engine or EngineChoice()
-    workers = workers or default_workers()
+    workers = default_workers() if workers is None else workers
     engine_preflight(engine, [staging.url], workers=workers, threads=threads)
+    check_level(compression, compression_level)
     src = Account(source, "source")
     schema = pipeline.read_source(src.admin, table, src.label)
     store = src.store(staging, owner=staging.bucket_owner)
@@ -713,7 +714,7 @@ def import_(
     """
     observer = observer or NullObserver()
     engine = engine or EngineChoice()
-    workers = workers or default_workers()
+    workers = default_workers() if workers is None else workers
     engine_preflight(engine, [source_url], workers=workers, threads=threads)
     dst = Account(dest, "destination")
     store, single = _source_store(dst, source_url, bucket_owner)
@@ -858,7 +859,7 @@ def validate(
     ``workers`` and ``threads`` size the local engine; ``engine`` may choose Spark."""
     observer = observer or NullObserver()
     engine = engine or EngineChoice()
-    workers = workers or default_workers()
+    workers = default_workers() if workers is None else workers
     engine_preflight(engine, [], workers=workers, threads=threads)
     src, dst = Account(source, "source"), Account(dest, "destination")
     src_schema = pipeline.read_source(src.admin, source_table, src.label)
@@ -942,7 +943,7 @@ def resume(
                 part_max_items=plan["part_max_items"],
                 export_method=plan.get("export_method", "scan"),
                 import_method=plan.get("import_method", "batch"),
-                workers=workers or default_workers(),
+                workers=default_workers() if workers is None else workers,
                 threads=threads,
             ),
             throughput=throughput,

@@ -29,6 +29,7 @@ from ddbmigrate.ports import (
     Clock,
     NullObserver,
     Observer,
+    ScanPage,
     Store,
     TableReader,
     TableSchema,
@@ -50,9 +51,10 @@ class ExportOptions:
     """Segments scanned at once."""
     part_max_items: int = 100_000
     """Items per data file at most; a segment starts a new part after this many."""
-    part_max_bytes: int = 32 * 1024 * 1024
-    """Compressed bytes per data file at most (checked after each page): a part is held in
-    memory until it is stored, so this bounds a segment's memory whatever the item size."""
+    part_max_bytes: int = 256 * 1024 * 1024
+    """Compressed bytes per data file at most (checked after each page). Parts stream to the
+    store as they are written, so this bounds file size, not memory: an import holds one
+    file per unit in flight (in memory or a spooled temporary file)."""
     consistent_read: bool = False
     """Strongly consistent Scan (costs twice the RCU)."""
     page_limit: int | None = None
@@ -122,50 +124,69 @@ class _SegmentJob:
             return state.parts
         self.observer.advanced(STEP, state.items)
         rng = random.Random()
-        writer = self.layout.new_writer()
+        writer = self._new_writer(state)
         start_key = state.last_key
         expected = first_page_estimate(self.budget, consistent=self.options.consistent_read)
-        while True:
-            if stop.is_set():
-                raise Cancelled
-            check_deadline(self.options.deadline, self.clock, STEP)
-            page = metered(
-                lambda key=start_key: self.reader.scan(  # type: ignore[misc]
-                    segment=segment,
-                    start_key=key,
-                    limit=self.options.page_limit,
-                    consistent=self.options.consistent_read,
-                ),
-                budget=self.budget,
-                expected=expected,
-                consumed=lambda p: p.consumed,
-                policy=self.options.retry,
-                clock=self.clock,
-                rng=rng,
-            )
-            expected = max(1.0, page.consumed)  # the next page will cost about the same
-            writer.add_many(page.items)
-            self.observer.advanced(STEP, len(page.items))
-            start_key = page.last_key
-            # Parts close at page boundaries, so the recorded LastEvaluatedKey is exact.
-            full = (
-                writer.item_count >= self.options.part_max_items
-                or writer.size >= self.options.part_max_bytes
-            )
-            if full and start_key is not None:
-                self._flush(writer, state, start_key)
-                writer = self.layout.new_writer()
-            if start_key is None:
-                break
+        try:
+            while True:
+                if stop.is_set():
+                    raise Cancelled
+                check_deadline(self.options.deadline, self.clock, STEP)
+                page = self._page(segment, start_key, expected, rng)
+                expected = max(1.0, page.consumed)  # the next page will cost about the same
+                writer.add_many(page.items)
+                self.observer.advanced(STEP, len(page.items))
+                start_key = page.last_key
+                if start_key is None:
+                    break
+                # Parts close at page boundaries, so the recorded LastEvaluatedKey is exact.
+                if self._full(writer):
+                    self._flush(writer, state, start_key)
+                    writer = self._new_writer(state)
+        except BaseException:
+            writer.abort()  # no half part left behind (a temp file, an open upload)
+            raise
         if writer.item_count:
             # The last part and "done" go in one record: a crash between two records would
             # look like a segment never started, and it would be exported twice.
             self._flush(writer, state, None, done=True)
         else:
+            writer.abort()
             state.done = True
             state.last_key = None
             self._record(state)
         return state.parts
+
+    def _page(
+        self, segment: Segment, start_key: Item | None, expected: float, rng: random.Random
+    ) -> ScanPage:
+        return metered(
+            lambda: self.reader.scan(
+                segment=segment,
+                start_key=start_key,
+                limit=self.options.page_limit,
+                consistent=self.options.consistent_read,
+            ),
+            budget=self.budget,
+            expected=expected,
+            consumed=lambda p: p.consumed,
+            policy=self.options.retry,
+            clock=self.clock,
+            rng=rng,
+        )
+
+    def _full(self, writer: PartWriterLike) -> bool:
+        return (
+            writer.item_count >= self.options.part_max_items
+            or writer.size >= self.options.part_max_bytes
+        )
+
+    def _new_writer(self, state: SegmentState) -> PartWriterLike:
+        # Part names follow from segment and part number, so a resumed segment rewrites
+        # its unfinished part under the same name.
+        return self.layout.new_writer(
+            self.store, self.layout.part_key(state.index, len(state.parts))
+        )
 
     def _flush(
         self,
@@ -175,10 +196,9 @@ class _SegmentJob:
         *,
         done: bool = False,
     ) -> None:
-        data, count, md5 = writer.finish()
+        count, md5, size = writer.finish()
         key = self.layout.part_key(state.index, len(state.parts))
-        self.store.put(f"{self.layout.folder}/{key}", data)
-        state.parts.append(PartInfo(key=key, item_count=count, md5_b64=md5, size=len(data)))
+        state.parts.append(PartInfo(key=key, item_count=count, md5_b64=md5, size=size))
         state.last_key = last_key
         state.done = done
         self._record(state)

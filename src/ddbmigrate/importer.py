@@ -9,10 +9,13 @@ items are sent again with backoff until none are left: nothing is dropped.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
@@ -24,7 +27,7 @@ from ddbmigrate.errors import (
     TransientError,
 )
 from ddbmigrate.formats import codecs, incremental, native
-from ddbmigrate.formats.compression import decompressed_chunks, verify
+from ddbmigrate.formats.compression import decompressed_chunks, read_chunks, verify
 from ddbmigrate.formats.detect import SourceFile, SourcePlan
 from ddbmigrate.items import item_size, key_bytes, key_of
 from ddbmigrate.model import Item, KeySchema, Segment
@@ -256,37 +259,48 @@ class _FileReader:
     key: KeySchema
     rejects: RejectLog
 
-    def payload(self, file: SourceFile) -> bytes | None:
-        """The file's stored bytes once proven intact (its MD5, or else a full decompression
-        pass), or None when the whole file was rejected. Nothing of a damaged file is
-        written; the plain bytes are then streamed, never held whole."""
+    def payload(self, file: SourceFile) -> BinaryIO | None:
+        """The file, open and proven intact (its MD5, or else a full decompression pass),
+        or None when the whole file was rejected. Nothing of a damaged file is written; the
+        caller closes it. Files are read in chunks, never held whole."""
         try:
-            data = self.store.get(file.key)
+            data = self.store.open_read(file.key)
         except NotFoundError as exc:
             self.rejects.record(Reject(file.key, 0, f"file is missing: {exc}"))
             return None
-        if file.md5:
-            if codecs.md5_b64(data) != file.md5:
-                self.rejects.record(
-                    Reject(
-                        file.key,
-                        0,
-                        f"MD5 {codecs.md5_b64(data)} does not match the "
-                        f"manifest's {file.md5}; the file was damaged or replaced",
-                    )
-                )
-                return None
-            return data
         try:
-            verify(data, name=file.key)
-        except CorruptDataError as exc:
-            self.rejects.record(Reject(file.key, 0, str(exc)))
+            problem = self._problem(file, data)
+        except BaseException:
+            data.close()
+            raise
+        if problem is not None:
+            data.close()
+            self.rejects.record(Reject(file.key, 0, problem))
             return None
+        data.seek(0)
         return data
 
-    def lines(self, file: SourceFile, data: bytes) -> Iterator[tuple[int, bytes]]:
+    def _problem(self, file: SourceFile, data: BinaryIO) -> str | None:
+        if file.md5:
+            digest = hashlib.md5(usedforsecurity=False)
+            for chunk in read_chunks(data):
+                digest.update(chunk)
+            actual = base64.b64encode(digest.digest()).decode("ascii")
+            if actual != file.md5:
+                return (
+                    f"MD5 {actual} does not match the manifest's {file.md5}; "
+                    "the file was damaged or replaced"
+                )
+            return None
+        try:
+            verify(read_chunks(data), name=file.key)
+        except CorruptDataError as exc:
+            return str(exc)
+        return None
+
+    def lines(self, file: SourceFile, data: BinaryIO) -> Iterator[tuple[int, bytes]]:
         """(line number, line) of the file's records, decompressed as they are read."""
-        chunks = decompressed_chunks(data, name=file.key)
+        chunks = decompressed_chunks(read_chunks(data), name=file.key)
         try:
             yield from codecs.stream_lines(chunks, self.plan.format)
         except CorruptDataError as exc:  # proven intact above, so only if the store lied
@@ -300,7 +314,7 @@ class _FileReader:
             return native.decode_trusted_line
         return codecs.line_decoder(self.plan.format)
 
-    def items(self, file: SourceFile, data: bytes, seen: list[int]) -> Iterator[_Line]:
+    def items(self, file: SourceFile, data: BinaryIO, seen: list[int]) -> Iterator[_Line]:
         """Put requests for every good line; a reject for every bad one. ``seen[0]`` counts
         the records read, good or bad, to check against the manifest."""
         decode = self._decoder(file)
@@ -322,7 +336,7 @@ class _FileReader:
                 file.key, number, request, item, len(line), key_bytes(key_of(item, self.key))
             )
 
-    def changes(self, file: SourceFile, data: bytes) -> Iterator[tuple[int, incremental.Change]]:
+    def changes(self, file: SourceFile, data: BinaryIO) -> Iterator[tuple[int, incremental.Change]]:
         """Incremental records of one file; bad ones become rejects."""
         decode = codecs.change_decoder(self.plan.format)
         for number, line in self.lines(file, data):
@@ -393,7 +407,8 @@ class _FileJob:
         if data is None:
             return 0
         seen = [0]
-        written = self.sender.write_all(self.reader.items(file, data, seen), stop)
+        with data:
+            written = self.sender.write_all(self.reader.items(file, data, seen), stop)
         if file.item_count is not None and seen[0] != file.item_count:
             self.reader.rejects.record(
                 Reject(
@@ -411,7 +426,8 @@ def _apply_changes(plan: SourcePlan, reader: _FileReader, sender: _Writer) -> in
     for file in plan.files:
         data = reader.payload(file)
         if data is not None:
-            changes += [(n, file.key, c) for n, c in reader.changes(file, data)]
+            with data:
+                changes += [(n, file.key, c) for n, c in reader.changes(file, data)]
     newest = incremental.newest_per_key([c for _, _, c in changes])
     # newest_per_key returns the very objects it was given: find where each came from.
     where = {id(c): (f, n) for n, f, c in changes}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from ddbmigrate.model import Item, Segment
 
@@ -113,6 +113,20 @@ class TableAdmin(Protocol):
     def enable_pitr(self, table: str) -> None: ...
 
 
+class StoreWriter(Protocol):
+    """One object being written in pieces: nothing is visible until ``commit``."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def commit(self) -> None:
+        """Make the object visible, whole (the same promise as ``Store.put``)."""
+        ...
+
+    def abort(self) -> None:
+        """Drop what was written; safe to call after a failed ``write`` or ``commit``."""
+        ...
+
+
 class Store(Protocol):
     """A place for staging files, addressed by keys relative to its root (``a/b/c.json``)."""
 
@@ -127,6 +141,15 @@ class Store(Protocol):
 
     def get(self, key: str) -> bytes:
         """Read a whole object; NotFoundError when it is absent."""
+        ...
+
+    def open_read(self, key: str) -> BinaryIO:
+        """An object as a file to read in chunks, seekable (the caller closes it);
+        NotFoundError when it is absent. Large objects never need to fit in memory."""
+        ...
+
+    def open_write(self, key: str) -> StoreWriter:
+        """Write an object in pieces (a data file while it is produced)."""
         ...
 
     def exists(self, key: str) -> bool: ...

@@ -68,6 +68,29 @@ def test_bad_flag_value_is_a_usage_error_without_traceback(tmp_path: Path) -> No
     assert "Traceback" not in out.stderr + out.stdout
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--workers", "0"], "error: --workers 0 must be at least 1"),
+        (["--workers", "4096"], "error: --workers 4096 is more processes than this machine's"),
+        (["--threads", "0"], "error: --threads 0 must be between 1 and 64"),
+        (["--compression-level", "30"], "error: --compression-level 30 is outside 1-9 for gzip"),
+    ],
+)
+def test_worker_and_compression_counts_out_of_range_are_refused_before_any_call(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    # No credentials and no endpoint: reaching AWS would fail differently.
+    out = run(
+        ["export", "--table", "t", "--staging", str(tmp_path / "x"), *flags],
+        clean_env(tmp_path, AWS_DEFAULT_REGION="us-east-1"),
+    )
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_bad_staging_url_is_a_usage_error(tmp_path: Path) -> None:
     out = run(
         ["export", "--table", "t", "--staging", "gs://bucket/x", "--source-region", "us-east-1"],

@@ -638,6 +638,47 @@ def test_s3_store_multipart_put(side_for: SideFor, dest_bucket: str) -> None:
 
 
 @pytest.mark.integration
+def test_s3_store_streams_a_large_object_in_parts_and_reads_it_back(
+    side_for: SideFor, dest_bucket: str
+) -> None:
+    session = open_side(side_for(SOURCE_ACCOUNT))
+    store = S3Store(
+        session, StoreURL.parse(f"s3://{dest_bucket}/stream"), expected_owner=DEST_ACCOUNT
+    )
+    piece = bytes(range(256)) * 4096  # 1 MiB
+    writer = store.open_write("data/part.json.gz")
+    for _ in range(19):  # 19 MiB: two 8 MiB parts and a last one of 3 MiB
+        writer.write(piece)
+    assert not store.exists("data/part.json.gz"), "visible before commit"
+    writer.commit()
+    with store.open_read("data/part.json.gz") as file:
+        assert file.read() == piece * 19
+    s3 = session.client("s3")
+    head = s3.head_object(Bucket=dest_bucket, Key="stream/data/part.json.gz")
+    assert head["ETag"].endswith('-3"'), "a three-part multipart upload"
+
+
+@pytest.mark.integration
+def test_s3_store_aborted_stream_leaves_no_object_and_no_upload(
+    side_for: SideFor, dest_bucket: str
+) -> None:
+    session = open_side(side_for(SOURCE_ACCOUNT))
+    store = S3Store(
+        session, StoreURL.parse(f"s3://{dest_bucket}/aborted"), expected_owner=DEST_ACCOUNT
+    )
+    writer = store.open_write("data/part.json.gz")
+    writer.write(b"x" * (9 * 1024 * 1024))  # one part uploaded already
+    writer.abort()
+    assert not store.exists("data/part.json.gz")
+    uploads = session.client("s3").list_multipart_uploads(Bucket=dest_bucket, Prefix="aborted/")
+    assert not uploads.get("Uploads")
+    small = store.open_write("data/small.json")
+    small.write(b"{}")
+    small.commit()  # under one part: a single PUT
+    assert store.get("data/small.json") == b"{}"
+
+
+@pytest.mark.integration
 def test_s3_store_missing_object_names_the_url(side_for: SideFor, dest_bucket: str) -> None:
     url = StoreURL.parse(f"s3://{dest_bucket}/p")
     store = S3Store(open_side(side_for(SOURCE_ACCOUNT)), url, expected_owner=DEST_ACCOUNT)

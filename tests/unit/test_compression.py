@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 
 import pytest
 import zstandard
@@ -94,3 +95,53 @@ def test_damaged_gzip_is_an_error() -> None:
 def test_truncated_or_damaged_zstd_is_an_error(data: bytes) -> None:
     with pytest.raises(CorruptDataError, match=r"^x\.zst: truncated or damaged zstd data"):
         decompress(data, name="x.zst")
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in itertools.pairwise(points)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.binary(min_size=1, max_size=200_000),
+    kind=st.sampled_from(KINDS),
+    members=st.integers(1, 3),
+    cuts=st.lists(st.integers(0, 10**9), max_size=6),
+)
+def test_streamed_decompression_equals_whole_whatever_the_chunks(
+    data: bytes, kind: Compression, members: int, cuts: list[int]
+) -> None:
+    assume(kind != "none" or compression.detect(data) == "none")
+    # Concatenated gzip members and zstd frames, as several writers would append them.
+    stored = b"".join(compress(data, kind) for _ in range(members)) if kind != "none" else data
+    whole = decompress(stored, name="f")
+    streamed = b"".join(compression.decompressed_chunks(_split(stored, cuts), name="f"))
+    assert streamed == whole
+    assert b"".join(compression.decompressed_chunks(stored, name="f")) == whole
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_a_truncated_stream_fails_at_its_end_never_shortens_quietly(kind: Compression) -> None:
+    stored = compress(DATA * 50, kind)
+    with pytest.raises(CorruptDataError, match="truncated"):
+        b"".join(compression.decompressed_chunks([stored[:-9]], name="f"))
+    with pytest.raises(CorruptDataError, match="truncated"):
+        compression.verify(stored[: len(stored) // 2], name="f")
+
+
+def test_bytes_after_the_last_gzip_member_are_damage() -> None:
+    with pytest.raises(CorruptDataError, match="bytes after the last member"):
+        compression.verify([compress(DATA, "gzip"), b"garbage"], name="f")
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd", "none"])
+def test_drained_output_joined_is_the_whole_stream(kind: Compression) -> None:
+    writer = Compressor(kind, level=1)
+    pieces: list[bytes] = []
+    for _ in range(20):
+        writer.write(DATA)
+        pieces.append(writer.drain())
+    pieces.append(writer.finish())
+    assert writer.size == len(b"".join(pieces))
+    assert decompress(b"".join(pieces), name="f") == DATA * 20

@@ -101,3 +101,29 @@ def test_failed_rename_leaves_the_old_object_and_no_temp_file(
     monkeypatch.undo()
     assert store.get("x") == b"old"
     assert os.listdir(tmp_path) == ["x"]
+
+
+def test_a_streamed_write_is_invisible_until_commit(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path))
+    writer = store.open_write("exports/data/000000-00000.json.gz")
+    writer.write(b"part ")
+    writer.write(b"one")
+    assert not store.exists("exports/data/000000-00000.json.gz")
+    assert list(store.list("exports/")) == []  # the temporary file is never listed
+    writer.commit()
+    assert store.get("exports/data/000000-00000.json.gz") == b"part one"
+    with store.open_read("exports/data/000000-00000.json.gz") as file:
+        assert file.read(4) == b"part"
+
+
+def test_an_aborted_write_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path))
+    writer = store.open_write("x/y.bin")
+    writer.write(b"half")
+    writer.abort()
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == []
+
+
+def test_open_read_of_an_absent_key_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="does not exist"):
+        LocalStore(str(tmp_path)).open_read("nope.json")

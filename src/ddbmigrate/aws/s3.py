@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import orjson
 from boto3.s3.transfer import TransferConfig
@@ -19,8 +20,13 @@ from ddbmigrate.aws.errors import translate
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.errors import AccessDeniedError, DdbMigrateError, NotFoundError, StagingError
 from ddbmigrate.model import StoreURL
+from ddbmigrate.ports import StoreWriter
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
+PART_BYTES = 8 * 1024 * 1024
+"""Parts of a streamed upload (S3's minimum is 5 MiB, except for the last)."""
+SPOOL_BYTES = 8 * 1024 * 1024
+READ_CHUNK = 1024 * 1024
 _TRANSFER = TransferConfig(
     multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD
 )
@@ -77,6 +83,24 @@ class S3Store:
             return response["Body"].read()  # type: ignore[no-any-return]
         except Exception as exc:
             raise self._error(exc, key, "s3:GetObject") from exc
+
+    def open_read(self, key: str) -> BinaryIO:
+        """The object downloaded in chunks into a spooled temporary file (memory up to
+        8 MiB, then disk), so a large data file is never held whole in memory."""
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=self._key(key), **self._owner)
+            for chunk in response["Body"].iter_chunks(READ_CHUNK):
+                spool.write(chunk)
+        except Exception as exc:
+            spool.close()
+            raise self._error(exc, key, "s3:GetObject") from exc
+        spool.seek(0)
+        return cast(BinaryIO, spool)
+
+    def open_write(self, key: str) -> StoreWriter:
+        """A multipart upload fed in parts of 8 MiB (one PUT when the object is smaller)."""
+        return _S3Writer(self, key)
 
     def exists(self, key: str) -> bool:
         try:
@@ -185,3 +209,72 @@ def _write_args(acl: str | None, sse: str | None, kms_key: str | None) -> dict[s
     if kms_key:
         args["SSEKMSKeyId"] = kms_key
     return args
+
+
+class _S3Writer:
+    """Buffers up to one part; S3 shows the object only when the upload completes."""
+
+    def __init__(self, store: S3Store, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._full = store._key(key)
+        self._buffer = io.BytesIO()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    def write(self, data: bytes) -> None:
+        self._buffer.write(data)
+        if self._buffer.tell() >= PART_BYTES:
+            self._upload_part()
+
+    def commit(self) -> None:
+        s3, bucket = self._store._s3, self._store.bucket
+        try:
+            if self._upload_id is None:
+                body = self._buffer.getvalue()
+                s3.put_object(Bucket=bucket, Key=self._full, Body=body, **self._store._write_args)
+                return
+            if self._buffer.tell():
+                self._upload_part()
+            s3.complete_multipart_upload(
+                Bucket=bucket,
+                Key=self._full,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+                **self._store._owner,
+            )
+        except Exception as exc:
+            raise self._store._error(exc, self._key, "s3:PutObject") from exc
+
+    def abort(self) -> None:
+        """Abort the multipart upload, so its parts do not linger (and cost) in the bucket."""
+        self._buffer = io.BytesIO()
+        if self._upload_id is None:
+            return
+        upload_id, self._upload_id = self._upload_id, None
+        with contextlib.suppress(Exception):  # a bucket lifecycle rule cleans up what is left
+            self._store._s3.abort_multipart_upload(
+                Bucket=self._store.bucket, Key=self._full, UploadId=upload_id, **self._store._owner
+            )
+
+    def _upload_part(self) -> None:
+        s3, bucket = self._store._s3, self._store.bucket
+        try:
+            if self._upload_id is None:
+                started = s3.create_multipart_upload(
+                    Bucket=bucket, Key=self._full, **self._store._write_args
+                )
+                self._upload_id = str(started["UploadId"])
+            number = len(self._parts) + 1
+            answer = s3.upload_part(
+                Bucket=bucket,
+                Key=self._full,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=self._buffer.getvalue(),
+                **self._store._owner,
+            )
+        except Exception as exc:
+            raise self._store._error(exc, self._key, "s3:PutObject") from exc
+        self._parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        self._buffer = io.BytesIO()

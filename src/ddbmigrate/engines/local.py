@@ -55,6 +55,10 @@ R = TypeVar("R")
 DEFAULT_THREADS = 4
 WORKERS_PER_CORE = 4
 POLL_SECONDS = 0.5
+LEASE_SECONDS = 0.05
+"""A worker leases at least this many seconds of the budget's rate per round trip."""
+NOTIFY_SECONDS = 0.25
+"""A worker sends its progress notifications together, at most this long after the first."""
 
 
 class Cancelled(Exception):  # noqa: N818 - a signal between workers, never shown to users
@@ -141,6 +145,9 @@ class ThreadEngine:
     def workers(self) -> int:
         return 1
 
+    def describe(self) -> str:
+        return f"this process, {self.threads} threads"
+
     def run(
         self,
         fn: Callable[[U, threading.Event], R],
@@ -219,6 +226,9 @@ class ProcessEngine:
     @property
     def workers(self) -> int:
         return self._workers
+
+    def describe(self) -> str:
+        return f"{self._workers} worker processes x {self.threads} threads, one capacity budget"
 
     def __enter__(self) -> ProcessEngine:
         return self
@@ -384,6 +394,10 @@ class _Run:
         kind, job_id = message[0], message[1]
         if job_id != self.job_id:
             return  # a late message of an earlier run that stopped
+        if kind == "batch":
+            for held in message[2]:
+                self._handle(worker, held)
+            return
         if kind == "call":
             self._call(worker, message)
             return
@@ -438,9 +452,9 @@ class _Run:
 def _budget_call(budget: Budget, method: str, args: tuple[Any, ...]) -> Any:
     """A worker's budget call, made on the parent's budget (see ``_RemoteBudget``)."""
     if method == "reserve":
-        expected, settled, successes = args
-        _apply(budget, settled, successes)
-        return budget.reserve(expected), budget.rate, budget.target
+        want, *report = args
+        _apply(budget, *report)
+        return budget.reserve(want), budget.rate, budget.target
     if method == "flush":
         _apply(budget, *args)
         return None
@@ -450,9 +464,11 @@ def _budget_call(budget: Budget, method: str, args: tuple[Any, ...]) -> Any:
     raise ValueError(f"unknown budget call {method!r}")
 
 
-def _apply(budget: Budget, settled: list[tuple[float, float]], successes: int) -> None:
-    for expected, consumed in settled:
-        budget.settle(expected, consumed)
+def _apply(budget: Budget, returned: float, consumed: float, successes: int) -> None:
+    """``consumed`` was charged (for the counters; its lease was reserved already), and
+    ``returned`` units of lease come back (negative: an overdraft to charge)."""
+    if returned or consumed:
+        budget.settle(consumed + returned, consumed)
     for _ in range(successes):
         budget.on_success()
 
@@ -561,16 +577,23 @@ class _Forwarder:
 
 
 class _RemoteBudget:
-    """A worker's stand-in for a budget of the parent: ``acquire`` asks the parent for a
-    reservation and sleeps here for the wait it is given; ``settle`` and ``on_success``
-    ride along with the next reservation (or the flush at the end of a unit)."""
+    """A worker's stand-in for a budget of the parent.
+
+    Capacity is leased: ``acquire`` takes from a local lease and asks the parent for more
+    only when it runs out, at least ``LEASE_SECONDS`` of the run's rate at a time (and never
+    less than the request needs). A slow budget therefore costs one round trip per request,
+    as it should; a fast one a round trip per many requests. The parent reserves every lease
+    from its one bucket before granting it, so the run as a whole still never exceeds
+    ``rate x elapsed + bucket``. What a unit did not use goes back when it ends.
+    """
 
     def __init__(self, link: _Forwarder, rate: float, target: float) -> None:
         self._link = link
         self._rate = rate
         self._target = target
         self._lock = threading.Lock()
-        self._settled: list[tuple[float, float]] = []
+        self._lease = 0.0  # units granted by the parent and not spent yet (may go negative)
+        self._consumed = 0.0  # units charged since the last report
         self._successes = 0
 
     @property
@@ -582,10 +605,16 @@ class _RemoteBudget:
         return self._target
 
     def reserve(self, expected: float = 1.0) -> float:
-        settled, successes = self._take()
-        wait, self._rate, self._target = self._link._ask(
-            "reserve", (expected, settled, successes), {}
-        )
+        with self._lock:
+            if self._lease >= expected:
+                self._lease -= expected
+                return 0.0
+            want = max(expected - self._lease, self._rate * LEASE_SECONDS)
+            report = self._report(returned=0.0)
+        # The round trip happens outside the lock: other threads spend what is left.
+        wait, self._rate, self._target = self._link._ask("reserve", (want, *report), {})
+        with self._lock:
+            self._lease += want - expected
         return float(wait)
 
     def acquire(self, expected: float = 1.0) -> None:
@@ -595,7 +624,8 @@ class _RemoteBudget:
 
     def settle(self, expected: float, consumed: float) -> None:
         with self._lock:
-            self._settled.append((expected, consumed))
+            self._lease += expected - consumed
+            self._consumed += consumed
 
     def on_success(self) -> None:
         with self._lock:
@@ -606,9 +636,12 @@ class _RemoteBudget:
         self._link._tell("on_throttled")
 
     def flush(self) -> None:
-        settled, successes = self._take()
-        if settled or successes:
-            self._link._tell("flush", settled, successes)
+        """Report what was charged and give the unspent lease back (or charge the overdraft)."""
+        with self._lock:
+            returned, self._lease = self._lease, 0.0
+            report = self._report(returned=returned)
+        if any(report):
+            self._link._tell("flush", *report)
 
     def set_target(self, rate: float) -> None:
         raise TypeError("a worker cannot move the run's target")
@@ -616,11 +649,11 @@ class _RemoteBudget:
     def share(self, parts: int) -> _RemoteBudget:
         raise TypeError("a worker's budget cannot be shared further")
 
-    def _take(self) -> tuple[list[tuple[float, float]], int]:
-        with self._lock:
-            taken = self._settled, self._successes
-            self._settled, self._successes = [], 0
-        return taken
+    def _report(self, *, returned: float) -> tuple[float, float, int]:
+        # Called with the lock held.
+        report = (returned, self._consumed, self._successes)
+        self._consumed, self._successes = 0.0, 0
+        return report
 
 
 # --- the worker process -------------------------------------------------------------------
@@ -639,17 +672,7 @@ def _worker_main(conn: Connection, threads: int) -> None:
     # of the CPU (DESIGN.md, reference numbers). Modules loaded so far are never garbage.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    lock = threading.Lock()
-
-    def send(message: tuple[Any, ...]) -> None:
-        try:
-            payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # an unpicklable result: say what it was
-            if message[0] == "call":
-                raise
-            payload = pickle.dumps(("error", message[1], message[2], _portable(exc)))
-        with lock:
-            conn.send_bytes(payload)
+    send = _Outbox(conn).send
 
     jobs: dict[int, _Job] = {}
     replies = _Replies()
@@ -667,6 +690,46 @@ def _worker_main(conn: Connection, threads: int) -> None:
         else:
             _dispatch(message, jobs, pool, send, replies)
     pool.shutdown(wait=True)
+
+
+class _Outbox:
+    """The worker's one way to the parent. Progress notifications wait (at most
+    ``NOTIFY_SECONDS``) and go together with the next message, in order: progress costs a
+    few messages a second, not one per request."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._held: list[tuple[Any, ...]] = []
+        self._since = 0.0
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        notify = message[0] == "call" and message[2][0] == "notify"
+        with self._lock:
+            now = time.monotonic()
+            if notify:
+                if not self._held:
+                    self._since = now
+                self._held.append(message)
+                if now - self._since < NOTIFY_SECONDS:
+                    return
+                message = ("batch", message[1], self._take())
+            elif self._held:
+                self._conn.send_bytes(_dumps(("batch", message[1], self._take())))
+            self._conn.send_bytes(_dumps(message))
+
+    def _take(self) -> list[tuple[Any, ...]]:
+        held, self._held = self._held, []
+        return held
+
+
+def _dumps(message: tuple[Any, ...]) -> bytes:
+    try:
+        return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # an unpicklable result: say what it was
+        if message[0] in ("call", "batch"):
+            raise
+        return pickle.dumps(("error", message[1], message[2], _portable(exc)))
 
 
 def _dispatch(

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import zlib
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, Literal
 
 import zstandard
 
@@ -89,7 +90,7 @@ class Compressor:
         elif kind == "zstd":
             self._zstd = zstandard.ZstdCompressor(level=self._level).compressobj()
         self._result: bytes | None = None
-        self._result_size = 0
+        self._drained = 0
 
     def write(self, data: bytes) -> None:
         """Compress and buffer ``data``."""
@@ -104,89 +105,140 @@ class Compressor:
 
     @property
     def size(self) -> int:
-        """Compressed bytes so far (what a part's size cap counts)."""
-        return self._result_size if self._result is not None else self._buffer.tell()
+        """Compressed bytes so far, drained or not (what a part's size cap counts)."""
+        pending = len(self._result) if self._result is not None else self._buffer.tell()
+        return self._drained + pending
+
+    @property
+    def pending(self) -> int:
+        """Compressed bytes produced and not drained yet."""
+        return self._buffer.tell()
+
+    def drain(self) -> bytes:
+        """The compressed bytes produced since the last drain, handed over and forgotten:
+        a streaming writer passes them on, so a part is never held whole."""
+        data = self._buffer.getvalue()
+        # The gzip stream writes on sequentially; it never seeks back into its file.
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._drained += len(data)
+        return data
 
     def finish(self) -> bytes:
-        """End the stream and return all the compressed bytes (idempotent)."""
+        """End the stream and return the compressed bytes not drained yet (all of them
+        when ``drain`` was never called). Idempotent."""
         if self._result is None:
             if self._gzip is not None:
                 self._gzip.close()  # writes the trailer; leaves the BytesIO open
             elif self._zstd is not None:
                 self._buffer.write(self._zstd.flush())
             self._result = self._buffer.getvalue()
-            self._result_size = len(self._result)
             self._buffer.close()  # the bytes live on in the result only
         return self._result
 
 
 CHUNK = 1 << 20
 """Bytes of plain output per chunk when decompressing as a stream."""
-_ZSTD_STEP = 64 * 1024
+_STEP = 64 * 1024
 
 
-def decompressed_chunks(data: bytes, *, name: str) -> Iterator[bytes]:
-    """The plain bytes of ``data`` in chunks of about :data:`CHUNK`, so a large file is never
-    held decompressed whole. CorruptDataError where the stream turns out truncated or
-    damaged: callers that must not act on a damaged file check it first (:func:`verify`)."""
-    kind = detect(data)
+def decompressed_chunks(data: bytes | Iterable[bytes], *, name: str) -> Iterator[bytes]:
+    """The plain bytes of ``data`` (bytes, or compressed chunks as read from a file) in
+    chunks of about :data:`CHUNK`, so a large file is never held decompressed whole.
+    CorruptDataError where the stream turns out truncated or damaged: callers that must not
+    act on a damaged file check it first (:func:`verify`)."""
+    chunks = _pieces(data) if isinstance(data, bytes | bytearray) else iter(data)
+    head = b""
+    for piece in chunks:  # enough bytes to see the magic
+        head += piece
+        if len(head) >= len(ZSTD_MAGIC):
+            break
+    stream = itertools.chain([head], chunks)
+    kind = detect(head)
     if kind == "gzip":
-        return _gunzip_chunks(data, name)
+        return _gunzip_chunks(stream, name)
     if kind == "zstd":
-        return _unzstd_chunks(data, name)
-    return (data[start : start + CHUNK] for start in range(0, len(data), CHUNK))
+        return _unzstd_chunks(stream, name)
+    return (piece for piece in stream if piece)
 
 
-def verify(data: bytes, *, name: str) -> None:
+def read_chunks(file: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
+    """A file's bytes in chunks of ``size``."""
+    return iter(lambda: file.read(size), b"")
+
+
+def verify(data: bytes | Iterable[bytes], *, name: str) -> None:
     """Decompress ``data`` to the end without keeping it: CorruptDataError if it is damaged."""
     for _ in decompressed_chunks(data, name=name):
         pass
 
 
-def _gunzip_chunks(data: bytes, name: str) -> Iterator[bytes]:
-    rest = data
+def _pieces(data: bytes | bytearray) -> Iterator[bytes]:
+    # Input goes to the decompressors in small steps: each output chunk stays small, and
+    # zlib's unconsumed_tail (a copy of the input left over) stays small too.
+    view = memoryview(data)
+    return (bytes(view[i : i + _STEP]) for i in range(0, len(data), _STEP))
+
+
+def _small(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    for chunk in chunks:
+        if len(chunk) <= _STEP:
+            yield chunk
+        else:
+            yield from _pieces(chunk)
+
+
+def _gunzip_chunks(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    member: Any = None  # zlib's Decompress type is not exported
     try:
-        while rest:
-            if not rest.startswith(GZIP_MAGIC):
-                raise CorruptDataError(f"{name}: damaged gzip data: bytes after the last member")
-            member = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            pending = rest
-            while not member.eof:
-                out = member.decompress(pending, CHUNK)
+        for piece in _small(chunks):
+            pending = piece
+            while pending:
+                if member is None:
+                    if not pending.startswith(GZIP_MAGIC[: len(pending)]):
+                        raise CorruptDataError(
+                            f"{name}: damaged gzip data: bytes after the last member"
+                        )
+                    member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                out = member.decompress(pending)
                 if out:
                     yield out
-                pending = member.unconsumed_tail
-                if not pending and not member.eof:
-                    out = member.flush()
-                    if out:
-                        yield out
-                    if not member.eof:
-                        raise CorruptDataError(f"{name}: truncated gzip data")
-            rest = member.unused_data
+                pending = member.unused_data
+                if member.eof:
+                    member = None
+        if member is not None:
+            out = member.flush()
+            if out:
+                yield out
+            if not member.eof:
+                raise CorruptDataError(
+                    f"{name}: truncated or damaged gzip data: Compressed file ended before "
+                    "the end-of-stream marker was reached"
+                )
     except zlib.error as exc:
         raise CorruptDataError(f"{name}: truncated or damaged gzip data: {exc}") from exc
 
 
-def _unzstd_chunks(data: bytes, name: str) -> Iterator[bytes]:
-    view = memoryview(data)
-    pos = 0
+def _unzstd_chunks(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    frame: Any = None
     try:
-        while pos < len(data):
-            # One decompressobj per frame: it reports ``eof`` only when its frame is complete,
-            # which is how a truncated last frame is told apart from a whole one. Input goes
-            # in small steps so each output chunk stays small.
-            frame = zstandard.ZstdDecompressor().decompressobj()
-            while not frame.eof and pos < len(data):
-                piece = view[pos : pos + _ZSTD_STEP]
-                pos += len(piece)
-                out = frame.decompress(piece)
+        for piece in _small(chunks):
+            pending = piece
+            while pending:
+                # One decompressobj per frame: it reports ``eof`` only when its frame is
+                # complete, which tells a truncated last frame from a whole one.
+                if frame is None:
+                    frame = zstandard.ZstdDecompressor().decompressobj()
+                out = frame.decompress(pending)
                 if out:
                     yield out
-            if not frame.eof:
-                raise CorruptDataError(
-                    f"{name}: truncated or damaged zstd data: the last frame is incomplete"
-                )
-            pos -= len(frame.unused_data)
+                pending = frame.unused_data if frame.eof else b""
+                if frame.eof:
+                    frame = None
+        if frame is not None:
+            raise CorruptDataError(
+                f"{name}: truncated or damaged zstd data: the last frame is incomplete"
+            )
     except zstandard.ZstdError as exc:
         raise CorruptDataError(f"{name}: truncated or damaged zstd data: {exc}") from exc
 

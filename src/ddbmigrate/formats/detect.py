@@ -5,7 +5,6 @@ importer follows file by file; it is printed before anything is written.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -16,6 +15,7 @@ from ddbmigrate.ports import Store, TableSchema
 
 Format = Literal["native-json", "native-ion", "datapipeline", "datapipeline-hive"]
 FORMATS: tuple[Format, ...] = ("native-json", "native-ion", "datapipeline", "datapipeline-hive")
+SNIFF_READ = 1024 * 1024
 SNIFF_BYTES = 64 * 1024
 
 
@@ -243,30 +243,40 @@ def _bare_folder(store: Store, forced: Format | None, folder: str = "") -> Sourc
 def _sniff_folder(store: Store, names: list[str]) -> Format:
     """The format of the first file that holds a line: Hive and AWS both write empty files."""
     for name in names:
-        data = store.get(name)
+        data = _prefix(store, name)
         if _head(data, f"{store.root}/{name}").strip():
             return sniff(data, name=f"{store.root}/{name}")
     return sniff(b"", name=f"{store.root}/{names[0]}")
 
 
+def _prefix(store: Store, key: str) -> bytes:
+    """The first MiB of a file: enough to tell its format, whatever the file's size."""
+    with store.open_read(key) as file:
+        return file.read(SNIFF_READ)
+
+
 def _single_file(store: Store, key: str, forced: Format | None) -> SourcePlan:
     if not store.exists(key):
         raise NotFoundError(f"{store.root}/{key} does not exist")
-    fmt = forced or sniff(store.get(key), name=f"{store.root}/{key}")
+    fmt = forced or sniff(_prefix(store, key), name=f"{store.root}/{key}")
     return SourcePlan(kind="data file", format=fmt, folder="", files=[SourceFile(key=key)])
 
 
 def _head(data: bytes, name: str) -> bytes:
-    """The first bytes of a data file, decompressed, without inflating all of it."""
-    kind = compression.detect(data)
-    if kind == "gzip":
-        try:
-            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, SNIFF_BYTES)
-        except zlib.error as exc:
-            raise CorruptDataError(f"{name}: damaged gzip data: {exc}") from exc
-    if kind == "zstd":
-        return compression.decompress(data, name=name)[:SNIFF_BYTES]
-    return data[:SNIFF_BYTES]
+    """The first bytes of a data file (or of the first MiB of one), decompressed, without
+    inflating all of it."""
+    text = b""
+    try:
+        for chunk in compression.decompressed_chunks(data, name=name):
+            text += chunk
+            if len(text) >= SNIFF_BYTES:
+                break
+    except CorruptDataError:
+        # A prefix of a larger file ends mid-stream: that is not damage. A whole file
+        # that ends mid-stream is.
+        if len(data) < SNIFF_READ or not text:
+            raise
+    return text[:SNIFF_BYTES]
 
 
 def sniff(data: bytes, *, name: str) -> Format:

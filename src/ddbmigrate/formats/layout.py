@@ -16,6 +16,8 @@ rewrites a part under the same name instead of leaving a stray one.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from ddbmigrate.formats.compression import Compression, Compressor, suffix_for
 from ddbmigrate.formats.detect import Format
 from ddbmigrate.formats.tablefile import TABLE_FILE, table_file_bytes
 from ddbmigrate.model import Item, PartInfo
-from ddbmigrate.ports import Store, TableSchema
+from ddbmigrate.ports import Store, StoreWriter, TableSchema
 
 # Fast levels: the export must keep up with DynamoDB; measured in docs/adr/0003.
 DEFAULT_LEVELS: dict[str, int] = {"gzip": 1, "zstd": 3, "none": 0}
@@ -47,36 +49,72 @@ class PartWriterLike(Protocol):
 
     def add_many(self, items: list[Item]) -> None: ...
 
-    def finish(self) -> tuple[bytes, int, str]:
-        """(stored bytes, item count, base64 MD5 of the stored bytes)."""
+    def finish(self) -> tuple[int, str, int]:
+        """Store the file; return (item count, base64 MD5 of the stored bytes, their size)."""
+        ...
+
+    def abort(self) -> None:
+        """Drop what was written so far (the run stopped before the file was complete)."""
         ...
 
 
-class DataFileWriter:
-    """Encodes items line by line straight into a streaming compressor."""
+SPILL_BYTES = 1024 * 1024
+"""Compressed bytes a data file holds in memory before they go on to the store."""
 
-    def __init__(self, encode: Callable[[Item], bytes], compression: Compression, level: int):
+
+class DataFileWriter:
+    """Encodes items into a streaming compressor whose output goes on to the store as it
+    comes (``open_sink`` is called at the first spill), so a part is never held whole."""
+
+    def __init__(
+        self,
+        encode: Callable[[Item], bytes],
+        compression: Compression,
+        level: int,
+        open_sink: Callable[[], StoreWriter],
+    ) -> None:
         self._encode = encode
-        self._sink = Compressor(compression, level=level)
+        self._compressor = Compressor(compression, level=level)
+        self._open_sink = open_sink
+        self._sink: StoreWriter | None = None
+        self._md5 = hashlib.md5(usedforsecurity=False)
         self.item_count = 0
 
     def add(self, item: Item) -> None:
-        self._sink.write(self._encode(item))
+        self._compressor.write(self._encode(item))
         self.item_count += 1
+        self._spill()
 
     @property
     def size(self) -> int:
-        return self._sink.size
+        return self._compressor.size
 
     def add_many(self, items: list[Item]) -> None:
         """A page at once: one call into the compressor instead of one per item."""
         encode = self._encode
-        self._sink.write(b"".join([encode(item) for item in items]))
+        self._compressor.write(b"".join([encode(item) for item in items]))
         self.item_count += len(items)
+        self._spill()
 
-    def finish(self) -> tuple[bytes, int, str]:
-        data = self._sink.finish()
-        return data, self.item_count, native.md5_b64(data)
+    def finish(self) -> tuple[int, str, int]:
+        self._send(self._compressor.finish())
+        assert self._sink is not None  # _send opened it
+        self._sink.commit()
+        return self.item_count, base64.b64encode(self._md5.digest()).decode(), self.size
+
+    def abort(self) -> None:
+        if self._sink is not None:
+            self._sink.abort()
+
+    def _spill(self) -> None:
+        if self._compressor.pending >= SPILL_BYTES:
+            self._send(self._compressor.drain())
+
+    def _send(self, data: bytes) -> None:
+        if self._sink is None:
+            self._sink = self._open_sink()
+        self._md5.update(data)
+        self._sink.write(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +150,15 @@ class Layout:
     def native(self) -> bool:
         return self.format != "datapipeline"
 
-    def new_writer(self) -> PartWriterLike:
-        return DataFileWriter(codecs.line_encoder(self.format), self.compression, self.level)
+    def new_writer(self, store: Store, part_key: str) -> PartWriterLike:
+        """A writer of the part ``part_key`` (see :meth:`part_key`), streaming into ``store``."""
+        key = f"{self.folder}/{part_key}"
+        return DataFileWriter(
+            codecs.line_encoder(self.format),
+            self.compression,
+            self.level,
+            lambda: store.open_write(key),
+        )
 
     def part_key(self, segment: int, number: int) -> str:
         """Name of a part relative to the export folder."""

@@ -12,8 +12,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ddbmigrate.errors import NotFoundError, StagingError
+from ddbmigrate.ports import StoreWriter
 
 _TMP_PREFIX = ".tmp-"
 _HINT = (
@@ -62,6 +64,25 @@ class LocalStore:
         keys = [k for k in self._walk(base) if k.startswith(prefix)]
         return iter(sorted(keys))
 
+    def open_read(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return path.open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFoundError(f"{path} does not exist") from exc
+        except OSError as exc:
+            raise _staging_error("cannot read", path, exc) from exc
+
+    def open_write(self, key: str) -> StoreWriter:
+        """A temporary file beside the target, renamed into place on commit."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{path.name}.")
+        except OSError as exc:
+            raise _staging_error("cannot write", path, exc) from exc
+        return _LocalWriter(path, Path(tmp), os.fdopen(fd, "wb"))
+
     def delete(self, key: str) -> None:
         """Remove ``key``; an absent key is not an error."""
         path = self._path(key)
@@ -85,6 +106,33 @@ class LocalStore:
             for name in files:
                 if not name.startswith(_TMP_PREFIX):
                     yield name if relative == "." else f"{relative}/{name}"
+
+
+class _LocalWriter:
+    def __init__(self, path: Path, tmp: Path, handle: BinaryIO) -> None:
+        self._path = path
+        self._tmp = tmp
+        self._handle = handle
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._handle.write(data)
+        except OSError as exc:
+            raise _staging_error("cannot write", self._path, exc) from exc
+
+    def commit(self) -> None:
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            os.replace(self._tmp, self._path)
+        except OSError as exc:
+            raise _staging_error("cannot write", self._path, exc) from exc
+        _fsync_directory(self._path.parent)
+
+    def abort(self) -> None:
+        self._handle.close()
+        self._tmp.unlink(missing_ok=True)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -11,16 +11,17 @@ from __future__ import annotations
 import bisect
 import copy
 import hashlib
+import io
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO
 
 from ddbmigrate.errors import CorruptDataError, FatalError, NotFoundError, RejectedItemError
 from ddbmigrate.items import item_size, key_bytes, key_of, validate_item
 from ddbmigrate.model import Item, KeySchema, Segment
-from ddbmigrate.ports import ScanPage, TableSchema, WriteRequest, WriteResult
+from ddbmigrate.ports import ScanPage, StoreWriter, TableSchema, WriteRequest, WriteResult
 
 DEFAULT_PAGE_SIZE = 100
 """Items per Scan page when the caller gives no ``limit`` (DynamoDB itself stops at 1 MB)."""
@@ -396,6 +397,12 @@ class MemoryStore:
                 raise NotFoundError(f"{self._root}/{key} does not exist")
             return self.objects[key]
 
+    def open_read(self, key: str) -> BinaryIO:
+        return io.BytesIO(self.get(key))
+
+    def open_write(self, key: str) -> StoreWriter:
+        return _MemoryWriter(self, key)
+
     def exists(self, key: str) -> bool:
         with self._lock:
             return key in self.objects
@@ -408,6 +415,24 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self.objects.pop(key, None)
+
+
+class _MemoryWriter:
+    """Collects the pieces; ``commit`` is one ``put`` (so ``fail_plan`` applies to it)."""
+
+    def __init__(self, store: MemoryStore, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._buffer = io.BytesIO()
+
+    def write(self, data: bytes) -> None:
+        self._buffer.write(data)
+
+    def commit(self) -> None:
+        self._store.put(self._key, self._buffer.getvalue())
+
+    def abort(self) -> None:
+        self._buffer = io.BytesIO()
 
 
 class FakeClock:
