@@ -241,8 +241,10 @@ def ours(args: argparse.Namespace, url: str, tmp: Path, plane: str) -> list[Step
     env = client_env(None if plane == "lean" else plane)
     suffix = "" if plane == "lean" else f"-{plane}"
     common = ["--workers", str(args.workers), "--progress", "off", "--json"]
-    if args.engine != "local":  # the flag may not exist yet in this working tree
+    if args.engine != "local":
         common += ["--engine", args.engine]
+    if args.engine == "spark":
+        common += ["--spark-master", args.spark_master]
     source = ["--source-table", TABLE, "--source-endpoint-url", url, "--source-region", REGION]
     dest = ["--dest-endpoint-url", url, "--dest-region", REGION]
     staging = str(tmp / f"export-{plane}")
@@ -407,7 +409,8 @@ def data_plane_switch_present() -> bool:
 def print_header(args: argparse.Namespace, planes: list[str]) -> None:
     print(
         f"ddbmigrate bench: {args.items:,} items of 1,024 bytes, {args.workers} workers, "
-        f"engine {args.engine}, data plane {'+'.join(planes) or 'none'}"
+        f"engine {args.engine}{f' on {args.spark_master}' if args.engine == 'spark' else ''}, "
+        f"data plane {'+'.join(planes) or 'none'}"
     )
     print(
         f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -568,6 +571,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="ddbmigrate --workers")
     parser.add_argument(
         "--engine", default="local", help="passed as ddbmigrate --engine NAME unless 'local'"
+    )
+    parser.add_argument(
+        "--spark-master",
+        default="local[2]",
+        help="with --engine spark: passed as ddbmigrate --spark-master URL",
     )
     parser.add_argument(
         "--data-plane",

@@ -6,6 +6,7 @@ take and return, and the error classes.
 
 from ddbmigrate.api import StagingOptions, copy_schema, export, import_, migrate, validate
 from ddbmigrate.config import Side
+from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.errors import (
     AccessDeniedError,
     ConfigError,
@@ -13,6 +14,7 @@ from ddbmigrate.errors import (
     CredentialsError,
     DdbMigrateError,
     DestinationNotEmptyError,
+    EngineError,
     FatalError,
     NotFoundError,
     RejectedItemError,
@@ -36,6 +38,8 @@ __all__ = [
     "CredentialsError",
     "DdbMigrateError",
     "DestinationNotEmptyError",
+    "EngineChoice",
+    "EngineError",
     "ExportResult",
     "FatalError",
     "ImportResult",

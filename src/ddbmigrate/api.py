@@ -260,19 +260,28 @@ def open_engine(
 
 @dataclass(frozen=True, slots=True)
 class _IdentityProbe:
-    """A Spark task's proof that it can act as a side: the account its credentials reach."""
+    """A Spark task's proof that it can act as a side. Its credentials must resolve (the
+    side's role is assumed); when they are other keys than this machine's for a side
+    without a role, the account they reach is returned for the driver to compare (STS
+    GetCallerIdentity, asked only then)."""
 
-    def run(self, side: Side, stop: object) -> tuple[str | None, str | None]:
+    def run(self, unit: tuple[Side, str], stop: object) -> tuple[str | None, str | None]:
+        side, here = unit
         try:
-            return session_for(side).account_id(), None
+            session = session_for(side)
+            mine = session.credential_fingerprint()  # resolved here: a role is assumed
+            if side.role_arn or mine == here:
+                return None, None  # the same role, or the same keys: the same account
+            return session.account_id(), None
         except DdbMigrateError as exc:
             return None, exc.message
 
 
 def check_executors(engine: SparkEngine, sides: list[Account]) -> None:
-    """Refuse executors that cannot open a side, or that reach another account with it
+    """Refuse executors that cannot act as a side, or that reach another account with it
     (the cluster's own role where this machine used a profile, say)."""
-    found = engine.probe(_IdentityProbe().run, [account.side for account in sides])
+    units = [(a.side, a.session.credential_fingerprint()) for a in sides]
+    found = engine.probe(_IdentityProbe().run, units)
     for account, (executor_account, problem) in zip(sides, found, strict=True):
         if problem is not None:
             raise CredentialsError(
@@ -281,14 +290,26 @@ def check_executors(engine: SparkEngine, sides: list[Account]) -> None:
                 "the cluster's role (instance profile, Glue role) the right to assume the "
                 "side's --*-role-arn, or a profile that exists on every executor",
             )
+        if executor_account is not None:
+            _check_same_account(account, executor_account)
+
+
+def _check_same_account(account: Account, executor_account: str) -> None:
+    hint = "name a role (--source-role-arn / --dest-role-arn) that both assume"
+    try:
         here = account.session.account_id()
-        if executor_account != here:
-            raise CredentialsError(
-                f"Spark executors act as account {executor_account} for {account.label}, "
-                f"but this machine as account {here}",
-                hint="name a role (--source-role-arn / --dest-role-arn) so both assume the "
-                "same one",
-            )
+    except DdbMigrateError as exc:
+        raise CredentialsError(
+            f"Spark executors use other credentials than this machine for {account.label}, "
+            f"and the accounts could not be compared: {exc.message}",
+            hint=hint,
+        ) from exc
+    if executor_account != here:
+        raise CredentialsError(
+            f"Spark executors act as account {executor_account} for {account.label}, "
+            f"but this machine as account {here}",
+            hint=hint,
+        )
 
 
 def task_shares(engine: Engine, budgets: Mapping[str, Budget]) -> list[str]:

@@ -54,6 +54,11 @@ class ConfigError(FatalError):
     """A flag, environment variable or config file value is wrong."""
 
 
+class EngineError(FatalError):
+    """The engine cannot run the work: a Spark master that cannot be reached or started, no
+    executors, a Spark session without the API the engine needs."""
+
+
 class CredentialsError(FatalError):
     """No credentials, or credentials that AWS refuses."""
 

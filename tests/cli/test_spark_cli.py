@@ -8,9 +8,16 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+
+from ddbmigrate import spark_job
+from ddbmigrate.local.demo import put_items
+from ddbmigrate.local.demo_data import customer_items
+from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
+from ddbmigrate.local.server import MotoServer
 
 pytestmark = pytest.mark.cli
 
@@ -114,3 +121,67 @@ def test_engine_flags_that_do_not_fit_are_usage_errors(
     out = run(export_args(*flags), clean_env(tmp_path))
     assert out.returncode == 2
     assert out.stderr.startswith(message)
+
+
+# --- spark-submit, as an EMR step or a Glue job runs it ---
+
+
+@pytest.fixture
+def small_table(moto_server: MotoServer, aws_env: None) -> tuple[LocalAWS, str]:
+    aws = LocalAWS(endpoint_url=moto_server.endpoint_url)
+    bootstrap(aws)
+    table = f"submitted-{uuid.uuid4().hex[:8]}"
+    aws.client(SOURCE_ROLE, "dynamodb").create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "name", "KeyType": "HASH"},
+            {"AttributeName": "city", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "name", "AttributeType": "S"},
+            {"AttributeName": "city", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    put_items(aws, table, customer_items(30))
+    return aws, table
+
+
+def test_spark_submit_runs_a_pipeline_file_on_the_submitted_session(
+    small_table: tuple[LocalAWS, str], tmp_path: Path
+) -> None:
+    aws, table = small_table
+    pipeline = tmp_path / "pipeline.yaml"
+    side = f"role_arn: {{}}\n  region: {aws.region}\n  endpoint_url: {aws.endpoint_url}\n"
+    pipeline.write_text(
+        "version: 1\n"
+        f"source:\n  {side.format(SOURCE_ROLE)}"
+        f"destination:\n  {side.format(DEST_ROLE)}"
+        f"staging: s3://{BUCKET}/{uuid.uuid4().hex[:8]}/\n"
+        f"tables: [{table}]\n"
+        "workers: 2\n"
+    )
+    env = clean_env(tmp_path)
+    env.update(
+        aws.base_env,
+        PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable,
+        SPARK_LOCAL_IP="127.0.0.1",
+    )
+    local = ("spark.driver.host=127.0.0.1", "spark.ui.enabled=false")
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "spark-submit"),
+            *("--master", "local[2]", "--conf", local[0], "--conf", local[1]),
+            str(Path(spark_job.__file__)),
+            *("--pipeline", str(pipeline), "--JOB_NAME", "ignored"),  # Glue adds its own
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "spark engine: master local[2], 2 tasks at once" in out.stdout + out.stderr
+    assert f"match     {table} -> {table}" in out.stdout

@@ -8,6 +8,7 @@ expires, so a run of many hours keeps working.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -31,7 +32,7 @@ from ddbmigrate.aws.errors import (
     translate,
 )
 from ddbmigrate.config import Side
-from ddbmigrate.errors import ConfigError, CredentialsError
+from ddbmigrate.errors import ConfigError, CredentialsError, DdbMigrateError
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -92,6 +93,20 @@ class SideSession:
         if self._credentials is None:
             self._credentials = self._base_credentials()
         return self._credentials
+
+    def credential_fingerprint(self) -> str:
+        """A one-way digest of the access key id these credentials use now. Getting it
+        proves they resolve (an assumed role is assumed); comparing two tells whether two
+        processes act with the same keys. It reveals nothing about the keys."""
+        try:
+            frozen = self.credentials().get_frozen_credentials()
+        except DdbMigrateError:
+            raise
+        except Exception as exc:
+            raise translate(
+                exc, what=f"credentials for {self.side.describe()}", action="sts:AssumeRole"
+            ) from exc
+        return hashlib.sha256(str(frozen.access_key).encode()).hexdigest()[:16]
 
     def account_id(self) -> str:
         """The account these credentials act in (STS GetCallerIdentity, asked once)."""

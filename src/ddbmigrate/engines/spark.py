@@ -52,7 +52,13 @@ from typing import Any, Protocol, TypeVar
 
 from ddbmigrate.engines.choice import PYSPARK_MISSING
 from ddbmigrate.engines.local import Cancelled, Shared
-from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, TransientError
+from ddbmigrate.errors import (
+    ConfigError,
+    DdbMigrateError,
+    EngineError,
+    FatalError,
+    TransientError,
+)
 from ddbmigrate.ports import Budget
 
 U = TypeVar("U")
@@ -63,12 +69,10 @@ PROBE_TIMEOUT_SECONDS = 300.0
 """How long the first job may wait for executors: a cluster with dynamic allocation needs
 a minute or two to start them."""
 CONNECT_TIMEOUT_SECONDS = 5.0
+SUBMITTED = "PYSPARK_GATEWAY_PORT"
+"""Set by spark-submit for the Python driver it starts (the JVM is already running)."""
 NOTHING_SHARED = Shared()
 _LOCAL_MASTER = re.compile(r"^local(-cluster)?(\[.*\])?$")
-
-
-class EngineError(FatalError):
-    """The engine cannot run the work: Spark is missing, unreachable or has no executors."""
 
 
 class TaskSide(Protocol):
@@ -122,9 +126,10 @@ def check_locations(master: str, locations: Iterable[str]) -> None:
 def open_session(master: str | None) -> tuple[Any, bool]:
     """The SparkSession to run on, and whether this call started it.
 
-    A session already running in this process (spark-submit, an EMR step, a Glue job, a
-    notebook) is used as it is. Otherwise one is started on ``master`` (``local[*]`` when
-    none is given)."""
+    A session already running in this process (a notebook, a job script that made one) is
+    used as it is. Otherwise one is started: under spark-submit (an EMR step, EMR
+    Serverless, Glue) with the submitted application's settings, else on ``master``
+    (``local[*]`` when none is given)."""
     _pyspark()
     from pyspark import SparkContext  # noqa: PLC0415
     from pyspark.sql import SparkSession  # noqa: PLC0415
@@ -141,17 +146,24 @@ def open_session(master: str | None) -> tuple[Any, bool]:
                 hint="leave out --spark-master to use the running session",
             )
         return session, False
-    chosen = master or "local[*]"
-    _check_reachable(chosen)
-    builder = SparkSession.builder.master(chosen).appName("ddbmigrate")
+    builder = SparkSession.builder.appName("ddbmigrate")
     builder = builder.config("spark.ui.showConsoleProgress", "false")
-    if is_local_master(chosen):
-        builder = _local_setup(builder)
+    if master is None and SUBMITTED in os.environ:
+        # Started by spark-submit (an EMR step, EMR Serverless, Glue): its master and
+        # settings are the application's, and a master set here would override them.
+        chosen = "the submitted application's settings"
+    else:
+        master = master or "local[*]"
+        _check_reachable(master)
+        builder = builder.master(master)
+        chosen = f"master {master}"
+        if is_local_master(master):
+            builder = _local_setup(builder)
     try:
         session = builder.getOrCreate()
     except Exception as exc:
         raise EngineError(
-            f"cannot start Spark on master {chosen}: {_first_line(exc)}",
+            f"cannot start Spark ({chosen}): {_first_line(exc)}",
             hint="check --spark-master (local[N], spark://HOST:PORT, yarn, k8s://...)",
         ) from exc
     _context(session).setLogLevel("ERROR")
@@ -239,6 +251,10 @@ class SparkEngine:
     @property
     def local(self) -> bool:
         return is_local_master(self.master)
+
+    def describe(self) -> str:
+        tasks = self.workers
+        return f"Spark on {self.master}, {tasks} tasks at once, each 1/{tasks} of every budget"
 
     def check_staging(self, urls: Iterable[str]) -> None:
         """Executors of a cluster cannot see this machine's disk: refuse local staging."""
