@@ -316,6 +316,8 @@ def task_shares(engine: Engine, budgets: Mapping[str, Budget]) -> list[str]:
     """What each Spark task may use: its share of every budget (printed with the plan)."""
     if not isinstance(engine, SparkEngine):
         return []
+    if engine.slots() is None:
+        return [f"spark tasks    {engine.describe()}"]
     tasks = engine.workers
     shares = ", ".join(f"{what} {b.target / tasks:.1f} units/s" for what, b in budgets.items())
     return [f"spark tasks    {tasks} at once, each 1/{tasks} of every budget: {shares}"]

@@ -283,6 +283,64 @@ def test_speculative_tasks_are_refused() -> None:
     spark.SparkEngine(FakeSession(FakeContext("yarn"))).check_settings()
 
 
-def test_tasks_at_once_come_from_workers_or_the_default_parallelism() -> None:
+def test_tasks_at_once_come_from_the_cluster_or_workers_whichever_is_larger() -> None:
     assert spark.SparkEngine(FakeSession(FakeContext("yarn"))).workers == 6
     assert spark.SparkEngine(FakeSession(FakeContext("yarn")), tasks=40).workers == 40
+    # --workers cannot shrink the shares below what the cluster runs at once.
+    assert spark.SparkEngine(FakeSession(FakeContext("yarn")), tasks=2).workers == 6
+
+
+@pytest.mark.parametrize(
+    ("master", "conf", "slots"),
+    [
+        ("local[2]", {}, 2),
+        ("local", {}, 1),
+        ("local[3,4]", {}, 3),
+        ("local-cluster[2,3,1024]", {}, 6),
+        ("yarn", {}, 6),  # the default parallelism: the cores registered now
+        ("yarn", {"spark.executor.instances": "5", "spark.executor.cores": "4"}, 20),
+        (
+            "yarn",
+            {
+                "spark.executor.instances": "5",
+                "spark.executor.cores": "4",
+                "spark.task.cpus": "2",
+            },
+            10,
+        ),
+        (
+            "yarn",
+            {
+                "spark.dynamicAllocation.enabled": "true",
+                "spark.dynamicAllocation.maxExecutors": "10",
+                "spark.executor.cores": "4",
+            },
+            40,
+        ),
+        ("yarn", {"spark.dynamicAllocation.enabled": "true", "spark.executor.cores": "4"}, None),
+        (
+            "yarn",
+            {
+                "spark.dynamicAllocation.enabled": "true",
+                "spark.dynamicAllocation.maxExecutors": "infinity",
+                "spark.executor.cores": "4",
+            },
+            None,
+        ),
+    ],
+)
+def test_the_most_tasks_at_once_follow_the_master_and_the_settings(
+    master: str, conf: dict[str, str], slots: int | None
+) -> None:
+    assert spark.task_slots(master, FakeContext(master, conf), 6) == slots
+
+
+def test_each_task_of_a_step_holds_a_share_no_larger_than_the_tasks_at_once_allow() -> None:
+    engine = spark.SparkEngine(FakeSession(FakeContext("local[4]")))
+    assert [engine.parts(n) for n in (1, 3, 4, 50)] == [1, 3, 4, 4]
+    unbounded = FakeContext(
+        "yarn", {"spark.dynamicAllocation.enabled": "true", "spark.executor.cores": "4"}
+    )
+    engine = spark.SparkEngine(FakeSession(unbounded))
+    assert [engine.parts(n) for n in (1, 50)] == [1, 50]  # every unit may run at once
+    assert "spark.dynamicAllocation.maxExecutors" in engine.describe()

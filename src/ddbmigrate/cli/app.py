@@ -160,7 +160,7 @@ Workers = Annotated[
         "--workers",
         help="Worker processes, each with its own connections and a 1/N share of the "
         "capacity budget; 1 runs everything in this process [default: one per core]. With "
-        "--engine spark: Spark tasks at once [default: spark.default.parallelism].",
+        "--engine spark: shares of the budget, at least the Spark tasks that can run at once.",
         show_default=False,
     ),
 ]

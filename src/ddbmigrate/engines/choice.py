@@ -25,8 +25,8 @@ class EngineChoice:
     None uses the session running in this process (spark-submit, EMR, Glue), else
     ``local[*]``."""
     spark_tasks: int | None = None
-    """Spark tasks at once, each holding that share of every capacity budget (``--workers``
-    with the spark engine); None: the session's ``spark.default.parallelism``."""
+    """Shares of every capacity budget, one per task (``--workers`` with the spark engine);
+    never fewer than the tasks the cluster can run at once, which None leaves it at."""
 
     def __post_init__(self) -> None:
         if self.name not in ENGINES:

@@ -73,6 +73,8 @@ SUBMITTED = "PYSPARK_GATEWAY_PORT"
 """Set by spark-submit for the Python driver it starts (the JVM is already running)."""
 NOTHING_SHARED = Shared()
 _LOCAL_MASTER = re.compile(r"^local(-cluster)?(\[.*\])?$")
+_LOCAL_SLOTS = re.compile(r"^local(-cluster)?(?:\[(.*)\])?$")
+_INFINITY = 2**31 - 1  # Spark's "no maximum" for spark.dynamicAllocation.maxExecutors
 
 
 class TaskSide(Protocol):
@@ -90,6 +92,47 @@ def is_local_master(master: str) -> bool:
 
 
 # --- the session -----------------------------------------------------------------------------
+
+
+def task_slots(master: str, conf: Any, default_parallelism: int) -> int | None:
+    """The most tasks a Spark application can run at once: a local master's threads, a
+    dynamic allocation's maximum executors x their task slots, a static allocation's
+    executors x slots, else the default parallelism (the cores registered now). None when
+    dynamic allocation has no maximum: executors may keep coming."""
+    local = _LOCAL_SLOTS.match(master.strip())
+    if local:
+        return _local_slots(local.group(1), local.group(2))
+    cores = _setting(conf, "spark.executor.cores")
+    per_executor = None if cores is None else cores // (_setting(conf, "spark.task.cpus") or 1)
+    if str(conf.get("spark.dynamicAllocation.enabled", "false")).lower() == "true":
+        most = _setting(conf, "spark.dynamicAllocation.maxExecutors")
+        if most is None or most >= _INFINITY or per_executor is None:
+            return None
+        return max(1, most * per_executor)
+    instances = _setting(conf, "spark.executor.instances")
+    if instances is not None and per_executor is not None:
+        return max(1, instances * per_executor)
+    return max(1, int(default_parallelism))
+
+
+def _setting(conf: Any, key: str) -> int | None:
+    """A whole-number setting; None when unset or not a number ("infinity")."""
+    value = conf.get(key, None)
+    try:
+        return None if value is None else int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _local_slots(kind: str | None, inside: str | None) -> int:
+    numbers = [n.strip() for n in (inside or "").split(",")]
+    if kind:  # local-cluster[workers, cores per worker, memory]
+        return max(1, int(numbers[0]) * int(numbers[1]))
+    if not inside:
+        return 1
+    if numbers[0] == "*":
+        return os.cpu_count() or 1
+    return max(1, int(numbers[0]))
 
 
 def _pyspark() -> Any:
@@ -245,14 +288,37 @@ class SparkEngine:
 
     @property
     def workers(self) -> int:
-        """Tasks that run at once, each holding that share of every budget."""
-        return self._tasks or max(1, int(self.context.defaultParallelism))
+        """Tasks that each hold a share of every budget: the most that can run at once (or
+        ``--workers``, when larger); the default parallelism when the cluster has no
+        maximum (each step then divides among all its units, see :meth:`parts`)."""
+        bound = self.slots()
+        base = bound if bound is not None else int(self.context.defaultParallelism)
+        return max(1, self._tasks or 0, base)
+
+    def parts(self, units: int) -> int:
+        """How many shares a step of ``units`` divides each budget into: never fewer than
+        the tasks that can run at once, so the total stays within the percent asked."""
+        bound = self.slots()
+        if bound is None:
+            return max(1, units)  # any number of executors may come: every unit at once
+        return max(1, min(units, max(self._tasks or 0, bound)))
+
+    def slots(self) -> int | None:
+        """The most tasks that can run at once, from the master and the settings; None
+        when dynamic allocation has no maximum."""
+        return task_slots(self.master, self.context.getConf(), self.context.defaultParallelism)
 
     @property
     def local(self) -> bool:
         return is_local_master(self.master)
 
     def describe(self) -> str:
+        if self.slots() is None:
+            return (
+                f"Spark on {self.master}, dynamic allocation without a maximum: each task "
+                "holds 1/(units of the step) of every budget (set "
+                "spark.dynamicAllocation.maxExecutors for larger shares)"
+            )
         tasks = self.workers
         return f"Spark on {self.master}, {tasks} tasks at once, each 1/{tasks} of every budget"
 
@@ -310,7 +376,7 @@ class SparkEngine:
     ) -> list[R]:
         if not units:
             return []
-        parts = min(self.workers, len(units))
+        parts = self.parts(len(units))
         plan = _TaskPlan.build(fn, shared, parts)
         outcomes = self.context.accumulator([], _Outcomes())
         group = f"ddbmigrate-{self._token}-{next(self._groups)}"
