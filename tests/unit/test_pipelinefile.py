@@ -154,3 +154,28 @@ def test_step_retries_resume_only_as_often_as_the_step_allows() -> None:
     with pytest.raises(TransientError):
         with_step_retries(flaky, failed_step=lambda: "export", retries={"import": 3})  # type: ignore[arg-type]
     assert len(calls) == 1
+
+
+def test_the_engine_is_named_in_the_file_and_spark_workers_count_tasks(tmp_path: Path) -> None:
+    assert load_pipeline(write(tmp_path, GOOD)).engine.name == "local"
+    spec = load_pipeline(write(tmp_path, GOOD + "engine: spark\nspark_master: local[4]\n"))
+    assert (spec.engine.name, spec.engine.spark_master, spec.engine.spark_tasks) == (
+        "spark",
+        "local[4]",
+        8,
+    )
+    many = GOOD.replace("workers: 8", "workers: 400") + "engine: spark\n"
+    assert load_pipeline(write(tmp_path, many)).engine.spark_tasks == 400  # tasks, not cores
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("engine: ray\n", "engine 'ray' is not one of local, spark"),
+        ("spark_master: local[2]\n", "spark_master needs engine: spark"),
+        ("engine: 3\n", "engine: 3 is not a str"),
+    ],
+)
+def test_engine_keys_that_do_not_fit_are_refused(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(write(tmp_path, GOOD + extra))

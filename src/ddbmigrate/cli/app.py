@@ -168,8 +168,8 @@ EngineOpt = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="local: worker processes of this machine; spark: Spark tasks (needs "
-        "ddbmigrate[spark]; EMR, Glue or any Spark cluster).",
+        help="local: worker processes of this machine; spark: Spark tasks on EMR, Glue or "
+        "any Spark cluster (needs pyspark: the spark extra of ddbmigrate).",
         rich_help_panel="Engine",
     ),
 ]
