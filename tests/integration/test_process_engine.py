@@ -57,6 +57,14 @@ class Job:
             self.budget.on_success()
         return self.budget.target
 
+    def many_small(self, unit: int, stop: threading.Event) -> int:
+        assert self.budget is not None
+        for _ in range(1000):
+            self.budget.acquire(1.0)
+            self.budget.settle(1.0, 1.0)
+            self.budget.on_success()
+        return unit
+
     def watch_target(self, unit: int, stop: threading.Event) -> float:
         assert self.budget is not None
         deadline = time.monotonic() + 5
@@ -133,6 +141,25 @@ def test_workers_draw_from_the_one_budget_of_the_parent(engine: ProcessEngine) -
     assert elapsed >= 0.95
     assert budget.stats().consumed == 4 * 5 * 10.0
     assert targets == [100.0] * 4
+
+
+class CountingBudget(CapacityBudget):
+    """Counts the reservations the parent is asked for."""
+
+    reserves = 0
+
+    def reserve(self, expected: float = 1.0) -> float:
+        self.reserves += 1
+        return super().reserve(expected)
+
+
+def test_a_fast_budget_is_leased_not_asked_for_per_request(engine: ProcessEngine) -> None:
+    budget = CountingBudget(1_000_000.0, clock=SystemClock())
+    job = Job(Recorder(), budget=budget)
+    engine.run(job.many_small, [0, 1, 2, 3], shared=Shared(budgets=(budget,)))
+    # 4,000 requests; each lease covers 50 ms of 1,000,000 units/s.
+    assert budget.reserves <= 8
+    assert budget.stats().consumed == 4000.0
 
 
 def test_a_target_moved_in_the_parent_reaches_the_workers(engine: ProcessEngine) -> None:
