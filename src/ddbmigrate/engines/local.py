@@ -271,7 +271,7 @@ class ProcessEngine:
             total=len(units),
         )
         try:
-            run.begin(_dumps_job(fn, shared), [(b.rate, b.target) for b in shared.budgets])
+            run.begin(dumps_job(fn, shared), [(b.rate, b.target) for b in shared.budgets])
             return run.drive(list(units))
         except BaseException:
             # Interrupted, or a worker died: the pool is in an unknown state.
@@ -489,15 +489,20 @@ class _JobPickler(pickle.Pickler):
         return self._ids.get(id(obj))
 
 
-def _dumps_job(fn: Callable[..., Any], shared: Shared) -> bytes:
+def dumps_job(
+    fn: Callable[..., Any],
+    shared: Shared,
+    *,
+    where: str = "on worker processes",
+    hint: str = "use --workers 1 to run it in one process",
+) -> bytes:
+    """``fn`` pickled with every object of ``shared`` left out as a persistent id
+    (``("forward"|"notify"|"budget", index)``); the receiving side supplies stand-ins."""
     buffer = io.BytesIO()
     try:
         _JobPickler(buffer, shared).dump(fn)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
-        raise FatalError(
-            f"this work cannot run on worker processes: {exc}",
-            hint="use --workers 1 to run it in one process",
-        ) from exc
+        raise FatalError(f"this work cannot run {where}: {exc}", hint=hint) from exc
     return buffer.getvalue()
 
 

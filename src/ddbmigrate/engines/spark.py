@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ddbmigrate.engines.choice import PYSPARK_MISSING
-from ddbmigrate.engines.local import Cancelled, Shared
+from ddbmigrate.engines.local import Cancelled, Shared, dumps_job
 from ddbmigrate.errors import (
     ConfigError,
     DdbMigrateError,
@@ -562,7 +562,7 @@ class _TaskPlan:
         forward = tuple(_task_side(obj) for obj in shared.forward)
         budgets = tuple(b.share(parts) for b in shared.budgets)
         return cls(
-            payload=_dumps_job(fn, shared),
+            payload=dumps_job(fn, shared, where="as Spark tasks", hint="use --engine local"),
             sides=_dumps((forward, budgets), "the task sides of the run's ledger and rejects"),
             notify=len(shared.notify),
         )
@@ -593,30 +593,6 @@ def _dumps(value: object, what: str) -> bytes:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         raise FatalError(f"{what} cannot be sent to Spark executors: {exc}") from exc
-
-
-class _JobPickler(pickle.Pickler):
-    def __init__(self, file: io.BytesIO, shared: Shared) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        # None (no ledger, say) stays None: a stand-in would make "is not None" true.
-        self._ids: dict[int, tuple[str, int]] = {}
-        for kind, objects in (("forward", shared.forward), ("notify", shared.notify)):
-            self._ids.update({id(o): (kind, i) for i, o in enumerate(objects) if o is not None})
-        self._ids.update({id(b): ("budget", i) for i, b in enumerate(shared.budgets)})
-
-    def persistent_id(self, obj: Any) -> Any:
-        return self._ids.get(id(obj))
-
-
-def _dumps_job(fn: Callable[..., Any], shared: Shared) -> bytes:
-    buffer = io.BytesIO()
-    try:
-        _JobPickler(buffer, shared).dump(fn)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
-        raise FatalError(
-            f"this work cannot run as Spark tasks: {exc}", hint="use --engine local"
-        ) from exc
-    return buffer.getvalue()
 
 
 class _JobUnpickler(pickle.Unpickler):
