@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyspark
 import pytest
 
 from ddbmigrate import api
@@ -34,7 +35,12 @@ from ddbmigrate.model import Item
 from ddbmigrate.pipeline import MigrateOptions
 from ddbmigrate.runs import RejectLimitError, RejectsError
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration]
+if pyspark.__version__.startswith("3."):
+    # pyspark 3.5 leaves the socket of every collect() (which foreachPartition runs) for the
+    # garbage collector; 4.x closes it. EMR and Glue ship 3.5, so the module runs on it too.
+    pytestmark.append(pytest.mark.filterwarnings("ignore::ResourceWarning"))
+    pytestmark.append(pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"))
 
 SPARK = EngineChoice(name="spark")
 HERE = Path(__file__).parent
