@@ -18,6 +18,7 @@ import pytest
 
 from ddbmigrate.checkpoint import Ledger, SegmentState
 from ddbmigrate.clock import SystemClock
+from ddbmigrate.config import Side
 from ddbmigrate.engines import spark
 from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.engines.local import Shared
@@ -344,3 +345,11 @@ def test_each_task_of_a_step_holds_a_share_no_larger_than_the_tasks_at_once_allo
     engine = spark.SparkEngine(FakeSession(unbounded))
     assert [engine.parts(n) for n in (1, 50)] == [1, 50]  # every unit may run at once
     assert "spark.dynamicAllocation.maxExecutors" in engine.describe()
+
+
+def test_the_external_id_travels_with_the_side_but_is_never_shown() -> None:
+    side = Side(role_arn="arn:aws:iam::222222222222:role/x", external_id="s3cr3t-ish")
+    assert pickle.loads(pickle.dumps(side)).external_id == "s3cr3t-ish"  # executors need it
+    assert "s3cr3t-ish" not in side.describe()
+    assert "external_id=(set)" in side.describe()
+    assert "s3cr3t-ish" not in repr(side)
