@@ -322,9 +322,7 @@ def migrate(
     limits = budgets(src, dst) if budgets else Budgets.unlimited()
     for note in limits.notes:
         observer.message(note)
-    describe = getattr(engine, "describe", None)
-    if describe is not None:
-        observer.message(f"workers        {describe()}")
+    observer.message(f"workers        {engine.describe()}")
     if managed.import_ is None:
         action = _schema_step(
             dest, src=src, dst=dst, options=options, ledger=ledger, observer=observer

@@ -28,6 +28,7 @@ from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver
 from botocore.session import Session as BotocoreSession
 
+from ddbmigrate.aws.dynamodb import scan_request
 from ddbmigrate.aws.errors import classify, translate
 from ddbmigrate.aws.session import SideSession, client_config
 from ddbmigrate.errors import RejectedItemError, TransientError
@@ -67,16 +68,8 @@ class Boto3TableReader:
         consistent: bool = False,
     ) -> ScanPage:
         """One Scan call; the items come back in wire form, as DynamoDB sent them."""
-        kwargs: dict[str, Any] = {"TableName": self._table, "ReturnConsumedCapacity": "TOTAL"}
-        if segment.total > 1:
-            kwargs["Segment"] = segment.index
-            kwargs["TotalSegments"] = segment.total
-        if start_key is not None:
-            kwargs["ExclusiveStartKey"] = item_to_boto3(start_key)
-        if limit is not None:
-            kwargs["Limit"] = limit
-        if consistent:
-            kwargs["ConsistentRead"] = True
+        boto3_key = None if start_key is None else item_to_boto3(start_key)
+        kwargs = scan_request(self._table, segment, boto3_key, limit=limit, consistent=consistent)
         what = _table_what(self._session, self._table)
         response = _call(self._client.scan, "Scan", what=what, rejected=False, **kwargs)
         last_key = response.get("LastEvaluatedKey")

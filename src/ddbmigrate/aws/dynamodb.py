@@ -43,16 +43,7 @@ class DynamoTableReader:
         consistent: bool = False,
     ) -> ScanPage:
         """One Scan call; the items come back exactly as DynamoDB sent them."""
-        body: dict[str, Any] = {"TableName": self._table, "ReturnConsumedCapacity": "TOTAL"}
-        if segment.total > 1:
-            body["Segment"] = segment.index
-            body["TotalSegments"] = segment.total
-        if start_key is not None:
-            body["ExclusiveStartKey"] = start_key
-        if limit is not None:
-            body["Limit"] = limit
-        if consistent:
-            body["ConsistentRead"] = True
+        body = scan_request(self._table, segment, start_key, limit=limit, consistent=consistent)
         what = _table_what(self._wire, self._table)
         response = self._wire.call("Scan", body, what=what)
         items = response.get("Items")
@@ -66,6 +57,23 @@ class DynamoTableReader:
             last_key=response.get("LastEvaluatedKey"),
             consumed=float(consumed.get("CapacityUnits", 0.0)),
         )
+
+
+def scan_request(
+    table: str, segment: Segment, start_key: Item | None, *, limit: int | None, consistent: bool
+) -> dict[str, Any]:
+    """The Scan request of one page of one segment (both data planes send it)."""
+    body: dict[str, Any] = {"TableName": table, "ReturnConsumedCapacity": "TOTAL"}
+    if segment.total > 1:
+        body["Segment"] = segment.index
+        body["TotalSegments"] = segment.total
+    if start_key is not None:
+        body["ExclusiveStartKey"] = start_key
+    if limit is not None:
+        body["Limit"] = limit
+    if consistent:
+        body["ConsistentRead"] = True
+    return body
 
 
 class DynamoTableWriter:

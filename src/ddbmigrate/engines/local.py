@@ -82,6 +82,10 @@ class Engine(Protocol):
         """Independent workers (processes or tasks) running units at once."""
         ...
 
+    def describe(self) -> str:
+        """How units are spread, for the run's plan (``workers ...`` line)."""
+        ...
+
     def run(
         self,
         fn: Callable[[U, threading.Event], R],

@@ -197,7 +197,7 @@ def _gunzip_chunks(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
                 if member is None:
                     if not pending.startswith(GZIP_MAGIC[: len(pending)]):
                         raise CorruptDataError(
-                            f"{name}: damaged gzip data: bytes after the last member"
+                            f"{name}: truncated or damaged gzip data: bytes after the last member"
                         )
                     member = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 out = member.decompress(pending)
@@ -249,36 +249,4 @@ def decompress(data: bytes, *, name: str) -> bytes:
     ``name`` is the file's name, for the error. Concatenated gzip members and zstd frames are
     read to the end. CorruptDataError when the stream is truncated or damaged.
     """
-    kind = detect(data)
-    if kind == "gzip":
-        return _gunzip(data, name)
-    if kind == "zstd":
-        return _unzstd(data, name)
-    return data
-
-
-def _gunzip(data: bytes, name: str) -> bytes:
-    try:
-        return gzip.decompress(data)
-    # gzip.BadGzipFile is an OSError; a truncated stream raises EOFError.
-    except (OSError, EOFError, zlib.error) as exc:
-        raise CorruptDataError(f"{name}: truncated or damaged gzip data: {exc}") from exc
-
-
-def _unzstd(data: bytes, name: str) -> bytes:
-    chunks: list[bytes] = []
-    rest = data
-    try:
-        # One decompressobj per frame: it reports ``eof`` only when its frame is complete,
-        # which is how a truncated last frame is told apart from a whole one.
-        while rest:
-            frame = zstandard.ZstdDecompressor().decompressobj()
-            chunks.append(frame.decompress(rest))
-            if not frame.eof:
-                raise CorruptDataError(
-                    f"{name}: truncated or damaged zstd data: the last frame is incomplete"
-                )
-            rest = frame.unused_data
-    except zstandard.ZstdError as exc:
-        raise CorruptDataError(f"{name}: truncated or damaged zstd data: {exc}") from exc
-    return b"".join(chunks)
+    return b"".join(decompressed_chunks(data, name=name))
