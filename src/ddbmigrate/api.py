@@ -34,6 +34,7 @@ from ddbmigrate.checkpoint import (
     list_runs,
     plan_hash,
     run_status,
+    scan_runs,
 )
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import SIDE_FIELDS, Side
@@ -82,6 +83,7 @@ from ddbmigrate.pipeline import (
     SideHandles,
 )
 from ddbmigrate.pipelinefile import PipelineSpec
+from ddbmigrate.planlock import PlanLock, take_lock
 from ddbmigrate.ports import (
     Budget,
     NullObserver,
@@ -373,6 +375,7 @@ def migrate(
     if engine.spark:  # default segments follow the tasks that run at once
         options = replace(options, workers=runner.workers)
     try:
+        lock = take_lock(export_store, command="migrate", plan=plan, run_id=run_id, clock=clock)
         ledger = open_ledger(
             export_store,
             command="migrate",
@@ -380,6 +383,7 @@ def migrate(
             run_id=run_id,
             clock=clock,
             observer=observer,
+            lock=lock,
         )
     except BaseException:
         runner.close()
@@ -577,8 +581,30 @@ def open_ledger(
     run_id: str | None,
     clock: SystemClock,
     observer: Observer,
+    lock: PlanLock,
 ) -> Ledger:
-    """Continue the run named, or the unfinished run of the same command; else start one."""
+    """Continue the run named, or the unfinished run of the same command; else start one.
+    Chosen under the plan's ``lock`` (so two runs never choose at once), which the ledger
+    holds from here and releases with the run; released here if this fails."""
+    try:
+        ledger = _chosen_run(store, command=command, plan=plan, run_id=run_id, clock=clock)
+        ledger.hold(lock)
+    except BaseException:
+        lock.release()
+        raise
+    if ledger.started:
+        observer.message(f"resuming run {ledger.run_id} ({ledger.url})")
+    return ledger
+
+
+def _chosen_run(
+    store: Store,
+    *,
+    command: str,
+    plan: Mapping[str, object],
+    run_id: str | None,
+    clock: SystemClock,
+) -> Ledger:
     found = check_run_id(run_id) if run_id else find_unfinished(store, command=command, plan=plan)
     ledger = Ledger(store, found or new_run_id(clock, uuid.uuid4().hex[:8]), clock)
     if found:
@@ -586,8 +612,6 @@ def open_ledger(
         ledger.check_plan(plan)
         if ledger.run.get("finished"):
             raise ConfigError(f"run {found!r} already finished", hint="start a new run instead")
-        ledger.acquire()
-        observer.message(f"resuming run {ledger.run_id} ({ledger.url})")
     else:
         ledger.prepare(command=command, plan=plan)
     return ledger
@@ -666,8 +690,15 @@ def export(
     )
     workers = runner.workers if engine.spark else workers
     try:
+        lock = take_lock(store, command="export", plan=plan, run_id=run_id, clock=clock)
         ledger = open_ledger(
-            store, command="export", plan=plan, run_id=run_id, clock=clock, observer=observer
+            store,
+            command="export",
+            plan=plan,
+            run_id=run_id,
+            clock=clock,
+            observer=observer,
+            lock=lock,
         )
     except BaseException:
         runner.close()
@@ -745,14 +776,26 @@ def import_(
     observer.message(f"detected {plan.describe(store.root)}")
     for name in plan.stray:
         observer.message(f"ignored, not in the backup's manifest: {name}")
-    runner = open_engine(
-        engine,
-        workers=workers,
-        threads=threads,
-        locations=[source_url],
-        sides=[dst],
-        observer=observer,
-    )
+    run_plan: dict[str, object] = {
+        "dest": _side_plan(dest),
+        "source": source_url,
+        "table": table,
+        "export_id": export_id,
+        "format": plan.format,
+    }
+    lock = take_lock(store, command="import", plan=run_plan, run_id=run_id, clock=SystemClock())
+    try:
+        runner = open_engine(
+            engine,
+            workers=workers,
+            threads=threads,
+            locations=[source_url],
+            sides=[dst],
+            observer=observer,
+        )
+    except BaseException:
+        lock.release()
+        raise
     try:
         return _import_with(
             runner,
@@ -760,13 +803,8 @@ def import_(
             store=store,
             plan=plan,
             table=table,
-            run_plan={
-                "dest": _side_plan(dest),
-                "source": source_url,
-                "table": table,
-                "export_id": export_id,
-                "format": plan.format,
-            },
+            run_plan=run_plan,
+            lock=lock,
             run_id=run_id,
             into_existing=into_existing,
             max_rejects=max_rejects,
@@ -775,6 +813,7 @@ def import_(
         )
     finally:
         runner.close()
+        lock.release()
 
 
 def _import_with(
@@ -785,6 +824,7 @@ def _import_with(
     plan: SourcePlan,
     table: str,
     run_plan: dict[str, object],
+    lock: PlanLock,
     run_id: str | None,
     into_existing: bool,
     max_rejects: int,
@@ -817,7 +857,13 @@ def _import_with(
     assert described is not None  # one of the branches above made sure
     clock = SystemClock()
     ledger = open_ledger(
-        store, command="import", plan=run_plan, run_id=run_id, clock=clock, observer=observer
+        store,
+        command="import",
+        plan=run_plan,
+        run_id=run_id,
+        clock=clock,
+        observer=observer,
+        lock=lock,
     )
     budgets = make_budgets(described, described, throughput, clock)
     observer.message(budgets.notes[1])
@@ -927,12 +973,15 @@ def run_store(staging: StagingOptions, side: Side) -> Store:
 def status(*, staging: StagingOptions, side: Side, run_id: str | None = None) -> list[RunStatus]:
     """The runs recorded under ``staging`` (or one of them), with their progress."""
     store = run_store(staging, side)
-    runs = list_runs(store)
+    runs, damaged = scan_runs(store)
+    found = [run_status(store, run, SystemClock()) for run in runs]
+    found += [RunStatus.of_damaged(name, error) for name, error in damaged.items()]
+    found.sort(key=lambda s: s.run_id)
     if run_id is not None:
-        runs = [r for r in runs if r.get("run_id") == run_id]
-        if not runs:
+        found = [s for s in found if s.run_id == run_id]
+        if not found:
             raise NotFoundError(f"no run {run_id!r} under {store.root}")
-    return [run_status(store, run, SystemClock()) for run in runs]
+    return found
 
 
 def resume(

@@ -3,7 +3,6 @@
 Kept in the staging store under ``ddbmigrate/runs/<run-id>/``::
 
     run.json                    plan, plan hash, format version, step states, export id
-    lock.json                   who is running it now (host, pid, heartbeat)
     export/<segment>.json       last flushed LastEvaluatedKey, finished parts, done flag
     import/<file-hash>.json     a finished import file and its item count
 
@@ -11,39 +10,61 @@ Each file is written whole (S3 PUT, or temp file + os.replace), so a crash leave
 state or the new one. Export records a segment after each flushed part; import records a
 file once all its items are written. A re-run skips what is recorded and redoes the rest:
 writes are idempotent puts, so redoing an unrecorded part or file loses nothing.
+
+Who runs a plan now is not recorded here but in the plan's lock (``ddbmigrate.planlock``),
+taken before preflight; a ledger holds that lock and releases it with the run. A damaged
+file of the ledger is a one-line ``LedgerDamagedError`` naming its key, never a traceback.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, NotFoundError
+from ddbmigrate.errors import ConfigError, NotFoundError
 from ddbmigrate.model import Item, PartInfo
+from ddbmigrate.planlock import (
+    LedgerConflictError,
+    LedgerDamagedError,
+    PlanLock,
+    damaged,
+    live_holder,
+    read_record,
+)
 from ddbmigrate.ports import Clock, Store
 from ddbmigrate.runs import RUNS_DIR
 
+__all__ = [
+    "Ledger",
+    "LedgerConflictError",
+    "LedgerDamagedError",
+    "RunStatus",
+    "SegmentState",
+    "UnitRecords",
+    "check_run_id",
+    "find_unfinished",
+    "list_runs",
+    "plan_hash",
+    "run_status",
+    "scan_runs",
+]
+
 LEDGER_VERSION = 1
 STEPS = ("preflight", "schema", "export", "import", "validate")
-# A lock whose holder has not written a heartbeat for this long is taken to be dead.
-STALE_LOCK_SECONDS = 120.0
-HEARTBEAT_SECONDS = 30.0
+_DAMAGED_RUN_HINT = (
+    "a damaged run cannot be resumed: move its folder out of ddbmigrate/runs/ (keep it to "
+    "look into), then run again"
+)
 
 
 def plan_hash(plan: Mapping[str, Any]) -> str:
     """A short stable digest of what a run is: same command and options, same hash."""
     return hashlib.sha256(orjson.dumps(plan, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-
-
-class LedgerConflictError(FatalError):
-    """The run is held by another live process, or its plan differs from the command."""
 
 
 @dataclass(slots=True)
@@ -100,7 +121,8 @@ class Ledger:
         self._lock = threading.Lock()
         self._run: dict[str, Any] = {}
         self._pending: tuple[str, Mapping[str, Any]] | None = None
-        self._beating = threading.Event()
+        self.lock: PlanLock | None = None
+        """The plan's lock, held for this run (``ddbmigrate.api`` takes it)."""
 
     def prepare(self, *, command: str, plan: Mapping[str, Any]) -> None:
         """A new run, written only by :meth:`start`: a run refused by preflight leaves nothing."""
@@ -112,11 +134,10 @@ class Ledger:
         return self._pending is None
 
     def start(self) -> None:
-        """Write a prepared run (and take its lock); nothing to do for a loaded one."""
+        """Write a prepared run; nothing to do for a loaded one."""
         if self._pending is None:
             return
         command, plan = self._pending
-        self.acquire()
         self.create(command=command, plan=plan)
         self._pending = None
 
@@ -146,7 +167,7 @@ class Ledger:
                 f"no run {self.run_id!r} under {self.store.root}",
                 hint="`ddbmigrate status --staging URL` lists the runs there",
             )
-        run = orjson.loads(self.store.get(key))
+        run = read_run(self.store, key)
         if int(run.get("version", 0)) > LEDGER_VERSION:
             raise LedgerConflictError(
                 f"run {self.run_id!r} was written by a newer ddbmigrate (ledger version "
@@ -191,47 +212,24 @@ class Ledger:
         self.set(finished=True, ended=self.clock.now_iso())
 
     def _save_run(self) -> None:
+        if self.lock is not None and self.lock.lost:
+            # Another process runs this plan now: writing on would mix two runs' records.
+            raise LedgerConflictError(
+                self.lock.lost, hint="let the other run finish; see `ddbmigrate status`"
+            )
         self.store.put(f"{self.dir}/run.json", orjson.dumps(self._run, option=orjson.OPT_INDENT_2))
 
     # --- lock ---------------------------------------------------------------------------
 
-    def acquire(self) -> None:
-        """Hold the run; refuse when another live process holds it."""
-        key = f"{self.dir}/lock.json"
-        if self.store.exists(key):
-            holder = orjson.loads(self.store.get(key))
-            if _alive(holder, self.clock):
-                raise LedgerConflictError(
-                    f"run {self.run_id!r} is being run by process {holder.get('pid')} on "
-                    f"{holder.get('host')} (heartbeat {holder.get('heartbeat')})",
-                    hint="wait for it to finish, or stop it; a dead holder's lock expires after "
-                    f"{STALE_LOCK_SECONDS:.0f} s",
-                )
-        self.heartbeat()
-        self._beating.clear()
-        threading.Thread(target=self._beat, name="ledger-heartbeat", daemon=True).start()
-
-    def _beat(self) -> None:
-        """Keep the lock fresh while the run lives: other hosts judge it by its age."""
-        while not self._beating.wait(HEARTBEAT_SECONDS):
-            try:
-                self.heartbeat()
-            except DdbMigrateError:
-                continue  # a missed beat is harmless; the next one will do
-
-    def heartbeat(self) -> None:
-        body = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "heartbeat": self.clock.now_iso(),
-            "at": self.clock.now_ms(),
-        }
-        self.store.put(f"{self.dir}/lock.json", orjson.dumps(body))
+    def hold(self, lock: PlanLock) -> None:
+        """Run under ``lock`` (already taken), and name this run in it."""
+        self.lock = lock
+        lock.holding(self.run_id)
 
     def release(self) -> None:
-        self._beating.set()
-        if self.started:
-            self.store.delete(f"{self.dir}/lock.json")
+        """Release the plan's lock, if this run holds it."""
+        if self.lock is not None:
+            self.lock.release()
 
     # --- export segments ----------------------------------------------------------------
 
@@ -239,7 +237,7 @@ class Ledger:
         found: dict[int, SegmentState] = {}
         for key in self.store.list(f"{self.dir}/export/"):
             if key.endswith(".json"):
-                state = SegmentState.from_json(self.store.get(key))
+                state = _parsed(self.store, key, SegmentState.from_json)
                 found[state.index] = state
         return found
 
@@ -252,7 +250,7 @@ class Ledger:
         done: dict[str, int] = {}
         for key in self.store.list(f"{self.dir}/import/"):
             if key.endswith(".json"):
-                body = orjson.loads(self.store.get(key))
+                body = _parsed(self.store, key, _import_record)
                 done[str(body["key"])] = int(body["items"])
         return done
 
@@ -285,32 +283,58 @@ class UnitRecords:
         self.store.put(f"{self.dir}/import/{name}.json", body)
 
 
-def _alive(holder: dict[str, Any], clock: Clock) -> bool:
-    """A lock is live when its holder runs on this host, or has beaten its heart lately."""
-    if holder.get("host") == socket.gethostname():
-        return _pid_alive(int(holder.get("pid", 0))) and int(holder.get("pid", 0)) != os.getpid()
-    return (clock.now_ms() - int(holder.get("at", 0))) / 1000 < STALE_LOCK_SECONDS
+def _import_record(data: bytes) -> dict[str, Any]:
+    body = orjson.loads(data)
+    return {"key": str(body["key"]), "items": int(body["items"])}
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
+T = TypeVar("T")
+
+
+def _parsed(store: Store, key: str, parse: Callable[[bytes], T]) -> T:
+    """A per-unit record parsed, or LedgerDamagedError naming its key."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return parse(store.get(key))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise damaged(
+            store, key, "run ledger file", f"{type(exc).__name__}: {exc}", _DAMAGED_RUN_HINT
+        ) from exc
+
+
+_RUN_FIELDS = {"run_id": str, "command": str, "plan": dict}
+
+
+def read_run(store: Store, key: str) -> dict[str, Any]:
+    """A run.json, checked to be a run record; LedgerDamagedError naming it otherwise."""
+    run = read_record(store, key, what="run ledger file", hint=_DAMAGED_RUN_HINT)
+    for name, kind in _RUN_FIELDS.items():
+        if not isinstance(run.get(name), kind):
+            reason = f"not a run record: {name!r} is missing or not a {kind.__name__}"
+            raise damaged(store, key, "run ledger file", reason, _DAMAGED_RUN_HINT)
+    return run
+
+
+def scan_runs(store: Store) -> tuple[list[dict[str, Any]], dict[str, LedgerDamagedError]]:
+    """Every run recorded in a store, oldest first, and the damaged ones by run id
+    (the folder's name), so that one damaged run hides none of the others."""
+    runs: list[dict[str, Any]] = []
+    broken: dict[str, LedgerDamagedError] = {}
+    for key in store.list(f"{RUNS_DIR}/"):
+        if key.count("/") == 3 and key.endswith("/run.json"):
+            try:
+                runs.append(read_run(store, key))
+            except LedgerDamagedError as exc:
+                broken[key.split("/")[2]] = exc
+    return sorted(runs, key=lambda r: str(r.get("run_id"))), broken
 
 
 def list_runs(store: Store) -> list[dict[str, Any]]:
-    """Every run recorded in a store, oldest first."""
-    runs = []
-    for key in store.list(f"{RUNS_DIR}/"):
-        if key.count("/") == 3 and key.endswith("/run.json"):
-            runs.append(orjson.loads(store.get(key)))
-    return sorted(runs, key=lambda r: str(r.get("run_id")))
+    """Every run recorded in a store, oldest first; LedgerDamagedError when one is damaged
+    (it may be the run a command would continue)."""
+    runs, broken = scan_runs(store)
+    if broken:
+        raise next(iter(broken.values()))
+    return runs
 
 
 def find_unfinished(store: Store, *, command: str, plan: Mapping[str, Any]) -> str | None:
@@ -347,8 +371,31 @@ class RunStatus:
     items_imported: int
     holder: str | None
     """``pid@host`` of the process holding the run now, if any."""
+    damaged: str | None = None
+    """Why the run's ledger cannot be read (then the counts above are zeros)."""
+
+    @classmethod
+    def of_damaged(cls, run_id: str, error: LedgerDamagedError) -> RunStatus:
+        """A run whose ledger is damaged: listed with the reason, so it is not missed."""
+        return cls(
+            run_id=run_id,
+            command="?",
+            created="?",
+            finished=False,
+            steps={},
+            plan={},
+            segments_done=0,
+            segments_total=0,
+            items_exported=0,
+            files_imported=0,
+            items_imported=0,
+            holder=None,
+            damaged=f"{error.message}; {error.hint}" if error.hint else error.message,
+        )
 
     def lines(self) -> list[str]:
+        if self.damaged:
+            return [f"{self.run_id}  DAMAGED: {self.damaged}"]
         state = "finished" if self.finished else "unfinished"
         held = f", held by {self.holder}" if self.holder else ""
         tables = " -> ".join(
@@ -365,15 +412,29 @@ class RunStatus:
 
 
 def run_status(store: Store, run: dict[str, Any], clock: Clock) -> RunStatus:
+    """Where a run stands; a damaged record of it lists it as damaged."""
+    try:
+        return _run_status(store, run, clock)
+    except LedgerDamagedError as exc:
+        return RunStatus.of_damaged(str(run["run_id"]), exc)
+
+
+def _holder_of(store: Store, run: dict[str, Any], clock: Clock) -> str | None:
+    """``pid@host`` when the run's plan lock is held by this run now."""
+    try:
+        holder = live_holder(store, str(run["command"]), run["plan"], clock)
+    except LedgerDamagedError as exc:
+        return f"nobody knows: {exc.message}"
+    if holder is None or holder.get("run_id") != run["run_id"]:
+        return None
+    return f"{holder.get('pid')}@{holder.get('host')}"
+
+
+def _run_status(store: Store, run: dict[str, Any], clock: Clock) -> RunStatus:
     ledger = Ledger(store, str(run["run_id"]), clock)
     segments = ledger.segments()
     imported = ledger.imported_files()
-    holder = None
-    lock_key = f"{ledger.dir}/lock.json"
-    if store.exists(lock_key):
-        lock = orjson.loads(store.get(lock_key))
-        if _alive(lock, clock):
-            holder = f"{lock.get('pid')}@{lock.get('host')}"
+    holder = _holder_of(store, run, clock)
     return RunStatus(
         run_id=str(run["run_id"]),
         command=str(run.get("command")),

@@ -139,6 +139,13 @@ class Store(Protocol):
         """Write a whole object atomically: readers see the old state or the new, never half."""
         ...
 
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create a whole object only if ``key`` does not exist; True when this call made it.
+
+        Atomic: of many callers racing for one absent key, exactly one gets True (``O_EXCL``
+        semantics on disk, ``If-None-Match: *`` on S3). What makes run locks safe."""
+        ...
+
     def get(self, key: str) -> bytes:
         """Read a whole object; NotFoundError when it is absent."""
         ...

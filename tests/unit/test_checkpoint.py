@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
+import re
 
 import orjson
 import pytest
@@ -11,9 +10,11 @@ import pytest
 from ddbmigrate.checkpoint import (
     Ledger,
     LedgerConflictError,
+    LedgerDamagedError,
     SegmentState,
     find_unfinished,
     list_runs,
+    scan_runs,
 )
 from ddbmigrate.cli.app import main
 from ddbmigrate.cli.exit_codes import ExitCode
@@ -37,7 +38,6 @@ def test_nothing_is_written_until_the_run_starts() -> None:
     assert list(store.list("")) == []
     ledger.step("preflight", "done")
     assert store.exists("ddbmigrate/runs/r1/run.json")
-    assert store.exists("ddbmigrate/runs/r1/lock.json")
 
 
 def test_an_unfinished_run_of_the_same_plan_is_found_and_a_finished_one_is_not() -> None:
@@ -70,17 +70,41 @@ def test_a_ledger_from_a_newer_version_is_refused() -> None:
     assert orjson.loads(store.get("ddbmigrate/runs/r1/run.json"))["version"] == 99
 
 
-def test_a_live_holder_is_refused_and_a_dead_one_taken_over() -> None:
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"run_id": "r2", "comm', "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"run_id": "r2", "command": "migrate"}', "not a run record: 'plan' is missing"),
+    ],
+)
+def test_a_damaged_run_file_is_one_line_naming_its_key(content: bytes, reason: str) -> None:
     store = MemoryStore()
-    started(store)
-    live = {"host": socket.gethostname(), "pid": os.getppid(), "heartbeat": "x", "at": 0}
-    store.put("ddbmigrate/runs/r1/lock.json", orjson.dumps(live))
-    with pytest.raises(LedgerConflictError, match=f"is being run by process {os.getppid()}"):
-        Ledger(store, "r1", FakeClock()).acquire()
-    dead = {**live, "pid": 2**22 + 12345}
-    store.put("ddbmigrate/runs/r1/lock.json", orjson.dumps(dead))
-    Ledger(store, "r1", FakeClock()).acquire()
-    assert orjson.loads(store.get("ddbmigrate/runs/r1/lock.json"))["pid"] == os.getpid()
+    started(store, "r1")
+    started(store, "r3")
+    store.put("ddbmigrate/runs/r2/run.json", content)
+    expected = f"run ledger file memory://store/ddbmigrate/runs/r2/run.json is damaged ({reason}"
+    with pytest.raises(LedgerDamagedError) as damaged:
+        list_runs(store)
+    assert str(damaged.value).startswith(expected)
+    assert "\n" not in str(damaged.value)
+    with pytest.raises(LedgerDamagedError, match=re.escape("runs/r2/run.json is damaged")):
+        find_unfinished(store, command="migrate", plan=PLAN)
+    with pytest.raises(LedgerDamagedError, match=re.escape("runs/r2/run.json is damaged")):
+        Ledger(store, "r2", FakeClock()).load()
+    runs, broken = scan_runs(store)
+    assert [r["run_id"] for r in runs] == ["r1", "r3"]
+    assert list(broken) == ["r2"]
+
+
+def test_a_damaged_segment_record_names_its_key() -> None:
+    store = MemoryStore()
+    ledger = started(store)
+    store.put("ddbmigrate/runs/r1/export/000002.json", b'{"segment": 2}')
+    with pytest.raises(
+        LedgerDamagedError, match=re.escape("runs/r1/export/000002.json is damaged")
+    ):
+        ledger.segments()
 
 
 def test_segment_and_file_records_round_trip() -> None:

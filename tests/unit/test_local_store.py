@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,38 @@ def test_an_aborted_write_leaves_nothing(tmp_path: Path) -> None:
 def test_open_read_of_an_absent_key_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="does not exist"):
         LocalStore(str(tmp_path)).open_read("nope.json")
+
+
+def test_a_symlink_out_of_the_staging_directory_is_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "staging", tmp_path / "elsewhere"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret.json").write_bytes(b"not yours")
+    (root / "ddbmigrate").symlink_to(outside, target_is_directory=True)
+    (root / "link.json").symlink_to(outside / "secret.json")
+    store = LocalStore(str(root))
+    refused = "resolves to .*elsewhere.*, outside the staging directory"
+
+    with pytest.raises(StagingError, match=f"staging key 'ddbmigrate/secret.json' {refused}"):
+        store.get("ddbmigrate/secret.json")
+    with pytest.raises(StagingError, match=f"staging key 'link.json' {refused}"):
+        store.get("link.json")
+    for write in (store.put, store.put_if_absent):
+        with pytest.raises(StagingError, match=re.escape("staging key 'ddbmigrate/runs/x.json'")):
+            write("ddbmigrate/runs/x.json", b"{}")
+    with pytest.raises(StagingError, match=re.escape("staging key 'link.json'")):
+        store.put("link.json", b"overwritten")
+    with pytest.raises(StagingError, match=re.escape("staging key 'ddbmigrate/secret.json'")):
+        store.open_read("ddbmigrate/secret.json")
+    with pytest.raises(StagingError, match=re.escape("staging key 'ddbmigrate/runs'")):
+        list(store.list("ddbmigrate/runs/"))
+    assert "secret.json" not in " ".join(store.list(""))  # a linked folder is not walked
+    assert sorted(os.listdir(outside)) == ["secret.json"]
+    assert (outside / "secret.json").read_bytes() == b"not yours"
+
+
+def test_a_symlink_that_stays_inside_the_staging_directory_is_followed(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path))
+    store.put("real/a.json", b"{}")
+    (tmp_path / "alias").symlink_to(tmp_path / "real", target_is_directory=True)
+    assert store.get("alias/a.json") == b"{}"

@@ -77,6 +77,24 @@ class S3Store:
         except Exception as exc:
             raise self._error(exc, key, "s3:PutObject") from exc
 
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """One PUT with ``If-None-Match: *``: S3 creates the object only if the key is free,
+        atomically, and answers 412 (or 409 while another conditional write of the key is
+        in flight) otherwise. Small objects only (run locks), so never multipart."""
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                IfNoneMatch="*",
+                **self._write_args,
+            )
+        except Exception as exc:
+            if _error_code(exc) in _TAKEN:
+                return False
+            raise self._error(exc, key, "s3:PutObject") from exc
+        return True
+
     def get(self, key: str) -> bytes:
         try:
             response = self._s3.get_object(Bucket=self.bucket, Key=self._key(key), **self._owner)
@@ -198,6 +216,15 @@ class S3Store:
             f"cannot write to {self.root}: {error.message}",
             hint=f"grant {actions} on {where} (see `ddbmigrate policies`)",
         )
+
+
+_TAKEN = {"PreconditionFailed", "ConditionalRequestConflict"}
+
+
+def _error_code(exc: Exception) -> str:
+    """The S3 error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 def _write_args(acl: str | None, sse: str | None, kms_key: str | None) -> dict[str, str]:

@@ -4,10 +4,15 @@ Writes are atomic and durable: data goes to a temporary file in the target's own
 is fsynced, then renamed over the target with ``os.replace``. A crash leaves either the old
 object or the new one, never half of one; that is what resume relies on. Leftover
 temporary files (names starting with ``.tmp-``) are never listed.
+
+Every key must resolve inside the directory: a symbolic link that leads out of it is
+refused (reading, writing, listing), so a staging directory cannot be made to read or
+overwrite files elsewhere on the machine.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -40,6 +45,15 @@ class LocalStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _write_atomically(path, data)
+        except OSError as exc:
+            raise _staging_error("cannot write", path, exc) from exc
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` whole unless it exists; True when this call created it."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return _create_exclusively(path, data)
         except OSError as exc:
             raise _staging_error("cannot write", path, exc) from exc
 
@@ -95,7 +109,17 @@ class LocalStore:
         parts = key.split("/")
         if key.startswith("/") or ".." in parts or "\\" in key:
             raise StagingError(f"key {key!r} points outside the staging directory {self._dir}")
-        return self._dir.joinpath(*[p for p in parts if p])
+        path = self._dir.joinpath(*[p for p in parts if p])
+        # A link anywhere on the way (the file, or a folder above it) may lead elsewhere.
+        real = Path(os.path.realpath(path))
+        if real != self._dir and self._dir not in real.parents:
+            raise StagingError(
+                f"staging key {key!r} resolves to {real}, outside the staging directory "
+                f"{self._dir} (through a symbolic link)",
+                hint="local staging never follows links out of its directory: replace the "
+                "link with the files themselves, or pass the directory it points to as --staging",
+            )
+        return path
 
     def _walk(self, base: Path) -> Iterator[str]:
         def fail(exc: OSError) -> None:
@@ -147,6 +171,52 @@ def _write_atomically(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+# link(2) is not offered by every file system (some FUSE, SMB and FAT mounts).
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
+
+
+def _create_exclusively(path: Path, data: bytes) -> bool:
+    """Create ``path`` with ``data`` unless it exists; True when this call created it.
+
+    The data goes to a temporary file first (fsynced), which is then hard-linked to the
+    target: link(2) fails with EEXIST when the target exists, atomically, exactly like
+    ``O_CREAT | O_EXCL``, and a reader never sees the file before it is whole. A lock file
+    read half-written would look damaged to the loser of a race."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise
+            return _create_with_o_excl(path, data)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    _fsync_directory(path.parent)
+    return True
+
+
+def _create_with_o_excl(path: Path, data: bytes) -> bool:
+    """Where links are not possible: ``O_CREAT | O_EXCL``, then write and fsync (a reader
+    racing the writer may see the file empty for that moment)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    _fsync_directory(path.parent)
+    return True
 
 
 def _fsync_directory(folder: Path) -> None:

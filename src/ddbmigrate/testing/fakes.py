@@ -391,6 +391,14 @@ class MemoryStore:
             _next_fault(self.fail_plan)
             self.objects[key] = bytes(data)
 
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        with self._lock:
+            if key in self.objects:
+                return False
+            _next_fault(self.fail_plan)
+            self.objects[key] = bytes(data)
+            return True
+
     def get(self, key: str) -> bytes:
         with self._lock:
             if key not in self.objects:
