@@ -212,11 +212,7 @@ class Ledger:
         self.set(finished=True, ended=self.clock.now_iso())
 
     def _save_run(self) -> None:
-        if self.lock is not None and self.lock.lost:
-            # Another process runs this plan now: writing on would mix two runs' records.
-            raise LedgerConflictError(
-                self.lock.lost, hint="let the other run finish; see `ddbmigrate status`"
-            )
+        self._check_held()
         self.store.put(f"{self.dir}/run.json", orjson.dumps(self._run, option=orjson.OPT_INDENT_2))
 
     # --- lock ---------------------------------------------------------------------------
@@ -225,6 +221,13 @@ class Ledger:
         """Run under ``lock`` (already taken), and name this run in it."""
         self.lock = lock
         lock.holding(self.run_id)
+
+    def _check_held(self) -> None:
+        if self.lock is not None and self.lock.lost:
+            # Another process runs this plan now: writing on would mix two runs' records.
+            raise LedgerConflictError(
+                self.lock.lost, hint="let the other run finish; see `ddbmigrate status`"
+            )
 
     def release(self) -> None:
         """Release the plan's lock, if this run holds it."""
@@ -242,6 +245,7 @@ class Ledger:
         return found
 
     def save_segment(self, state: SegmentState) -> None:
+        self._check_held()
         UnitRecords(self.store, self.dir, self.clock).save_segment(state)
 
     # --- import files -------------------------------------------------------------------
@@ -255,6 +259,7 @@ class Ledger:
         return done
 
     def save_imported(self, file_key: str, items: int) -> None:
+        self._check_held()
         UnitRecords(self.store, self.dir, self.clock).save_imported(file_key, items)
 
     # --- on Spark executors ---------------------------------------------------------------

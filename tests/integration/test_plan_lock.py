@@ -120,8 +120,10 @@ def test_two_identical_migrates_started_at_once_one_runs_one_is_refused(
         "off",
     ]
     env = cli_env(tmp_path)
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    procs = [subprocess.Popen(args, env=env, **pipes) for _ in range(2)]  # type: ignore[call-overload]
+    procs = [
+        subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     try:
         # Freeze whichever took the lock, so the other meets it however slow it starts.
         deadline = time.monotonic() + TIMEOUT

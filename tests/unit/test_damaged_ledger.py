@@ -5,6 +5,7 @@ refusal comes before any AWS call."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -13,7 +14,7 @@ from ddbmigrate.cli.app import main
 from ddbmigrate.cli.exit_codes import ExitCode
 from ddbmigrate.planlock import lock_dir
 
-GOOD_RUN = {
+GOOD_RUN: dict[str, Any] = {
     "version": 1,
     "run_id": "20260101T000000Z-good",
     "command": "export",
@@ -82,10 +83,10 @@ def test_status_lists_the_other_runs_and_marks_the_damaged_one(
 def test_status_marks_a_damaged_lock_and_still_lists_the_run(
     staging: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lock = staging / lock_dir("export", GOOD_RUN["plan"]) / "000000000000.json"  # type: ignore[arg-type]
+    lock = staging / lock_dir("export", GOOD_RUN["plan"]) / "000000000000.json"
     lock.parent.mkdir(parents=True)
     lock.write_bytes(b"{")
-    assert main(["status", "--staging", str(staging), GOOD_RUN["run_id"]]) == ExitCode.OK  # type: ignore[list-item]
+    assert main(["status", "--staging", str(staging), GOOD_RUN["run_id"]]) == ExitCode.OK
     out = capsys.readouterr().out
     assert out.startswith(
         f"{GOOD_RUN['run_id']}  export orders  unfinished, held by nobody knows: run lock "

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ddbmigrate.checkpoint import Ledger
+from ddbmigrate.checkpoint import Ledger, SegmentState
 from ddbmigrate.planlock import (
     STALE_LOCK_SECONDS,
     LedgerConflictError,
@@ -198,6 +198,9 @@ def test_a_holder_that_lost_its_lock_stops_writing_its_ledger(store: Store) -> N
     with pytest.raises(LedgerConflictError, match="taken over by run 'newer' on elsewhere"):
         ledger.step("schema", "running")
     assert orjson.loads(store.get("ddbmigrate/runs/slow/run.json"))["steps"]["schema"] == "pending"
+    with pytest.raises(LedgerConflictError, match="taken over"):
+        ledger.save_segment(SegmentState(0, 1))
+    assert list(store.list("ddbmigrate/runs/slow/export/")) == []
     lock.release()
 
 

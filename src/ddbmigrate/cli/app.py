@@ -862,7 +862,8 @@ def status(
     """Show the runs recorded under a staging URL.
 
     From STAGING/ddbmigrate/runs/: steps, segments exported,
-    files imported, and whether a process holds the run now. Reads with the destination's
+    files imported, and whether a process holds the run now. A run whose ledger file is
+    damaged is listed as DAMAGED with the reason. Reads with the destination's
     credentials (the staging bucket is the destination's).
 
     Example: ddbmigrate status --staging s3://bucket-in-b/migrations/ --dest-profile b
