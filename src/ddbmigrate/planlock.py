@@ -8,19 +8,21 @@ The plan key is what two runs must never share: the source and destination table
 ``migrate``, the table of an ``export``, the source and table of an ``import``. The staging
 itself needs no spelling: the lock lives in it (so ``s3://b/p`` and ``s3://b/p/`` are one).
 
-The highest generation present is the lock's state. Taking the lock is creating the next
-generation with ``Store.put_if_absent`` (``O_EXCL`` semantics on disk, ``If-None-Match: *``
-on S3), allowed only when the current one is released or its holder is dead: of any number
-of takers racing for one generation, exactly one creates it. That also makes the takeover
-of a dead holder's lock safe, with no compare-and-swap on the old file: two takers of one
-stale generation both try to create the same next one. Generations are never reused (the
-highest is kept, marked released, when its run ends), so a taker that looked long ago can
-only ever collide with the file it meant to create.
+Taking the lock is creating a generation one above the highest present with
+``Store.put_if_absent`` (``O_EXCL`` semantics on disk, ``If-None-Match: *`` on S3), allowed
+only when no generation present has a live holder: of any number of takers racing for one
+generation, exactly one creates it. That makes the takeover of a dead holder's lock safe
+with no compare-and-swap on the old file: two takers of one stale generation both try to
+create the same next one. A taker whose listing was old could create a generation beside a
+live one (the folder emptied and refilled meanwhile), so every taker looks again after
+creating its own and gives way to any other live holder it sees. The winner deletes the
+dead generations below its own; a run that ends deletes its own, so a staging directory
+keeps no lock of a command that is over (a run refused by preflight leaves nothing).
 
 The holder rewrites its own file as a heartbeat; a holder is alive while its process runs
 (same host) or while it has beaten lately (other hosts, ``STALE_LOCK_SECONDS``). A holder
-that finds a newer generation has lost the lock (it was paused long enough to look dead)
-and says so at its next ledger write instead of going on beside the new holder.
+that finds a newer live generation has lost the lock (it was paused long enough to look
+dead) and says so at its next ledger write instead of going on beside the new holder.
 """
 
 from __future__ import annotations
@@ -123,20 +125,29 @@ class PlanLock:
             )
 
     def _take(self) -> bool:
-        wanted = 0
         for _ in range(_ATTEMPTS):
-            top = self._generations()[-1:]
-            if top:
-                self._refuse_if_alive(top[0])
-            wanted = top[0] + 1 if top else 0
-            if self.store.put_if_absent(self._key(wanted), self._body()):
+            found = self._generations()
+            for generation in found:
+                self._refuse_if_alive(generation)
+            wanted = found[-1] + 1 if found else 0
+            created = self.store.put_if_absent(self._key(wanted), self._body())
+            # Not created, but ours: our own PUT, retried by the SDK after a lost answer.
+            if created or self._holder(wanted).get("token") == self.token:
+                self._check_alone(wanted)
                 self._won(wanted)
                 return True
-            if self._holder(wanted).get("token") == self.token:
-                self._won(wanted)  # our own PUT, retried by the SDK after a lost answer
-                return True
-        self._refuse_if_alive(wanted)
         return False
+
+    def _check_alone(self, mine: int) -> None:
+        """Create, then look. A taker whose listing was old may have created its generation
+        beside a live one (the folder emptied and refilled meanwhile); whoever sees another
+        live holder after creating its own gives way, so two never both go on: of two
+        such takers, the one that looked last sees the other (at worst, both give way)."""
+        for generation in self._generations():
+            holder = self._holder(generation) if generation != mine else {}
+            if holder and holder.get("token") != self.token and alive(holder, self.clock):
+                self.store.delete(self._key(mine))
+                raise self._conflict(holder)
 
     def holding(self, run_id: str) -> None:
         """Name the run now that it is chosen (the lock is taken before the choice)."""
@@ -148,9 +159,9 @@ class PlanLock:
         generation = self.generation
         if generation is None:
             return
-        newer = [g for g in self._generations() if g > generation]
-        if newer:
-            holder = self._holder(newer[-1])
+        newer = [self._holder(g) for g in self._generations() if g > generation]
+        holder = next((h for h in newer if h and alive(h, self.clock)), None)
+        if holder is not None:
             self.lost = (
                 f"the lock of run {self.run_id!r} was taken over by run "
                 f"{holder.get('run_id')!r} on {holder.get('host')} (process {holder.get('pid')}):"
@@ -162,25 +173,23 @@ class PlanLock:
                 self.store.put(self._key(generation), self._body())
 
     def release(self) -> None:
-        """Mark our generation released, only if it is still ours (its token is ours)."""
+        """Delete our generation, only if it is still ours (its token is ours)."""
         self._beating.set()
         _HELD.discard(self.token)
         with self._write:
             generation, self.generation = self.generation, None
         if generation is None:
             return
-        key = self._key(generation)
         try:
-            if self.store.exists(key) and self._read(key).get("token") == self.token:
-                with self._write:
-                    self.store.put(key, self._body(released=True))
+            if self._holder(generation).get("token") == self.token:
+                self.store.delete(self._key(generation))
         except DdbMigrateError:
             pass  # a lock left behind expires; a failed release must not hide the run's outcome
 
     def _won(self, generation: int) -> None:
         self.generation = generation
         for older in self._generations():
-            if older < generation:  # superseded generations are history
+            if older < generation:  # dead holders' generations: history
                 self.store.delete(self._key(older))
         self._beating.clear()
         threading.Thread(target=self._beat, name="plan-lock-heartbeat", daemon=True).start()
@@ -235,7 +244,7 @@ class PlanLock:
     def _key(self, generation: int) -> str:
         return f"{self.dir}/{generation:012d}.json"
 
-    def _body(self, *, released: bool = False) -> bytes:
+    def _body(self) -> bytes:
         return orjson.dumps(
             {
                 "command": self.command,
@@ -245,7 +254,6 @@ class PlanLock:
                 "token": self.token,
                 "heartbeat": self.clock.now_iso(),
                 "at": self.clock.now_ms(),
-                "released": released,
             }
         )
 
@@ -265,16 +273,13 @@ def live_holder(
     """Who holds a plan's lock now (for ``status``); None when nobody does.
     LedgerDamagedError when the lock file is damaged."""
     lock = PlanLock(store, command=command, plan=plan, clock=clock)
-    top = lock._generations()[-1:]
-    holder = lock._holder(top[0]) if top else {}
-    return holder if holder and alive(holder, clock) else None
+    holders = [lock._holder(g) for g in lock._generations()]
+    return next((h for h in holders if h and alive(h, clock)), None)
 
 
 def alive(holder: Mapping[str, Any], clock: Clock) -> bool:
-    """A lock is live when it is not released and its holder runs on this host, or has
-    beaten its heart lately on another."""
-    if holder.get("released"):
-        return False
+    """A lock is live when its holder runs on this host, or has beaten its heart lately on
+    another."""
     try:
         pid, at = int(holder.get("pid", 0)), int(holder.get("at", 0))
     except (TypeError, ValueError):

@@ -163,9 +163,7 @@ def test_two_identical_migrates_started_at_once_one_runs_one_is_refused(
     assert winner.returncode == 0, err
     assert f"MATCH: {ITEMS} of {ITEMS} items identical" in out
     assert by_key(scan_items(aws.dest, dest)) == by_key(scan_items(aws.source, table))
-    assert lock_pids(staging) == {winner.pid}
-    lock = next((staging / "ddbmigrate" / "locks").glob("*/*.json"))
-    assert orjson.loads(lock.read_bytes())["released"] is True
+    assert lock_pids(staging) == set()  # released: the run is over
 
 
 def s3_store(aws: LocalAWS, prefix: str) -> S3Store:

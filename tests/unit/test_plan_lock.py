@@ -100,9 +100,9 @@ def test_a_second_live_run_of_the_plan_is_refused_with_run_id_and_host(store: St
     )
     assert "\n" not in str(refused.value)
     first.release()
+    assert list(store.list("ddbmigrate/locks/")) == []  # an ended run leaves no lock behind
     second = take_lock(store, command="migrate", plan=PLAN, run_id="r2", clock=FakeClock())
-    assert second.generation == 1
-    assert list(store.list("ddbmigrate/locks/")) == [f"{second.dir}/000000000001.json"]
+    assert list(store.list("ddbmigrate/locks/")) == [f"{second.dir}/000000000000.json"]
     second.release()
 
 
@@ -171,6 +171,18 @@ def test_of_two_takers_of_one_stale_lock_exactly_one_wins(store: Store) -> None:
     assert won[0].generation == 1
     assert all(f"run '{won[0].run_id}'" in str(r) for r in lost)
     won[0].release()
+
+
+def test_a_taker_that_finds_a_live_holder_beside_its_new_generation_gives_way(
+    store: Store,
+) -> None:
+    # Its listing was old: the folder emptied, and a live holder took generation 5 since.
+    live = write_holder(store, 5, run_id="live", pid=1)  # pid 1 always runs
+    late = PlanLock(store, command="migrate", plan=PLAN, clock=FakeClock())
+    assert store.put_if_absent(late._key(0), late._body())
+    with pytest.raises(LedgerConflictError, match="run 'live' of the same migrate"):
+        late._check_alone(0)
+    assert list(store.list("ddbmigrate/locks/")) == [live]
 
 
 def test_release_is_done_only_by_the_owner(store: Store) -> None:
