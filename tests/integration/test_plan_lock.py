@@ -16,12 +16,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+from botocore.stub import ANY, Stubber
 
 from ddbmigrate import api
 from ddbmigrate.aws import S3Store
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.checkpoint import LedgerConflictError
 from ddbmigrate.clock import SystemClock
+from ddbmigrate.errors import AccessDeniedError
 from ddbmigrate.local.demo import put_items, scan_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import BUCKET, DEST_ACCOUNT, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
@@ -204,3 +206,31 @@ def test_a_held_lock_on_s3_staging_refuses_migrate_before_preflight(aws: LocalAW
     )
     tables = aws.client(DEST_ROLE, "dynamodb").list_tables()["TableNames"]
     assert dest not in tables  # refused before preflight: nothing was created
+
+
+def test_s3_put_if_absent_request_and_its_answers(aws: LocalAWS) -> None:
+    """What is sent (If-None-Match: *), and what each answer means: 412 and 409 are
+    "taken", any other error is one, named."""
+    store = s3_store(aws, "stubbed")
+    key = "ddbmigrate/locks/x/000000000000.json"
+    sent = {
+        "Bucket": BUCKET,
+        "Key": f"stubbed/{key}",
+        "Body": b"mine",
+        "IfNoneMatch": "*",
+        "ExpectedBucketOwner": DEST_ACCOUNT,
+        "ACL": ANY,
+    }
+    with Stubber(store._s3) as stub:
+        stub.add_response("put_object", {"ETag": '"e"'}, expected_params=sent)
+        for code, status in (("PreconditionFailed", 412), ("ConditionalRequestConflict", 409)):
+            stub.add_client_error("put_object", code, http_status_code=status, expected_params=sent)
+        stub.add_client_error(
+            "put_object", "AccessDenied", http_status_code=403, expected_params=sent
+        )
+        assert store.put_if_absent(key, b"mine") is True
+        assert store.put_if_absent(key, b"mine") is False
+        assert store.put_if_absent(key, b"mine") is False
+        with pytest.raises(AccessDeniedError, match=f"s3://{BUCKET}/stubbed/{key}"):
+            store.put_if_absent(key, b"mine")
+        stub.assert_no_pending_responses()
