@@ -133,8 +133,12 @@ class PlanLock:
             created = self.store.put_if_absent(self._key(wanted), self._body())
             # Not created, but ours: our own PUT, retried by the SDK after a lost answer.
             if created or self._holder(wanted).get("token") == self.token:
-                self._check_alone(wanted)
-                self._won(wanted)
+                try:
+                    self._check_alone(wanted)
+                    self._won(wanted)
+                except BaseException:
+                    self.store.delete(self._key(wanted))  # no lock of ours left behind
+                    raise
                 return True
         return False
 
@@ -146,7 +150,6 @@ class PlanLock:
         for generation in self._generations():
             holder = self._holder(generation) if generation != mine else {}
             if holder and holder.get("token") != self.token and alive(holder, self.clock):
-                self.store.delete(self._key(mine))
                 raise self._conflict(holder)
 
     def holding(self, run_id: str) -> None:

@@ -174,15 +174,24 @@ def test_of_two_takers_of_one_stale_lock_exactly_one_wins(store: Store) -> None:
 
 
 def test_a_taker_that_finds_a_live_holder_beside_its_new_generation_gives_way(
-    store: Store,
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Its listing was old: the folder emptied, and a live holder took generation 5 since.
     live = write_holder(store, 5, run_id="live", pid=1)  # pid 1 always runs
     late = PlanLock(store, command="migrate", plan=PLAN, clock=FakeClock())
-    assert store.put_if_absent(late._key(0), late._body())
+    real, calls = late._generations, []
+
+    def listing() -> list[int]:
+        calls.append(1)  # its first listing was taken before generation 5 appeared
+        return [] if len(calls) == 1 else real()
+
+    monkeypatch.setattr(late, "_generations", listing)
+
     with pytest.raises(LedgerConflictError, match="run 'live' of the same migrate"):
-        late._check_alone(0)
-    assert list(store.list("ddbmigrate/locks/")) == [live]
+        late.acquire("late")
+
+    assert list(store.list("ddbmigrate/locks/")) == [live]  # its generation 0 went again
+    assert late.generation is None
+    assert len(calls) == 2  # refused by the look after creating, not by the first listing
 
 
 def test_release_is_done_only_by_the_owner(store: Store) -> None:
