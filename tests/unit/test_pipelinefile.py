@@ -245,9 +245,10 @@ def test_yaml_errors_are_one_line_naming_file_and_line(
 
 def test_an_unquoted_numeric_external_id_is_the_text_written(tmp_path: Path) -> None:
     """YAML reads ``123456`` as a number: the message used to echo it; it is the id."""
-    text = GOOD.replace("  external_id: move-2026", "  external_id: 0012345678")
-    spec = load_pipeline(write(tmp_path, text))
-    assert spec.dest.external_id == "0012345678"  # as written: leading zeros kept
+    for written in ("123456", "0012345670", "1.5e3"):
+        text = GOOD.replace("  external_id: move-2026", f"  external_id: {written}")
+        spec = load_pipeline(write(tmp_path, text))
+        assert spec.dest.external_id == written  # as written: leading zeros kept
 
 
 def test_a_secret_of_the_wrong_type_is_never_echoed(tmp_path: Path) -> None:
