@@ -829,10 +829,9 @@ STUB_PARTS = {
     "answer",
     [
         error(400, "SerializationException", "Base64 encoded length is expected a multiple of 4"),
-        error(400, "ValidationException", "One or more parameter values were invalid"),
         error(500, "InternalServerError", "Internal server error"),
     ],
-    ids=["SerializationException", "ValidationException", "HTTP 500"],
+    ids=["SerializationException", "HTTP 500"],
 )
 def test_an_item_dynamodb_refuses_is_a_reject_and_its_batch_is_written(
     stub: DynamoStub, tmp_path: Path, answer: Reply
@@ -859,17 +858,24 @@ def test_an_item_dynamodb_refuses_is_a_reject_and_its_batch_is_written(
 def test_a_server_error_for_every_item_is_transient_and_rejects_nothing(
     stub: DynamoStub, tmp_path: Path
 ) -> None:
-    """A genuine outage is not blamed on an item: exit 4, "retry may succeed"."""
-    native_export(tmp_path, STUB_PARTS)
+    """A genuine outage is not blamed on an item (exit 4, "retry may succeed"), while the
+    same error for one item alone, with the others going through, is that item's."""
+    native_export(tmp_path / "one", STUB_PARTS)
     down = error(500, "InternalServerError", "Internal server error")
+    one = Endpoint(refuse={"p1-0": down}, written=[])
+    with pytest.raises(RejectsError, match=f"first: data/{PART_1} line 1: DynamoDB answered"):
+        import_through(stub, tmp_path / "one", one)
     every = [name_of(line) for part in STUB_PARTS.values() for line in part]
+    assert set(one.written) == set(every) - {"p1-0"}  # one written twice: the probe
+
+    native_export(tmp_path / "all", STUB_PARTS)
     endpoint = Endpoint(refuse=dict.fromkeys(every, down), written=[])
 
     with pytest.raises(TransientError) as info:
-        import_through(stub, tmp_path, endpoint)
+        import_through(stub, tmp_path / "all", endpoint)
 
     assert exit_code_for(info.value) == ExitCode.TRANSIENT
-    assert not (tmp_path / REJECTS).exists()
+    assert not (tmp_path / "all" / REJECTS).exists()
     assert endpoint.written == []
 
 
