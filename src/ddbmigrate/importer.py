@@ -247,9 +247,10 @@ class _Writer:
         return charged
 
 
-SUSPECTS_BEFORE_A_WRITE = 3
-"""Items in a row that fail alone, before any item of their batch went through alone, after
-which the batch's failure is taken for DynamoDB's and the run stops as transient."""
+SUSPECTS_IN_A_ROW = 3
+"""Items in a row that fail alone before DynamoDB itself is checked: with a re-sent item
+that went through alone, or, when none has, by taking the failure for DynamoDB's (the run
+stops as transient). Bounds what an outage costs before it is called one."""
 
 
 def _may_be_an_item(exc: TransientError) -> bool:
@@ -288,7 +289,7 @@ class _Isolation:
                 in_a_row = 0
                 continue
             in_a_row += 1
-            if in_a_row >= SUSPECTS_BEFORE_A_WRITE:
+            if in_a_row >= SUSPECTS_IN_A_ROW:
                 self._confirm_dynamodb_works()
                 in_a_row = 0
         if self.suspects:
