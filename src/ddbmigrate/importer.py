@@ -15,7 +15,7 @@ import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
@@ -24,10 +24,12 @@ from ddbmigrate.errors import (
     DestinationNotEmptyError,
     NotFoundError,
     RejectedItemError,
+    StepTimeoutError,
+    ThrottledError,
     TransientError,
 )
 from ddbmigrate.formats import codecs, incremental, native
-from ddbmigrate.formats.compression import decompressed_chunks, read_chunks, verify
+from ddbmigrate.formats.compression import Limits, decompressed_chunks, read_chunks
 from ddbmigrate.formats.detect import SourceFile, SourcePlan
 from ddbmigrate.items import item_size, key_bytes, key_of
 from ddbmigrate.model import Item, KeySchema, Segment
@@ -64,6 +66,10 @@ class ImportOptions:
     max_stalled_rounds: int = 40
     """Rounds in a row in which DynamoDB accepted none of a batch's unprocessed items before
     the run stops (with the file unfinished, never with items dropped)."""
+    max_line_bytes: int = codecs.MAX_LINE_BYTES
+    """A data file with a longer line is rejected whole (items are at most 400 KB)."""
+    decompression: Limits = field(default_factory=Limits)
+    """When a compressed data file is refused as a decompression bomb."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,22 +198,13 @@ class _Writer:
             if charged:
                 self.units_per_byte = charged / batch.size
         except RejectedItemError:
-            return self._send_one_by_one(batch, rng)
+            return _Isolation(self, rng).run(batch.lines)
+        except TransientError as exc:
+            if len(batch.lines) == 1 or not _may_be_an_item(exc):
+                raise
+            return _Isolation(self, rng).run(batch.lines)
         self.observer.advanced(STEP, len(batch.lines))
         return len(batch.lines)
-
-    def _send_one_by_one(self, batch: _Batch, rng: random.Random) -> int:
-        """DynamoDB refuses a whole batch for one bad item and does not say which: find it."""
-        written = 0
-        for entry in batch.lines:
-            try:
-                self._send_requests([entry.request], rng)
-            except RejectedItemError as exc:
-                self.rejects.record(Reject(entry.file, entry.line, str(exc), entry.item))
-                continue
-            written += 1
-            self.observer.advanced(STEP, 1)
-        return written
 
     def _units(self, batch: _Batch) -> float:
         if self.units_per_byte:
@@ -234,7 +231,7 @@ class _Writer:
             )
             stalled = stalled + 1 if len(result.unprocessed) == len(pending) else 0
             if stalled >= self.options.max_stalled_rounds:
-                raise TransientError(
+                raise _StalledError(
                     f"{self.writer.table_name!r} accepted none of {len(pending)} items for "
                     f"{stalled} rounds in a row; stopping before anything is lost",
                     hint="raise the table's write capacity or lower --write-percent, then re-run",
@@ -250,6 +247,86 @@ class _Writer:
         return charged
 
 
+SUSPECTS_IN_A_ROW = 3
+"""Items in a row that fail alone before DynamoDB itself is checked: with a re-sent item
+that went through alone, or, when none has, by taking the failure for DynamoDB's (the run
+stops as transient). Bounds what an outage costs before it is called one."""
+
+
+def _may_be_an_item(exc: TransientError) -> bool:
+    """A server error (or a dropped connection) that one item's shape may cause; throttling,
+    a stall and a timeout never are."""
+    return not isinstance(exc, ThrottledError | StepTimeoutError | _StalledError)
+
+
+class _StalledError(TransientError):
+    """DynamoDB accepted none of a batch's unprocessed items for too many rounds."""
+
+
+@dataclass(slots=True)
+class _Isolation:
+    """DynamoDB refuses a whole batch for one bad item and does not say which: the batch is
+    re-sent one item at a time to find it.
+
+    A refused item (ValidationException, SerializationException, an item that cannot be
+    encoded) is a reject at once. An item that still draws a server error alone after every
+    retry is a *suspect*: it becomes a reject only once DynamoDB is seen to work (another
+    item of the batch went through alone, and a re-sent known-good item goes through after
+    it). Otherwise the failure is DynamoDB's: the run stops as transient and nothing is
+    rejected (see docs/adr/0018-untrusted-input.md).
+    """
+
+    sender: _Writer
+    rng: random.Random
+    written: int = 0
+    known_good: _Line | None = None
+    suspects: list[tuple[_Line, TransientError]] = field(default_factory=list)
+
+    def run(self, lines: list[_Line]) -> int:
+        in_a_row = 0
+        for entry in lines:
+            if self._try(entry):
+                in_a_row = 0
+                continue
+            in_a_row += 1
+            if in_a_row >= SUSPECTS_IN_A_ROW:
+                self._confirm_dynamodb_works()
+                in_a_row = 0
+        if self.suspects:
+            self._confirm_dynamodb_works()
+        for entry, exc in self.suspects:
+            reason = (
+                "DynamoDB answered this item, sent alone, with an error after every retry "
+                f"while the rest of its batch was written ({exc.message})"
+            )
+            self.sender.rejects.record(Reject(entry.file, entry.line, reason, entry.item))
+        return self.written
+
+    def _try(self, entry: _Line) -> bool:
+        """Send one item; False when it is a suspect."""
+        try:
+            self.sender._send_requests([entry.request], self.rng)
+        except RejectedItemError as exc:
+            self.sender.rejects.record(Reject(entry.file, entry.line, str(exc), entry.item))
+            return True
+        except TransientError as exc:
+            if not _may_be_an_item(exc):
+                raise
+            self.suspects.append((entry, exc))
+            return False
+        self.written += 1
+        self.known_good = entry
+        self.sender.observer.advanced(STEP, 1)
+        return True
+
+    def _confirm_dynamodb_works(self) -> None:
+        """Raise the first suspect's error unless an item that went through alone goes
+        through again (a put of what was just written: no change to the table)."""
+        if self.known_good is None:
+            raise self.suspects[0][1]
+        self.sender._send_requests([self.known_good.request], self.rng)
+
+
 @dataclass(slots=True)
 class _FileReader:
     """Turns one source file into write requests, recording what cannot be written."""
@@ -258,11 +335,16 @@ class _FileReader:
     plan: SourcePlan
     key: KeySchema
     rejects: RejectLog
+    options: ImportOptions = field(default_factory=ImportOptions)
 
     def payload(self, file: SourceFile) -> BinaryIO | None:
-        """The file, open and proven intact (its MD5, or else a full decompression pass),
-        or None when the whole file was rejected. Nothing of a damaged file is written; the
-        caller closes it. Files are read in chunks, never held whole."""
+        """The file, open and proven intact, or None when the whole file was rejected.
+
+        Proven intact means a whole first pass before anything is written: its MD5 when the
+        manifest has one, decompressed to the end (a truncated gzip shows only there), no
+        line over the cap, no decompression bomb, and as many records as the manifest says.
+        Nothing of a damaged file is written; the caller closes it. Files are read in
+        chunks, never held whole (see docs/adr/0018-untrusted-input.md)."""
         try:
             data = self.store.open_read(file.key)
         except NotFoundError as exc:
@@ -281,35 +363,44 @@ class _FileReader:
         return data
 
     def _problem(self, file: SourceFile, data: BinaryIO) -> str | None:
+        digest = hashlib.md5(usedforsecurity=False)
+        chunks = _hashed(read_chunks(data), digest if file.md5 else None)
+        damage, records = None, 0
+        try:
+            records = sum(1 for _ in self._stream(file, chunks))
+        except CorruptDataError as exc:
+            damage = str(exc)
         if file.md5:
-            digest = hashlib.md5(usedforsecurity=False)
-            for chunk in read_chunks(data):
-                digest.update(chunk)
+            for _ in chunks:  # the rest of a damaged file, for its MD5
+                pass
             actual = base64.b64encode(digest.digest()).decode("ascii")
-            if actual != file.md5:
+            if actual != file.md5:  # said first: it explains any damage
                 return (
                     f"MD5 {actual} does not match the manifest's {file.md5}; "
                     "the file was damaged or replaced"
                 )
-            return None
-        try:
-            verify(read_chunks(data), name=file.key)
-        except CorruptDataError as exc:
-            return str(exc)
-        return None
+        counted = damage is None and not self.plan.incremental and file.item_count is not None
+        if counted and records != file.item_count:
+            damage = f"holds {records} records but its manifest says {file.item_count}"
+        return damage
+
+    def _stream(self, file: SourceFile, chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
+        plain = decompressed_chunks(chunks, name=file.key, limits=self.options.decompression)
+        return codecs.stream_lines(plain, self.plan.format, max_line=self.options.max_line_bytes)
 
     def lines(self, file: SourceFile, data: BinaryIO) -> Iterator[tuple[int, bytes]]:
         """(line number, line) of the file's records, decompressed as they are read."""
-        chunks = decompressed_chunks(read_chunks(data), name=file.key)
         try:
-            yield from codecs.stream_lines(chunks, self.plan.format)
+            yield from self._stream(file, read_chunks(data))
         except CorruptDataError as exc:  # proven intact above, so only if the store lied
             self.rejects.record(Reject(file.key, 0, str(exc)))
 
     def _decoder(self, file: SourceFile) -> codecs.LineDecoder:
-        """Lines of a native JSON file whose MD5 matched its manifest are exactly what
-        DynamoDB's Scan returned, so they skip the item check (a third of the import's CPU);
-        DynamoDB itself still refuses a bad item, which then becomes a reject as usual."""
+        """Lines of a native JSON file whose MD5 matched its manifest get only the cheap
+        shape and depth check (the full item check is a third of the import's CPU): the MD5
+        proves the file is the one listed, not that it is valid. What the cheap check lets
+        through (a bad number text, bad base64) DynamoDB refuses, and that item alone
+        becomes a reject."""
         if self.plan.format == "native-json" and file.md5:
             return native.decode_trusted_line
         return codecs.line_decoder(self.plan.format)
@@ -376,7 +467,7 @@ def import_source(
     observer = observer or NullObserver()
     t0 = clock.monotonic()
     observer.step_started(STEP, total=plan.total_items)
-    reader = _FileReader(store, plan, key, rejects)
+    reader = _FileReader(store, plan, key, rejects, options)
     sender = _Writer(writer, key, options, clock, observer, rejects, budget or Unlimited())
     if plan.incremental:
         total = _apply_changes(plan, reader, sender)
@@ -436,6 +527,13 @@ def _apply_changes(plan: SourcePlan, reader: _FileReader, sender: _Writer) -> in
         for c in newest
     )
     return sender.write_all(entries, threading.Event())
+
+
+def _hashed(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
+    for chunk in chunks:
+        if digest is not None:
+            digest.update(chunk)
+        yield chunk
 
 
 def _line(file: str, number: int, request: WriteRequest, item: Item, key: KeySchema) -> _Line:

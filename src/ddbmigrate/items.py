@@ -19,7 +19,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Context, Decimal
 from typing import Any
 
@@ -272,6 +272,69 @@ def validate_item(item: Item) -> None:
         except _Invalid as exc:
             path = name + "".join(reversed(exc.path))
             raise CorruptDataError(f"attribute {path!r} {exc.problem}") from None
+
+
+def check_shape(item: Any) -> None:
+    """The cheap part of :func:`validate_item`: every value is ``{TYPE: payload}`` with a
+    payload of the JSON type its type key needs, and nothing is nested deeper than DynamoDB
+    allows. Number text, base64 and set members are left to DynamoDB.
+
+    This runs on every line, even of a file whose MD5 matched its manifest: an MD5 proves
+    the file is the one listed, not that what it holds can be sent. Without it a deep item
+    fails to encode and a ``{"S": 123}`` stops the run. CorruptDataError, worded as
+    ``validate_item`` words it, when something is wrong.
+    """
+    if type(item) is not dict or not _values_ok(item.values(), 1):
+        validate_item(item)  # slow, but only for a bad item: it names the attribute
+        raise CorruptDataError("item is not in DynamoDB wire form")  # pragma: no cover
+
+
+def _values_ok(values: Iterable[Any], depth: int) -> bool:
+    # Mirrors _check_value's rules and depth count, builds no message, and loops in place:
+    # a call per value would cost more than the check (this runs on the import's hot path).
+    for value in values:
+        if type(value) is not dict or len(value) != 1:
+            return False
+        ((type_key, payload),) = value.items()
+        if type_key in _TEXT_TYPES and type(payload) is str:
+            continue  # S, N and B are most values
+        kind = _SHAPES.get(type_key)
+        if kind is None or not _is_exactly(payload, kind):
+            return False
+        if type_key in ("M", "L"):
+            inner = payload.values() if kind is dict else payload
+            if depth > MAX_DEPTH or not _values_ok(inner, depth + 1):
+                return False
+        elif type_key == "NULL":
+            if payload is not True:
+                return False
+        elif kind is list and not _set_ok(payload):
+            return False
+    return True
+
+
+def _is_exactly(payload: Any, kind: type) -> bool:
+    return type(payload) is kind
+
+
+def _set_ok(members: list[Any]) -> bool:
+    return bool(members) and all(type(m) is str for m in members)
+
+
+# Type key -> the JSON type its payload must have.
+_SHAPES: dict[str, type] = {
+    "S": str,
+    "N": str,
+    "B": str,
+    "SS": list,
+    "NS": list,
+    "BS": list,
+    "M": dict,
+    "L": list,
+    "BOOL": bool,
+    "NULL": bool,
+}
+_TEXT_TYPES = frozenset({"S", "N", "B"})
 
 
 class _Invalid(Exception):  # noqa: N818 - internal signal, never escapes validate_item

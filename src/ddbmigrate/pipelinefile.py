@@ -113,12 +113,53 @@ def load_pipeline(path: Path) -> PipelineSpec:
     except OSError as exc:
         raise ConfigError(f"cannot read pipeline file {str(path)!r}: {exc}") from exc
     try:
+        # compose keeps the nodes, whose lines the messages below name; safe_load then
+        # constructs every value, so a tag like !!python/name fails here, with its line.
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        raise ConfigError(yaml_error(str(path), exc)) from None
+    except ValueError as exc:  # a date like 2024-13-01: PyYAML says so without a line
+        line = _unreadable_line(root) if root is not None else 0
+        raise ConfigError(f"{path}:{line}: a value cannot be read ({exc})") from None
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}: the file must be a mapping of settings (see the README)")
     return _spec(str(path), root)
+
+
+def yaml_error(file: str, exc: yaml.YAMLError) -> str:
+    """``file:line: problem`` from PyYAML's error, on one line.
+
+    PyYAML's own text quotes the offending line (a snippet), which may hold a secret, and
+    spans several lines; only its problem and context words are kept."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{file}:{mark.line + 1}" if mark is not None else file
+    words = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    text = "; ".join(str(w) for w in words if w) or type(exc).__name__
+    return f"{where}: {' '.join(text.split())}"
+
+
+def _unreadable_line(node: yaml.Node) -> int:
+    """The line of the first scalar below ``node`` that PyYAML cannot construct."""
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            yaml.safe_load(yaml.serialize(node))
+        except ValueError:
+            return int(node.start_mark.line) + 1
+        return 0
+    children = node.value if isinstance(node, yaml.SequenceNode) else []
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    return next((line for line in map(_unreadable_line, children) if line), 0)
+
+
+# Fields whose values are never shown in a message: they may be secret.
+_SECRET_FIELDS = ("external_id", "webhook", "secret", "token", "password", "key")
+
+
+def _is_secret(field_path: str) -> bool:
+    name = field_path.rpartition(".")[2].lower()
+    return any(word in name for word in _SECRET_FIELDS)
 
 
 def _mapping(name: str, node: yaml.Node, allowed: set[str], where: str) -> dict[str, yaml.Node]:
@@ -142,12 +183,23 @@ def _scalar(node: yaml.Node, kind: type, field_path: str, file: str) -> Any:
     where = f"{file} line {node.start_mark.line + 1}, {field_path}"
     if not isinstance(node, yaml.ScalarNode):
         raise ConfigError(f"{where}: expected a {kind.__name__}")
-    value = yaml.safe_load(yaml.serialize(node))
+    try:
+        value = yaml.safe_load(yaml.serialize(node))
+    except yaml.YAMLError as exc:  # not reached after load_pipeline's safe_load; kept safe
+        raise ConfigError(f"{where}: cannot be read ({type(exc).__name__})") from None
+    if kind is str and _unquoted_number(node, value):
+        # ``external_id: 123456`` means the text the user wrote, not a number to refuse.
+        return str(node.value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: {value!r} is not a {kind.__name__}")
+        shown = "the value" if _is_secret(field_path) else repr(value)
+        raise ConfigError(f"{where}: {shown} is not a {kind.__name__}")
     return value
+
+
+def _unquoted_number(node: yaml.ScalarNode, value: Any) -> bool:
+    return node.style is None and isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _side(node: yaml.Node, name: str, file: str) -> Side:
@@ -331,7 +383,14 @@ def _notify(node: yaml.Node | None, file: str) -> dict[str, Any]:
     for key, value in fields.items():
         out[key] = _scalar(value, bool if key == "steps" else str, f"notify.{key}", file)
     if "sns" in out and not str(out["sns"]).startswith("arn:aws"):
-        raise ConfigError(f"{file}: notify.sns {out['sns']!r} is not an SNS topic ARN")
+        raise ConfigError(
+            f"{file} line {fields['sns'].start_mark.line + 1}, notify.sns: "
+            "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)"
+        )
     if "webhook" in out and not str(out["webhook"]).startswith(("http://", "https://")):
-        raise ConfigError(f"{file}: notify.webhook {out['webhook']!r} is not an http(s) URL")
+        # A webhook URL may carry credentials or a token: the message never shows it.
+        raise ConfigError(
+            f"{file} line {fields['webhook'].start_mark.line + 1}, notify.webhook: "
+            "not an http:// or https:// URL (the value is not shown: it may hold a secret)"
+        )
     return out

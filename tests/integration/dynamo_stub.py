@@ -11,6 +11,7 @@ import socket
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -61,6 +62,7 @@ class DynamoStub:
 
     def __init__(self) -> None:
         self.scripts: dict[str, list[Reply]] = {}
+        self.responders: dict[str, Callable[[Any], Reply]] = {}
         self.operations: list[str] = []
         self.unknown: list[str] = []
         self._lock = threading.Lock()
@@ -78,13 +80,23 @@ class DynamoStub:
         with self._lock:
             self.scripts[operation] = list(replies)
 
+    def respond(self, operation: str, responder: Callable[[Any], Reply]) -> None:
+        """Answer ``operation`` by what it asks: ``responder`` gets the parsed request body
+        (how DynamoDB's answer to a batch depends on the items in it)."""
+        with self._lock:
+            self.responders[operation] = responder
+
     def count(self, operation: str) -> int:
         with self._lock:
             return self.operations.count(operation)
 
-    def next_reply(self, operation: str) -> Reply:
+    def next_reply(self, operation: str, body: bytes = b"{}") -> Reply:
         with self._lock:
             self.operations.append(operation)
+            responder = self.responders.get(operation)
+        if responder is not None:
+            return responder(orjson.loads(body))
+        with self._lock:
             queue = self.scripts.get(operation)
             if not queue:
                 self.unknown.append(operation)
@@ -102,9 +114,9 @@ def _handler_for(stub: DynamoStub) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"  # keep-alive, as DynamoDB does
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             target = self.headers.get("X-Amz-Target") or ""
-            reply = stub.next_reply(target.rpartition(".")[2])
+            reply = stub.next_reply(target.rpartition(".")[2], body)
             if reply.fault == "drop":
                 # Linger 0 and a close before socketserver's shutdown(SHUT_WR) would send a
                 # FIN: the client sees the connection reset, not a polite end.

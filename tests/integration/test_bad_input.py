@@ -14,23 +14,35 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import json
 import shutil
 import uuid
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from dynamo_stub import DynamoStub, Reply, error, ok
 
-from ddbmigrate.aws.dynamodb import DynamoTableReader
+from ddbmigrate.aws.dynamodb import DynamoTableReader, DynamoTableWriter
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.cli.app import main
-from ddbmigrate.cli.exit_codes import ExitCode
+from ddbmigrate.cli.exit_codes import ExitCode, exit_code_for
+from ddbmigrate.config import Side
+from ddbmigrate.errors import RejectedItemError, TransientError
+from ddbmigrate.formats.detect import detect
+from ddbmigrate.importer import ImportOptions, import_source
 from ddbmigrate.local.env import DEST_ROLE, LocalAWS
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
-from ddbmigrate.model import Item, Segment
+from ddbmigrate.model import Item, KeyAttribute, KeySchema, Segment
+from ddbmigrate.retry import RetryPolicy
+from ddbmigrate.runs import RejectLog, RejectsError
+from ddbmigrate.stores import LocalStore
+from ddbmigrate.testing import FakeClock
 
 pytestmark = pytest.mark.integration
 
@@ -406,10 +418,14 @@ PART_1 = "t7xkqzjb5ey3hmzw4fd2lmdvbu.json.gz"
 PART_2 = "yzqk4u5gvm2ijnx7afqkdrdaqe.json.gz"
 
 
-def native_export(root: Path, parts: dict[str, list[str]]) -> dict[str, bytes]:
+def native_export(
+    root: Path, parts: dict[str, list[str]], bodies: dict[str, bytes] | None = None
+) -> dict[str, bytes]:
     """An export as AWS lays it out (keys written from the bucket root with the prefix);
-    returns the data files' bytes."""
+    returns the data files' bytes. ``bodies`` replaces some files' bytes, and the manifest's
+    MD5 is of those bytes (a file that matches its manifest and is damaged all the same)."""
     data = {name: gzip.compress(lines(*records), mtime=0) for name, records in parts.items()}
+    data.update(bodies or {})
     base = f"migrations/AWSDynamoDB/{EXPORT_ID}"
     files = "".join(
         f'{{"itemCount":{len(parts[name])},"md5Checksum":"{md5_b64(body)}",'
@@ -588,3 +604,295 @@ def test_negative_max_rejects_is_a_usage_error(importer: Importer, tmp_path: Pat
     assert "--max-rejects" in outcome.err
     assert no_run_under(tmp_path)
     assert importer.names(table) == set()
+
+
+# --- hostile content in files whose MD5 matches their manifest ----------------------------------
+
+
+def item_line(item: dict[str, Any]) -> str:
+    # The json module, not orjson: orjson refuses to write an item nested 200 levels deep,
+    # which is exactly what a hostile file holds.
+    return json.dumps({"Item": item}, separators=(",", ":"))
+
+
+def deep(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"S": "leaf"}
+    for _ in range(levels):
+        value = {"M": {"a": value}}
+    return value
+
+
+HOSTILE_EXPORT = {
+    PART_1: [
+        good("native-json", "p1-a"),
+        item_line({"name": {"S": "deep"}, "city": {"S": "Oslo"}, "v": deep(200)}),
+        item_line({"name": {"S": 123}, "city": {"S": "Oslo"}}),
+        good("native-json", "p1-b"),
+    ],
+    PART_2: [
+        item_line({"name": {"S": "list"}, "city": {"S": "Oslo"}, "v": {"S": ["a"]}}),
+        good("native-json", "p2-a"),
+    ],
+}
+
+
+def test_hostile_items_whose_md5_matches_are_rejects_naming_file_and_line(
+    importer: Importer, tmp_path: Path
+) -> None:
+    """They used to skip every check: the deep item ended in a traceback (orjson's recursion
+    limit) with its batch neither written nor rejected; ``{"S": 123}`` stopped the run on
+    DynamoDB's SerializationException with no file or line; ``{"S": ["a"]}`` drew an HTTP 500
+    from the endpoint and exit 4."""
+    sample = tmp_path / "sample"
+    native_export(sample, HOSTILE_EXPORT)
+    expected = [
+        (f"data/{PART_1}", 2, "attribute 'v.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a"),
+        (f"data/{PART_1}", 3, "attribute 'name' S value must be a string, not a number"),
+        (f"data/{PART_2}", 1, "attribute 'v' S value must be a string, not an array"),
+    ]
+
+    first = copy_of(sample, tmp_path / "stop")
+    table = importer.new_table()
+    stopped = importer.run(first, table, "--workers", "1")
+
+    assert stopped.code == ExitCode.FAILURE
+    assert "Traceback" not in stopped.err
+    assert error_line(stopped.err).startswith(f"error: data/{PART_1} line 2: attribute 'v.a.a")
+    assert "is nested more than 32 levels deep" in error_line(stopped.err)
+    assert importer.names(table) <= {"p1-a", "p1-b", "p2-a"}
+
+    second = copy_of(sample, tmp_path / "continue")
+    table = importer.new_table()
+    continued = importer.run(second, table, "--max-rejects", "3")
+
+    assert continued.code == ExitCode.FAILURE
+    assert "Traceback" not in continued.err
+    assert error_line(continued.err).startswith(
+        "error: 3 item(s) or file(s) were rejected and not written; first: data/"
+    )
+    found = sorted((r["file"], r["line"], r["reason"]) for r in rejects_of(second))
+    assert [(f, n) for f, n, _ in found] == [(f, n) for f, n, _ in expected]
+    for (_, _, reason), (_, _, start) in zip(found, expected, strict=True):
+        assert reason.startswith(start), reason
+    assert importer.names(table) == {"p1-a", "p1-b", "p2-a"}  # every good item, no bad one
+
+
+def test_a_truncated_gzip_whose_md5_matches_writes_nothing(
+    importer: Importer, tmp_path: Path
+) -> None:
+    """Truncation shows only at the end of the stream: the whole file is read and checked
+    before its first write, so none of its readable first lines reach the table."""
+    many = [good("native-json", f"p2-{n:03d}") for n in range(300)]
+    whole = gzip.compress(lines(*many), mtime=0)
+    cut = whole[: len(whole) * 2 // 3]
+    sample = tmp_path / "sample"
+    native_export(
+        sample, {PART_1: [good("native-json", "p1-a")], PART_2: many}, bodies={PART_2: cut}
+    )
+    expected = (
+        f"data/{PART_2} line 0: data/{PART_2}: truncated or damaged gzip data: "
+        "Compressed file ended before the end-of-stream marker was reached"
+    )
+
+    table = importer.new_table()
+    outcome = importer.run(sample, table, "--max-rejects", "1", "--workers", "1")
+
+    assert outcome.code == ExitCode.FAILURE
+    assert error_line(outcome.err) == (
+        f"error: 1 item(s) or file(s) were rejected and not written; first: {expected}"
+    )
+    [record] = rejects_of(sample)
+    assert f"{record['file']} line {record['line']}: {record['reason']}" == expected
+    assert importer.names(table) == {"p1-a"}
+
+
+def gzip_stream(head: bytes, filler: bytes, size: int) -> bytes:
+    """``head`` then ``filler`` repeated to ``size`` bytes, gzipped in pieces (never held
+    plain: a 64 MiB line compresses to about 64 KiB)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [packer.compress(head)]
+    block = filler * (1024 * 1024 // len(filler))
+    out += [packer.compress(block) for _ in range(size // len(block))]
+    return b"".join(out) + packer.flush()
+
+
+def test_a_line_over_the_cap_rejects_its_file_whole(importer: Importer, tmp_path: Path) -> None:
+    """A 64 MiB line in a 64 KiB gzip: it used to be re-joined chunk by chunk (quadratic)
+    and held whole; now the file is refused as soon as the line passes 4 MiB."""
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    (sample / "part-00000.json.gz").write_bytes(
+        gzip.compress(lines(good("native-json", "a")), mtime=0)
+    )
+    bomb = gzip_stream(b'{"Item":{"name":{"S":"x"},"city":{"S":"', b"x", 64 * 1024 * 1024)
+    (sample / "part-00001.json.gz").write_bytes(bomb)
+
+    table = importer.new_table()
+    outcome = importer.run(sample, table, "--max-rejects", "1")
+
+    expected = (
+        "part-00001.json.gz line 0: line 1 is longer than 4194304 bytes (DynamoDB items are "
+        "at most 400 KB); the file is not a data file of a table, nothing of it is written"
+    )
+    assert outcome.code == ExitCode.FAILURE
+    assert error_line(outcome.err) == (
+        f"error: 1 item(s) or file(s) were rejected and not written; first: {expected}"
+    )
+    [record] = rejects_of(sample)
+    assert (record["file"], record["line"]) == ("part-00001.json.gz", 0)
+    assert importer.names(table) == {"a"}
+
+
+def test_a_decompression_bomb_is_rejected_whole(importer: Importer, tmp_path: Path) -> None:
+    """Short lines, inflating a thousand times: refused once past 64 MiB, before a write."""
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    (sample / "part-00000.json.gz").write_bytes(
+        gzip.compress(lines(good("native-json", "a")), mtime=0)
+    )
+    head = lines(good("native-json", "bomb"))
+    (sample / "part-00001.json.gz").write_bytes(gzip_stream(head, b"x" * 99 + b"\n", 80 << 20))
+
+    table = importer.new_table()
+    outcome = importer.run(sample, table, "--max-rejects", "1")
+
+    assert outcome.code == ExitCode.FAILURE
+    [record] = rejects_of(sample)
+    assert (record["file"], record["line"]) == ("part-00001.json.gz", 0)
+    assert record["reason"].startswith(
+        "part-00001.json.gz: decompresses to over 250 times its compressed size ("
+    )
+    assert record["reason"].endswith("refused as a decompression bomb, nothing of it is written")
+    assert importer.names(table) == {"a"}
+
+
+# --- DynamoDB's own refusals, answered per item by a stub endpoint -----------------------------
+# moto answers neither like AWS: it takes {"B": "!"} and answers {"S": ["a"]} with HTTP 500.
+# The stub answers what AWS does for a batch holding a bad item: SerializationException (a
+# value of the wrong JSON type or bad base64) or ValidationException, for the whole batch.
+
+
+@pytest.fixture
+def stub(aws_env: None) -> Iterator[DynamoStub]:
+    server = DynamoStub()
+    yield server
+    server.close()
+
+
+@dataclass
+class Endpoint:
+    """What the stub's BatchWriteItem answers, by the items in the request."""
+
+    refuse: dict[str, Reply]
+    """Item name -> the answer to any request holding it."""
+    written: list[str]
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        requests = body["RequestItems"]["dest"]
+        names = [r["PutRequest"]["Item"]["name"]["S"] for r in requests]
+        for name in names:
+            if name in self.refuse:
+                return self.refuse[name]
+        self.written += names
+        return ok({"UnprocessedItems": {}, "ConsumedCapacity": [{"CapacityUnits": 1.0}]})
+
+
+def import_through(stub: DynamoStub, root: Path, endpoint: Endpoint) -> RejectLog:
+    """``import_source`` of the export under ``root`` through the real wire client."""
+    stub.respond("BatchWriteItem", endpoint)
+    store = LocalStore(str(root))
+    rejects = RejectLog(store, "ddbmigrate/runs/t", max_rejects=5)
+    wire = WireClient(SideSession(Side(endpoint_url=stub.url, region=LOCAL_REGION)))
+    try:
+        import_source(
+            store=store,
+            plan=detect(store),
+            writer=DynamoTableWriter(wire, "dest"),
+            key=KEY,
+            options=ImportOptions(workers=1, retry=RetryPolicy(max_attempts=3, base_delay=0.0)),
+            rejects=rejects,
+            clock=FakeClock(),
+        )
+    finally:
+        wire.close()
+    return rejects
+
+
+KEY = KeySchema(KeyAttribute("name", "S"), KeyAttribute("city", "S"))
+STUB_PARTS = {
+    PART_1: [good("native-json", f"p1-{n}") for n in range(10)],
+    PART_2: [good("native-json", f"p2-{n}") for n in range(10)],
+}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        error(400, "SerializationException", "Base64 encoded length is expected a multiple of 4"),
+        error(500, "InternalServerError", "Internal server error"),
+    ],
+    ids=["SerializationException", "HTTP 500"],
+)
+def test_an_item_dynamodb_refuses_is_a_reject_and_its_batch_is_written(
+    stub: DynamoStub, tmp_path: Path, answer: Reply
+) -> None:
+    """SerializationException used to stop the run (no rejects file, no file or line); a 500
+    caused by one item was "transient" for ever (exit 4). Now the batch is re-sent item by
+    item: the item that keeps failing alone, while the others go through, is the reject."""
+    native_export(tmp_path, STUB_PARTS)
+    endpoint = Endpoint(refuse={"p2-6": answer}, written=[])
+
+    with pytest.raises(RejectsError) as info:
+        import_through(stub, tmp_path, endpoint)
+
+    assert info.value.message.startswith(
+        f"1 item(s) or file(s) were rejected and not written; first: data/{PART_2} line 7: "
+    )
+    [record] = [orjson.loads(line) for line in (tmp_path / REJECTS).read_bytes().splitlines()]
+    assert (record["file"], record["line"]) == (f"data/{PART_2}", 7)
+    assert answer.body.decode().split('"message":"')[1].rstrip('"}') in record["reason"]
+    wanted = {name for part in STUB_PARTS.values() for name in map(name_of, part)} - {"p2-6"}
+    assert set(endpoint.written) == wanted
+
+
+def test_a_server_error_for_every_item_is_transient_and_rejects_nothing(
+    stub: DynamoStub, tmp_path: Path
+) -> None:
+    """A genuine outage is not blamed on an item (exit 4, "retry may succeed"), while the
+    same error for one item alone, with the others going through, is that item's."""
+    native_export(tmp_path / "one", STUB_PARTS)
+    down = error(500, "InternalServerError", "Internal server error")
+    one = Endpoint(refuse={"p1-0": down}, written=[])
+    with pytest.raises(RejectsError, match=f"first: data/{PART_1} line 1: DynamoDB answered"):
+        import_through(stub, tmp_path / "one", one)
+    every = [name_of(line) for part in STUB_PARTS.values() for line in part]
+    assert set(one.written) == set(every) - {"p1-0"}  # one written twice: the probe
+
+    native_export(tmp_path / "all", STUB_PARTS)
+    endpoint = Endpoint(refuse=dict.fromkeys(every, down), written=[])
+
+    with pytest.raises(TransientError) as info:
+        import_through(stub, tmp_path / "all", endpoint)
+
+    assert exit_code_for(info.value) == ExitCode.TRANSIENT
+    assert not (tmp_path / "all" / REJECTS).exists()
+    assert endpoint.written == []
+
+
+def test_an_item_that_cannot_be_encoded_is_refused_not_a_traceback(stub: DynamoStub) -> None:
+    """A request orjson cannot write (nested past its 254 levels) is a refused item."""
+    wire = WireClient(SideSession(Side(endpoint_url=stub.url, region=LOCAL_REGION)))
+    item = {"name": {"S": "deep"}, "v": deep(300)}
+    try:
+        with pytest.raises(RejectedItemError, match="the item cannot be sent as JSON"):
+            DynamoTableWriter(wire, "dest").batch_write([{"PutRequest": {"Item": item}}])
+    finally:
+        wire.close()
+    assert stub.count("BatchWriteItem") == 0
+
+
+REJECTS = "ddbmigrate/runs/t/rejects/rejects.jsonl"
+
+
+def name_of(line: str) -> str:
+    return str(orjson.loads(line)["Item"]["name"]["S"])

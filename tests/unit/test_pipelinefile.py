@@ -77,7 +77,11 @@ BAD = [
     ("    to: orders-v2", "    to: customer", r"two tables are mapped to destination 'customer'"),
     ("steps: [preflight, schema, export, import]", "steps: [copy]", r"unknown step\(s\)"),
     ("  read_percent: 0.4", "  read_percent: lots", r"read_percent: 'lots' is not a float"),
-    ("  webhook: https://hooks.example/ddb", "  webhook: ftp://x", r"is not an http\(s\) URL"),
+    (
+        "  webhook: https://hooks.example/ddb",
+        "  webhook: ftp://x",
+        r"not an http:// or https:// URL",
+    ),
     ("version: 1", "version: 2", r"version 2 is not supported"),
 ]
 
@@ -94,7 +98,7 @@ def test_bad_values_name_the_line_and_field(
 def test_missing_file_and_broken_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_pipeline(tmp_path / "nope.yaml")
-    with pytest.raises(ConfigError, match="is not valid YAML"):
+    with pytest.raises(ConfigError, match=r"pipeline.yaml:2: .*expected ',' or ']'"):
         load_pipeline(write(tmp_path, "tables: [a\n"))
     with pytest.raises(ConfigError, match="missing 'staging'"):
         load_pipeline(write(tmp_path, "source: {}\ndestination: {}\ntables: [a]\n"))
@@ -173,9 +177,101 @@ def test_the_engine_is_named_in_the_file_and_spark_workers_count_tasks(tmp_path:
     [
         ("engine: ray\n", "engine 'ray' is not one of local, spark"),
         ("spark_master: local[2]\n", "spark_master needs engine: spark"),
-        ("engine: 3\n", "engine: 3 is not a str"),
+        ("engine: 3\n", "engine '3' is not one of local, spark"),
     ],
 )
 def test_engine_keys_that_do_not_fit_are_refused(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_pipeline(write(tmp_path, GOOD + extra))
+
+
+# --- YAML errors and secrets: one line, file:line, nothing secret echoed ------------------------
+
+SECRET = "s3cr3t-T0KEN"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        # A tag PyYAML's full loader would run: refused with its line, never constructed.
+        (
+            GOOD.replace(
+                "staging: s3://bucket-in-b/migrations/", "staging: !!python/name:os.system"
+            ),
+            8,
+            "could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/name:os.system'",
+        ),
+        (
+            GOOD.replace(
+                "  external_id: move-2026", '  external_id: !!python/object/apply:os.system ["id"]'
+            ),
+            7,
+            "could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/object/apply:os.system'",
+        ),
+        # A key indented one space too far.
+        (
+            GOOD.replace("  region: eu-west-1", f"   region: {SECRET}"),
+            4,
+            "mapping values are not allowed here",
+        ),
+        (
+            GOOD + "log_location: 2024-13-01\n",
+            29,
+            "a value cannot be read (month must be in 1..12)",
+        ),
+        (
+            GOOD.replace("  external_id: move-2026", f"\texternal_id: {SECRET}"),
+            7,
+            "found character '\\t' that cannot start any token",
+        ),
+    ],
+    ids=["python-name-tag", "python-apply-tag", "bad-indentation", "bad-date", "tab-indent"],
+)
+def test_yaml_errors_are_one_line_naming_file_and_line(
+    tmp_path: Path, text: str, line: int, problem: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(path)
+    message = info.value.message
+    assert message.startswith(f"{path}:{line}: "), message
+    assert problem in message
+    assert "\n" not in message
+    assert SECRET not in str(info.value)
+    assert SECRET not in (info.value.hint or "")
+
+
+def test_an_unquoted_numeric_external_id_is_the_text_written(tmp_path: Path) -> None:
+    """YAML reads ``123456`` as a number: the message used to echo it; it is the id."""
+    for written in ("123456", "0012345670", "1.5e3"):
+        text = GOOD.replace("  external_id: move-2026", f"  external_id: {written}")
+        spec = load_pipeline(write(tmp_path, text))
+        assert spec.dest.external_id == written  # as written: leading zeros kept
+
+
+def test_a_secret_of_the_wrong_type_is_never_echoed(tmp_path: Path) -> None:
+    text = GOOD.replace("  external_id: move-2026", "  external_id: [123456]")
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(write(tmp_path, text))
+    assert "destination.external_id" in info.value.message
+    assert "123456" not in str(info.value)
+    text = GOOD.replace("  external_id: move-2026", "  external_id: true")
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(write(tmp_path, text))
+    assert "the value is not a str" in info.value.message
+    assert "True" not in info.value.message
+
+
+def test_a_webhook_that_is_not_http_is_refused_without_showing_it(tmp_path: Path) -> None:
+    url = f"ftp://user:{SECRET}@hooks.example/x?token={SECRET}"
+    text = GOOD.replace("  webhook: https://hooks.example/ddb", f"  webhook: {url}")
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(write(tmp_path, text))
+    assert info.value.message.endswith(
+        "line 27, notify.webhook: not an http:// or https:// URL "
+        "(the value is not shown: it may hold a secret)"
+    )
+    assert SECRET not in str(info.value)
+    assert "user" not in str(info.value)

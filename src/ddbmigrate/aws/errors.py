@@ -96,6 +96,8 @@ _CLASS_BY_CODE: dict[str, type[DdbMigrateError]] = {
     **dict.fromkeys(NOT_FOUND_CODES, NotFoundError),
     **dict.fromkeys(ACCESS_DENIED_CODES, AccessDeniedError),
 }
+# Codes that, on a write of items, mean an item was refused: the batch is re-sent item by item.
+_ITEM_CODES = frozenset({"ValidationException", "SerializationException"})
 _STATIC_HINTS: dict[type[DdbMigrateError], str] = {
     ThrottledError: "lower --read-percent/--write-percent, or wait and resume",
     NotFoundError: "check the name, the region and the account (profile or role) in use",
@@ -116,11 +118,13 @@ def classify(
 ) -> DdbMigrateError:
     """Map one AWS error code (and HTTP status) to the error class the caller should act on.
 
-    ``rejected`` says that a ValidationException here means DynamoDB refused an item
-    (BatchWriteItem, PutItem), which the run records as a reject instead of stopping.
+    ``rejected`` says that a ValidationException or SerializationException here means
+    DynamoDB refused an item (BatchWriteItem, PutItem), which the run records as a reject
+    instead of stopping (a SerializationException is what DynamoDB answers for
+    ``{"S": 123}``: a value of the wrong JSON type).
     """
     cls = _error_class(code, status)
-    if code == "ValidationException" and rejected:
+    if code in _ITEM_CODES and rejected:
         cls = RejectedItemError
     detail = f"{code}: {message}" if message else code
     text = f"{what}: {operation} failed: {detail}" if operation else f"{what}: {detail}"

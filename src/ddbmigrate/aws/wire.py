@@ -24,7 +24,7 @@ from botocore.httpsession import get_cert_path
 
 from ddbmigrate.aws.errors import from_wire_error, translate
 from ddbmigrate.aws.session import CONNECT_TIMEOUT, MAX_POOL_CONNECTIONS, READ_TIMEOUT, SideSession
-from ddbmigrate.errors import TransientError
+from ddbmigrate.errors import RejectedItemError, TransientError
 
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -63,10 +63,17 @@ class WireClient:
         """POST ``operation`` with ``body``; return the parsed response.
 
         ``what`` names the object for error messages (default: the endpoint); ``rejected``
-        makes a ValidationException a ``RejectedItemError`` (a refused item, not a bug).
+        makes a ValidationException, a SerializationException or an item that cannot be
+        encoded a ``RejectedItemError`` (a refused item, not a bug).
         """
         what = what or f"DynamoDB at {self.endpoint}"
-        payload = orjson.dumps(body)
+        try:
+            payload = orjson.dumps(body)
+        except orjson.JSONEncodeError as exc:  # an item nested too deep, a lone surrogate
+            if not rejected:
+                raise
+            # What cannot be encoded is an item of the request, never the request itself.
+            raise RejectedItemError(f"{what}: the item cannot be sent as JSON ({exc})") from exc
         try:
             response = self._pool.request(
                 "POST",

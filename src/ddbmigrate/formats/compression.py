@@ -13,6 +13,7 @@ import io
 import itertools
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
 import zstandard
@@ -140,13 +141,56 @@ class Compressor:
 CHUNK = 1 << 20
 """Bytes of plain output per chunk when decompressing as a stream."""
 _STEP = 64 * 1024
+# zstd can expand a 4-byte block to 128 KiB and its decompressobj has no output cap, so it is
+# fed in small steps: a step's output stays under ~32 MiB whatever the input.
+_ZSTD_STEP = 1024
+
+MAX_RATIO = 250
+"""Plain bytes per compressed byte above which a file is refused as a decompression bomb.
+Real DynamoDB items compress 5-20x; gzip's own ceiling is about 1,030x."""
+RATIO_FLOOR = 64 * 1024 * 1024
+"""Plain bytes a file may reach at any ratio: a small, very compressible file is harmless."""
 
 
-def decompressed_chunks(data: bytes | Iterable[bytes], *, name: str) -> Iterator[bytes]:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Limits:
+    """When decompression stops: a compressed file that inflates past ``max_ratio`` once it
+    has produced more than ``floor`` plain bytes is refused (CorruptDataError)."""
+
+    max_ratio: float = MAX_RATIO
+    """Plain bytes per compressed byte read so far."""
+    floor: int = RATIO_FLOOR
+    """Plain bytes allowed at any ratio."""
+
+
+@dataclass(slots=True)
+class _Meter:
+    name: str
+    limits: Limits
+    fed: int = 0
+    produced: int = 0
+
+    def out(self, data: bytes) -> bytes:
+        self.produced += len(data)
+        limits = self.limits
+        if self.produced > limits.floor and self.produced > limits.max_ratio * self.fed:
+            raise CorruptDataError(
+                f"{self.name}: decompresses to over {limits.max_ratio:g} times its compressed "
+                f"size ({self.produced} bytes from {self.fed}); refused as a decompression "
+                "bomb, nothing of it is written",
+                hint="a real export is never this compressible: check where the file came from",
+            )
+        return data
+
+
+def decompressed_chunks(
+    data: bytes | Iterable[bytes], *, name: str, limits: Limits | None = None
+) -> Iterator[bytes]:
     """The plain bytes of ``data`` (bytes, or compressed chunks as read from a file) in
-    chunks of about :data:`CHUNK`, so a large file is never held decompressed whole.
-    CorruptDataError where the stream turns out truncated or damaged: callers that must not
-    act on a damaged file check it first (:func:`verify`)."""
+    chunks of at most about :data:`CHUNK`, so a large file is never held decompressed whole.
+    CorruptDataError where the stream turns out truncated or damaged, or inflates past
+    ``limits`` (a decompression bomb): callers that must not act on a damaged file check it
+    first (:func:`verify`)."""
     chunks = _pieces(data) if isinstance(data, bytes | bytearray) else iter(data)
     head = b""
     for piece in chunks:  # enough bytes to see the magic
@@ -155,10 +199,11 @@ def decompressed_chunks(data: bytes | Iterable[bytes], *, name: str) -> Iterator
             break
     stream = itertools.chain([head], chunks)
     kind = detect(head)
+    meter = _Meter(name, limits or Limits())
     if kind == "gzip":
-        return _gunzip_chunks(stream, name)
+        return _gunzip_chunks(stream, name, meter)
     if kind == "zstd":
-        return _unzstd_chunks(stream, name)
+        return _unzstd_chunks(stream, name, meter)
     return (piece for piece in stream if piece)
 
 
@@ -167,31 +212,30 @@ def read_chunks(file: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
     return iter(lambda: file.read(size), b"")
 
 
-def verify(data: bytes | Iterable[bytes], *, name: str) -> None:
+def verify(data: bytes | Iterable[bytes], *, name: str, limits: Limits | None = None) -> None:
     """Decompress ``data`` to the end without keeping it: CorruptDataError if it is damaged."""
-    for _ in decompressed_chunks(data, name=name):
+    for _ in decompressed_chunks(data, name=name, limits=limits):
         pass
 
 
-def _pieces(data: bytes | bytearray) -> Iterator[bytes]:
+def _pieces(data: bytes | bytearray, step: int = _STEP) -> Iterator[bytes]:
     # Input goes to the decompressors in small steps: each output chunk stays small, and
     # zlib's unconsumed_tail (a copy of the input left over) stays small too.
     view = memoryview(data)
-    return (bytes(view[i : i + _STEP]) for i in range(0, len(data), _STEP))
+    return (bytes(view[i : i + step]) for i in range(0, len(data), step))
 
 
-def _small(chunks: Iterator[bytes]) -> Iterator[bytes]:
+def _small(chunks: Iterator[bytes], meter: _Meter, step: int = _STEP) -> Iterator[bytes]:
     for chunk in chunks:
-        if len(chunk) <= _STEP:
-            yield chunk
-        else:
-            yield from _pieces(chunk)
+        for piece in (chunk,) if len(chunk) <= step else _pieces(chunk, step):
+            meter.fed += len(piece)
+            yield piece
 
 
-def _gunzip_chunks(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+def _gunzip_chunks(chunks: Iterator[bytes], name: str, meter: _Meter) -> Iterator[bytes]:
     member: Any = None  # zlib's Decompress type is not exported
     try:
-        for piece in _small(chunks):
+        for piece in _small(chunks, meter):
             pending = piece
             while pending:
                 if member is None:
@@ -200,16 +244,20 @@ def _gunzip_chunks(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
                             f"{name}: truncated or damaged gzip data: bytes after the last member"
                         )
                     member = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                out = member.decompress(pending)
+                # max_length: 64 KiB of input can inflate to 64 MiB; never more than a CHUNK
+                # at once, the rest of the input waits in unconsumed_tail.
+                out = member.decompress(pending, CHUNK)
                 if out:
-                    yield out
-                pending = member.unused_data
+                    yield meter.out(out)
                 if member.eof:
+                    pending = member.unused_data
                     member = None
+                else:
+                    pending = member.unconsumed_tail
         if member is not None:
             out = member.flush()
             if out:
-                yield out
+                yield meter.out(out)
             if not member.eof:
                 raise CorruptDataError(
                     f"{name}: truncated or damaged gzip data: Compressed file ended before "
@@ -219,10 +267,10 @@ def _gunzip_chunks(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
         raise CorruptDataError(f"{name}: truncated or damaged gzip data: {exc}") from exc
 
 
-def _unzstd_chunks(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+def _unzstd_chunks(chunks: Iterator[bytes], name: str, meter: _Meter) -> Iterator[bytes]:
     frame: Any = None
     try:
-        for piece in _small(chunks):
+        for piece in _small(chunks, meter, _ZSTD_STEP):
             pending = piece
             while pending:
                 # One decompressobj per frame: it reports ``eof`` only when its frame is
@@ -231,7 +279,7 @@ def _unzstd_chunks(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
                     frame = zstandard.ZstdDecompressor().decompressobj()
                 out = frame.decompress(pending)
                 if out:
-                    yield out
+                    yield meter.out(out)
                 pending = frame.unused_data if frame.eof else b""
                 if frame.eof:
                     frame = None

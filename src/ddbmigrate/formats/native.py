@@ -26,7 +26,7 @@ from typing import Any, Literal
 import orjson
 
 from ddbmigrate.errors import CorruptDataError
-from ddbmigrate.items import validate_item
+from ddbmigrate.items import check_shape, validate_item
 from ddbmigrate.model import Item, PartInfo
 
 EXPORTS_DIR = "AWSDynamoDB"
@@ -59,8 +59,13 @@ def encode_item_line(item: Item) -> bytes:
 
 
 def decode_trusted_line(line: bytes) -> Item:
-    """``decode_item_line`` without the item check, for files proven intact by their MD5."""
-    return decode_item_line(line, validate=False)
+    """``decode_item_line`` with only the cheap shape and depth check, for files proven
+    intact by their MD5: the MD5 says the file is the one its manifest lists, not that its
+    items can be sent (a deep or mistyped item would stop the run instead of being a reject).
+    """
+    item = decode_item_line(line, validate=False)
+    check_shape(item)
+    return item
 
 
 def decode_item_line(line: bytes, *, validate: bool = True) -> Item:
