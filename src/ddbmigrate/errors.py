@@ -4,9 +4,12 @@
 batch). ``FatalError`` and its children stop the run at once. Every message names the value
 that was wrong and, where there is one, the fix; the CLI prints ``str(error)`` and the hint
 and maps the class to an exit code in one place (``ddbmigrate.cli.exit_codes``).
+``Interrupted`` (SIGINT, SIGTERM) is the one exception here outside that root.
 """
 
 from __future__ import annotations
+
+import signal
 
 
 class DdbMigrateError(Exception):
@@ -97,3 +100,25 @@ class ValidationMismatchError(DdbMigrateError):
     def __init__(self, message: str, *, report: object, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.report = report
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM asked the run to stop (the CLI raises it from its signal handler).
+
+    Not a ``DdbMigrateError`` on purpose: like the ``KeyboardInterrupt`` it extends, it passes
+    every ``except Exception``, so no retry loop or per-item handler mistakes it for a failed
+    request. ``run_id`` is filled in on the way out, once it is known which run stopped.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, run_id: str | None = None) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.run_id = run_id
+
+    @classmethod
+    def of(cls, exc: BaseException, run_id: str | None = None) -> Interrupted:
+        """``exc`` as an Interrupted (a plain KeyboardInterrupt is a SIGINT), with the run
+        id added when it has none yet."""
+        interrupted = exc if isinstance(exc, Interrupted) else cls(signal.SIGINT)
+        interrupted.run_id = interrupted.run_id or run_id
+        return interrupted

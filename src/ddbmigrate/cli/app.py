@@ -6,9 +6,13 @@ unless ``--debug``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import signal
 import sys
-from collections.abc import Callable, Mapping
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, replace
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +31,8 @@ from ddbmigrate.cli.output import (
     import_line,
     migrate_lines,
     print_error,
+    print_interrupted,
+    stderr,
     stdout,
     validation_lines,
 )
@@ -34,7 +40,13 @@ from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
 from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers
-from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, ValidationMismatchError
+from ddbmigrate.errors import (
+    ConfigError,
+    DdbMigrateError,
+    FatalError,
+    Interrupted,
+    ValidationMismatchError,
+)
 from ddbmigrate.estimate import Prices
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.local.demo import run_demo, serve_forever
@@ -369,14 +381,22 @@ def _choice(value: str, flag: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+@contextlib.contextmanager
 def _observer(
     progress: ProgressMode, log_format: LogFormat = LogFormat.text
-) -> ConsoleObserver | LineObserver:
+) -> Iterator[ConsoleObserver | LineObserver]:
+    observer: ConsoleObserver | LineObserver
     if log_format == LogFormat.json:
-        return LineObserver(SystemClock())
-    return ConsoleObserver(
-        bars=progress in (ProgressMode.auto, ProgressMode.on), raw=progress == ProgressMode.raw
-    )
+        observer = LineObserver(SystemClock())
+    else:
+        observer = ConsoleObserver(
+            bars=progress in (ProgressMode.auto, ProgressMode.on), raw=progress == ProgressMode.raw
+        )
+    try:
+        with observer:
+            yield observer
+    except KeyboardInterrupt as exc:  # name the run to resume (the observer saw its id)
+        raise Interrupted.of(exc, observer.run_id) from None
 
 
 def _reported(
@@ -1172,7 +1192,8 @@ def cleanup(
     if not yes and not typer.confirm(
         f"delete the export and ledger of run {run_id} under {staging}?", err=True
     ):
-        raise typer.Exit(1)
+        stderr.print(f"not confirmed: nothing of run {run_id} was deleted", markup=False)
+        raise typer.Exit(ExitCode.DECLINED)
     removed = api.cleanup(staging=options, side=side, run_id=run_id)
     _print([f"deleted {len(removed)} objects of run {run_id}"])
 
@@ -1316,26 +1337,80 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command; turn every error into one message and one exit code."""
     args = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
-    try:
-        command.main(args=args, prog_name="ddbmigrate", standalone_mode=False)
-    except typer.Exit as exc:
-        return int(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        print_error("interrupted; exports without manifest-summary.json are ignored", None)
-        return int(exit_code_for(KeyboardInterrupt()))
-    except typer.TyperException as exc:  # a usage error: unknown flag, bad value, missing option
-        exc.show()  # type: ignore[attr-defined]
-        return int(ExitCode.USAGE)
-    except DdbMigrateError as exc:
-        if "--debug" in args:
-            raise
-        if not isinstance(exc, ValidationMismatchError):  # its report is already on stdout
-            if _json_logs(args):
-                LineObserver(SystemClock()).error(exc.message, exc.hint)
-            else:
-                print_error(exc.message, exc.hint)
-        return int(exit_code_for(exc))
+    with _stop_signals():
+        try:
+            _invoke(command, args)
+        except typer.Exit as exc:
+            return int(exc.exit_code)
+        except (typer.Abort, KeyboardInterrupt) as exc:  # Abort: Ctrl-C at a prompt
+            return _interrupted(Interrupted.of(exc), args)
+        except typer.TyperException as exc:  # a usage error: unknown flag, bad value...
+            exc.show()  # type: ignore[attr-defined]
+            return int(ExitCode.USAGE)
+        except DdbMigrateError as exc:
+            if "--debug" in args:
+                raise
+            if not isinstance(exc, ValidationMismatchError):  # its report is already on stdout
+                _error(exc.message, exc.hint, args)
+            return int(exit_code_for(exc))
+        except Exception as exc:
+            if "--debug" in args:
+                raise
+            # A bug or an error nobody foresaw: one line all the same; --debug shows where.
+            _error(f"{type(exc).__name__}: {exc}", "run again with --debug for the traceback", args)
+            return int(ExitCode.FAILURE)
     return int(ExitCode.OK)
+
+
+def _invoke(command: Any, args: list[str]) -> None:
+    """Parse and run, letting every exception out. ``command.main(standalone_mode=False)``
+    would not: typer turns KeyboardInterrupt into ``Exit(130)`` and click returns an Exit's
+    code as a value, so interrupts and ``typer.Exit(n)`` both ended as exit 0."""
+    with command.make_context("ddbmigrate", list(args)) as ctx:
+        command.invoke(ctx)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread, once: a repeat while
+    the run is stopping is ignored, so it cannot cut the ledger's last writes short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (an embedding caller)
+        return
+    received: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        del frame
+        if not received:
+            received.append(signum)
+            raise Interrupted(signum)
+
+    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _interrupted(exc: Interrupted, args: list[str]) -> int:
+    if "--debug" in args:
+        traceback.print_exception(exc, file=sys.stderr)
+    text = "interrupted: run the same command again"
+    if exc.run_id:
+        text += f" to resume (run {exc.run_id})"
+    if _json_logs(args):
+        LineObserver(SystemClock()).error(text)
+    else:
+        print_interrupted(text)
+    return int(exit_code_for(exc))
+
+
+def _error(message: str, hint: str | None, args: list[str]) -> None:
+    if _json_logs(args):
+        LineObserver(SystemClock()).error(message, hint)
+    else:
+        print_error(message, hint)
 
 
 def _json_logs(args: list[str]) -> bool:

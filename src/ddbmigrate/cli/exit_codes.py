@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from enum import IntEnum
 
 from ddbmigrate import errors
@@ -12,18 +13,26 @@ class ExitCode(IntEnum):
 
     OK = 0
     FAILURE = 1
-    """The run stopped on an error (permissions, missing table, damaged export...)."""
+    """The run stopped on an error (permissions, missing table, damaged export...), or on an
+    unexpected one (``error: ...``, the traceback with ``--debug``)."""
     USAGE = 2
     """A flag, environment variable or config value is wrong."""
     MISMATCH = 3
     """Validation ran and the tables differ."""
     TRANSIENT = 4
     """AWS kept failing or throttling after every retry; running again may succeed."""
+    DECLINED = 5
+    """A confirmation was answered "no" (``cleanup``): nothing was done."""
     INTERRUPTED = 130
+    """SIGINT (Ctrl-C) stopped the run; the same command again resumes it (128 + 2)."""
+    TERMINATED = 143
+    """SIGTERM stopped the run; the same command again resumes it (128 + 15)."""
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code of an error that ended a command."""
+    if isinstance(exc, errors.Interrupted) and exc.signum == signal.SIGTERM:
+        return ExitCode.TERMINATED
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     if isinstance(exc, errors.ConfigError):

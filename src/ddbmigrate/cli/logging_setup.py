@@ -126,6 +126,8 @@ class LineObserver:
         self._lines = _Lines(clock, fmt, fields)
         self._stream = stream
         self._lock = threading.Lock()
+        self.run_id: str | None = None
+        """The run's id once its ledger is open, for the message of an interrupted run."""
 
     def __enter__(self) -> LineObserver:
         return self
@@ -143,6 +145,7 @@ class LineObserver:
         self._lines.bind(**fields)
 
     def bind_run(self, run_id: str) -> None:
+        self.run_id = run_id
         self._lines.bind(run_id=run_id)
 
     def step_started(self, step: str, *, total: int | None) -> None:

@@ -50,6 +50,8 @@ class ConsoleObserver:
         self._counts: dict[str, tuple[int, float, float]] = {}  # items, started, last line
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
+        self.run_id: str | None = None
+        """The run's id once its ledger is open, for the message of an interrupted run."""
         if self._bars:
             self._progress = Progress(
                 TextColumn("{task.description:<9}"),
@@ -75,6 +77,9 @@ class ConsoleObserver:
     ) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+    def bind_run(self, run_id: str) -> None:
+        self.run_id = run_id
 
     def step_started(self, step: str, *, total: int | None) -> None:
         with self._lock:
@@ -181,3 +186,8 @@ def import_line(result: ImportResult, table: str | None) -> str:
         f"imported {result.item_count:,} items from {result.files} files{into} "
         f"({result.seconds:.1f} s, {_rate(result.item_count, result.seconds)})"
     )
+
+
+def print_interrupted(text: str) -> None:
+    """The one line an interrupted run ends with."""
+    stderr.print(text, markup=False, style="bold yellow")

@@ -32,11 +32,12 @@ import io
 import itertools
 import os
 import pickle
+import signal
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -293,7 +294,8 @@ class ProcessEngine:
             process = ctx.Process(
                 target=_worker_main, args=(child_end, self.threads), daemon=True, name="worker"
             )
-            process.start()
+            with _stop_signals_blocked():
+                process.start()
             child_end.close()
             self._procs.append(_Worker(process, parent_end))
 
@@ -304,6 +306,25 @@ class ProcessEngine:
         for worker in procs:
             worker.process.join()
             worker.release()
+
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """Starts a worker with SIGINT and SIGTERM blocked (the mask is inherited across spawn's
+    exec), so a Ctrl-C that reaches the whole process group while the worker boots cannot
+    end it with a traceback; the worker ignores both before unblocking them. Here a signal
+    that arrives meanwhile waits, and is delivered when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
 @dataclass(slots=True)
@@ -423,6 +444,8 @@ class _Run:
             else:
                 objects = self.shared.forward if kind == "forward" else self.shared.notify
                 value = getattr(objects[target], method)(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise  # SIGINT/SIGTERM reached the parent during the call: the run stops
         except BaseException as exc:  # noqa: BLE001 - it belongs to the worker that called
             error = exc
         if call_id is not None:
@@ -677,6 +700,11 @@ class _Job:
 
 def _worker_main(conn: Connection, threads: int) -> None:
     """Runs in a worker process: receive jobs and units, run units on threads, send back."""
+    # Ctrl-C and SIGTERM reach the whole process group; the parent decides what stops and
+    # kills this process itself, so the worker ignores both (they are blocked until now).
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     # The hot loop allocates many short-lived dicts; collecting them less often saves ~1/3
     # of the CPU (DESIGN.md, reference numbers). Modules loaded so far are never garbage.
     gc.freeze()

@@ -1,0 +1,210 @@
+"""SIGINT and SIGTERM to ``ddbmigrate migrate``'s process group, as a terminal's Ctrl-C sends
+them, mid-export, mid-import and mid-validate, with worker processes and with ``--workers 1``.
+
+The installed command runs in a session of its own (its pid is its process group) against
+moto through the fault proxy, which answers every Scan and BatchWriteItem late so each step
+lasts long enough to be interrupted. Staging is a local directory, so the run ledger shows
+which step is running without any AWS call; the signal goes when the ledger says the step
+started, never after a blind sleep. Then: exit 130 (SIGINT) or 143 (SIGTERM) within 5 s, one
+line ``interrupted: ... (run <id>)`` on stderr, no traceback from the parent or a worker, no
+process of the group left, the interrupted step not recorded as done; and the same command
+again finishes with exit 0 and a destination equal to the source, item by item, as the test
+reads both tables with boto3.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fault_proxy import FaultKind, FaultProxy
+
+from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
+from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
+
+pytestmark = pytest.mark.faults
+
+BIN = Path(sys.executable).parent / "ddbmigrate"
+ITEMS = 160
+SEGMENTS = 16
+SCAN_DELAY = 0.5
+WRITE_DELAY = 0.5
+"""Every Scan and BatchWriteItem answers this much later: a step of 16 segments or files
+takes several rounds of it, so the signal lands while the step it waited for runs."""
+STOP_SECONDS = 5.0
+TIMEOUT = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    proxy: FaultProxy
+    aws: LocalAWS
+    source: str
+
+
+def _item(number: int) -> dict[str, Any]:
+    return {
+        "pk": {"S": f"item-{number:04d}"},
+        "n": {"N": str(number * 7919 % 100_003)},
+        "b": {"B": bytes([number % 256, 1, 2])},
+        "l": {"L": [{"S": "x" * (number % 7)}, {"BOOL": number % 2 == 0}]},
+    }
+
+
+@pytest.fixture(scope="module")
+def setup(moto_server: MotoServer) -> Iterator[Setup]:
+    aws = LocalAWS(endpoint_url=moto_server.endpoint_url)
+    source = f"intr-src-{uuid.uuid4().hex[:8]}"
+    client = aws.client(SOURCE_ROLE, "dynamodb")
+    client.create_table(
+        TableName=source,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for number in range(ITEMS):
+        client.put_item(TableName=source, Item=_item(number))
+    with FaultProxy(moto_server.endpoint_url, seed=11) as proxy:
+        proxy.inject(FaultKind.SLOW, operations="Scan", delay=SCAN_DELAY)
+        proxy.inject(FaultKind.SLOW, operations="BatchWriteItem", delay=WRITE_DELAY)
+        yield Setup(proxy, aws, source)
+        assert proxy.stats().errors == []
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DDBMIGRATE_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+        COLUMNS="200",
+    )
+    return env
+
+
+def _args(setup: Setup, dest: str, staging: Path, workers: int) -> list[str]:
+    url = setup.proxy.url
+    return [
+        *("migrate", "--source-role-arn", SOURCE_ROLE, "--dest-role-arn", DEST_ROLE),
+        *("--source-endpoint-url", url, "--dest-endpoint-url", url),
+        *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
+        *("--source-table", setup.source, "--dest-table", dest, "--staging", str(staging)),
+        *("--segments", str(SEGMENTS), "--workers", str(workers), "--progress", "off"),
+    ]
+
+
+def _steps(staging: Path) -> tuple[str, dict[str, str]] | None:
+    """The run id and its steps' states, once ``run.json`` exists."""
+    runs = staging / "ddbmigrate" / "runs"
+    found = sorted(runs.glob("*/run.json")) if runs.is_dir() else []
+    if not found:
+        return None
+    try:
+        run = orjson.loads(found[0].read_bytes())
+    except orjson.JSONDecodeError:  # pragma: no cover - the ledger writes atomically
+        return None
+    return found[0].parent.name, {k: str(v) for k, v in run["steps"].items()}
+
+
+def _wait_for_step(proc: subprocess.Popen[str], staging: Path, step: str) -> str:
+    """Poll the ledger until ``step`` is running; the run's id."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        seen = _steps(staging)
+        if seen is not None and seen[1].get(step) == "running":
+            return seen[0]
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"exited {proc.returncode} before {step} ran:\n{err}\n{out}")
+        time.sleep(0.005)
+    raise AssertionError(f"{step} never started")
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _scan(setup: Setup, role: str, table: str) -> dict[str, dict[str, Any]]:
+    """Every item of ``table`` as boto3's low-level client returns it, by key."""
+    client = setup.aws.client(role, "dynamodb")
+    items: dict[str, dict[str, Any]] = {}
+    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        for item in page["Items"]:
+            items[item["pk"]["S"]] = item
+    return items
+
+
+CASES = [
+    pytest.param("export", 2, signal.SIGINT, id="export-processes-sigint"),
+    pytest.param("export", 1, signal.SIGTERM, id="export-1-worker-sigterm"),
+    pytest.param("import", 2, signal.SIGTERM, id="import-processes-sigterm"),
+    pytest.param("import", 1, signal.SIGINT, id="import-1-worker-sigint"),
+    pytest.param("validate", 2, signal.SIGINT, id="validate-processes-sigint"),
+    pytest.param("validate", 1, signal.SIGTERM, id="validate-1-worker-sigterm"),
+]
+
+
+@pytest.mark.parametrize(("step", "workers", "signum"), CASES)
+def test_an_interrupted_migrate_stops_cleanly_and_resumes(
+    setup: Setup, tmp_path: Path, step: str, workers: int, signum: signal.Signals
+) -> None:
+    dest = f"intr-{step}-{workers}-{uuid.uuid4().hex[:6]}"
+    staging = tmp_path / "staging"
+    env = _env(tmp_path)
+    args = _args(setup, dest, staging, workers)
+    proc = subprocess.Popen(
+        [str(BIN), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    run_id = _wait_for_step(proc, staging, step)
+
+    os.killpg(proc.pid, signum)
+    try:
+        out, err = proc.communicate(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"still running {STOP_SECONDS} s after {signum.name}:\n{err}")
+    deadline = time.monotonic() + STOP_SECONDS
+    while not _group_gone(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert _group_gone(proc.pid), "a process of the run outlived it"
+    expected = 130 if signum == signal.SIGINT else 143
+    assert proc.returncode == expected, err
+    assert "Traceback" not in err + out
+    lines = [line for line in err.splitlines() if line.startswith("interrupted")]
+    assert lines == [f"interrupted: run the same command again to resume (run {run_id})"], err
+    assert err.rstrip().endswith(lines[0])
+    steps = _steps(staging)
+    assert steps is not None
+    assert steps[1][step] == "running", steps  # stopped inside the step, not after it
+
+    again = subprocess.run(
+        [str(BIN), *args], env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"resuming run {run_id}" in again.stderr
+    source = _scan(setup, SOURCE_ROLE, setup.source)
+    assert len(source) == ITEMS
+    assert _scan(setup, DEST_ROLE, dest) == source
