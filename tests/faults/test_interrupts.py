@@ -184,7 +184,8 @@ def test_an_interrupted_migrate_stops_cleanly_and_resumes(
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        raise AssertionError(f"still running {STOP_SECONDS} s after {signum.name}:\n{err}")
+        late = f"still running {STOP_SECONDS} s after {signum.name}:\n{err}"
+        raise AssertionError(late) from None
     deadline = time.monotonic() + STOP_SECONDS
     while not _group_gone(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -505,7 +505,7 @@ def _import_failed(description: Mapping[str, Any]) -> FatalError:
         f"{description.get('ImportStatus')}: {description.get('FailureCode') or 'no code'}: "
         f"{description.get('FailureMessage') or 'no message'} ({_counts(description)})",
         hint=f"{_logs_hint(description)}; delete table {table!r} if it exists and import again, "
-        "or use the default --import-method scan, which names each bad line",
+        "or use the default --import-method batch, which names each bad line",
     )
 
 
@@ -530,7 +530,7 @@ def _check_import_counts(description: Mapping[str, Any], expected: int | None) -
 def _table_exists(name: str) -> FatalError:
     return FatalError(
         f"table {name!r} already exists, and ImportTable creates new tables only",
-        hint="pass --dest-table NEW, or use the default --import-method scan (with "
+        hint="pass --dest-table NEW, or use the default --import-method batch (with "
         "--into-existing to write into the existing table)",
     )
 

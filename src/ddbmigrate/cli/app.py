@@ -1357,7 +1357,7 @@ def main(argv: list[str] | None = None) -> int:
             if "--debug" in args:
                 raise
             # A bug or an error nobody foresaw: one line all the same; --debug shows where.
-            _error(f"{type(exc).__name__}: {exc}", "run again with --debug for the traceback", args)
+            _error(f"{type(exc).__name__}: {exc} (--debug shows the traceback)", None, args)
             return int(ExitCode.FAILURE)
     return int(ExitCode.OK)
 

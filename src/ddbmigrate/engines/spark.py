@@ -333,7 +333,7 @@ class SparkEngine:
             raise ConfigError(
                 "spark.speculation is on: two copies of one export segment would write the "
                 "same part files at once",
-                hint="run with --conf spark.speculation=false",
+                hint="set spark.speculation=false (spark-submit --conf, or spark-defaults.conf)",
             )
 
     def run(

@@ -1,0 +1,105 @@
+"""``main()``: every way a command ends becomes one exit code and at most one line.
+
+``cleanup`` is the command under test (its API call is replaced), run in this process on
+pytest's main thread, so ``main`` installs its SIGINT/SIGTERM handlers for real.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import pytest
+import typer
+
+from ddbmigrate import api
+from ddbmigrate.cli.app import main
+from ddbmigrate.cli.exit_codes import ExitCode
+from ddbmigrate.errors import Interrupted
+
+RUN_ID = "20261127T143000Z-1a2b3c4d"
+CLEANUP = ["cleanup", RUN_ID, "--staging", "s3://bucket-in-b/p/", "--dest-region", "eu-west-1"]
+
+
+def _cleanup_does(monkeypatch: pytest.MonkeyPatch, effect: Callable[[], object]) -> None:
+    def fake(**_: Any) -> list[str]:
+        effect()
+        return []
+
+    monkeypatch.setattr(api, "cleanup", fake)
+
+
+def _raise(exc: BaseException) -> Callable[[], NoReturn]:
+    def effect() -> NoReturn:
+        raise exc
+
+    return effect
+
+
+@pytest.mark.usefixtures("aws_env")
+@pytest.mark.parametrize("code", [1, 3, 7])
+def test_a_typer_exit_code_is_what_main_returns(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    _cleanup_does(monkeypatch, _raise(typer.Exit(code)))
+    assert main([*CLEANUP, "--yes"]) == code
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_no_to_the_cleanup_question_deletes_nothing_and_is_not_success(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    called: list[bool] = []
+    _cleanup_does(monkeypatch, lambda: called.append(True))
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert main(CLEANUP) == ExitCode.DECLINED != 0
+    assert called == []
+    assert f"not confirmed: nothing of run {RUN_ID} was deleted" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_an_unexpected_exception_is_one_error_line_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _cleanup_does(monkeypatch, _raise(RuntimeError("something nobody foresaw")))
+    assert main([*CLEANUP, "--yes"]) == ExitCode.FAILURE
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "error: RuntimeError: something nobody foresaw (--debug shows the traceback)"
+    ]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_debug_shows_the_unexpected_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    _cleanup_does(monkeypatch, _raise(RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        main([*CLEANUP, "--yes", "--debug"])
+
+
+@pytest.mark.usefixtures("aws_env")
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, ExitCode.INTERRUPTED), (signal.SIGTERM, 143)]
+)
+def test_a_signal_during_a_command_is_one_line_and_its_exit_code(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signum: signal.Signals,
+    code: int,
+) -> None:
+    before = signal.getsignal(signum)
+    _cleanup_does(monkeypatch, lambda: os.kill(os.getpid(), signum))
+    assert main([*CLEANUP, "--yes"]) == code
+    assert capsys.readouterr().err.splitlines() == ["interrupted: run the same command again"]
+    assert signal.getsignal(signum) is before  # main put pytest's handler back
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_an_interrupt_names_the_run_it_stopped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _cleanup_does(monkeypatch, _raise(Interrupted(signal.SIGTERM, run_id=RUN_ID)))
+    assert main([*CLEANUP, "--yes"]) == ExitCode.TERMINATED
+    assert capsys.readouterr().err.splitlines() == [
+        f"interrupted: run the same command again to resume (run {RUN_ID})"
+    ]
