@@ -144,7 +144,14 @@ def run_tables(
         )
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        return list(pool.map(one, jobs))
+        futures = [pool.submit(one, job) for job in jobs]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:  # interrupted: start no other table (running ones stop too)
+            stop.set()
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def with_step_retries(

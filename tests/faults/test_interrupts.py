@@ -14,7 +14,9 @@ reads both tables with boto3.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -209,3 +211,78 @@ def test_an_interrupted_migrate_stops_cleanly_and_resumes(
     source = _scan(setup, SOURCE_ROLE, setup.source)
     assert len(source) == ITEMS
     assert _scan(setup, DEST_ROLE, dest) == source
+
+
+def _all_steps(staging: Path) -> list[dict[str, str]]:
+    """The steps of every run under ``staging`` (a pipeline has one run per table)."""
+    runs = staging / "ddbmigrate" / "runs"
+    found: list[dict[str, str]] = []
+    for path in sorted(runs.glob("*/run.json")) if runs.is_dir() else []:
+        with contextlib.suppress(orjson.JSONDecodeError):  # pragma: no cover - atomic writes
+            found.append({k: str(v) for k, v in orjson.loads(path.read_bytes())["steps"].items()})
+    return found
+
+
+def test_an_interrupted_pipeline_stops_every_table_and_resumes(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """Tables of a pipeline run on threads of their own: they stop as the main thread does,
+    and no table that had not started starts after the signal."""
+    staging = tmp_path / "staging"
+    dests = [f"intr-pipe-{n}-{uuid.uuid4().hex[:6]}" for n in range(3)]
+    side = f"endpoint_url: {setup.proxy.url}\n  region: {LOCAL_REGION}"
+    pipeline = tmp_path / "pipeline.yaml"
+    tables = "".join(
+        f"  - name: {setup.source}\n    to: {dest}\n    segments: {SEGMENTS}\n" for dest in dests
+    )
+    pipeline.write_text(
+        f"version: 1\nsource:\n  role_arn: {SOURCE_ROLE}\n  {side}\n"
+        f"destination:\n  role_arn: {DEST_ROLE}\n  {side}\n"
+        f"staging: {staging}\nworkers: 2\nparallel_tables: 2\ntables:\n{tables}"
+    )
+    args = ["run", str(pipeline), "--progress", "off"]
+    env = _env(tmp_path)
+    proc = subprocess.Popen(
+        [str(BIN), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while not any(steps.get("import") == "running" for steps in _all_steps(staging)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no table reached its import"
+        time.sleep(0.005)
+
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"still running {STOP_SECONDS} s after SIGINT:\n{err}") from None
+    deadline = time.monotonic() + STOP_SECONDS
+    while not _group_gone(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert _group_gone(proc.pid), "a process of the run outlived it"
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err + out
+    # One line; a pipeline has a run per table, so it need not name one.
+    lines = [line for line in err.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1, err
+    resume = r"interrupted: run the same command again( to resume \(run \S+\))?"
+    assert re.fullmatch(resume, lines[0]), err
+    steps = _all_steps(staging)
+    assert len(steps) == 2  # the third table never started
+    assert all(s.get("validate") != "match" for s in steps), steps
+
+    again = subprocess.run(
+        [str(BIN), *args], env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    source = _scan(setup, SOURCE_ROLE, setup.source)
+    for dest in dests:
+        assert _scan(setup, DEST_ROLE, dest) == source, dest

@@ -39,7 +39,7 @@ from ddbmigrate.cli.output import (
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
 from ddbmigrate.engines.choice import EngineChoice
-from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers
+from ddbmigrate.engines.local import DEFAULT_THREADS, INTERRUPT, default_workers
 from ddbmigrate.errors import (
     ConfigError,
     DdbMigrateError,
@@ -1383,6 +1383,7 @@ def _stop_signals() -> Iterator[None]:
         del frame
         if not received:
             received.append(signum)
+            INTERRUPT.set(signum)  # engines on other threads (a pipeline's tables) stop too
             raise Interrupted(signum)
 
     saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -1391,6 +1392,7 @@ def _stop_signals() -> Iterator[None]:
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+        INTERRUPT.clear()
 
 
 def _interrupted(exc: Interrupted, args: list[str]) -> int:

@@ -47,7 +47,13 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError, TransientError
+from ddbmigrate.errors import (
+    ConfigError,
+    DdbMigrateError,
+    FatalError,
+    Interrupted,
+    TransientError,
+)
 from ddbmigrate.ports import Budget
 
 U = TypeVar("U")
@@ -64,6 +70,33 @@ NOTIFY_SECONDS = 0.25
 
 class Cancelled(Exception):  # noqa: N818 - a signal between workers, never shown to users
     """Raised inside a unit when a sibling failed and the run is stopping."""
+
+
+class _Interrupt:
+    """SIGINT or SIGTERM, seen by every engine of the process, whatever thread drives it.
+
+    The signal handler raises in the main thread only; the tables of a pipeline run are
+    driven by other threads, whose engines poll this and raise :class:`Interrupted` too.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._signum = int(signal.SIGINT)
+
+    def set(self, signum: int) -> None:
+        self._signum = signum
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Interrupted(self._signum)
+
+
+INTERRUPT = _Interrupt()
+"""Set by the CLI's signal handler (and cleared when its command ends)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +220,7 @@ def run_units(
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(units) or 1)))
     futures: list[Future[R]] = [pool.submit(fn, unit, stop) for unit in units]
     try:
-        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        pending = _wait_first_error(futures)
         if pending:  # something failed: stop the siblings before reporting it
             stop.set()
             for future in pending:
@@ -204,6 +237,15 @@ def run_units(
         [None if f.cancelled() else f.exception() for f in futures],
     )
     return [f.result() for f in futures]
+
+
+def _wait_first_error(futures: Sequence[Future[R]]) -> set[Future[R]]:
+    """Until every unit ended or one failed (what is still pending); polls INTERRUPT."""
+    while True:
+        done, pending = wait(futures, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
+        INTERRUPT.check()
+        if not pending or any(not f.cancelled() and f.exception() is not None for f in done):
+            return pending
 
 
 def _raise_first_error(errors: Sequence[BaseException | None]) -> None:
@@ -317,10 +359,7 @@ def _stop_signals_blocked() -> Iterator[None]:
     exec), so a Ctrl-C that reaches the whole process group while the worker boots cannot
     end it with a traceback; the worker ignores both before unblocking them. Here a signal
     that arrives meanwhile waits, and is delivered when the block ends."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    saved = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # this thread's mask
     try:
         yield
     finally:
@@ -378,6 +417,7 @@ class _Run:
         pending = deque(enumerate(units))
         sent = 0
         while self.finished < sent or (pending and not self.stopping):
+            INTERRUPT.check()
             sent += self._hand_out(pending)
             if self.finished >= sent:
                 continue

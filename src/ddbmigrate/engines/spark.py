@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ddbmigrate.engines.choice import PYSPARK_MISSING
-from ddbmigrate.engines.local import Cancelled, Shared, dumps_job
+from ddbmigrate.engines.local import INTERRUPT, Cancelled, Shared, dumps_job
 from ddbmigrate.errors import (
     ConfigError,
     DdbMigrateError,
@@ -452,6 +452,7 @@ class _Collector:
     def follow(self, job: _Job, outcomes: Any, *, timeout: float | None) -> None:
         started = _monotonic()
         while job.alive():
+            INTERRUPT.check()  # the caller cancels the job group
             self._apply(outcomes.value, job)
             if timeout is not None and not self.done and _monotonic() - started > timeout:
                 raise EngineError(
