@@ -9,6 +9,7 @@ as the session running in this process, as it would under spark-submit.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -24,9 +25,9 @@ import pytest
 
 from ddbmigrate import api
 from ddbmigrate.engines.choice import EngineChoice
-from ddbmigrate.engines.local import Shared
+from ddbmigrate.engines.local import INTERRUPT, Shared
 from ddbmigrate.engines.spark import SparkEngine, open_session
-from ddbmigrate.errors import CredentialsError, FatalError
+from ddbmigrate.errors import CredentialsError, FatalError, Interrupted
 from ddbmigrate.local.demo import put_items, scan_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
@@ -400,3 +401,26 @@ def test_progress_arrives_as_tasks_finish_and_the_first_error_stops_the_rest(spa
     with pytest.raises(FatalError, match="unit 1 failed"):
         engine.run(Slow(observer, fail=1).run, list(range(40)), shared=Shared(notify=(observer,)))
     assert len(observer.times) < 40  # the job was cancelled, not run to the end
+
+
+class Interrupting:
+    """Progress that, at its first unit, does what the CLI's SIGINT handler does."""
+
+    def __init__(self) -> None:
+        self.units = 0
+
+    def advanced(self, step: str, items: int) -> None:
+        self.units += 1
+        INTERRUPT.set(signal.SIGINT)
+
+
+def test_an_interrupt_cancels_the_spark_job_group(spark: Any) -> None:
+    engine = SparkEngine(spark)
+    observer = Interrupting()
+    try:
+        with pytest.raises(Interrupted):
+            engine.run(Slow(observer).run, list(range(40)), shared=Shared(notify=(observer,)))
+    finally:
+        INTERRUPT.clear()
+    assert observer.units < 40  # the job was cancelled, not run to the end
+    assert spark.sparkContext.statusTracker().getActiveJobsIds() == []
