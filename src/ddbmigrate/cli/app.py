@@ -1182,7 +1182,8 @@ def cleanup(
     """Delete a finished run's staging data.
 
     Its export and its run folder. Asks first
-    unless --yes; refuses an unfinished run (a resume needs its data).
+    unless --yes (answering no deletes nothing and exits 5); refuses an unfinished run (a
+    resume needs its data).
 
     Example: ddbmigrate cleanup 20261127T143000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
     """

@@ -22,6 +22,9 @@ their side's configuration, so each process has its own connections and credenti
 The first real error stops the other units (they see ``stop`` and raise Cancelled) and is
 re-raised in the parent. A worker that dies, or a parent that dies, ends the whole run:
 workers exit when their pipe to the parent closes, so a killed run leaves no process behind.
+Workers ignore SIGINT and SIGTERM (a terminal sends Ctrl-C to the whole process group): the
+parent stops them when it is interrupted, and engines driven from any thread see
+:data:`INTERRUPT` (ADR 14).
 """
 
 from __future__ import annotations
