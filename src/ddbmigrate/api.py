@@ -724,6 +724,7 @@ def export(
     except BaseException:
         runner.close()
         raise
+    bind_run(observer, ledger.run_id)  # an interrupted export names its run
     size = int(schema.description.get("TableSizeBytes", 0))
     chosen = int(
         ledger.run.get("segments") or segments or pipeline.default_segments(size, workers * threads)
@@ -886,6 +887,7 @@ def _import_with(
         observer=observer,
         lock=lock,
     )
+    bind_run(observer, ledger.run_id)  # an interrupted import names its run
     budgets = make_budgets(described, described, throughput, clock)
     observer.message(budgets.notes[1])
     for note in task_shares(runner, {"dest writes": budgets.dest_write}):

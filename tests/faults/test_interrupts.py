@@ -20,6 +20,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -286,3 +287,126 @@ def test_an_interrupted_pipeline_stops_every_table_and_resumes(
     source = _scan(setup, SOURCE_ROLE, setup.source)
     for dest in dests:
         assert _scan(setup, DEST_ROLE, dest) == source, dest
+
+
+class _Started:
+    """The command as a subprocess in its own process group, its stderr read as it comes
+    so the test can wait for ``<step>: started``."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [str(BIN), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        with self.proc.stderr:
+            for line in self.proc.stderr:
+                self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while not any(line.endswith(text) for line in list(self.lines)):
+            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {self.lines}"
+            assert time.monotonic() < deadline, f"never saw {text!r}: {self.lines}"
+            time.sleep(0.005)
+
+    def interrupt(self, signum: signal.Signals) -> tuple[int, str]:
+        """Signal the group; the exit code and all of stderr, within STOP_SECONDS."""
+        os.killpg(self.proc.pid, signum)
+        try:
+            self.proc.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.communicate()
+            raise AssertionError(f"still running {STOP_SECONDS} s after {signum.name}") from None
+        self._reader.join(timeout=STOP_SECONDS)
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()
+        self.proc.stdout.close()
+        assert "Traceback" not in out
+        deadline = time.monotonic() + STOP_SECONDS
+        while not _group_gone(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _group_gone(self.proc.pid), "a process of the run outlived it"
+        return self.proc.returncode, "\n".join(self.lines)
+
+
+def _interrupted_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert err.rstrip().endswith(lines[0])
+    return lines[0]
+
+
+def test_export_import_and_validate_each_stop_on_a_signal_and_run_again(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """The single-step commands: interrupted mid-step, each run again to its end."""
+    env = _env(tmp_path)
+    staging = tmp_path / "exports"
+    dest = f"intr-cmd-{uuid.uuid4().hex[:6]}"
+    url = setup.proxy.url
+    source_side = ["--source-role-arn", SOURCE_ROLE, "--source-endpoint-url", url]
+    source_side += ["--source-region", LOCAL_REGION]
+    dest_side = ["--dest-role-arn", DEST_ROLE, "--dest-endpoint-url", url]
+    dest_side += ["--dest-region", LOCAL_REGION]
+    common = ["--segments", str(SEGMENTS), "--progress", "off"]
+
+    export = ["export", "--table", setup.source, "--staging", str(staging), *source_side]
+    started = _Started([*export, *common, "--workers", "2"], env)
+    started.wait_for("export: started")
+    code, err = started.interrupt(signal.SIGTERM)
+    assert code == 143, err
+    assert _interrupted_line(err).startswith("interrupted: run the same command again to resume")
+    again = subprocess.run(
+        [str(BIN), *export, *common, "--workers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "resuming run" in again.stderr
+    (folder,) = (staging / "AWSDynamoDB").iterdir()
+
+    load = ["import", str(folder), "--table", dest, *dest_side, "--progress", "off"]
+    started = _Started([*load, "--workers", "1"], env)
+    started.wait_for("import: started")
+    code, err = started.interrupt(signal.SIGINT)
+    assert code == 130, err
+    assert _interrupted_line(err).startswith("interrupted: run the same command again to resume")
+    again = subprocess.run(
+        [str(BIN), *load, "--workers", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    source = _scan(setup, SOURCE_ROLE, setup.source)
+    assert _scan(setup, DEST_ROLE, dest) == source
+
+    check = ["validate", "--source-table", setup.source, "--dest-table", dest, *common]
+    check += [*source_side, *dest_side, "--workers", "2"]
+    started = _Started(check, env)
+    started.wait_for("validate: started")
+    code, err = started.interrupt(signal.SIGINT)
+    assert code == 130, err
+    assert _interrupted_line(err).startswith("interrupted: run the same command again")
+    again = subprocess.run(
+        [str(BIN), *check], env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"MATCH: {ITEMS} of {ITEMS} items identical" in again.stdout
