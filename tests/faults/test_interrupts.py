@@ -40,8 +40,8 @@ pytestmark = pytest.mark.faults
 BIN = Path(sys.executable).parent / "ddbmigrate"
 ITEMS = 160
 SEGMENTS = 16
-SCAN_DELAY = 0.5
-WRITE_DELAY = 0.5
+SCAN_DELAY = 0.3
+WRITE_DELAY = 0.3
 """Every Scan and BatchWriteItem answers this much later: a step of 16 segments or files
 takes several rounds of it, so the signal lands while the step it waited for runs."""
 STOP_SECONDS = 5.0
