@@ -103,3 +103,32 @@ def test_an_interrupt_names_the_run_it_stopped(
     assert capsys.readouterr().err.splitlines() == [
         f"interrupted: run the same command again to resume (run {RUN_ID})"
     ]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_no_answer_to_the_cleanup_question_is_not_success(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    called: list[bool] = []
+    _cleanup_does(monkeypatch, lambda: called.append(True))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # closed: a script without --yes
+    assert main(CLEANUP) == ExitCode.DECLINED
+    assert called == []
+    err = capsys.readouterr().err
+    assert "error: no answer to the question (stdin is closed)" in err
+    assert "hint: pass --yes" in err
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_sigterm_at_the_cleanup_question_is_143(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Terminated(io.StringIO):
+        def readline(self, size: int | None = -1) -> str:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return super().readline()
+
+    monkeypatch.setattr("sys.stdin", Terminated("y\n"))
+    _cleanup_does(monkeypatch, _raise(AssertionError("nothing may be deleted")))
+    assert main(CLEANUP) == ExitCode.TERMINATED
+    assert "interrupted: run the same command again" in capsys.readouterr().err

@@ -1343,24 +1343,35 @@ def main(argv: list[str] | None = None) -> int:
             _invoke(command, args)
         except typer.Exit as exc:
             return int(exc.exit_code)
-        except (typer.Abort, KeyboardInterrupt) as exc:  # Abort: Ctrl-C at a prompt
-            return _interrupted(Interrupted.of(exc), args)
+        except (KeyboardInterrupt, typer.Abort) as exc:
+            return _stopped(exc, args)
         except typer.TyperException as exc:  # a usage error: unknown flag, bad value...
             exc.show()  # type: ignore[attr-defined]
             return int(ExitCode.USAGE)
-        except DdbMigrateError as exc:
-            if "--debug" in args:
-                raise
-            if not isinstance(exc, ValidationMismatchError):  # its report is already on stdout
-                _error(exc.message, exc.hint, args)
-            return int(exit_code_for(exc))
         except Exception as exc:
             if "--debug" in args:
                 raise
-            # A bug or an error nobody foresaw: one line all the same; --debug shows where.
-            _error(f"{type(exc).__name__}: {exc} (--debug shows the traceback)", None, args)
-            return int(ExitCode.FAILURE)
+            return _failed(exc, args)
     return int(ExitCode.OK)
+
+
+def _failed(exc: Exception, args: list[str]) -> int:
+    if not isinstance(exc, DdbMigrateError):
+        # A bug or an error nobody foresaw: one line all the same; --debug shows where.
+        _error(f"{type(exc).__name__}: {exc} (--debug shows the traceback)", None, args)
+        return int(ExitCode.FAILURE)
+    if not isinstance(exc, ValidationMismatchError):  # its report is already on stdout
+        _error(exc.message, exc.hint, args)
+    return int(exit_code_for(exc))
+
+
+def _stopped(exc: BaseException, args: list[str]) -> int:
+    """A signal, or a prompt that got no answer (typer's Abort: stdin closed, or a signal)."""
+    signalled = exc if isinstance(exc, KeyboardInterrupt) else exc.__context__
+    if isinstance(signalled, KeyboardInterrupt):
+        return _interrupted(Interrupted.of(signalled), args)
+    _error("no answer to the question (stdin is closed)", "pass --yes", args)
+    return int(ExitCode.DECLINED)
 
 
 def _invoke(command: Any, args: list[str]) -> None:

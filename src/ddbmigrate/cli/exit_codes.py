@@ -22,7 +22,7 @@ class ExitCode(IntEnum):
     TRANSIENT = 4
     """AWS kept failing or throttling after every retry; running again may succeed."""
     DECLINED = 5
-    """A confirmation was answered "no" (``cleanup``): nothing was done."""
+    """A confirmation was answered "no", or got no answer (stdin closed): nothing was done."""
     INTERRUPTED = 130
     """SIGINT (Ctrl-C) stopped the run; the same command again resumes it (128 + 2)."""
     TERMINATED = 143
