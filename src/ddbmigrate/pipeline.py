@@ -25,7 +25,6 @@ from ddbmigrate.formats.detect import SourcePlan, detect
 from ddbmigrate.formats.native import new_export_id
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
 from ddbmigrate.model import KeySchema, Segment
-from ddbmigrate.pins import pin_source
 from ddbmigrate.ports import (
     Budget,
     Clock,
@@ -411,7 +410,6 @@ def migrate(
     else:
         exported, source_plan = _managed_export(managed.export, src, import_store, ledger, clock)
     observer.message(f"import source: {source_plan.describe(import_store.root)}")
-    pin_source(ledger, import_store, source_plan, observer)
     key = KeySchema.from_description(src.description)
     ledger.step("import", "running")
     if managed.import_ is None:
