@@ -939,6 +939,7 @@ def resume(
     original command.
 
     Example: ddbmigrate resume 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
+    --source-profile a --dest-profile b
     """
     del debug  # read by main() before parsing, so even parse errors can show a traceback
     source = _side_from("source", locals())
