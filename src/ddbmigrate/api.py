@@ -17,6 +17,7 @@ from typing import Any
 from ddbmigrate import pipeline, policies
 from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store, native_paths
 from ddbmigrate.aws.boto3_plane import Boto3TableReader, Boto3TableWriter
+from ddbmigrate.aws.s3 import acl_needed
 from ddbmigrate.aws.session import SideSession, session_for
 from ddbmigrate.aws.sns import SnsNotifier
 from ddbmigrate.aws.wire import WireClient
@@ -124,11 +125,12 @@ class StagingOptions:
     url: str
     """``s3://bucket/prefix/`` or a local directory."""
     bucket_owner: str | None = None
-    """Account id the bucket must belong to (ExpectedBucketOwner); for migrate, defaults to
-    the destination account."""
+    """Account id the bucket must belong to (ExpectedBucketOwner on every S3 request);
+    default: the destination account, and for ``export`` the caller's account (STS)."""
     acl: str | None = DEFAULT_ACL
-    """Canned ACL of every object written; None sends none (buckets with ACLs disabled
-    and the bucket owner enforced setting ignore it anyway)."""
+    """Canned ACL of objects written into a bucket another account owns; not sent where the
+    writer owns the bucket or the bucket's Object Ownership is BucketOwnerEnforced; None
+    sends none."""
     sse: str | None = None
     """``AES256`` or ``aws:kms``."""
     sse_kms_key_id: str | None = None
@@ -228,10 +230,25 @@ def _probe_local(store: Store) -> None:
         raise StagingError(f"cannot write to {store.root}: {exc}") from exc
 
 
-def _owner_for(staging: StagingOptions, dest: Account | None) -> str | None:
-    if staging.bucket_owner or StoreURL.parse(staging.url).scheme == "file" or dest is None:
+def _owner_for(staging: StagingOptions, account: Account) -> str | None:
+    """The account an s3:// staging must belong to: --bucket-owner, else ``account``'s own
+    (STS GetCallerIdentity, asked once per session); None for a local directory."""
+    if staging.bucket_owner or StoreURL.parse(staging.url).scheme == "file":
         return staging.bucket_owner
-    return dest.session.account_id()
+    return account.session.account_id()
+
+
+def _with_acl(
+    staging: StagingOptions, owner: str | None, *, asker: Account | None
+) -> StagingOptions:
+    """``staging`` with its ACL kept only where objects need one (ADR 0017): ``asker`` is None
+    when the writer owns the bucket; else it reads the bucket's Object Ownership."""
+    url = StoreURL.parse(staging.url)
+    if staging.acl is None or url.scheme != "s3":
+        return staging
+    if asker is None or not acl_needed(asker.session, url.bucket, owner=owner):
+        return replace(staging, acl=None)
+    return staging
 
 
 def engine_preflight(
@@ -339,7 +356,8 @@ def read_object(url: str, side: Side | None = None) -> bytes:
     if not name or not parent or parent in ("s3:", "s3:/"):
         raise ConfigError(f"{url!r} does not name an object")
     account = Account(side or Side(), "the default credentials")
-    return account.store(StagingOptions(url=parent + "/"), owner=None).get(name)
+    staging = StagingOptions(url=parent + "/")
+    return account.store(staging, owner=_owner_for(staging, account)).get(name)
 
 
 def migrate(
@@ -365,8 +383,10 @@ def migrate(
     engine_preflight(engine, [staging.url], workers=options.workers, threads=options.threads)
     src, dst = Account(source, "source"), Account(dest, "destination")
     owner = _owner_for(staging, dst)
-    export_store = src.store(staging, owner=owner)
-    import_store = dst.store(staging, owner=owner)
+    # The source writes into the destination's bucket; the destination (its owner) reads
+    # the bucket's Object Ownership. The destination writes there as the owner.
+    export_store = src.store(_with_acl(staging, owner, asker=dst), owner=owner)
+    import_store = dst.store(_with_acl(staging, owner, asker=_foreign(staging, dst)), owner=owner)
     checks = _store_checks(export_store, role="source", write=True)
     checks += _store_checks(import_store, role="destination", write=False)
     clock = SystemClock()
@@ -654,7 +674,8 @@ def export(
     check_level(compression, compression_level)
     src = Account(source, "source")
     schema = pipeline.read_source(src.admin, table, src.label)
-    store = src.store(staging, owner=staging.bucket_owner)
+    owner = _owner_for(staging, src)  # the caller's own bucket unless --bucket-owner says
+    store = src.store(_with_acl(staging, owner, asker=_foreign(staging, src)), owner=owner)
     pipeline.run_checks(_store_checks(store, role="source", write=True), observer)
     clock = SystemClock()
     plan = {
@@ -922,9 +943,11 @@ def _import_files(
     return result
 
 
-def _source_store(account: Account, url: str, owner: str | None) -> tuple[Store, str | None]:
+def _source_store(account: Account, url: str, flag: str | None) -> tuple[Store, str | None]:
     """The store to read SOURCE from, and the file name when SOURCE is one data file."""
-    staging = StagingOptions(url=url, bucket_owner=owner)
+    staging = StagingOptions(url=url, bucket_owner=flag)
+    owner = _owner_for(staging, account)
+    staging = _with_acl(staging, owner, asker=_foreign(staging, account))
     parsed = StoreURL.parse(url)
     parent, _, name = url.rstrip("/").rpartition("/")
     if url.endswith("/") or not name or not parent or parent in ("s3:", "s3:/"):
@@ -933,7 +956,7 @@ def _source_store(account: Account, url: str, owner: str | None) -> tuple[Store,
         if Path(parsed.prefix).is_file():
             return LocalStore(str(Path(parsed.prefix).parent)), name
         return account.store(staging, owner=owner), None
-    parent_store = account.store(StagingOptions(url=parent, bucket_owner=owner), owner=owner)
+    parent_store = account.store(replace(staging, url=parent), owner=owner)
     if parent_store.exists(name):
         return parent_store, name
     return account.store(staging, owner=owner), None
@@ -1038,8 +1061,18 @@ def _resumed_what(command: str, plan: Mapping[str, Any]) -> str:
 
 
 def run_store(staging: StagingOptions, side: Side) -> Store:
-    """The store holding the runs of ``staging`` (read with ``side``'s credentials)."""
-    return Account(side, "staging").store(staging, owner=staging.bucket_owner)
+    """The store holding the runs of ``staging`` (read with ``side``'s credentials), owned
+    by ``side``'s account unless --bucket-owner names another."""
+    account = Account(side, "staging")
+    owner = _owner_for(staging, account)
+    return account.store(_with_acl(staging, owner, asker=_foreign(staging, account)), owner=owner)
+
+
+def _foreign(staging: StagingOptions, writer: Account) -> Account | None:
+    """Who reads the bucket's Object Ownership when ``writer`` may not own the bucket: the
+    writer itself when --bucket-owner names an account; None (no ACL) when the bucket is the
+    writer's own by default."""
+    return writer if staging.bucket_owner else None
 
 
 def status(*, staging: StagingOptions, side: Side, run_id: str | None = None) -> list[RunStatus]:
@@ -1068,7 +1101,9 @@ def resume(
     """Continue a stopped run from the options it recorded (on ``engine``: a run started
     on one engine may be resumed on the other)."""
     observer = observer or NullObserver()
-    store = run_store(staging, source if source != Side() else dest)
+    # Read with the destination's credentials when given: a migrate or import staging is the
+    # destination's bucket (the default owner); an export run's is the source's.
+    store = run_store(staging, dest if dest != Side() else source)
     ledger = Ledger(store, check_run_id(run_id), SystemClock())
     run = ledger.load()
     plan = run["plan"]
@@ -1461,7 +1496,6 @@ def policy_documents(
         export_method=export_method,
         import_method=import_method,
         validate=validate,
-        acl=staging.acl,
         sse=staging.sse,
         sse_kms_key_id=staging.sse_kms_key_id,
         dest_kms_key_id=dest_kms_key_id,

@@ -10,6 +10,10 @@ used). What the documents do **not** cover, on purpose:
   trust policy), not the roles'.
 - ``s3:GetBucketLocation``: the tool never calls it. HeadBucket (the preflight's check of the
   bucket and its owner) is authorised as ``s3:ListBucket``.
+- ``s3:PutObjectAcl``: the tool never calls PutObjectAcl; the canned ACL it sends with a
+  PUT into a bucket that still uses ACLs is authorised as ``s3:PutObject`` (its
+  ``s3:x-amz-acl`` condition key; ADR 0017). Only AWS's own export (``--export-method
+  native``) is documented to need it.
 - ``/index/*`` and ``/stream/*`` ARNs: the tool reads no index and no stream; creating a
   table with GSIs, LSIs or a stream is authorised on the table itself.
 - Key policies: a KMS key in the destination account must also let the source role use it
@@ -35,8 +39,6 @@ Statement = dict[str, Any]
 RenderFormat = Literal["json", "text"]
 
 VERSION = "2012-10-17"
-DEFAULT_ACL = "bucket-owner-full-control"
-
 SOURCE_ROLE_FILE = "source-role-policy.json"
 DEST_ROLE_FILE = "dest-role-policy.json"
 BUCKET_POLICY_FILE = "staging-bucket-policy.json"
@@ -83,8 +85,6 @@ class PolicyPlan:
     """batch (CreateTable + BatchWriteItem) or native (ImportTable)."""
     validate: bool = True
     """Whether the run scans both tables at the end (the default)."""
-    acl: str | None = DEFAULT_ACL
-    """Canned ACL sent with every object written (needs s3:PutObjectAcl); None sends none."""
     sse: Literal["AES256", "aws:kms"] | None = None
     """Server-side encryption asked for the staging objects."""
     sse_kms_key_id: str | None = None
@@ -288,9 +288,9 @@ def write_files(docs: Mapping[str, PolicyDocument], directory: Path | str) -> li
 def _source_s3_statements(plan: PolicyPlan) -> list[Statement]:
     """What the source role does in the staging bucket (identity and bucket policy alike)."""
     writes = ["s3:AbortMultipartUpload", "s3:PutObject"]
-    # A PUT carrying x-amz-acl is authorised as PutObject and PutObjectAcl; AWS's export
-    # (ExportTableToPointInTime) needs PutObjectAcl whatever --acl says.
-    if plan.acl or plan.export_method == "native":
+    # A PUT carrying x-amz-acl is authorised as s3:PutObject alone (ADR 0017); AWS documents
+    # s3:PutObjectAcl for its own export (ExportTableToPointInTime) into another's bucket.
+    if plan.export_method == "native":
         writes.append("s3:PutObjectAcl")
     return [
         _list_prefix(plan, "ListStagingPrefixForRunLedger"),
@@ -314,11 +314,16 @@ def _dest_s3_statements(plan: PolicyPlan) -> list[Statement]:
         # GetObject also answers HeadObject (does a manifest, a side file, the rejects file
         # exist); ImportTable reads the data files with the caller's permission too.
         _allow("ReadExportsAndManifests", ["s3:GetObject"], _objects(plan, "*")),
+        # BucketOwnerEnforced (ACLs disabled) spares the source's writes their canned ACL.
+        _allow(
+            "ReadObjectOwnershipToSkipAcls",
+            ["s3:GetBucketOwnershipControls"],
+            f"arn:{plan.partition}:s3:::{plan.bucket}",
+        ),
     ]
     if plan.import_method == "batch":
-        writes = ["s3:PutObject", *(["s3:PutObjectAcl"] if plan.acl else [])]
         statements.append(
-            _allow("RecordRejectedItems", writes, _objects(plan, f"{_RUNS}/*/rejects/*"))
+            _allow("RecordRejectedItems", ["s3:PutObject"], _objects(plan, f"{_RUNS}/*/rejects/*"))
         )
     return statements
 
@@ -377,7 +382,6 @@ def _dest_table_writes(plan: PolicyPlan, tables: list[str]) -> list[Statement]:
             [
                 "logs:CreateLogGroup",
                 "logs:CreateLogStream",
-                "logs:DescribeLogGroups",
                 "logs:DescribeLogStreams",
                 "logs:PutLogEvents",
                 "logs:PutRetentionPolicy",
@@ -385,6 +389,8 @@ def _dest_table_writes(plan: PolicyPlan, tables: list[str]) -> list[Statement]:
             f"arn:{plan.partition}:logs:{plan.dest_region}:{plan.dest_account}"
             ":log-group:/aws-dynamodb/*",
         ),
+        # DescribeLogGroups has no resource type: a log-group ARN would never match it.
+        _allow("ImportTableFindsItsLogGroup", ["logs:DescribeLogGroups"], "*"),
     ]
 
 

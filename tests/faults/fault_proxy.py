@@ -29,6 +29,7 @@ Everything else (S3, STS, moto's own API) is forwarded unchanged.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import enum
 import http.client
@@ -463,6 +464,11 @@ class FaultProxy:
     # --- reads ---
 
     def _read(self, exchange: _Exchange, operation: str) -> _Reply:
+        # A read's cost is known only from moto's answer, but it is charged at the time the
+        # request arrived: that is when the tool chose to spend it. moto answers a 1 MB Scan
+        # page in about a second (slower on a loaded machine) and serially, so stamping the
+        # answer would bunch pages the tool sent a second apart into one second.
+        arrived = self._now()
         table = str(exchange.request.get("TableName", ""))
         if self._refuse_reads([table]):
             return _error_reply(*_ERRORS[FaultKind.THROUGHPUT_EXCEEDED])
@@ -478,10 +484,11 @@ class FaultProxy:
         sizes = [sum(item_size(item) for item in found)]
         units = _read_units(sizes, consistent=bool(exchange.request.get("ConsistentRead")))
         with self._lock:
-            self._charge(table, "read", units)
+            self._charge(table, "read", units, at=arrived)
         return exchange.with_capacity(reply, {table: units}, answer=answer)
 
     def _batch_get(self, exchange: _Exchange) -> _Reply:
+        arrived = self._now()
         wanted: dict[str, Any] = exchange.request.get("RequestItems") or {}
         if self._refuse_reads(list(wanted)):
             return _error_reply(*_ERRORS[FaultKind.THROUGHPUT_EXCEEDED])
@@ -496,7 +503,7 @@ class FaultProxy:
             consumed[table] = _read_units([item_size(i) for i in items], consistent=consistent)
         with self._lock:
             for table, units in consumed.items():
-                self._charge(table, "read", units)
+                self._charge(table, "read", units, at=arrived)
         return exchange.with_capacity(reply, consumed, answer=answer)
 
     def _refuse_reads(self, tables: list[str]) -> bool:
@@ -520,12 +527,19 @@ class FaultProxy:
                     return rule
         return None
 
-    def _charge(self, table: str, direction: Direction, units: float) -> None:
+    def _now(self) -> float:
+        """Seconds since the proxy started (the time axis of ``consumed``)."""
+        return self._clock() - self._started
+
+    def _charge(
+        self, table: str, direction: Direction, units: float, *, at: float | None = None
+    ) -> None:
         # Called with the lock held.
         bucket = self._buckets.get((table, direction))
         if bucket is not None:
             bucket.take(units)
-        self._series[(table, direction)].append((self._clock() - self._started, units))
+        # Reads stamped at arrival finish out of order: keep the series in time order.
+        bisect.insort(self._series[(table, direction)], (self._now() if at is None else at, units))
 
     def _count(self, name: str) -> None:
         with self._lock:

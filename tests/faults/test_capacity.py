@@ -276,13 +276,20 @@ def test_export_holds_80_percent_of_a_200_rcu_table(
 def test_export_start_stays_within_the_budget(
     aws: LocalAWS, fault_proxy: FaultProxy, staging: str
 ) -> None:
-    """The budget promises at most ``rate x elapsed + bucket`` units (throttle.py), so the
-    first second of an export may take at most 2 x 160 RCU.
+    """The export's first pages fit a table that banks only one second of capacity.
 
-    Fails today: every segment's first Scan page is reserved at 1 RCU (exporter.py,
-    ``expected = 1.0``) but a 1 MB page costs ~122 RCU, so 4 workers send 4 pages at once
-    (~490 RCU) into a 200 RCU table; against a limit without banked burst capacity that is
-    throttled, the rate halves and takes ~10 s to grow back.
+    Before a segment's first page answers, its cost is unknown; a 1 MB page costs ~122 RCU.
+    The budget reserves a full page for it (``exporter.first_page_estimate``) and reserves
+    before it waits, so the four workers' first pages go out about 0.6 s apart (160 RCU/s).
+    Reserving 1 RCU instead (the bug this guards) sends the four pages at once, ~490 RCU,
+    and a 200 RCU table that banks 1 s throttles the third: the rate halves and takes ~10 s
+    to grow back.
+
+    Judged by the proxy's throttling, not by RCU per wall-clock second: a page reaches the
+    proxy some time after its reservation (a new worker's first request also opens its
+    connection), and on a loaded machine that lag is uneven enough to put three correctly
+    paced pages into one second. The proxy's bank of 200 RCU refilling at 200 RCU/s admits
+    correctly paced pages even when the first of them lags by over a second.
     """
     source = f"cap-rstart-{uuid.uuid4().hex[:8]}"
     create_provisioned(aws, SOURCE_ROLE, source, rcu=RCU_LIMIT, wcu=100)
@@ -303,10 +310,11 @@ def test_export_start_stays_within_the_budget(
     series = fault_proxy.consumed(source, "read")
     first = series[0][0]
     opening = sum(units for at, units in series if at < first + 1.0)
-    target = PERCENT * RCU_LIMIT
+    throttled = fault_proxy.stats().throttled
     report = (
-        f"{opening:g} RCU charged in the export's first second (budget {target:g} RCU/s, "
-        f"bucket {target:g}); {fault_proxy.stats().throttled} Scan calls throttled"
+        f"{opening:g} RCU reached the proxy in the export's first second (budget "
+        f"{PERCENT * RCU_LIMIT:g} RCU/s, bucket the same); {throttled} Scan calls throttled; "
+        f"pages at {[round(at - first, 2) for at, _ in series]} s"
     )
     print(report)
-    assert opening <= 2 * target, report
+    assert throttled == 0, report

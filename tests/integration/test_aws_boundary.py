@@ -29,6 +29,7 @@ from ddbmigrate.aws import (
     open_side,
 )
 from ddbmigrate.aws.errors import from_wire_error, translate
+from ddbmigrate.aws.s3 import acl_needed
 from ddbmigrate.config import Side
 from ddbmigrate.errors import (
     AccessDeniedError,
@@ -729,7 +730,7 @@ def test_probe_write_denied_names_the_actions(stub: StubServer, stub_session: Si
 
     hint = info.value.hint or ""
     assert "s3:PutObject" in hint
-    assert "s3:PutObjectAcl" in hint
+    assert "s3:PutObjectAcl" not in hint  # a canned ACL on a PUT is authorised as PutObject
     assert "arn:aws:s3:::bkt/mig/*" in hint
     _, path, headers = stub.requests[0]
     assert path.startswith("/bkt/mig/ddbmigrate/preflight/")
@@ -755,6 +756,37 @@ def test_put_sends_owner_acl_and_encryption(stub: StubServer, stub_session: Side
     assert headers["x-amz-server-side-encryption"] == "aws:kms"
     assert headers["x-amz-server-side-encryption-aws-kms-key-id"] == "alias/k"
     assert "x-amz-acl" not in headers
+
+
+def _ownership(rule: str) -> Canned:
+    body = (
+        '<OwnershipControls xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule>'
+        f"<ObjectOwnership>{rule}</ObjectOwnership></Rule></OwnershipControls>"
+    ).encode()
+    return Canned(200, body, {"Content-Type": "application/xml"})
+
+
+@pytest.mark.parametrize(
+    ("answer", "needed"),
+    [
+        (_ownership("BucketOwnerEnforced"), False),
+        (_ownership("BucketOwnerPreferred"), True),
+        (_ownership("ObjectWriter"), True),
+        (_s3_error(404, "OwnershipControlsNotFoundError"), True),
+        (_s3_error(403, "AccessDenied"), True),
+    ],
+    ids=["enforced", "preferred", "writer", "no-controls", "denied"],
+)
+def test_an_acl_is_needed_unless_the_bucket_enforces_its_owner(
+    stub: StubServer, stub_session: SideSession, answer: Canned, needed: bool
+) -> None:
+    stub.responses = [answer]
+
+    assert acl_needed(stub_session, "bkt", owner="222222222222") is needed
+
+    method, path, headers = stub.requests[0]
+    assert (method, path) == ("GET", "/bkt?ownershipControls")
+    assert headers["x-amz-expected-bucket-owner"] == "222222222222"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -226,23 +226,6 @@ def test_import_refuses_a_table_that_holds_items(aws: LocalAWS, tmp_path: Path) 
     assert len(scan_items(aws.dest, table)) == 8
 
 
-def test_exported_objects_are_owned_by_the_bucket_owner(aws: LocalAWS) -> None:
-    table = unique("acl")
-    create_rich_table(aws, table, customer_items(3))
-    prefix = unique("acl")
-    result = api.export(
-        source=aws.source,
-        table=table,
-        staging=api.StagingOptions(url=f"s3://{BUCKET}/{prefix}/", bucket_owner="222222222222"),
-    )
-    s3 = aws.client(DEST_ROLE, "s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]]
-    assert f"{prefix}/{result.export_dir}/manifest-summary.json" in keys
-    part_key = next(k for k in keys if "/data/" in k)
-    grants = s3.get_object_acl(Bucket=BUCKET, Key=part_key)["Grants"]
-    assert any(g["Permission"] == "FULL_CONTROL" for g in grants)
-
-
 def test_unknown_source_table_is_a_clear_error(aws: LocalAWS) -> None:
     with pytest.raises(NotFoundError, match="source table 'no-such-table' does not exist"):
         api.migrate(

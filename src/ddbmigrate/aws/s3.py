@@ -1,7 +1,8 @@
 """``ports.Store`` on an S3 prefix, usually in a bucket another account owns.
 
-Every request carries ``ExpectedBucketOwner`` when the owner is known, so a bucket name
-taken over by a stranger makes the call fail instead of handing them our data.
+Every request carries ``ExpectedBucketOwner`` (``api`` always knows the owner of an s3://
+staging: the flag, or an account learned from STS), so a bucket name taken over by a
+stranger makes the call fail instead of handing them our data.
 """
 
 from __future__ import annotations
@@ -197,8 +198,8 @@ class S3Store:
             return StagingError(
                 f"bucket {self.bucket!r} is not owned by account {self.expected_owner}, "
                 "or you may not access it",
-                hint=f"check the bucket's owner, and grant s3:ListBucket on {self._bucket_arn} "
-                "(see `ddbmigrate policies`)",
+                hint="pass --bucket-owner ACCOUNT when another account owns the bucket, and "
+                f"grant s3:ListBucket on {self._bucket_arn} (see `ddbmigrate policies`)",
             )
         return error
 
@@ -206,12 +207,30 @@ class S3Store:
         error = self._error(exc, "ddbmigrate/preflight/", "s3:PutObject")
         if not isinstance(error, AccessDeniedError):
             return error
-        actions = "s3:PutObject and s3:PutObjectAcl" if self.acl else "s3:PutObject"
+        # A canned ACL on a PUT is authorised as s3:PutObject (ADR 0017): no PutObjectAcl.
         where = f"{self._bucket_arn}/{self.prefix}/*" if self.prefix else f"{self._bucket_arn}/*"
         return AccessDeniedError(
             f"cannot write to {self.root}: {error.message}",
-            hint=f"grant {actions} on {where} (see `ddbmigrate policies`)",
+            hint=f"grant s3:PutObject on {where} (see `ddbmigrate policies`)",
         )
+
+
+def acl_needed(session: SideSession, bucket: str, *, owner: str | None) -> bool:
+    """Whether objects another account writes into ``bucket`` need a canned ACL for its owner
+    to control them: not when its Object Ownership is BucketOwnerEnforced (ACLs disabled, the
+    owner owns every object; S3's default for new buckets since April 2023).
+
+    No ownership controls at all means ACLs decide (the pre-2023 default). An answer that
+    cannot be read (access denied, an emulator without the call) also sends the ACL: a
+    ``bucket-owner-full-control`` ACL is accepted by every setting, BucketOwnerEnforced too.
+    """
+    args = {"Bucket": bucket, **({"ExpectedBucketOwner": owner} if owner else {})}
+    try:
+        answer = session.client("s3").get_bucket_ownership_controls(**args)
+    except Exception:  # noqa: BLE001 - the preflight's HeadBucket names what is wrong
+        return True  # OwnershipControlsNotFoundError, AccessDenied, NoSuchBucket, no network
+    rules = answer.get("OwnershipControls", {}).get("Rules", [])
+    return not any(rule.get("ObjectOwnership") == "BucketOwnerEnforced" for rule in rules)
 
 
 def _write_args(acl: str | None, sse: str | None, kms_key: str | None) -> dict[str, str]:

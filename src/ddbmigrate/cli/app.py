@@ -313,12 +313,18 @@ BucketOwner = Annotated[
     str | None,
     typer.Option(
         "--bucket-owner",
-        help="Account id that must own the staging bucket (ExpectedBucketOwner). "
-        "migrate defaults to the destination account.",
+        help="Account id that must own the staging bucket, sent as ExpectedBucketOwner with "
+        "every S3 request [default: the destination account; for export, the caller's "
+        "account (STS)].",
     ),
 ]
 Acl = Annotated[
-    str, typer.Option("--acl", help="Canned ACL for staging objects; 'none' sends none.")
+    str,
+    typer.Option(
+        "--acl",
+        help="Canned ACL of objects written into a bucket another account owns; not sent "
+        "when its Object Ownership is BucketOwnerEnforced; 'none' sends none.",
+    ),
 ]
 Sse = Annotated[
     str | None,
@@ -1219,7 +1225,6 @@ def policies_cmd(
         Path | None, typer.Option("--output", help="Write the three policies as files here.")
     ] = None,
     bucket_owner: BucketOwner = None,
-    acl: Acl = api.DEFAULT_ACL,
     sse: Sse = None,
     sse_kms_key_id: SseKms = None,
     source_profile: SrcProfile = None,
@@ -1253,7 +1258,7 @@ def policies_cmd(
         dest=_side_from("destination", locals()),
         source_tables=source_table,
         dest_tables=dest_table or None,
-        staging=_staging(staging, bucket_owner, acl, sse, sse_kms_key_id),
+        staging=_staging(staging, bucket_owner, "none", sse, sse_kms_key_id),
         source_account=source_account,
         dest_account=dest_account,
         export_method=_choice(export_method, "--export-method", ("scan", "native")),

@@ -106,7 +106,8 @@ def staging_bucket_policy(bucket: str, source_role: str) -> dict[str, Any]:
                 "Sid": "SourceAccountWritesExports",
                 "Effect": "Allow",
                 "Principal": {"AWS": source_role},
-                "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:GetObject", "s3:DeleteObject"],
+                # No s3:PutObjectAcl: a PUT's canned ACL is authorised as s3:PutObject.
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
                 "Resource": f"arn:aws:s3:::{bucket}/*",
             },
             {
