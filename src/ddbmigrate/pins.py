@@ -127,7 +127,7 @@ def _changed_files(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
             continue
         if was is None:
             found.append(f"{key} (added)")
-        elif new is None or not new:
+        elif not new:  # gone from the listing, or from the plan
             found.append(f"{key} (removed)")
         else:
             found.append(f"{key} (rewritten)")
