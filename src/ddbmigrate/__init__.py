@@ -9,6 +9,7 @@ from ddbmigrate.config import Side
 from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.errors import (
     AccessDeniedError,
+    CapacityGuardError,
     ConfigError,
     CorruptDataError,
     CredentialsError,
@@ -18,6 +19,7 @@ from ddbmigrate.errors import (
     FatalError,
     NotFoundError,
     RejectedItemError,
+    ResumeMismatchError,
     SchemaMismatchError,
     StagingError,
     ThrottledError,
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessDeniedError",
+    "CapacityGuardError",
     "ConfigError",
     "CorruptDataError",
     "CredentialsError",
@@ -47,6 +50,7 @@ __all__ = [
     "MigrateReport",
     "NotFoundError",
     "RejectedItemError",
+    "ResumeMismatchError",
     "SchemaMismatchError",
     "Side",
     "StagingError",

@@ -38,7 +38,7 @@ from ddbmigrate.checkpoint import (
     scan_runs,
 )
 from ddbmigrate.clock import SystemClock
-from ddbmigrate.config import SIDE_FIELDS, Side
+from ddbmigrate.config import Side
 from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.engines.local import (
     DEFAULT_THREADS,
@@ -63,6 +63,7 @@ from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
 from ddbmigrate.formats.compression import Compression, check_level
 from ddbmigrate.formats.detect import Format, SourcePlan, detect
 from ddbmigrate.formats.native import new_export_id
+from ddbmigrate.formats.tablefile import TABLE_FILE
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
 from ddbmigrate.model import KeySchema, StoreURL
 from ddbmigrate.multi import (
@@ -75,7 +76,9 @@ from ddbmigrate.multi import (
 )
 from ddbmigrate.notify import MultiNotifier, Notifier, RunNotifications
 from ddbmigrate.notify.webhook import WebhookNotifier
+from ddbmigrate.pins import pin_source
 from ddbmigrate.pipeline import (
+    TABLE_PIN,
     Budgets,
     Check,
     ManagedPaths,
@@ -104,7 +107,13 @@ from ddbmigrate.report import (
     write_report_files,
 )
 from ddbmigrate.runs import RejectLog, new_run_id
-from ddbmigrate.schema import billing_mode, check_compatible, create_table_request
+from ddbmigrate.schema import (
+    TableTarget,
+    billing_mode,
+    check_capacity,
+    check_compatible,
+    create_table_request,
+)
 from ddbmigrate.stores import LocalStore
 from ddbmigrate.validator import ValidateOptions, ValidationReport, validate_tables
 
@@ -629,7 +638,8 @@ def _chosen_run(
     ledger = Ledger(store, found or new_run_id(clock, uuid.uuid4().hex[:8]), clock)
     if found:
         ledger.load()
-        ledger.check_plan(plan)
+        # A run named by id continues with this command's sides and staging (see resume).
+        ledger.check_plan(plan, ignore=RESUMER_DECIDES[command] if run_id else ())
         if ledger.run.get("finished"):
             raise ConfigError(f"run {found!r} already finished", hint="start a new run instead")
     else:
@@ -780,11 +790,14 @@ def import_(
     run_id: str | None = None,
     observer: Observer | None = None,
     engine: EngineChoice | None = None,
+    allow_unverified_capacity: bool = False,
 ) -> ImportResult:
     """Import what ``source_url`` holds (a native export, the prefix above exports, a Data
     Pipeline backup of either generation, or one data file) into ``table``.
 
-    A missing table is created from the schema a ddbmigrate export carries. Rejects are
+    A missing table is created from the schema a ddbmigrate export carries (printed first;
+    provisioned capacity above 12,000 RCU / 4,000 WCU from a table file no checksum covers
+    needs ``allow_unverified_capacity``). Rejects are
     recorded under ``ddbmigrate/runs/<run-id>/`` beside the source. ``workers`` and
     ``threads`` size the local engine; ``engine`` may choose Spark.
     """
@@ -798,6 +811,11 @@ def import_(
     observer.message(f"detected {plan.describe(store.root)}")
     for name in plan.stray:
         observer.message(f"ignored, not in the backup's manifest: {name}")
+    if plan.schema is not None and not plan.schema_checked:
+        observer.message(
+            f"warning: {TABLE_FILE} is not covered by the export's checksums (an export by an "
+            "older ddbmigrate): its table description is used unchecked"
+        )
     run_plan: dict[str, object] = {
         "dest": _side_plan(dest),
         "source": source_url,
@@ -832,6 +850,7 @@ def import_(
             max_rejects=max_rejects,
             throughput=throughput or ThroughputOptions(),
             observer=observer,
+            allow_unverified_capacity=allow_unverified_capacity,
         )
     finally:
         runner.close()
@@ -852,31 +871,13 @@ def _import_with(
     max_rejects: int,
     throughput: ThroughputOptions,
     observer: Observer,
+    allow_unverified_capacity: bool = False,
 ) -> ImportResult:
-    """The table made ready (created, or checked empty), then the files written on ``runner``."""
+    """The table made ready (created, or checked empty), then the files written on ``runner``.
+
+    The ledger is opened first: the source it resolved and the table it creates are pinned
+    in it before CreateTable, so a resume refuses a changed source and finishes the table."""
     existing = dst.admin.read_schema(table)
-    # A stopped import of the same source into the same table: its items may be there.
-    resuming = run_id is not None or find_unfinished(store, command="import", plan=run_plan)
-    if existing is not None and not resuming:
-        ensure_empty(dst.reader(table), into_existing=into_existing, flag="--into-existing")
-    if plan.schema is not None:
-        observer.message(
-            pipeline.ensure_table(
-                dst.admin,
-                source=plan.schema,
-                existing=existing,
-                table_name=table,
-                observer=observer,
-            )
-        )
-    elif existing is None:
-        raise NotFoundError(
-            f"destination table {table!r} does not exist and {plan.kind} carries no table "
-            "description to create it from",
-            hint="create the table first (ddbmigrate schema, or the AWS console) and run again",
-        )
-    described = existing or plan.schema
-    assert described is not None  # one of the branches above made sure
     clock = SystemClock()
     ledger = open_ledger(
         store,
@@ -888,31 +889,106 @@ def _import_with(
         lock=lock,
     )
     bind_run(observer, ledger.run_id)  # an interrupted import names its run
+    try:
+        # A stopped import of the same source into the same table: its items may be there.
+        if existing is not None and not ledger.started:
+            ensure_empty(dst.reader(table), into_existing=into_existing, flag="--into-existing")
+        if plan.schema is not None and existing is None and not ledger.run.get(TABLE_PIN):
+            check_capacity(
+                TableTarget.of(plan.schema, table_name=table),
+                checked=plan.schema_checked,
+                allowed=allow_unverified_capacity,
+                table_file=f"{store.root.rstrip('/')}/{plan.folder}/{TABLE_FILE}",
+            )
+        pin_source(ledger, store, plan, observer)
+        described = _ready_table(
+            dst, plan=plan, table=table, existing=existing, ledger=ledger, observer=observer
+        )
+        return _import_files(
+            runner,
+            table=table,
+            dst=dst,
+            store=store,
+            plan=plan,
+            described=described,
+            ledger=ledger,
+            max_rejects=max_rejects,
+            throughput=throughput,
+            clock=clock,
+            observer=observer,
+        )
+    finally:
+        ledger.release()
+
+
+def _ready_table(
+    dst: Account,
+    *,
+    plan: SourcePlan,
+    table: str,
+    existing: TableSchema | None,
+    ledger: Ledger,
+    observer: Observer,
+) -> TableSchema:
+    """The destination, created from the export's table description when it is absent."""
+    if plan.schema is not None:
+        observer.message(
+            pipeline.ensure_table(
+                dst.admin,
+                source=plan.schema,
+                existing=existing,
+                table_name=table,
+                observer=observer,
+                ledger=ledger,
+            )
+        )
+    elif existing is None:
+        raise NotFoundError(
+            f"destination table {table!r} does not exist and {plan.kind} carries no table "
+            "description to create it from",
+            hint="create the table first (ddbmigrate schema, or the AWS console) and run again",
+        )
+    described = existing or plan.schema
+    assert described is not None  # one of the branches above made sure
+    return described
+
+
+def _import_files(
+    runner: ThreadEngine | ProcessEngine | SparkEngine,
+    *,
+    table: str,
+    dst: Account,
+    store: Store,
+    plan: SourcePlan,
+    described: TableSchema,
+    ledger: Ledger,
+    max_rejects: int,
+    throughput: ThroughputOptions,
+    clock: SystemClock,
+    observer: Observer,
+) -> ImportResult:
     budgets = make_budgets(described, described, throughput, clock)
     observer.message(budgets.notes[1])
     for note in task_shares(runner, {"dest writes": budgets.dest_write}):
         observer.message(note)
-    try:
-        ledger.step("import", "running")
-        observer.message(f"run {ledger.run_id} ({ledger.url})")
-        result = import_source(
-            store=store,
-            plan=plan,
-            writer=dst.writer(table),
-            key=KeySchema.from_description(described.description),
-            options=ImportOptions(workers=runner.workers),
-            rejects=RejectLog(store, ledger.dir, max_rejects=max_rejects),
-            clock=clock,
-            observer=observer,
-            budget=budgets.dest_write,
-            ledger=ledger,
-            engine=runner,
-        )
-        ledger.step("import", "done")
-        ledger.finish()
-        return result
-    finally:
-        ledger.release()
+    ledger.step("import", "running")
+    observer.message(f"run {ledger.run_id} ({ledger.url})")
+    result = import_source(
+        store=store,
+        plan=plan,
+        writer=dst.writer(table),
+        key=KeySchema.from_description(described.description),
+        options=ImportOptions(workers=runner.workers),
+        rejects=RejectLog(store, ledger.dir, max_rejects=max_rejects),
+        clock=clock,
+        observer=observer,
+        budget=budgets.dest_write,
+        ledger=ledger,
+        engine=runner,
+    )
+    ledger.step("import", "done")
+    ledger.finish()
+    return result
 
 
 def _source_store(account: Account, url: str, flag: str | None) -> tuple[Store, str | None]:
@@ -983,11 +1059,53 @@ def validate(
         )
 
 
-def _side_with(plan: Mapping[str, object], override: Side) -> Side:
-    """A side from a run's plan; flags given now fill in (or replace) its fields."""
-    saved = {k: v for k, v in dict(plan).items() if isinstance(v, str)}
-    given = {f: getattr(override, f) for f in SIDE_FIELDS if getattr(override, f)}
-    return Side(**{**saved, **given})
+RESUMER_DECIDES: dict[str, tuple[str, ...]] = {
+    "migrate": ("source", "dest", "staging"),
+    "export": ("source", "staging"),
+    "import": ("dest",),
+}
+"""Plan entries a resume takes from the resuming command, never from the run's record:
+the record lives in the staging store, which the source role can rewrite (and the plan
+hash is an unkeyed digest anyone recomputes), so it must not choose endpoints, roles or
+where the export goes."""
+
+
+def _side_notices(
+    command: str, plan: Mapping[str, Any], sides: Mapping[str, Side], staging: str
+) -> list[str]:
+    """One line per side (or staging) the resuming command sets differently from the record."""
+    lines: list[str] = []
+    for key in RESUMER_DECIDES[command]:
+        if key == "staging":
+            if str(plan.get(key, "")).rstrip("/") != staging.rstrip("/"):
+                lines.append(
+                    f"note: the run recorded staging {plan.get(key)!r}; "
+                    f"this command's {staging!r} is used"
+                )
+            continue
+        recorded = plan.get(key) if isinstance(plan.get(key), dict) else {}
+        used = _side_plan(sides[key])
+        differ = [f for f in used if (recorded or {}).get(f) != used[f]]
+        if differ:
+            was = ", ".join(f"{f}={(recorded or {}).get(f) or '(none)'}" for f in differ)
+            now = ", ".join(f"{f}={used[f] or '(none)'}" for f in differ)
+            lines.append(
+                f"note: the run recorded {key} {was}; this command's {now} is used "
+                "(a resume takes endpoints and roles from its own flags, config and env)"
+            )
+    return lines
+
+
+def _resumed_what(command: str, plan: Mapping[str, Any]) -> str:
+    """What the record says the run moves (table names are taken from it): printed."""
+    if command == "migrate":
+        return (
+            f"source table {plan.get('source_table')!r} -> destination table "
+            f"{plan.get('dest_table')!r}"
+        )
+    if command == "export":
+        return f"source table {plan.get('table')!r}"
+    return f"SOURCE {plan.get('source')} -> destination table {plan.get('table')!r}"
 
 
 def run_store(staging: StagingOptions, side: Side) -> Store:
@@ -1033,6 +1151,7 @@ def resume(
 ) -> MigrateReport | ExportResult | ImportResult:
     """Continue a stopped run from the options it recorded (on ``engine``: a run started
     on one engine may be resumed on the other)."""
+    observer = observer or NullObserver()
     # Read with the destination's credentials when given: a migrate or import staging is the
     # destination's bucket (the default owner); an export run's is the source's.
     store = run_store(staging, dest if dest != Side() else source)
@@ -1040,11 +1159,16 @@ def resume(
     run = ledger.load()
     plan = run["plan"]
     command = run["command"]
+    if command not in RESUMER_DECIDES:
+        raise ConfigError(f"run {run_id!r} is a {command!r} run, which resume cannot continue")
+    for line in _side_notices(command, plan, {"source": source, "dest": dest}, staging.url):
+        observer.message(line)
+    observer.message(f"resuming {command} run {run_id}: {_resumed_what(command, plan)}")
     if command == "migrate":
         return migrate(
-            source=_side_with(plan["source"], source),
-            dest=_side_with(plan["dest"], dest),
-            staging=replace(staging, url=plan["staging"]),
+            source=source,
+            dest=dest,
+            staging=staging,
             options=MigrateOptions(
                 source_table=plan["source_table"],
                 dest_table=plan["dest_table"],
@@ -1062,9 +1186,9 @@ def resume(
         )
     if command == "export":
         return export(
-            source=_side_with(plan["source"], source),
+            source=source,
             table=plan["table"],
-            staging=replace(staging, url=plan["staging"]),
+            staging=staging,
             segments=plan["segments"],
             part_max_items=plan["part_max_items"],
             format=plan["format"],
@@ -1077,7 +1201,7 @@ def resume(
             engine=engine,
         )
     return import_(
-        dest=_side_with(plan["dest"], dest),
+        dest=dest,
         source_url=plan["source"],
         table=plan["table"],
         export_id=plan["export_id"],

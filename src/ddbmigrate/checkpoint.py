@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -181,12 +181,18 @@ class Ledger:
     def run(self) -> dict[str, Any]:
         return self._run
 
-    def check_plan(self, plan: Mapping[str, Any]) -> None:
-        """Refuse to continue a run with another plan (other table, other staging ...)."""
+    def check_plan(self, plan: Mapping[str, Any], *, ignore: Collection[str] = ()) -> None:
+        """Refuse to continue a run with another plan (other table, other staging ...).
+
+        ``ignore`` names plan entries the resuming command decides (its sides: a run's
+        record never says where data goes or with which credentials)."""
         if plan_hash(plan) == self._run.get("plan_hash"):
             return
         was = self._run.get("plan", {})
-        changed = sorted(k for k in set(was) | set(plan) if was.get(k) != plan.get(k))
+        keys = (set(was) | set(plan)) - set(ignore)
+        changed = sorted(k for k in keys if was.get(k) != plan.get(k))
+        if not changed:
+            return
         raise LedgerConflictError(
             f"run {self.run_id!r} was started with other options: {', '.join(changed)} differ",
             hint="re-run it with the options it was started with (see `ddbmigrate status "

@@ -90,6 +90,16 @@ class CorruptDataError(FatalError):
     """An export file is damaged: bad checksum, wrong item count, unparsable line."""
 
 
+class ResumeMismatchError(FatalError):
+    """What a resumed run finds differs from what its first run resolved and recorded: the
+    export it imports, that export's manifests or files, or the table it was creating."""
+
+
+class CapacityGuardError(FatalError):
+    """The table to create asks for provisioned capacity above what the export vouches for,
+    and the flag that allows it was not given."""
+
+
 class RejectedItemError(FatalError):
     """DynamoDB refused an item for a reason retrying cannot fix (e.g. a ValidationException)."""
 

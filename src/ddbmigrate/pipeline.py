@@ -13,7 +13,13 @@ from dataclasses import dataclass, field, replace
 from ddbmigrate import schema as schemas
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.engines.local import Engine, ThreadEngine
-from ddbmigrate.errors import AccessDeniedError, ConfigError, FatalError, NotFoundError
+from ddbmigrate.errors import (
+    AccessDeniedError,
+    ConfigError,
+    FatalError,
+    NotFoundError,
+    ResumeMismatchError,
+)
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
 from ddbmigrate.formats.detect import SourcePlan, detect
 from ddbmigrate.formats.native import new_export_id
@@ -216,6 +222,10 @@ def preflight(
     return src, dst, plan
 
 
+TABLE_PIN = "table"
+"""The run ledger's record of the table the run creates (``schema.TableTarget``)."""
+
+
 def ensure_table(
     admin: TableAdmin,
     *,
@@ -225,27 +235,81 @@ def ensure_table(
     dest_kms_key_id: str | None = None,
     wait_timeout: float = 1800.0,
     observer: Observer | None = None,
+    ledger: Ledger | None = None,
 ) -> str:
-    """Create the destination like the source (or check the one there); say what was done."""
+    """Create the destination like the source (or check the one there); say what was done.
+
+    With a ``ledger``, the table to create is recorded before CreateTable; a resume that
+    finds it then applies whatever the table still lacks (TTL, PITR, tags, stream, deletion
+    protection, indexes) instead of leaving it as it is.
+    """
     observer = observer or NullObserver()
+    target = schemas.TableTarget.of(source, table_name=table_name, dest_kms_key_id=dest_kms_key_id)
+    pinned = _pinned_table(ledger, target)
     if existing is not None:
         schemas.check_compatible(source=source, dest=existing, dest_flag="--dest-table")
-        for note in schemas.schema_differences(source, existing):
-            observer.message(f"destination {table_name!r} exists and is left as it is: {note}")
-        return f"table {table_name!r} exists with the same key; left as it is"
-    request = schemas.create_table_request(
-        source, table_name=table_name, dest_kms_key_id=dest_kms_key_id
-    )
-    admin.create_table(request)
+        if pinned is None:
+            for note in schemas.schema_differences(source, existing):
+                observer.message(f"destination {table_name!r} exists and is left as it is: {note}")
+            return f"table {table_name!r} exists with the same key; left as it is"
+        applied = finish_table(admin, pinned, existing, wait_timeout, observer)
+        done = f"; applied what it lacked: {', '.join(applied)}" if applied else ""
+        return f"table {table_name!r} was created earlier in this run{done}"
+    target = pinned or target
+    for line in schemas.summary_lines(target):
+        observer.message(line)
+    if ledger is not None:
+        # Recorded first: a crash after CreateTable leaves a table the resume must finish.
+        ledger.set(**{TABLE_PIN: target.to_json()})
+    admin.create_table(target.request)
     admin.wait_active(table_name, timeout=wait_timeout)
     created = admin.read_schema(table_name)
-    if created is not None:  # it may be a table someone else made meanwhile: same key?
-        schemas.check_compatible(source=source, dest=created, dest_flag="--dest-table")
-    if source.ttl_attribute:
-        admin.enable_ttl(table_name, source.ttl_attribute)
-    if source.pitr_enabled:
-        admin.enable_pitr(table_name)
+    if created is None:
+        raise NotFoundError(
+            f"table {table_name!r} was created but DescribeTable does not find it",
+            hint="run the same command again",
+        )
+    # It may be a table someone else made meanwhile: same key?
+    schemas.check_compatible(source=source, dest=created, dest_flag="--dest-table")
+    finish_table(admin, target, created, wait_timeout, observer)
     return f"created table {table_name!r} like {source.name!r}"
+
+
+def _pinned_table(ledger: Ledger | None, target: schemas.TableTarget) -> schemas.TableTarget | None:
+    """The table this run recorded (when it did); refuses a source that changed since."""
+    if ledger is None or not ledger.run.get(TABLE_PIN):
+        return None
+    pinned = schemas.TableTarget.from_json(ledger.run[TABLE_PIN])
+    if pinned.name != target.name:
+        raise ResumeMismatchError(
+            f"run {ledger.run_id!r} was creating table {pinned.name!r}, not {target.name!r}",
+            hint="resume it with the table it was started with, or start a new run",
+        )
+    if changed := schemas.target_changes(pinned, target):
+        raise ResumeMismatchError(
+            f"run {ledger.run_id!r} was creating table {pinned.name!r} from a table "
+            f"description that has changed since: {', '.join(changed)} differ",
+            hint=f"delete table {pinned.name!r} and start a new run, or restore the source's "
+            "settings and run the same command again",
+        )
+    return pinned
+
+
+def finish_table(
+    admin: TableAdmin,
+    target: schemas.TableTarget,
+    table: TableSchema,
+    wait_timeout: float,
+    observer: Observer,
+) -> list[str]:
+    """Apply what ``table`` lacks of ``target``, one call each; return what was applied."""
+    settings = schemas.missing_settings(target, table)
+    for setting in settings:
+        observer.message(f"table {target.name!r}: applying {setting.label}")
+        setting.apply(admin, target.name)
+        if setting.updates_table:
+            admin.wait_active(target.name, timeout=wait_timeout)
+    return [s.label for s in settings]
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +477,7 @@ def _schema_step(
         dest_kms_key_id=options.dest_kms_key_id,
         wait_timeout=options.table_wait_timeout,
         observer=observer,
+        ledger=ledger,
     )
     observer.message(action)
     ledger.step("schema", "done")

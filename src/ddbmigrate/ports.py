@@ -112,6 +112,17 @@ class TableAdmin(Protocol):
 
     def enable_pitr(self, table: str) -> None: ...
 
+    def enable_stream(self, table: str, view_type: str) -> None: ...
+
+    def set_deletion_protection(self, table: str, *, on: bool) -> None: ...
+
+    def set_table_class(self, table: str, table_class: str) -> None: ...
+
+    def add_gsi(self, table: str, index: dict[str, Any], attributes: list[dict[str, str]]) -> None:
+        """UpdateTable creating one GSI (as CreateTable would have it), with the attribute
+        definitions its keys need."""
+        ...
+
 
 class StoreWriter(Protocol):
     """One object being written in pieces: nothing is visible until ``commit``."""
@@ -167,6 +178,11 @@ class Store(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove an object; absent objects are not an error."""
+        ...
+
+    def fingerprints(self, prefix: str) -> dict[str, str]:
+        """Keys below ``prefix`` with a text that changes when the object changes (its size
+        and ETag on S3, size and modification time on disk): a resume compares them."""
         ...
 
 

@@ -212,6 +212,16 @@ class DynamoAdmin:
             TableClass=table_class,
         )
 
+    def add_gsi(self, table: str, index: dict[str, Any], attributes: list[dict[str, str]]) -> None:
+        """UpdateTable creating one GSI; the table is UPDATING until the index is built."""
+        self._call(
+            "update_table",
+            f"create index {index.get('IndexName')!r} on table {table!r}",
+            TableName=table,
+            AttributeDefinitions=attributes,
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+
     def _describe(self, table: str) -> dict[str, Any]:
         response = self._call("describe_table", f"table {table!r}", TableName=table)
         return json_safe(response["Table"])  # type: ignore[no-any-return]

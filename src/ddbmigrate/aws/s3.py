@@ -149,6 +149,20 @@ class S3Store:
         except Exception as exc:
             raise self._error(exc, key, "s3:DeleteObject") from exc
 
+    def fingerprints(self, prefix: str) -> dict[str, str]:
+        """Size and ETag of each object below ``prefix``, from the listing (one request per
+        1,000 keys, no HEAD per object)."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        found: dict[str, str] = {}
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base + prefix, **self._owner):
+                for obj in page.get("Contents", []):
+                    found[obj["Key"][len(base) :]] = f"{obj['Size']}:{obj['ETag'].strip(chr(34))}"
+        except Exception as exc:
+            raise self._error(exc, prefix, "s3:ListBucket", resource=self._bucket_arn) from exc
+        return found
+
     def check_bucket(self) -> None:
         """HeadBucket: the bucket exists, we may use it, and the expected account owns it."""
         try:

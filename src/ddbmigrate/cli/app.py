@@ -752,6 +752,15 @@ def import_cmd(
             help="Override detection: native-json, native-ion, datapipeline, datapipeline-hive.",
         ),
     ] = None,
+    allow_unverified_capacity: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified-capacity",
+            help="Create the table even when ddbmigrate-table.json is not covered by the "
+            "export's checksums (an export by an older ddbmigrate) and asks for more than "
+            "12,000 RCU or 4,000 WCU provisioned (table or index).",
+        ),
+    ] = False,
     max_rejects: MaxRejects = 0,
     workers: Workers = None,
     threads: Threads = DEFAULT_THREADS,
@@ -774,7 +783,10 @@ def import_cmd(
     """Import an export or backup of any kind into a table.
 
     BatchWriteItem; unprocessed items are retried, never
-    dropped. Checks every file's MD5 and item count against the manifests.
+    dropped. Checks every file's MD5 and item count against the manifests. A missing table
+    is created from the export's ddbmigrate-table.json (checked against its MD5 in the
+    manifest, printed before it is created). A re-run after a stop resumes only the export
+    the first run resolved, unchanged.
 
     Example: ddbmigrate import s3://bucket/exports/ --table customer --dest-profile b
     """
@@ -795,6 +807,7 @@ def import_cmd(
             throughput=ThroughputOptions(write_percent=write_percent, max_wcu=max_wcu),
             observer=observer,
             engine=_engine(engine, spark_master, workers),
+            allow_unverified_capacity=allow_unverified_capacity,
         )
     if as_json:
         _print_json(result.to_dict())
@@ -945,11 +958,15 @@ def resume(
 ) -> None:
     """Continue a stopped run.
 
-    A migrate, export or import run, with the options it recorded;
+    A migrate, export or import run, with the tables and options it recorded;
     finished segments and files are not done again. Re-running the original command does
-    the same. Side flags given here fill in what the run did not record (external ids).
+    the same. Profiles, roles, external ids, regions and endpoints come from this command's
+    flags, config file and environment, never from the run's record in the staging store
+    (a note says when they differ from what the run recorded): pass the same ones as the
+    original command.
 
     Example: ddbmigrate resume 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
+    --source-profile a --dest-profile b
     """
     del debug  # read by main() before parsing, so even parse errors can show a traceback
     source = _side_from("source", locals())

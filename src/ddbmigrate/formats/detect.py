@@ -43,6 +43,8 @@ class SourcePlan:
     incremental: bool = False
     schema: TableSchema | None = None
     """From ddbmigrate-table.json when the export was made by ddbmigrate."""
+    schema_checked: bool = False
+    """The manifests' checksum covers ddbmigrate-table.json (and it matched)."""
     stray: list[str] = field(default_factory=list)
     """Files in a Data Pipeline folder that its manifest does not list (ignored)."""
 
@@ -158,7 +160,7 @@ def _native(store: Store, folder: str, forced: Format | None) -> SourcePlan:
     table_key = _join(folder, TABLE_FILE)
     schema = None
     if store.exists(table_key):
-        schema = parse_table_file(store.get(table_key))
+        schema = parse_table_file(_checked_table_file(store, table_key, summary))
     fmt: Format = "native-ion" if summary.output_format == "ION" else "native-json"
     return SourcePlan(
         kind="DynamoDB native export",
@@ -168,7 +170,22 @@ def _native(store: Store, folder: str, forced: Format | None) -> SourcePlan:
         total_items=summary.item_count,
         incremental=summary.is_incremental,
         schema=schema,
+        schema_checked=summary.table_file_md5 is not None,
     )
+
+
+def _checked_table_file(store: Store, key: str, summary: native.ExportSummary) -> bytes:
+    """ddbmigrate-table.json, checked against the MD5 its manifest records (exports made
+    before ddbmigrate recorded one have none: the caller says so and guards capacity)."""
+    data = store.get(key)
+    if summary.table_file_md5 is not None and summary.table_file_md5 != native.md5_b64(data):
+        raise CorruptDataError(
+            f"{store.root.rstrip('/')}/{key} does not match the MD5 that "
+            f"{native.MANIFEST_SUMMARY} records for it: the table description was edited "
+            "or damaged after the export",
+            hint="restore the file from the export as it was written, or export the table again",
+        )
+    return data
 
 
 def _backup_folders(store: Store) -> list[str]:

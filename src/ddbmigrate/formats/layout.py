@@ -230,6 +230,9 @@ def write_native_manifests(
         billed_size_bytes=sum(p.size for p in parts),
         item_count=sum(p.item_count for p in parts),
         output_format=output_format,
+        # The bytes start() wrote in this process (never read back: an edit meanwhile
+        # would be vouched for).
+        table_file_md5=native.md5_b64(table_file_bytes(schema)),
     )
     data = summary.to_json()
     store.put(f"{export_dir}/manifest-summary.md5", native.md5_b64(data).encode())

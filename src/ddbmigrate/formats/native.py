@@ -210,6 +210,9 @@ _INCREMENTAL_FIELDS = (
     ("export_to_time", "exportToTime"),
     ("output_view", "outputView"),
 )
+# ddbmigrate's own: the MD5 of ddbmigrate-table.json beside the export (absent in AWS's
+# exports and in those of ddbmigrate before it was added; see docs/adr/0015).
+_DDBMIGRATE_FIELDS = (("table_file_md5", "ddbmigrateTableFileMd5Checksum"),)
 _REQUIRED = ("manifestFilesS3Key", "itemCount")
 
 
@@ -255,11 +258,14 @@ class ExportSummary:
     """Incremental exports only: end of the window."""
     output_view: str | None = None
     """Incremental exports only: NEW_IMAGE or NEW_AND_OLD_IMAGES."""
+    table_file_md5: str | None = None
+    """ddbmigrate's exports only: base64 MD5 of ddbmigrate-table.json, so an edit of the
+    table description is caught like an edit of a data file."""
 
     def to_json(self) -> bytes:
         """The bytes of manifest-summary.json, AWS's field names in AWS's order."""
         record = {aws: getattr(self, ours) for ours, aws in _SUMMARY_FIELDS}
-        for ours, aws in _INCREMENTAL_FIELDS:
+        for ours, aws in _INCREMENTAL_FIELDS + _DDBMIGRATE_FIELDS:
             if getattr(self, ours) is not None:
                 record[aws] = getattr(self, ours)
         return orjson.dumps(record)
@@ -273,7 +279,7 @@ class ExportSummary:
             raise CorruptDataError(f"{MANIFEST_SUMMARY} has no {', '.join(missing)}")
         values = {
             ours: record[aws]
-            for ours, aws in _SUMMARY_FIELDS + _INCREMENTAL_FIELDS
+            for ours, aws in _SUMMARY_FIELDS + _INCREMENTAL_FIELDS + _DDBMIGRATE_FIELDS
             if record.get(aws) is not None
         }
         try:

@@ -105,6 +105,18 @@ class LocalStore:
         except OSError as exc:
             raise _staging_error("cannot delete", path, exc) from exc
 
+    def fingerprints(self, prefix: str) -> dict[str, str]:
+        """Size and modification time of each file below ``prefix``: a rewrite (temp file
+        and ``os.replace``) changes the time even when the size stays."""
+        found: dict[str, str] = {}
+        for key in self.list(prefix):
+            try:
+                stat = self._path(key).stat()
+            except OSError as exc:
+                raise _staging_error("cannot read", self._path(key), exc) from exc
+            found[key] = f"{stat.st_size}:{stat.st_mtime_ns}"
+        return found
+
     def _path(self, key: str) -> Path:
         parts = key.split("/")
         if key.startswith("/") or ".." in parts or "\\" in key:

@@ -311,7 +311,9 @@ class FakeAdmin:
             table = FakeTable(name, KeySchema.from_description(request))
             description = {**copy.deepcopy(request), **self._describe(table, "CREATING")}
             self.tables[name] = table
-            self.schemas[name] = TableSchema(description)
+            self.schemas[name] = TableSchema(
+                description, tags=copy.deepcopy(request.get("Tags") or [])
+            )
 
     def wait_active(self, table: str, *, timeout: float) -> dict[str, Any]:
         with self._lock:
@@ -332,6 +334,41 @@ class FakeAdmin:
 
     def enable_pitr(self, table: str) -> None:
         self._update("enable_pitr", table, table, pitr_enabled=True)
+
+    def enable_stream(self, table: str, view_type: str) -> None:
+        spec = {"StreamEnabled": True, "StreamViewType": view_type}
+        self._describe_update("enable_stream", table, (table, view_type), StreamSpecification=spec)
+
+    def set_deletion_protection(self, table: str, *, on: bool) -> None:
+        self._describe_update(
+            "set_deletion_protection", table, (table, on), DeletionProtectionEnabled=on
+        )
+
+    def set_table_class(self, table: str, table_class: str) -> None:
+        summary = {"TableClass": table_class}
+        self._describe_update(
+            "set_table_class", table, (table, table_class), TableClassSummary=summary
+        )
+
+    def add_gsi(self, table: str, index: dict[str, Any], attributes: list[dict[str, str]]) -> None:
+        with self._lock:
+            self.calls.append(("add_gsi", (table, copy.deepcopy(index))))
+            self._table(table)
+            description = copy.deepcopy(self.schemas[table].description)
+            indexes = description.setdefault("GlobalSecondaryIndexes", [])
+            indexes.append({**copy.deepcopy(index), "IndexStatus": "ACTIVE"})
+            known = {a["AttributeName"] for a in description["AttributeDefinitions"]}
+            description["AttributeDefinitions"] += [
+                a for a in attributes if a["AttributeName"] not in known
+            ]
+            self.schemas[table] = replace(self.schemas[table], description=description)
+
+    def _describe_update(self, method: str, table: str, argument: Any, **fields: Any) -> None:
+        with self._lock:
+            self.calls.append((method, argument))
+            self._table(table)
+            description = {**copy.deepcopy(self.schemas[table].description), **fields}
+            self.schemas[table] = replace(self.schemas[table], description=description)
 
     def _update(self, method: str, table: str, argument: Any, **changes: Any) -> None:
         with self._lock:
@@ -423,6 +460,15 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self.objects.pop(key, None)
+
+    def fingerprints(self, prefix: str) -> dict[str, str]:
+        """Size and MD5 of each object below ``prefix`` (S3's ETag of a one-part upload)."""
+        with self._lock:
+            return {
+                key: f"{len(data)}:{hashlib.md5(data, usedforsecurity=False).hexdigest()}"
+                for key, data in sorted(self.objects.items())
+                if key.startswith(prefix)
+            }
 
 
 class _MemoryWriter:
