@@ -51,7 +51,7 @@ def _round_trip(codec: str, item: Item) -> Item:
 # --- properties -------------------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(item=codec_items)
 def test_json_codecs_carry_every_item_exactly(item: Item) -> None:
     validate_item(item)
@@ -59,13 +59,13 @@ def test_json_codecs_carry_every_item_exactly(item: Item) -> None:
     assert _round_trip("datapipeline", item) == item
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(item=codec_items.filter(hive_safe))
 def test_hive_codec_carries_every_item_exactly(item: Item) -> None:
     assert _round_trip("datapipeline-hive", item) == item
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(item=codec_items)
 def test_ion_codec_carries_every_value_exactly(item: Item) -> None:
     decoded = _round_trip("native-ion", item)
@@ -76,7 +76,7 @@ def test_ion_codec_carries_every_value_exactly(item: Item) -> None:
     assert ion.encode_item_line(ion.decode_item_line(line)) == line
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(
     item=codec_items,
     name=st.tuples(st.text(max_size=3), st.sampled_from(HIVE_UNSAFE), st.text(max_size=3)).map(
@@ -88,7 +88,7 @@ def test_hive_encoder_refuses_names_it_cannot_write(item: Item, name: str) -> No
         datapipeline.encode_hive_line({**item, name: {"S": "x"}})
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(item=codec_items.filter(hive_safe), codec=st.sampled_from(sorted(ALL_CODECS)))
 def test_codecs_agree_with_each_other(item: Item, codec: str) -> None:
     # Any codec's output, re-encoded as native JSON, is the same item DynamoDB would store.
