@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dynamodb_sizes import item_size
 from fault_proxy import FaultProxy
 
 from ddbmigrate import api
@@ -24,7 +25,6 @@ from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.capacity import ThroughputOptions
 from ddbmigrate.config import Side
-from ddbmigrate.items import item_size
 from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from ddbmigrate.model import Item
