@@ -1,7 +1,8 @@
-"""Fixtures shared by every test folder that talks to the embedded AWS.
+"""Settings and fixtures shared by every test folder.
 
-One moto server per test session (a real HTTP server in a child process), and an
-environment that keeps the host's AWS setup out of the tests.
+The hypothesis profile every property test runs under; one moto server per test session (a
+real HTTP server in a child process), and an environment that keeps the host's AWS setup out
+of the tests.
 """
 
 from __future__ import annotations
@@ -10,8 +11,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, MotoServer
+
+# Property tests must not depend on how busy the machine is: an example that takes 300 ms
+# while five other test processes share two cores is no bug, so no deadline and no too_slow
+# health check. derandomize: every run tries the same examples, so a green suite stays green
+# and a failure is reproduced by running the test again (no example database to share between
+# xdist workers). `pytest --hypothesis-profile=explore` searches new examples instead.
+settings.register_profile(
+    "ddbmigrate",
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "explore", parent=settings.get_profile("ddbmigrate"), derandomize=False, print_blob=True
+)
+settings.load_profile("ddbmigrate")
 
 # Variables that would make a test depend on the machine it runs on.
 _AMBIENT_AWS_VARS = (

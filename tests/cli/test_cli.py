@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from itemcompare import assert_same_items, dynamodb_client
+
 pytestmark = pytest.mark.cli
 
 BIN = Path(sys.executable).parent / "ddbmigrate"
@@ -143,6 +145,9 @@ def test_local_up_prints_a_migrate_command_that_works(
     assert out.returncode == 0, out.stderr
     assert "MATCH: 40 of 40 items identical" in out.stdout
     assert "preflight ok: staging bucket reachable" in out.stderr
+    # The copy, read by the test itself from both accounts (the command names no --dest-table).
+    source, dest = (dynamodb_client(local_up["AWS_ENDPOINT_URL"], r) for r in (SRC_ROLE, DST_ROLE))
+    assert_same_items(source, "customer", dest, "customer", count=40)
 
 
 def test_unknown_table_is_one_clear_line(local_up: dict[str, str], tmp_path: Path) -> None:

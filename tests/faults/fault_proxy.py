@@ -9,7 +9,8 @@ loopback port and, configured at run time through a thread-safe Python API with 
   connections (before or after forwarding) and slow responses;
 - turns a random part of each BatchWriteItem into ``UnprocessedItems`` (only the rest is
   forwarded to moto, so the answer is true);
-- accounts capacity the way DynamoDB does, from item sizes (writes: ceil(size / 1 KB) per
+- accounts capacity the way DynamoDB does, from item sizes computed by dynamodb_sizes.py from
+  DynamoDB's published rules, never by ddbmigrate's code (writes: ceil(size / 1 KB) per
   item; reads: ceil(sum of sizes / 4 KB), halved when eventually consistent), rewrites
   ``ConsumedCapacity`` to that value, records it as a time series, and, when a table has a
   limit, enforces it with a token bucket per table and direction.
@@ -34,7 +35,6 @@ import contextlib
 import enum
 import http.client
 import json
-import math
 import random
 import socket
 import sys
@@ -51,14 +51,11 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
-
-from ddbmigrate.items import item_size
+from dynamodb_sizes import item_size, read_units, write_units
 
 TARGET_PREFIX = "DynamoDB_20120810."
 Direction = Literal["read", "write"]
 
-READ_UNIT_BYTES = 4096
-WRITE_UNIT_BYTES = 1024
 READ_OPERATIONS = frozenset({"Scan", "Query", "GetItem"})
 WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 # Headers that describe one hop, not the message; the proxy sets its own framing.
@@ -482,7 +479,7 @@ class FaultProxy:
             else answer.get("Items", [])
         )
         sizes = [sum(item_size(item) for item in found)]
-        units = _read_units(sizes, consistent=bool(exchange.request.get("ConsistentRead")))
+        units = read_units(sizes, consistent=bool(exchange.request.get("ConsistentRead")))
         with self._lock:
             self._charge(table, "read", units, at=arrived)
         return exchange.with_capacity(reply, {table: units}, answer=answer)
@@ -500,7 +497,7 @@ class FaultProxy:
         for table, items in (answer.get("Responses") or {}).items():
             consistent = bool((wanted.get(table) or {}).get("ConsistentRead"))
             # BatchGetItem rounds each item up on its own, unlike Scan and Query.
-            consumed[table] = _read_units([item_size(i) for i in items], consistent=consistent)
+            consumed[table] = read_units([item_size(i) for i in items], consistent=consistent)
         with self._lock:
             for table, units in consumed.items():
                 self._charge(table, "read", units, at=arrived)
@@ -759,12 +756,10 @@ def _capacity_entry(table: str, units: float, mode: str) -> dict[str, Any]:
 def _write_units(item: dict[str, Any] | None) -> float:
     if not item:
         return 1.0  # a delete, or an update: the stored item's size is not known here
-    return float(max(1, math.ceil(item_size(item) / WRITE_UNIT_BYTES)))
-
-
-def _read_units(sizes: list[int], *, consistent: bool) -> float:
-    units = sum(max(1, math.ceil(size / READ_UNIT_BYTES)) for size in sizes) or 1
-    return float(units) if consistent else units / 2.0
+    try:
+        return write_units(item_size(item))
+    except ValueError:
+        return 1.0  # not wire form: DynamoDB refuses the request, what it costs does not matter
 
 
 def _tables_named(body: bytes) -> frozenset[str]:

@@ -5,7 +5,8 @@ DynamoDB request per table; staging is a local directory, so the run ledger
 (``<staging>/ddbmigrate/runs/<run-id>/``) shows the progress without any AWS call. Each kill
 point waits for a state of that ledger (never a blind sleep), kills, waits until no request of
 the dead process is still inside the proxy, then runs the same command again and checks: exit
-0, "resuming run", the validator's MATCH, and that what the ledger recorded as finished was
+0, "resuming run", the validator's MATCH, every item the same by the test's own comparison
+(tests/itemcompare.py, straight to moto), and that what the ledger recorded as finished was
 not done again (Scan pages of the source, items written to the destination, files rewritten).
 """
 
@@ -36,6 +37,7 @@ from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
 from ddbmigrate.model import Item
 from ddbmigrate.ports import WriteRequest
+from itemcompare import assert_same_items, dynamodb_client
 
 pytestmark = pytest.mark.faults
 
@@ -380,6 +382,14 @@ def check_resumed(
     assert written == ITEMS - before.imported_items, (written, before)
     assert stamps(list(before.import_records)) == before.import_records
     assert len(ledger.imports()) == SEGMENTS
+    assert_copied(setup, dest)
+
+
+def assert_copied(setup: Setup, dest: str) -> None:
+    """Every item of the source in ``dest``, the same (read straight from moto, no proxy)."""
+    endpoint = setup.aws.endpoint_url
+    source, target = dynamodb_client(endpoint, SOURCE_ROLE), dynamodb_client(endpoint, DEST_ROLE)
+    assert_same_items(source, setup.source, target, dest, count=ITEMS)
 
 
 @pytest.mark.parametrize(("name", "ready"), KILL_POINTS, ids=[name for name, _ in KILL_POINTS])
@@ -449,8 +459,9 @@ def test_another_dest_table_on_the_same_staging_is_a_new_run(setup: Setup, tmp_p
         _segments_done(2),
     )
     stopped = ledger.run_dirs()
+    dest = f"crash-b-{uuid.uuid4().hex[:6]}"
 
-    other = run(migrate_args(setup, f"crash-b-{uuid.uuid4().hex[:6]}", staging), env)
+    other = run(migrate_args(setup, dest, staging), env)
 
     assert other.returncode == 0, other.stderr
     assert "resuming run" not in other.stderr
@@ -459,6 +470,7 @@ def test_another_dest_table_on_the_same_staging_is_a_new_run(setup: Setup, tmp_p
     assert stopped[0] in ledger.run_dirs()
     unfinished = orjson.loads((stopped[0] / "run.json").read_bytes())
     assert unfinished["finished"] is False
+    assert_copied(setup, dest)
 
 
 def test_resume_of_an_unknown_run_is_one_clear_error(setup: Setup, tmp_path: Path) -> None:
@@ -525,3 +537,4 @@ def test_a_crash_between_the_last_part_and_done_does_not_export_the_segment_twic
     scans = len(setup.proxy.consumed(setup.source, "read")) - before.source_scans
     # The preflight probe and the validation's; the export scanned nothing again.
     assert scans == PREFLIGHT_PROBES + SEGMENTS, scans
+    assert_copied(setup, dest)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from dynamodb_sizes import item_size
 from fault_proxy import FaultKind, FaultProxy
 
 from ddbmigrate.aws.dynamodb import DynamoTableReader, DynamoTableWriter
@@ -21,7 +22,6 @@ from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.errors import ThrottledError, TransientError
-from ddbmigrate.items import item_size
 from ddbmigrate.local.server import MotoServer
 from ddbmigrate.model import Item, Segment
 from ddbmigrate.ports import WriteRequest
@@ -255,6 +255,19 @@ def test_consumed_capacity_is_what_dynamodb_would_charge(
     assert reader.scan(segment=WHOLE, limit=1).consumed == 0.5
     assert sum(fault_proxy.per_second(table, "write")) == 30.0
     assert sum(fault_proxy.per_second(table, "read")) == 11.0
+
+
+def test_the_proxy_sizes_items_by_dynamodb_rules_not_by_the_tool(
+    fault_proxy: FaultProxy, table: str, reader: DynamoTableReader, writer: DynamoTableWriter
+) -> None:
+    # The number 0 has no significant digit: 1 byte by the published rules (the tool's own
+    # item_size counts 2, which would make this item 4,097 bytes: 5 WCU, 2 RCU).
+    item: Item = {"pk": {"S": "k0"}, "zero": {"N": "0"}, "pad": {"S": ""}}  # 2+2, 4+1, 3+0
+    item["pad"]["S"] = "x" * (4096 - 12)
+    assert item_size(item) == 4096
+    assert writer.batch_write([{"PutRequest": {"Item": item}}]).consumed == 4.0
+    assert reader.scan(segment=WHOLE, consistent=True).consumed == 1.0
+    assert fault_proxy.consumed(table, "write")[-1][1] == 4.0
 
 
 def _write_flat_out(writer: DynamoTableWriter, seconds: float) -> tuple[int, int]:

@@ -5,7 +5,8 @@ As in test_crash_resume.py: the installed command runs as a subprocess on ``loca
 against moto through a proxy that counts every write per table; staging is a local
 directory, so the ledger shows the progress. The kill waits for import records of the
 ledger (written by the Spark tasks themselves), then for every process of the killed run
-(its JVM and Python workers) to be gone and for the proxy to be idle.
+(its JVM and Python workers) to be gone and for the proxy to be idle. The resumed copy is
+compared item by item with the source by the test's own code (tests/itemcompare.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ddbmigrate.config import Side
 from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
 from ddbmigrate.ports import WriteRequest
+from itemcompare import assert_same_items, dynamodb_client
 
 pytestmark = pytest.mark.faults
 
@@ -76,6 +78,7 @@ class CountingProxy(FaultProxy):
 class Setup:
     proxy: CountingProxy
     source: str
+    moto_url: str
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +113,7 @@ def setup(moto_server: MotoServer) -> Iterator[Setup]:
                 os.environ[key] = value
     with CountingProxy(moto_server.endpoint_url, seed=11) as proxy:
         proxy.inject(FaultKind.SLOW, operations="BatchWriteItem", delay=WRITE_DELAY)
-        yield Setup(proxy, source)
+        yield Setup(proxy, source, moto_server.endpoint_url)
         assert proxy.stats().errors == []
 
 
@@ -224,3 +227,5 @@ def test_a_killed_spark_migrate_resumes_without_redoing_finished_files(
     setup.proxy.wait_idle()
     written = sum(u for _, u in setup.proxy.consumed(dest, "write")) - written_before
     assert written == ITEMS - imported, (written, imported)
+    source, target = (dynamodb_client(setup.moto_url, role) for role in (SOURCE_ROLE, DEST_ROLE))
+    assert_same_items(source, setup.source, target, dest, count=ITEMS)

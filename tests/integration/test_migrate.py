@@ -1,4 +1,8 @@
-"""The real tool against moto server over HTTP with two accounts: migrate, schema, validate."""
+"""The real tool against moto server over HTTP with two accounts: migrate, schema, validate.
+
+Copies are judged item by item by the test's own comparison (tests/itemcompare.py), not only
+by the tool's validator.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, boots
 from ddbmigrate.local.server import MotoServer
 from ddbmigrate.model import Item
 from ddbmigrate.pipeline import MigrateOptions
+from itemcompare import assert_same_items, differences, dynamodb_client, key_names, scan_all
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +53,17 @@ def by_key(items: list[Item]) -> dict[tuple[str, str], bytes]:
         (i["name"]["S"], i["city"]["S"]): orjson.dumps(i, option=orjson.OPT_SORT_KEYS)
         for i in items
     }
+
+
+def assert_copied(aws: LocalAWS, source_table: str, dest_table: str, count: int) -> None:
+    """``dest_table`` (destination account) holds the items of ``source_table``, no more."""
+    assert_same_items(
+        dynamodb_client(aws.endpoint_url, SOURCE_ROLE),
+        source_table,
+        dynamodb_client(aws.endpoint_url, DEST_ROLE),
+        dest_table,
+        count=count,
+    )
 
 
 def create_rich_table(aws: LocalAWS, table: str, items: list[Item], *, lsi: bool = True) -> None:
@@ -114,7 +130,7 @@ def test_migrate_copies_schema_and_every_item_byte_identical(aws: LocalAWS) -> N
     assert report.validation is not None
     assert report.validation.matches, report.validation.to_dict()
     assert report.validation.source_count == report.validation.dest_count == 120
-    assert by_key(scan_items(aws.dest, table)) == by_key(scan_items(aws.source, table))
+    assert_copied(aws, table, table, 120)
 
     ddb = aws.client(DEST_ROLE, "dynamodb")
     desc = ddb.describe_table(TableName=table)["Table"]
@@ -142,6 +158,7 @@ def test_every_attribute_type_survives_including_nested_binary(aws: LocalAWS) ->
         staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('types')}/"),
         options=MigrateOptions(source_table=table, dest_table=f"{table}-copy", segments=2),
     )
+    assert_copied(aws, table, f"{table}-copy", 10)
     got = {k: orjson.loads(v) for k, v in by_key(scan_items(aws.dest, f"{table}-copy")).items()}
     for item in items:
         copy = got[(item["name"]["S"], item["city"]["S"])]
@@ -211,6 +228,18 @@ def test_validate_names_changed_deleted_and_added_items(aws: LocalAWS) -> None:
     assert (report.source_count, report.dest_count) == (40, 40)
 
 
+def drift(aws: LocalAWS, table: str, count: int) -> None:
+    """Rewrite the first ``count`` items of the destination's ``table`` with other content:
+    a changed number, a changed nested value, an attribute dropped and one the source lacks."""
+    dest = dynamodb_client(aws.endpoint_url, DEST_ROLE)
+    for item in sorted(scan_all(dest, table), key=lambda i: i["name"]["S"])[:count]:
+        item["visits"] = {"N": "-1"}
+        item["prefs"]["M"]["theme"] = {"S": "changed"}
+        del item["tags"]
+        item["stale"] = {"S": "only in the destination"}
+        dest.put_item(TableName=table, Item=item)
+
+
 def test_import_refuses_a_table_that_holds_items(aws: LocalAWS, tmp_path: Path) -> None:
     table = unique("full")
     create_rich_table(aws, table, customer_items(8))
@@ -221,9 +250,47 @@ def test_import_refuses_a_table_that_holds_items(aws: LocalAWS, tmp_path: Path) 
     api.import_(dest=aws.dest, source_url=str(tmp_path), table=table)
     with pytest.raises(DestinationNotEmptyError, match="already holds items"):
         api.import_(dest=aws.dest, source_url=str(tmp_path), table=table)
+    drift(aws, table, 3)
+    source, dest = (dynamodb_client(aws.endpoint_url, r) for r in (SOURCE_ROLE, DEST_ROLE))
+    before = differences(scan_all(source, table), scan_all(dest, table), key_names(source, table))
+    assert len(before) == 3 * 4, before  # four attributes differ in each of three items
+
     again = api.import_(dest=aws.dest, source_url=str(tmp_path), table=table, into_existing=True)
+
     assert again.item_count == 8
-    assert len(scan_items(aws.dest, table)) == 8
+    assert_copied(aws, table, table, 8)  # every overwritten item is the source's again
+
+
+def test_migrate_into_existing_overwrites_items_with_the_same_key(aws: LocalAWS) -> None:
+    table = unique("over")
+    create_rich_table(aws, table, customer_items(20))
+    first = api.migrate(
+        source=aws.source,
+        dest=aws.dest,
+        staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('over')}/"),
+        options=MigrateOptions(source_table=table, dest_table=table, validate=False),
+    )
+    assert first.imported.item_count == 20
+    drift(aws, table, 5)
+    with pytest.raises(DestinationNotEmptyError):
+        api.migrate(
+            source=aws.source,
+            dest=aws.dest,
+            staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('over')}/"),
+            options=MigrateOptions(source_table=table, dest_table=table),
+        )
+
+    report = api.migrate(
+        source=aws.source,
+        dest=aws.dest,
+        staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('over')}/"),
+        options=MigrateOptions(source_table=table, dest_table=table, into_existing=True),
+    )
+
+    assert report.imported.item_count == 20
+    assert report.validation is not None
+    assert report.validation.matches, report.validation.to_dict()
+    assert_copied(aws, table, table, 20)
 
 
 def test_unknown_source_table_is_a_clear_error(aws: LocalAWS) -> None:
@@ -269,6 +336,7 @@ def test_aws_managed_export_and_import_paths(
     assert report.validation is not None
     assert report.validation.matches, report.validation.to_dict()
     assert report.imported.item_count == 30
+    assert_copied(aws, table, dest_table, 30)
     ddb = aws.client(DEST_ROLE, "dynamodb")
     ttl = ddb.describe_time_to_live(TableName=dest_table)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expires_at"

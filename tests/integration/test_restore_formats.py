@@ -30,7 +30,6 @@ from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.cli.app import main
 from ddbmigrate.cli.exit_codes import ExitCode
 from ddbmigrate.formats.compression import ZSTD_MAGIC
-from ddbmigrate.items import canonical_bytes
 from ddbmigrate.local.demo import create_customer_table, scan_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import (
@@ -42,6 +41,7 @@ from ddbmigrate.local.env import (
 )
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from ddbmigrate.model import Item
+from itemcompare import assert_same_items, dynamodb_client
 
 pytestmark = pytest.mark.integration
 
@@ -914,7 +914,6 @@ def test_export_in_ion_or_data_pipeline_format_reimports_identically(
     assert main(import_args(aws, staging, dest_table)) == ExitCode.OK
     assert "imported 40 items" in capsys.readouterr().out
 
-    source_items = sorted(canonical_bytes(i) for i in scan_items(aws.source, source_table))
-    dest_items = sorted(canonical_bytes(i) for i in scan_items(aws.dest, dest_table))
-    assert len(source_items) == 40
-    assert dest_items == source_items
+    source = dynamodb_client(aws.endpoint_url, SOURCE_ROLE)
+    dest = dynamodb_client(aws.endpoint_url, DEST_ROLE)
+    assert_same_items(source, source_table, dest, dest_table, count=40)

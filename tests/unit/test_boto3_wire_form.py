@@ -117,13 +117,13 @@ def test_the_converters_copy_and_never_touch_their_input() -> None:
     assert orjson.dumps(NESTED) == before
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(item=items)
 def test_any_item_round_trips(item: Item) -> None:
     assert item_from_boto3(item_to_boto3(item)) == item
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(item=items)
 def test_boto3_puts_the_converted_item_on_the_wire_as_the_wire_form_item(item: Item) -> None:
     body = boto3_sends({"TableName": "t", "Item": item_to_boto3(item)}, "PutItem")
@@ -131,7 +131,7 @@ def test_boto3_puts_the_converted_item_on_the_wire_as_the_wire_form_item(item: I
     assert body["Item"] == item
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(item=items, key=items)
 def test_what_boto3_parses_from_a_scan_converts_back_to_the_wire_form(
     item: Item, key: Item
@@ -144,7 +144,7 @@ def test_what_boto3_parses_from_a_scan_converts_back_to_the_wire_form(
     assert item_from_boto3(parsed["LastEvaluatedKey"]) == key
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(item=items)
 def test_unprocessed_requests_come_back_in_wire_form(item: Item) -> None:
     request = {"PutRequest": {"Item": item}}

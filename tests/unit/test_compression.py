@@ -18,7 +18,7 @@ KINDS: list[Compression] = ["gzip", "zstd", "none"]
 DATA = b'{"Item":{"a":{"S":"x"}}}\n' * 1000
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(data=st.binary(max_size=4096), kind=st.sampled_from(KINDS))
 def test_round_trip(data: bytes, kind: Compression) -> None:
     # Plain data is recognised by not starting with a magic number; UTF-8 text never does
@@ -102,7 +102,7 @@ def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     data=st.binary(min_size=1, max_size=200_000),
     kind=st.sampled_from(KINDS),

@@ -120,10 +120,16 @@ def test_multi_notifier_sends_to_all_and_never_raises() -> None:
 
 
 def test_multi_notifier_survives_a_failing_error_sink() -> None:
+    tried: list[str] = []
+
     def broken(line: str) -> None:
+        tried.append(line)
         raise OSError("stderr closed")
 
-    MultiNotifier([Failing(AccessDeniedError("no"))], on_error=broken).send(event())
+    first, last = Failing(AccessDeniedError("no")), Recorder()
+    MultiNotifier([first, last], on_error=broken).send(event())  # must not raise
+    assert tried == ["notification (success) not sent: no"]  # the sink was asked, and failed
+    assert len(last.events) == 1  # the notifier after the failing one still got the event
 
 
 def test_multi_notifier_sends_step_events_only_when_asked() -> None:
