@@ -196,7 +196,9 @@ def test_an_unchanged_source_resumes() -> None:
     export_in(store, "AWSDynamoDB/1")
     ledger = ledger_with(store)
     pin_source(ledger, store, plan_of(store, "AWSDynamoDB/1"), NullObserver())
+    pinned = dict(ledger.run[SOURCE_PIN])
     pin_source(ledger, store, plan_of(store, "AWSDynamoDB/1"), NullObserver())  # no error
+    assert ledger.run[SOURCE_PIN] == pinned  # the resume keeps the first run's pin
 
 
 def test_a_named_run_ignores_the_sides_but_not_the_tables() -> None:
