@@ -285,11 +285,10 @@ def test_export_start_stays_within_the_budget(
     """The export's first pages fit a table that banks only one second of capacity.
 
     Before a segment's first page answers, its cost is unknown; a 1 MB page costs ~122 RCU.
-    The budget reserves a full page for it (``exporter.first_page_estimate``) and reserves
-    before it waits, so the four workers' first pages go out about 0.6 s apart (160 RCU/s).
-    Reserving 1 RCU instead (the bug this guards) sends the four pages at once, ~490 RCU,
-    and a 200 RCU table that banks 1 s throttles the third: the rate halves and takes ~10 s
-    to grow back.
+    The first page asks for one second of the segment's share assuming 1 RCU per item
+    (``ddbmigrate.pages``: 160 RCU/s over 4 segments, 40 items of 8 KB, ~40 RCU) and
+    reserves that before it waits. Sending four 1 MB pages at once (the bug this guards),
+    ~490 RCU, makes a 200 RCU table that banks 1 s throttle the third: the rate halves.
 
     Judged by the proxy's throttling, not by RCU per wall-clock second: a page reaches the
     proxy some time after its reservation (a new worker's first request also opens its
