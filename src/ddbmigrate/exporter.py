@@ -24,6 +24,7 @@ from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format
 from ddbmigrate.formats.layout import Layout, PartWriterLike
 from ddbmigrate.model import Item, PartInfo, Segment
+from ddbmigrate.pages import PageSizer
 from ddbmigrate.ports import (
     Budget,
     Clock,
@@ -38,7 +39,6 @@ from ddbmigrate.ports import (
 from ddbmigrate.retry import RetryPolicy, check_deadline, metered
 
 STEP = "export"
-FULL_PAGE_RCU = 128.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -58,7 +58,8 @@ class ExportOptions:
     consistent_read: bool = False
     """Strongly consistent Scan (costs twice the RCU)."""
     page_limit: int | None = None
-    """Scan Limit per page; None lets DynamoDB fill 1 MB pages."""
+    """Largest Scan Limit per page; None: as many items as one second of the segment's share
+    of the budget pays for (``ddbmigrate.pages``), up to DynamoDB's 1 MB."""
     format: Format = "native-json"
     """native-json, native-ion (both in the native export layout) or datapipeline."""
     compression: Compression = "gzip"
@@ -95,13 +96,6 @@ class ExportResult:
         }
 
 
-def first_page_estimate(budget: Budget, *, consistent: bool) -> float:
-    """What to reserve before a segment's first page answers: a full 1 MB page (128 RCU,
-    256 consistent), but never more than one second of the budget, so a table with little
-    capacity does not wait minutes for a page that will cost a few units."""
-    return min(FULL_PAGE_RCU * (2 if consistent else 1), max(1.0, budget.rate))
-
-
 @dataclass(slots=True)
 class _SegmentJob:
     """Scans one segment into parts; records progress after every part when a ledger is on."""
@@ -126,14 +120,16 @@ class _SegmentJob:
         rng = random.Random()
         writer = self._new_writer(state)
         start_key = state.last_key
-        expected = first_page_estimate(self.budget, consistent=self.options.consistent_read)
+        sizer = PageSizer(
+            segment.total, consistent=self.options.consistent_read, ceiling=self.options.page_limit
+        )
         try:
             while True:
                 if stop.is_set():
                     raise Cancelled
                 check_deadline(self.options.deadline, self.clock, STEP)
-                page = self._page(segment, start_key, expected, rng)
-                expected = max(1.0, page.consumed)  # the next page will cost about the same
+                page = self._page(segment, start_key, sizer, rng)
+                sizer.observe(len(page.items), page.consumed)
                 writer.add_many(page.items)
                 self.observer.advanced(STEP, len(page.items))
                 start_key = page.last_key
@@ -158,17 +154,20 @@ class _SegmentJob:
         return state.parts
 
     def _page(
-        self, segment: Segment, start_key: Item | None, expected: float, rng: random.Random
+        self, segment: Segment, start_key: Item | None, sizer: PageSizer, rng: random.Random
     ) -> ScanPage:
+        # Sized before each page, so a budget backing off after throttling asks for smaller
+        # pages, and one growing back for larger ones.
+        plan = sizer.plan(self.budget)
         return metered(
             lambda: self.reader.scan(
                 segment=segment,
                 start_key=start_key,
-                limit=self.options.page_limit,
+                limit=plan.limit,
                 consistent=self.options.consistent_read,
             ),
             budget=self.budget,
-            expected=expected,
+            expected=plan.expected,
             consumed=lambda p: p.consumed,
             policy=self.options.retry,
             clock=self.clock,

@@ -232,7 +232,7 @@ class Budget(Protocol):
         ...
 
     def on_success(self) -> None:
-        """A request went through: speed up again (additive increase)."""
+        """A request went through (``CapacityBudget`` grows back on time and ignores it)."""
         ...
 
     def set_target(self, rate: float) -> None:

@@ -68,7 +68,12 @@ def metered(
     """One request under a capacity budget, with retries.
 
     Waits for ``expected`` units before each attempt, settles with what the response says it
-    consumed, and tells the budget about throttling (slow down) and success (speed up).
+    consumed, and tells the budget about throttling (slow down) and success.
+
+    A throttled attempt keeps its reservation: it is charged what it would have cost. The
+    table refused it because its own bucket was empty; refunding the units would let the
+    retry (and every other thread) go at once and be refused again, and the budget would
+    spend its time halving on refusals instead of paying for pages.
     """
 
     def attempt() -> T:
@@ -76,7 +81,6 @@ def metered(
         try:
             result = fn()
         except ThrottledError:
-            budget.settle(expected, 0.0)
             budget.on_throttled()
             raise
         except TransientError:

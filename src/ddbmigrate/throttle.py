@@ -7,9 +7,11 @@ bucket is charged twice: ``acquire(expected)`` before a request reserves an esti
 which makes the next callers wait until the refill has paid it back.
 
 The target is ``percent * capacity`` units per second (:func:`capacity_for`). Throttling
-responses halve the current rate (multiplicative decrease) and sustained success grows it back
-by a small step (additive increase), the way TCP shares a link: a table that other clients
-also use, or a hot partition, pushes us back without any configuration.
+responses halve the current rate (multiplicative decrease) and time grows it back by a fixed
+step per second (additive increase), the way TCP shares a link: a table that other clients
+also use, or a hot partition, pushes us back without any configuration. The increase runs on
+the clock, not on successful requests: a backed-off budget sends few requests, so growth that
+waited for them would itself be slowed by the backing off, and never recover.
 
 One budget is shared by all threads of a process. Process pools and Spark executors cannot
 share one, so each worker builds its own with :func:`per_worker` (``rate / workers``).
@@ -62,7 +64,7 @@ class CapacityBudget:
         clock: Clock,
         burst_seconds: float = 1.0,
         min_rate_fraction: float = 0.05,
-        increase_fraction: float = 0.05,
+        increase_fraction: float = 0.1,
         adjust_interval: float = 1.0,
     ) -> None:
         """Aim at ``rate`` units/s.
@@ -71,8 +73,9 @@ class CapacityBudget:
         banks up to 300 s of unused capacity, but a small bucket keeps the promise "holds X%
         of the capacity" over any window of a few seconds.
         ``min_rate_fraction``: throttling never pushes the rate below this share of the target.
-        ``increase_fraction``: the additive step, as a share of the target.
-        ``adjust_interval``: seconds between two rate changes of the same direction.
+        ``increase_fraction``: the additive increase per ``adjust_interval``, as a share of the
+        target (0.1: from the floor back to the target in under 10 s once throttling stops).
+        ``adjust_interval``: seconds between two decreases.
         """
         _check_positive("rate", rate)
         _check_positive("burst_seconds", burst_seconds)
@@ -87,7 +90,6 @@ class CapacityBudget:
         self._tokens = rate * burst_seconds  # start full: the first requests need not wait
         self._stamp = clock.monotonic()
         self._last_decrease = -math.inf
-        self._last_change = self._stamp
         self._consumed = 0.0
         self._throttles = 0
         self._waited = 0.0
@@ -139,23 +141,12 @@ class CapacityBudget:
             floor = self._min_fraction * self._target
             self._rate = max(floor, self._rate * DECREASE_FACTOR)
             self._tokens = min(self._tokens, self._size())
-            self._last_decrease = self._last_change = now
+            self._last_decrease = now
 
     def on_success(self) -> None:
-        """A request went through: grow the rate by one step, at most once per interval.
-
-        The step is per interval, not per request, so recovery takes the same time (about
-        10 s from half rate) whether a worker sends 5 requests per second or 500.
-        """
-        with self._lock:
-            if self._rate >= self._target:
-                return
-            now = self._clock.monotonic()
-            if now - self._last_change < self._interval:
-                return
-            self._refill()
-            self._rate = min(self._target, self._rate + self._increase_fraction * self._target)
-            self._last_change = now
+        """A request went through. Nothing to do: the rate grows back with time (see
+        ``_refill``), so recovery takes the same ~10 s whether a worker sends 5 requests per
+        second or, backed off, one every few seconds."""
 
     def set_target(self, rate: float) -> None:
         """Aim at a new target (capacity re-read: auto scaling moved it).
@@ -216,6 +207,7 @@ class CapacityBudget:
     @property
     def rate(self) -> float:
         with self._lock:
+            self._refill()  # the rate grows with time: say what it is now
             return self._rate
 
     def stats(self) -> BudgetStats:
@@ -238,6 +230,10 @@ class CapacityBudget:
         elapsed = max(0.0, now - self._stamp)
         self._stamp = now
         self._tokens = min(self._size(), self._tokens + elapsed * self._rate)
+        # Additive increase on time: every second since the last look adds its step, whether
+        # or not a request went through in it (a throttled second halves it again).
+        step = self._increase_fraction * self._target * elapsed / self._interval
+        self._rate = min(self._target, self._rate + step)
 
 
 def _rebuild_budget(target: float, rate: float, settings: dict[str, Any]) -> CapacityBudget:

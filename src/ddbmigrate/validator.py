@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 
 from ddbmigrate.digest import BucketDigest
 from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
-from ddbmigrate.exporter import first_page_estimate
 from ddbmigrate.items import item_hash, key_bytes, key_of, key_text
 from ddbmigrate.model import Item, KeySchema, Segment
+from ddbmigrate.pages import PageSizer
 from ddbmigrate.ports import Budget, Clock, NullObserver, Observer, TableReader, Unlimited
 from ddbmigrate.retry import RetryPolicy, check_deadline, metered
 
@@ -122,23 +122,25 @@ def _scan_all(
 ) -> None:
     rng = random.Random()
     start_key: Item | None = None
-    expected = first_page_estimate(budget, consistent=options.consistent_read)
+    # Pages sized to the budget as the export's are (ddbmigrate.pages).
+    sizer = PageSizer(segment.total, consistent=options.consistent_read)
     while True:
         if stop.is_set():
             raise Cancelled
         check_deadline(options.deadline, clock, STEP)
+        plan = sizer.plan(budget)
         page = metered(
-            lambda key=start_key: reader.scan(  # type: ignore[misc]
-                segment=segment, start_key=key, consistent=options.consistent_read
+            lambda key=start_key, limit=plan.limit: reader.scan(  # type: ignore[misc]
+                segment=segment, start_key=key, limit=limit, consistent=options.consistent_read
             ),
             budget=budget,
-            expected=expected,
+            expected=plan.expected,
             consumed=lambda p: p.consumed,
             policy=options.retry,
             clock=clock,
             rng=rng,
         )
-        expected = max(1.0, page.consumed)
+        sizer.observe(len(page.items), page.consumed)
         visit(page.items)
         start_key = page.last_key
         if start_key is None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from dynamodb_sizes import item_size
-from fault_proxy import FaultProxy
+from fault_proxy import FaultKind, FaultProxy
 
 from ddbmigrate import api
 from ddbmigrate.aws.dynamodb import DynamoTableWriter
@@ -285,11 +285,10 @@ def test_export_start_stays_within_the_budget(
     """The export's first pages fit a table that banks only one second of capacity.
 
     Before a segment's first page answers, its cost is unknown; a 1 MB page costs ~122 RCU.
-    The budget reserves a full page for it (``exporter.first_page_estimate``) and reserves
-    before it waits, so the four workers' first pages go out about 0.6 s apart (160 RCU/s).
-    Reserving 1 RCU instead (the bug this guards) sends the four pages at once, ~490 RCU,
-    and a 200 RCU table that banks 1 s throttles the third: the rate halves and takes ~10 s
-    to grow back.
+    The first page asks for one second of the segment's share assuming 1 RCU per item
+    (``ddbmigrate.pages``: 160 RCU/s over 4 segments, 40 items of 8 KB, ~40 RCU) and
+    reserves that before it waits. Sending four 1 MB pages at once (the bug this guards),
+    ~490 RCU, makes a 200 RCU table that banks 1 s throttle the third: the rate halves.
 
     Judged by the proxy's throttling, not by RCU per wall-clock second: a page reaches the
     proxy some time after its reservation (a new worker's first request also opens its
@@ -324,3 +323,170 @@ def test_export_start_stays_within_the_budget(
     )
     print(report)
     assert throttled == 0, report
+
+
+# --- a small table: 60 RCU that banks one second, ~1 KB items ---
+
+SMALL_RCU = 60.0
+SMALL_ITEM_BYTES = 1_000
+"""1 KB items: a Scan reads 4 of them per 4 KB, so an item costs 1/8 RCU eventually
+consistent, and a 1 MB page (about 1,000 items) costs ~126 RCU, 2.6 s of 48 RCU/s."""
+SMALL_ITEMS = 11_000
+"""48 RCU/s reads 384 items/s: 11,000 items last ~29 s, past WARMUP + SMALL_WINDOW."""
+SMALL_WINDOW = 20.0
+
+
+def small_steady_state(proxy: FaultProxy, table: str) -> Held:
+    """The mean read rate over SMALL_WINDOW seconds, WARMUP seconds after the first charge."""
+    series = proxy.consumed(table, "read")
+    assert series, f"the proxy charged nothing to {table}"
+    first, last = series[0][0], series[-1][0]
+    start = first + WARMUP
+    end = start + SMALL_WINDOW
+    assert last >= end, f"the run ended at {last:.1f} s, before the window's end {end:.1f} s"
+    rate = proxy.held_rate(table, "read", start=start, end=end)
+    return Held(rate=rate, start=start, end=end, first=first, last=last)
+
+
+def small_source(aws: LocalAWS, proxy: FaultProxy, prefix: str, *, count: int = SMALL_ITEMS) -> str:
+    """A table provisioned at 60 RCU, that the proxy holds to 60 RCU banking 1 s."""
+    table = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    create_provisioned(aws, SOURCE_ROLE, table, rcu=SMALL_RCU, wcu=100)
+    load_direct(aws, SOURCE_ROLE, table, count=count, size=SMALL_ITEM_BYTES)
+    proxy.limit(table, rcu=SMALL_RCU, burst_seconds=1.0)
+    return table
+
+
+def scans_and_throttled(proxy: FaultProxy) -> tuple[int, int]:
+    stats = proxy.stats()
+    return stats.requests["Scan"], stats.throttled + sum(stats.faults.values())
+
+
+def test_export_holds_80_percent_of_a_60_rcu_table_with_1_kb_items(
+    aws: LocalAWS, fault_proxy: FaultProxy, staging: str
+) -> None:
+    """Pages sized to the budget: each costs about a second of its segment's share (12 RCU,
+    ~96 items), not a 1 MB page of ~126 RCU that a table banking 1 s refuses."""
+    source = small_source(aws, fault_proxy, "cap-small")
+
+    exported = api.export(
+        source=through(fault_proxy, SOURCE_ROLE),
+        table=source,
+        staging=api.StagingOptions(url=staging),
+        segments=4,
+        workers=2,
+        throughput=ThroughputOptions(read_percent=PERCENT),
+    )
+
+    assert exported.item_count == SMALL_ITEMS
+    held = small_steady_state(fault_proxy, source)
+    scans, throttled = scans_and_throttled(fault_proxy)
+    report = f"{held.describe(SMALL_RCU)}; {scans} Scan calls, {throttled} throttled"
+    print(report)
+    assert 0.72 * SMALL_RCU <= held.rate <= 0.88 * SMALL_RCU, report
+    assert throttled / scans < 0.05, report
+
+
+def test_validation_holds_80_percent_of_a_60_rcu_table_with_1_kb_items(
+    aws: LocalAWS, fault_proxy: FaultProxy
+) -> None:
+    """Validation scans size their pages by the same rule (the destination is unlimited)."""
+    source = small_source(aws, fault_proxy, "cap-vsrc")
+    dest = f"cap-vdst-{uuid.uuid4().hex[:8]}"
+    create_provisioned(aws, DEST_ROLE, dest, rcu=10_000, wcu=100)
+    load_direct(aws, DEST_ROLE, dest, count=SMALL_ITEMS, size=SMALL_ITEM_BYTES)
+
+    report_ = api.validate(
+        source=through(fault_proxy, SOURCE_ROLE),
+        dest=through(fault_proxy, DEST_ROLE),
+        source_table=source,
+        dest_table=dest,
+        workers=2,
+        throughput=ThroughputOptions(read_percent=PERCENT),
+    )
+
+    # Every item of the source was read (whether the tables match is not this test's matter).
+    assert report_.source_count == SMALL_ITEMS
+    held = small_steady_state(fault_proxy, source)
+    scans, throttled = scans_and_throttled(fault_proxy)
+    report = f"{held.describe(SMALL_RCU)}; {scans} Scan calls (both tables), {throttled} throttled"
+    print(report)
+    assert 0.72 * SMALL_RCU <= held.rate <= 0.88 * SMALL_RCU, report
+    assert throttled / scans < 0.05, report
+
+
+STORM_AFTER = 8.0
+"""Seconds after the export's first charge when the storm starts (past its first pages)."""
+STORM = 10.0
+RECOVERY = 10.0
+"""The rate must be back at the target this long after the storm ends..."""
+AFTER_WINDOW = 12.0
+"""...and hold it over this many seconds."""
+STORM_ITEMS = 14_000
+"""384 items/s: 8 s before the storm, 10 s of it, 22 s after it and a margin."""
+
+
+class Storm:
+    """Refuses every Scan of one table for STORM seconds, STORM_AFTER seconds after the
+    proxy's first charge to it; records when it started and ended on the proxy's time axis."""
+
+    def __init__(self, proxy: FaultProxy, table: str) -> None:
+        self.proxy = proxy
+        self.table = table
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.cancel = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.proxy.consumed(self.table, "read"):
+            if self.cancel.wait(0.05):
+                return
+        first = self.proxy.consumed(self.table, "read")[0][0]
+        if self.cancel.wait(max(0.0, first + STORM_AFTER - self.proxy.elapsed())):
+            return
+        self.proxy.inject(FaultKind.THROUGHPUT_EXCEEDED, operations="Scan", tables=[self.table])
+        self.started = self.proxy.elapsed()
+        self.cancel.wait(STORM)
+        self.proxy.clear_faults()
+        self.ended = self.proxy.elapsed()
+
+
+def test_export_is_back_at_its_target_within_10_s_of_a_throttling_storm(
+    aws: LocalAWS, fault_proxy: FaultProxy, staging: str
+) -> None:
+    """Ten seconds of every Scan refused, in the middle of an export of a 60 RCU table:
+    the rate backs off to its floor, then grows back on time (not only on the rare successful
+    call), so ten seconds after the storm the proxy charges the target again."""
+    source = small_source(aws, fault_proxy, "cap-storm", count=STORM_ITEMS)
+    storm = Storm(fault_proxy, source)
+    storm.thread.start()
+    try:
+        exported = api.export(
+            source=through(fault_proxy, SOURCE_ROLE),
+            table=source,
+            staging=api.StagingOptions(url=staging),
+            segments=4,
+            workers=2,
+            throughput=ThroughputOptions(read_percent=PERCENT),
+        )
+    finally:
+        storm.cancel.set()
+        storm.thread.join(timeout=30)
+
+    assert exported.item_count == STORM_ITEMS
+    assert storm.started is not None, "the storm never blew"
+    assert storm.ended is not None, "the storm never ended"
+    series = fault_proxy.consumed(source, "read")
+    start = storm.ended + RECOVERY
+    end = start + AFTER_WINDOW
+    during = fault_proxy.held_rate(source, "read", start=storm.started, end=storm.ended)
+    seconds = fault_proxy.per_second(source, "read")
+    report = (
+        f"storm [{storm.started:.1f}, {storm.ended:.1f}] s, {during:.1f} RCU/s during it; "
+        f"per second: {[round(units) for units in seconds]}"
+    )
+    print(report)
+    assert series[-1][0] >= end, f"the export ended before {end:.1f} s; {report}"
+    after = fault_proxy.held_rate(source, "read", start=start, end=end)
+    assert 0.72 * SMALL_RCU <= after <= 0.88 * SMALL_RCU, f"{after:.1f} RCU/s after; {report}"

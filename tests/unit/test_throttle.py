@@ -150,7 +150,8 @@ def test_settle_with_less_than_expected_gives_units_back_up_to_the_bucket_size()
 
 def test_throttling_halves_the_rate_once_per_interval_down_to_the_floor() -> None:
     clock = FakeClock()
-    budget = CapacityBudget(100.0, clock=clock, min_rate_fraction=0.1)
+    # No additive increase here: only the decreases are watched.
+    budget = CapacityBudget(100.0, clock=clock, min_rate_fraction=0.1, increase_fraction=0.0)
     budget.on_throttled()
     budget.on_throttled()  # the same overload seen by another thread: ignored
     assert budget.rate == 50.0
@@ -161,20 +162,37 @@ def test_throttling_halves_the_rate_once_per_interval_down_to_the_floor() -> Non
     assert budget.stats().throttles == 6
 
 
-def test_success_grows_the_rate_back_by_small_steps_up_to_the_target() -> None:
+def test_the_rate_grows_back_with_time_even_without_a_successful_request() -> None:
+    """Additive increase on the clock: 10% of the target per second, requests or not."""
     clock = FakeClock()
     budget = CapacityBudget(100.0, clock=clock)
     budget.on_throttled()
-    budget.on_success()  # too soon after the decrease
     assert budget.rate == 50.0
     rates = []
-    for _ in range(12):
-        clock.advance(1.0)
-        for _ in range(50):  # many successes in one interval count as one step
-            budget.on_success()
+    for _ in range(6):
+        clock.advance(1.0)  # no request at all in this second
         rates.append(budget.rate)
-    assert rates[:3] == [55.0, 60.0, 65.0]
-    assert rates[-1] == 100.0
+    assert rates == pytest.approx([60.0, 70.0, 80.0, 90.0, 100.0, 100.0])
+
+
+def test_a_storm_leaves_the_rate_where_ten_seconds_bring_it_back_to_the_target() -> None:
+    """Throttled every second for 10 s, the rate settles near 10% of the target (halving
+    once a second against a step of 10% a second), and is back at the target within 10 s
+    of the last throttle. The numbers are the capacity ADR's table."""
+    clock = FakeClock()
+    budget = CapacityBudget(48.0, clock=clock)
+    during = []
+    for _ in range(10):
+        budget.on_throttled()
+        during.append(budget.rate)
+        clock.advance(1.0)
+    assert during[-1] == pytest.approx(0.1 * 48.0, rel=0.05)
+    after = []
+    for _ in range(10):
+        clock.advance(1.0)
+        after.append(budget.rate)
+    assert after[-1] == 48.0
+    assert after[3] < 48.0  # it grows, it does not jump
 
 
 def test_a_throttled_budget_makes_callers_wait_longer() -> None:
