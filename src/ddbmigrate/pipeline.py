@@ -409,6 +409,11 @@ def migrate(
     plan = replace(plan, segments=int(ledger.run.get("segments") or plan.segments))
     options = _recorded_settings(options, ledger)
     log = _source_settings(src, options, observer)
+    # Recorded once the source's settings passed (a strict stop there records nothing,
+    # so the same run may go on with another --settings).
+    ledger.set(
+        settings=opt.settings_text(options.settings), strict_settings=options.strict_settings
+    )
     ledger.set(segments=plan.segments)
     ledger.step("preflight", "done")
     observer.message(f"run {ledger.run_id} ({ledger.url})")
@@ -495,11 +500,10 @@ def migrate(
 
 
 def _recorded_settings(options: MigrateOptions, ledger: Ledger) -> MigrateOptions:
-    """The settings choice of the run's first start: a resume finishes the same table."""
+    """The settings choice the run recorded when it went past the source's settings: a
+    resume finishes the same table (and stays strict when it was)."""
     recorded = ledger.run.get("settings")
     if recorded is None:
-        ledger.set(settings=opt.settings_text(options.settings))
-        ledger.set(strict_settings=options.strict_settings)
         return options
     return replace(
         options,

@@ -290,3 +290,27 @@ def test_strict_settings_passes_when_the_lacking_setting_is_left_out(
     assert done.returncode == 0, done.stderr
     assert "not copied" not in done.stderr
     assert_same_items(client, source, client, dest)
+
+
+def test_a_pipeline_file_chooses_settings_and_strictness(
+    on_dynalite: Endpoints, dynalite_server: DynaliteServer, tmp_path: Path
+) -> None:
+    source, dest = unique("src"), unique("dst")
+    create_source(on_dynalite.source.client, source, items=5)
+    side = f"{{endpoint_url: {dynalite_server.endpoint_url}, region: {LOCAL_REGION}}}"
+    text = (
+        f"version: 1\nsource: {side}\ndestination: {side}\nstaging: {tmp_path / 'staging'}\n"
+        f"tables:\n  - name: {source}\n    to: {dest}\nworkers: 1\nstrict_settings: true\n"
+    )
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(text)
+    lenient = tmp_path / "lenient.yaml"
+    lenient.write_text(text + "settings: ttl,tags\n")
+
+    refused = ddbmigrate("run", str(strict), "--progress", "off")
+    done = ddbmigrate("run", str(lenient), "--progress", "off")
+
+    assert refused.returncode == 1, refused.stderr
+    assert "point-in-time recovery cannot be copied" in refused.stderr + refused.stdout
+    assert done.returncode == 0, done.stderr
+    assert_same_items(on_dynalite.source.client, source, on_dynalite.dest.client, dest)
