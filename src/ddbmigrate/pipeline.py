@@ -257,6 +257,7 @@ def ensure_table(
     """
     observer = observer or NullObserver()
     log = log or opt.SettingsLog(observer)
+    _note_unread(source, settings, log)
     target = schemas.TableTarget.of(
         source, table_name=table_name, dest_kms_key_id=dest_kms_key_id, settings=settings
     )
@@ -512,15 +513,20 @@ def _recorded_settings(options: MigrateOptions, ledger: Ledger) -> MigrateOption
     )
 
 
+def _note_unread(source: TableSchema, settings: frozenset[str], log: opt.SettingsLog) -> None:
+    """The chosen settings the source could not read: not copied (said once per setting)."""
+    for name, (kind, operation) in source.unread.items():
+        if name in settings:
+            log.not_copied(name, opt.LABELS[name], opt.reason("source", kind, operation))
+
+
 def _source_settings(
     src: TableSchema, options: MigrateOptions, observer: Observer
 ) -> opt.SettingsLog:
     """A log of the optional settings, with those the source could not read (before any
     data moves, so ``--strict-settings`` stops the run there) and those left out by choice."""
     log = opt.SettingsLog(observer, strict=options.strict_settings)
-    for name, (kind, operation) in src.unread.items():
-        if name in options.settings:
-            log.not_copied(name, opt.LABELS[name], opt.reason("source", kind, operation))
+    _note_unread(src, options.settings, log)
     chosen = schemas.TableTarget.of(src, table_name=src.name)
     for name, label in chosen.optional_settings().items():
         if name not in options.settings:

@@ -6,6 +6,8 @@ class, deletion protection and tags (all in the CreateTable call), then TTL and 
 CreateTable cannot set). Not copied, on purpose (docs/adr/0004-schema-copy.md): resource
 policies and customer-managed KMS keys (both name source-account ARNs), warm throughput
 (paid pre-warming the user must choose), auto scaling policies (Application Auto Scaling).
+The settings other than keys, indexes and billing are optional and best effort
+(``ddbmigrate.settings``, docs/adr/0021-best-effort-settings.md).
 """
 
 from __future__ import annotations

@@ -314,3 +314,27 @@ def test_a_pipeline_file_chooses_settings_and_strictness(
     assert "point-in-time recovery cannot be copied" in refused.stderr + refused.stdout
     assert done.returncode == 0, done.stderr
     assert_same_items(on_dynalite.source.client, source, on_dynalite.dest.client, dest)
+
+
+def test_the_schema_command_creates_the_table_and_warns_about_what_it_cannot_read(
+    on_dynalite: Endpoints,
+) -> None:
+    source, dest = unique("src"), unique("dst")
+    create_source(on_dynalite.source.client, source, items=1)
+
+    done = ddbmigrate(
+        "schema",
+        "--source-table",
+        source,
+        "--dest-table",
+        dest,
+        *on_dynalite.source.flags,
+        *on_dynalite.dest.flags,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert (
+        "not copied: point-in-time recovery — the source endpoint does not support "
+        "DescribeContinuousBackups"
+    ) in done.stderr.splitlines()
+    assert gsi_names(on_dynalite.dest.client, dest) == {"by-city"}
