@@ -338,3 +338,13 @@ def test_the_schema_command_creates_the_table_and_warns_about_what_it_cannot_rea
         "DescribeContinuousBackups"
     ) in done.stderr.splitlines()
     assert gsi_names(on_dynalite.dest.client, dest) == {"by-city"}
+
+
+def test_an_unknown_setting_name_is_a_usage_error(tmp_path: Path) -> None:
+    done = ddbmigrate(
+        "migrate", "--source-table", "t", "--staging", str(tmp_path), "--settings", "ttl,pirt"
+    )
+
+    assert done.returncode == 2
+    assert "error: --settings 'ttl,pirt': unknown setting(s) pirt" in done.stderr
+    assert "Traceback" not in done.stderr
