@@ -45,6 +45,7 @@ BUCKET_POLICY_FILE = "staging-bucket-policy.json"
 
 # Where the run ledger keeps its files below the staging prefix (checkpoint.py, runs.py).
 _RUNS = "ddbmigrate/runs"
+_LOCKS = "ddbmigrate/locks"  # the plan locks (checkpoint.py, ADR 0016)
 _PREFLIGHT = "ddbmigrate/preflight"
 # Where --export-method native points ExportTableToPointInTime (api._native_export).
 _NATIVE = "native"
@@ -294,16 +295,16 @@ def _source_s3_statements(plan: PolicyPlan) -> list[Statement]:
         writes.append("s3:PutObjectAcl")
     return [
         _list_prefix(plan, "ListStagingPrefixForRunLedger"),
-        # Export parts, manifests, run ledger (run.json, lock.json, segment records) and, for
+        # Export parts, manifests, run ledger (run.json, segment records), plan lock and, for
         # a native export, AWS's own files below <prefix>/native/. AbortMultipartUpload is
         # for parts above 16 MiB whose upload fails, and for AWS's export.
         _allow("WriteExportsAndRunLedger", sorted(writes), _objects(plan, "*")),
         _allow("ReadRunLedgerToResume", ["s3:GetObject"], _objects(plan, "*")),
-        # The preflight's write probe and the run's lock are the only objects it deletes.
+        # The preflight's write probe and the run's plan lock are the only objects it deletes.
         _allow(
-            "DeletePreflightProbeAndRunLock",
+            "DeletePreflightProbeAndPlanLock",
             ["s3:DeleteObject"],
-            [_objects(plan, f"{_PREFLIGHT}/*"), _objects(plan, f"{_RUNS}/*/lock.json")],
+            [_objects(plan, f"{_PREFLIGHT}/*"), _objects(plan, f"{_LOCKS}/*")],
         ),
     ]
 

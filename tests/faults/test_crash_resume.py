@@ -29,6 +29,7 @@ import orjson
 import pytest
 from fault_proxy import FaultKind, FaultProxy
 
+from cliprocess import cli_env
 from ddbmigrate.aws.dynamodb import DynamoTableWriter
 from ddbmigrate.aws.session import SideSession
 from ddbmigrate.aws.wire import WireClient
@@ -137,19 +138,6 @@ def setup(moto_server: MotoServer) -> Iterator[Setup]:
         assert proxy.stats().errors == []
     finally:
         proxy.close()
-
-
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DDBMIGRATE_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
-        AWS_CONFIG_FILE=str(tmp_path / "none"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-        AWS_EC2_METADATA_DISABLED="true",
-        COLUMNS="200",
-    )
-    return env
 
 
 def migrate_args(setup: Setup, dest: str, staging: Path) -> list[str]:

@@ -32,8 +32,9 @@ import orjson
 import pytest
 from fault_proxy import FaultKind, FaultProxy
 
+from cliprocess import cli_env
 from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
-from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
+from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 
 pytestmark = pytest.mark.faults
 
@@ -82,19 +83,6 @@ def setup(moto_server: MotoServer) -> Iterator[Setup]:
         proxy.inject(FaultKind.SLOW, operations="BatchWriteItem", delay=WRITE_DELAY)
         yield Setup(proxy, aws, source)
         assert proxy.stats().errors == []
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DDBMIGRATE_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
-        AWS_CONFIG_FILE=str(tmp_path / "none"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-        AWS_EC2_METADATA_DISABLED="true",
-        COLUMNS="200",
-    )
-    return env
 
 
 def _args(setup: Setup, dest: str, staging: Path, workers: int) -> list[str]:
@@ -169,7 +157,7 @@ def test_an_interrupted_migrate_stops_cleanly_and_resumes(
 ) -> None:
     dest = f"intr-{step}-{workers}-{uuid.uuid4().hex[:6]}"
     staging = tmp_path / "staging"
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     args = _args(setup, dest, staging, workers)
     proc = subprocess.Popen(
         [str(BIN), *args],
@@ -242,7 +230,7 @@ def test_an_interrupted_pipeline_stops_every_table_and_resumes(
         f"staging: {staging}\nworkers: 2\nparallel_tables: 2\ntables:\n{tables}"
     )
     args = ["run", str(pipeline), "--progress", "off"]
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     proc = subprocess.Popen(
         [str(BIN), *args],
         env=env,
@@ -352,7 +340,7 @@ def test_export_import_and_validate_each_stop_on_a_signal_and_run_again(
     setup: Setup, tmp_path: Path
 ) -> None:
     """The single-step commands: interrupted mid-step, each run again to its end."""
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     staging = tmp_path / "exports"
     dest = f"intr-cmd-{uuid.uuid4().hex[:6]}"
     url = setup.proxy.url

@@ -24,6 +24,7 @@ import orjson
 import pytest
 from gated_proxy import GatedProxy
 
+from cliprocess import cli_env
 from ddbmigrate import api
 from ddbmigrate.checkpoint import plan_hash
 from ddbmigrate.local.env import SOURCE_ROLE, LocalAWS
@@ -86,19 +87,6 @@ def export(aws: LocalAWS, table: str, staging: Path) -> str:
         threads=1,
     )
     return result.export_id
-
-
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DDBMIGRATE_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
-        AWS_CONFIG_FILE=str(tmp_path / "none"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-        AWS_EC2_METADATA_DISABLED="true",
-        COLUMNS="200",
-    )
-    return env
 
 
 def import_args(proxy: GatedProxy, staging: Path, table: str) -> list[str]:

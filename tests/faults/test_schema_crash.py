@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from gated_proxy import GatedProxy
 
+from cliprocess import cli_env
 from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
 
@@ -92,19 +93,6 @@ def source(aws: LocalAWS) -> str:
 def proxy(moto_server: MotoServer) -> Iterator[GatedProxy]:
     with GatedProxy(moto_server.endpoint_url, seed=11) as gated:
         yield gated
-
-
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DDBMIGRATE_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
-        AWS_CONFIG_FILE=str(tmp_path / "none"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-        AWS_EC2_METADATA_DISABLED="true",
-        COLUMNS="200",
-    )
-    return env
 
 
 def migrate_args(proxy: GatedProxy, source: str, dest: str, staging: Path) -> list[str]:

@@ -18,6 +18,7 @@ import orjson
 import pytest
 from botocore.stub import ANY, Stubber
 
+from cliprocess import cli_env
 from ddbmigrate import api
 from ddbmigrate.aws import S3Store
 from ddbmigrate.aws.session import SideSession
@@ -27,7 +28,7 @@ from ddbmigrate.errors import AccessDeniedError
 from ddbmigrate.local.demo import put_items, scan_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import BUCKET, DEST_ACCOUNT, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
-from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
+from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from ddbmigrate.model import StoreURL
 from ddbmigrate.pipeline import MigrateOptions
 from ddbmigrate.planlock import take_lock
@@ -62,19 +63,6 @@ def source_table(aws: LocalAWS) -> str:
     )
     put_items(aws, table, customer_items(ITEMS))
     return table
-
-
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DDBMIGRATE_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
-        AWS_CONFIG_FILE=str(tmp_path / "none"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-        AWS_EC2_METADATA_DISABLED="true",
-        COLUMNS="200",
-    )
-    return env
 
 
 def lock_pids(staging: Path) -> set[int]:

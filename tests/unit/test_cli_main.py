@@ -18,6 +18,7 @@ import typer
 from ddbmigrate import api
 from ddbmigrate.cli.app import main
 from ddbmigrate.cli.exit_codes import ExitCode
+from ddbmigrate.engines.local import INTERRUPT
 from ddbmigrate.errors import Interrupted
 
 RUN_ID = "20261127T143000Z-1a2b3c4d"
@@ -132,3 +133,24 @@ def test_sigterm_at_the_cleanup_question_is_143(
     _cleanup_does(monkeypatch, _raise(AssertionError("nothing may be deleted")))
     assert main(CLEANUP) == ExitCode.TERMINATED
     assert "interrupted: run the same command again" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_signal_while_workers_start_is_raised_after_the_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Starting a spawned worker writes its start-up data down a pipe: a signal raised in the
+    middle cut that data short, and the child printed a traceback after 'interrupted'. The
+    section finishes; the interrupt is raised where it ends."""
+    steps: list[str] = []
+
+    def start_workers() -> None:
+        with INTERRUPT.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            steps.append("every worker started")
+        steps.append("after the section")  # never: the interrupt is raised first
+
+    _cleanup_does(monkeypatch, start_workers)
+    assert main([*CLEANUP, "--yes"]) == 143
+    assert steps == ["every worker started"]
+    assert capsys.readouterr().err.splitlines() == ["interrupted: run the same command again"]

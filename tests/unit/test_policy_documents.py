@@ -123,9 +123,9 @@ def test_source_role_reads_tables_and_writes_the_staging_prefix() -> None:
         "s3:PutObject",
     }
     by_sid = statements(doc)
-    assert by_sid["DeletePreflightProbeAndRunLock"]["Resource"] == [
+    assert by_sid["DeletePreflightProbeAndPlanLock"]["Resource"] == [
         f"arn:aws:s3:::{BUCKET}/migrations/ddbmigrate/preflight/*",
-        f"arn:aws:s3:::{BUCKET}/migrations/ddbmigrate/runs/*/lock.json",
+        f"arn:aws:s3:::{BUCKET}/migrations/ddbmigrate/locks/*",
     ]
     listing = by_sid["ListStagingPrefixForRunLedger"]
     assert listing["Resource"] == f"arn:aws:s3:::{BUCKET}"

@@ -1434,7 +1434,8 @@ def _stop_signals() -> Iterator[None]:
         if not received:
             received.append(signum)
             INTERRUPT.set(signum)  # engines on other threads (a pipeline's tables) stop too
-            raise Interrupted(signum)
+            if not INTERRUPT.deferring:  # else raised where the section ends
+                raise Interrupted(signum)
 
     saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
+from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -85,6 +86,27 @@ class _Interrupt:
     def __init__(self) -> None:
         self._event = threading.Event()
         self._signum = int(signal.SIGINT)
+        self._deferring = 0  # changed by the main thread only, where the handler runs
+
+    @property
+    def deferring(self) -> bool:
+        """The main thread is in :meth:`deferred`: the handler records, it does not raise."""
+        return self._deferring > 0 and threading.current_thread() is threading.main_thread()
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A section a raised signal must not cut in two, raised at its end instead.
+
+        Starting a spawned worker writes its start-up data down a pipe; an exception in the
+        middle of that write leaves the child reading a cut pickle, and it prints a
+        traceback ("Ran out of input") after the command has said "interrupted"."""
+        main = threading.current_thread() is threading.main_thread()
+        self._deferring += main
+        try:
+            yield
+        finally:
+            self._deferring -= main
+        self.check()
 
     def set(self, signum: int) -> None:
         self._signum = signum
@@ -312,7 +334,11 @@ class ProcessEngine:
     ) -> list[R]:
         if not units:
             return []
-        self._start()
+        try:
+            self._start()
+        except BaseException:
+            self._kill()  # the workers started before an interrupt, or before a failed start
+            raise
         run = _Run(
             job_id=next(self._job_ids),
             procs=self._procs,
@@ -334,6 +360,10 @@ class ProcessEngine:
         if self._procs:
             return
         ctx = get_context("spawn")  # fork would copy locks held by this process's threads
+        with INTERRUPT.deferred():
+            self._spawn(ctx)
+
+    def _spawn(self, ctx: SpawnContext) -> None:
         for _ in range(self._workers):
             parent_end, child_end = ctx.Pipe(duplex=True)
             process = ctx.Process(

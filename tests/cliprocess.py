@@ -1,0 +1,30 @@
+"""The installed ``ddbmigrate`` command as a user runs it, for the tests that start it as a
+subprocess: where it is, and an environment holding nothing of the host's AWS setup but the
+embedded AWS's keys."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+
+BIN = Path(sys.executable).parent / "ddbmigrate"
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """This process's environment less every ``AWS_*``/``DDBMIGRATE_*`` variable, with the
+    embedded AWS's keys, no config or credentials file, and a wide terminal (one line a
+    message); ``extra`` last."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DDBMIGRATE_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+        COLUMNS="200",
+    )
+    env.update(extra)
+    return env
