@@ -4,7 +4,6 @@ while it is held, and runs the same command again."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 from gated_proxy import GatedProxy
 
 from alltypes import create_source
+from cliprocess import cli_env
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from dynalite import DynaliteServer
 from itemcompare import assert_same_items, dynamodb_client
@@ -67,7 +67,7 @@ def test_a_migrate_killed_during_its_import_resumes_to_an_exact_copy(
         *side_flags("source", gated.url, roles[0]),
         *side_flags("dest", gated.url, roles[1]),
     ]
-    env = {**os.environ, "COLUMNS": "200"}
+    env = cli_env(tmp_path)
     gated.arm("BatchWriteItem", skip=1)
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -8,7 +8,6 @@ Copies are judged with tests/itemcompare.py, never with the tool's validator.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -20,6 +19,7 @@ import orjson
 import pytest
 
 from alltypes import create_source
+from cliprocess import cli_env
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from dynalite import DynaliteServer
 from itemcompare import assert_same_items, dynamodb_client
@@ -76,11 +76,12 @@ def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
-def ddbmigrate(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """The command, as a user runs it (this interpreter, so PYTHONPATH applies)."""
+def ddbmigrate(*args: str, home: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """The command, as a user runs it (this interpreter, so PYTHONPATH applies); ``home``:
+    a test's folder for the environment of tests/cliprocess.py."""
     return subprocess.run(
         [sys.executable, "-m", "ddbmigrate", *args],
-        env={**os.environ, "COLUMNS": "200"},
+        env=cli_env(home),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -108,6 +109,7 @@ def migrate(
         *endpoints.source.flags,
         *endpoints.dest.flags,
         *extra,
+        home=staging.parent,
     )
 
 
@@ -147,10 +149,12 @@ def test_export_import_validate_each_on_its_own(endpoints: Endpoints, tmp_path: 
     staging = str(tmp_path / "exports")
 
     exported = ddbmigrate(
-        "export", "--table", source, "--staging", staging, *endpoints.source.flags
+        "export", "--table", source, "--staging", staging, *endpoints.source.flags, home=tmp_path
     )
     assert exported.returncode == 0, exported.stderr
-    imported = ddbmigrate("import", staging, "--dest-table", dest, *endpoints.dest.flags)
+    imported = ddbmigrate(
+        "import", staging, "--dest-table", dest, *endpoints.dest.flags, home=tmp_path
+    )
     assert imported.returncode == 0, imported.stderr
     validated = ddbmigrate(
         "validate",
@@ -160,6 +164,7 @@ def test_export_import_validate_each_on_its_own(endpoints: Endpoints, tmp_path: 
         dest,
         *endpoints.source.flags,
         *endpoints.dest.flags,
+        home=tmp_path,
     )
 
     assert validated.returncode == 0, validated.stderr
@@ -307,8 +312,8 @@ def test_a_pipeline_file_chooses_settings_and_strictness(
     lenient = tmp_path / "lenient.yaml"
     lenient.write_text(text + "settings: ttl,tags\n")
 
-    refused = ddbmigrate("run", str(strict), "--progress", "off")
-    done = ddbmigrate("run", str(lenient), "--progress", "off")
+    refused = ddbmigrate("run", str(strict), "--progress", "off", home=tmp_path)
+    done = ddbmigrate("run", str(lenient), "--progress", "off", home=tmp_path)
 
     assert refused.returncode == 1, refused.stderr
     assert "point-in-time recovery cannot be copied" in refused.stderr + refused.stdout
@@ -317,7 +322,7 @@ def test_a_pipeline_file_chooses_settings_and_strictness(
 
 
 def test_the_schema_command_creates_the_table_and_warns_about_what_it_cannot_read(
-    on_dynalite: Endpoints,
+    on_dynalite: Endpoints, tmp_path: Path
 ) -> None:
     source, dest = unique("src"), unique("dst")
     create_source(on_dynalite.source.client, source, items=1)
@@ -330,6 +335,7 @@ def test_the_schema_command_creates_the_table_and_warns_about_what_it_cannot_rea
         dest,
         *on_dynalite.source.flags,
         *on_dynalite.dest.flags,
+        home=tmp_path,
     )
 
     assert done.returncode == 0, done.stderr
@@ -342,7 +348,9 @@ def test_the_schema_command_creates_the_table_and_warns_about_what_it_cannot_rea
 
 def test_an_unknown_setting_name_is_a_usage_error(tmp_path: Path) -> None:
     done = ddbmigrate(
-        "migrate", "--source-table", "t", "--staging", str(tmp_path), "--settings", "ttl,pirt"
+        "migrate",
+        *("--source-table", "t", "--staging", str(tmp_path), "--settings", "ttl,pirt"),
+        home=tmp_path,
     )
 
     assert done.returncode == 2
