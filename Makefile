@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test check fmt clean venv
+.PHONY: help demo test check fmt clean venv dynalite
 
 help:
 	@echo "make demo   - set up and migrate a table between two local AWS accounts"
@@ -22,9 +22,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ddbmigrate demo
 
+# dynalite (a second DynamoDB implementation, from npm) into .cache/dynalite, once: the
+# endpoint tests run against it as well as moto. Needs node and npm (tests/dynalite.py).
+dynalite: $(STAMP)
+	$(BIN)/python tests/dynalite.py
+
 # Two test processes, a test file each at a time (its fixtures stay together): the suite is
 # mostly waiting on moto and subprocesses, so this halves its time on two cores.
-test: $(STAMP)
+test: $(STAMP) dynalite
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 check: $(STAMP)
@@ -37,4 +42,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .cache/dynalite

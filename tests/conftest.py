@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, MotoServer
+from dynalite import DynaliteMissingError, DynaliteServer
 
 # Property tests must not depend on how busy the machine is: an example that takes 300 ms
 # while five other test processes share two cores is no bug, so no deadline and no too_slow
@@ -57,6 +58,24 @@ def moto_server() -> Iterator[MotoServer]:
     """The embedded AWS, started once for the whole session (moto starts lazily)."""
     with MotoServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def dynalite_server() -> Iterator[DynaliteServer]:
+    """dynalite (tests/dynalite.py), installed once and started per session. Fails, not
+    skips, without Node.js and npm: a suite that silently tested one implementation would
+    pass for the wrong reason."""
+    server, missing = DynaliteServer(), ""
+    try:
+        server.__enter__()
+    except DynaliteMissingError as exc:
+        missing = str(exc)
+    if missing:
+        pytest.fail(missing, pytrace=False)  # outside the except: one message, no chain
+    try:
+        yield server
+    finally:
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture

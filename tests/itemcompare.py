@@ -31,11 +31,14 @@ SHOWN = 20
 """Differences written out in a failure message; the rest are counted."""
 
 
-def dynamodb_client(endpoint_url: str, role_arn: str, *, region: str = REGION) -> Any:
-    """A low-level DynamoDB client acting as the account of ``role_arn`` (moto: AssumeRole)."""
+def dynamodb_client(endpoint_url: str, role_arn: str | None, *, region: str = REGION) -> Any:
+    """A low-level DynamoDB client acting as the account of ``role_arn`` (moto: AssumeRole);
+    without a role, the endpoint's only account (dynalite has no STS)."""
     base = boto3.Session(
         aws_access_key_id="itemcompare", aws_secret_access_key="itemcompare", region_name=region
     )
+    if role_arn is None:
+        return base.client("dynamodb", endpoint_url=endpoint_url)
     sts = base.client("sts", endpoint_url=endpoint_url)
     creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="itemcompare")["Credentials"]
     return boto3.Session(

@@ -1323,6 +1323,8 @@ def run_pipeline(
             export_method=job.spec.export_method,
             import_method=job.spec.import_method,
             timeouts=spec.timeouts,
+            settings=spec.settings,
+            strict_settings=spec.strict_settings,
         )
 
     def finished_before(job: TableJob) -> str | None:

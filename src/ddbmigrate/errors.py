@@ -74,6 +74,15 @@ class NotFoundError(FatalError):
     """A table, bucket, export or file does not exist."""
 
 
+class UnsupportedError(FatalError):
+    """The endpoint does not implement the operation (UnknownOperationException, HTTP 501,
+    "not implemented"): a DynamoDB-compatible store or emulator with a subset of the API."""
+
+
+class SettingsNotCopiedError(FatalError):
+    """``--strict-settings``: an optional table setting could not be read or copied."""
+
+
 class SchemaMismatchError(FatalError):
     """The destination table exists with a key schema that differs from the source."""
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ddbmigrate import schema as schemas
+from ddbmigrate import settings as opt
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.engines.local import Engine, ThreadEngine
 from ddbmigrate.errors import (
@@ -19,6 +20,7 @@ from ddbmigrate.errors import (
     FatalError,
     NotFoundError,
     ResumeMismatchError,
+    UnsupportedError,
 )
 from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
 from ddbmigrate.formats.detect import SourcePlan, detect
@@ -89,6 +91,10 @@ class MigrateOptions:
     table_wait_timeout: float = 1800.0
     """Seconds to wait for a new destination table (and its GSIs) to become ACTIVE."""
     consistent_validate: bool = False
+    settings: frozenset[str] = opt.ALL
+    """Optional table settings to copy (``--settings``); keys, indexes and billing always."""
+    strict_settings: bool = False
+    """An optional setting that cannot be read or copied stops the run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,8 @@ class MigrateReport:
     export: ExportResult
     imported: ImportResult
     validation: ValidationReport | None
+    settings: tuple[opt.SettingOutcome, ...] = ()
+    """Each optional setting of the source: copied, or not and why."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -131,6 +139,7 @@ class MigrateReport:
             "export": self.export.to_dict(),
             "import": self.imported.to_dict(),
             "validation": self.validation.to_dict() if self.validation else None,
+            "settings": [o.to_dict() for o in self.settings],
         }
 
 
@@ -236,15 +245,22 @@ def ensure_table(
     wait_timeout: float = 1800.0,
     observer: Observer | None = None,
     ledger: Ledger | None = None,
+    settings: frozenset[str] = opt.ALL,
+    log: opt.SettingsLog | None = None,
 ) -> str:
     """Create the destination like the source (or check the one there); say what was done.
 
     With a ``ledger``, the table to create is recorded before CreateTable; a resume that
     finds it then applies whatever the table still lacks (TTL, PITR, tags, stream, deletion
-    protection, indexes) instead of leaving it as it is.
+    protection, indexes) instead of leaving it as it is. Optional ``settings`` the endpoint
+    lacks or the role may not set are left out and recorded in ``log``.
     """
     observer = observer or NullObserver()
-    target = schemas.TableTarget.of(source, table_name=table_name, dest_kms_key_id=dest_kms_key_id)
+    log = log or opt.SettingsLog(observer)
+    _note_unread(source, settings, log)
+    target = schemas.TableTarget.of(
+        source, table_name=table_name, dest_kms_key_id=dest_kms_key_id, settings=settings
+    )
     pinned = _pinned_table(ledger, target)
     if existing is not None:
         schemas.check_compatible(source=source, dest=existing, dest_flag="--dest-table")
@@ -252,7 +268,7 @@ def ensure_table(
             for note in schemas.schema_differences(source, existing):
                 observer.message(f"destination {table_name!r} exists and is left as it is: {note}")
             return f"table {table_name!r} exists with the same key; left as it is"
-        applied = finish_table(admin, pinned, existing, wait_timeout, observer)
+        applied = finish_table(admin, pinned, existing, wait_timeout, observer, log=log)
         done = f"; applied what it lacked: {', '.join(applied)}" if applied else ""
         return f"table {table_name!r} was created earlier in this run{done}"
     target = pinned or target
@@ -271,7 +287,9 @@ def ensure_table(
         )
     # It may be a table someone else made meanwhile: same key?
     schemas.check_compatible(source=source, dest=created, dest_flag="--dest-table")
-    finish_table(admin, target, created, wait_timeout, observer)
+    finish_table(admin, target, created, wait_timeout, observer, log=log)
+    for name, label in target.optional_settings().items():
+        log.copied(name, label)
     return f"created table {table_name!r} like {source.name!r}"
 
 
@@ -301,15 +319,27 @@ def finish_table(
     table: TableSchema,
     wait_timeout: float,
     observer: Observer,
+    *,
+    log: opt.SettingsLog | None = None,
 ) -> list[str]:
-    """Apply what ``table`` lacks of ``target``, one call each; return what was applied."""
-    settings = schemas.missing_settings(target, table)
-    for setting in settings:
+    """Apply what ``table`` lacks of ``target``, one call each; return what was applied.
+    An optional setting the endpoint lacks or the role may not set goes to ``log``."""
+    log = log or opt.SettingsLog(observer)
+    applied: list[str] = []
+    for setting in schemas.missing_settings(target, table):
         observer.message(f"table {target.name!r}: applying {setting.label}")
-        setting.apply(admin, target.name)
+        try:
+            setting.apply(admin, target.name)
+        except (UnsupportedError, AccessDeniedError) as exc:
+            if setting.setting is None:
+                raise  # an index is the table itself, never best effort
+            why = opt.reason("destination", opt.kind_of(exc), setting.operation)
+            log.not_copied(setting.setting, opt.LABELS[setting.setting], why)
+            continue
         if setting.updates_table:
             admin.wait_active(target.name, timeout=wait_timeout)
-    return [s.label for s in settings]
+        applied.append(setting.label)
+    return applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +408,13 @@ def migrate(
         managed, src=src, dst=dst, options=options, resuming=resuming_import, observer=observer
     )
     plan = replace(plan, segments=int(ledger.run.get("segments") or plan.segments))
+    options = _recorded_settings(options, ledger)
+    log = _source_settings(src, options, observer)
+    # Recorded once the source's settings passed (a strict stop there records nothing,
+    # so the same run may go on with another --settings).
+    ledger.set(
+        settings=opt.settings_text(options.settings), strict_settings=options.strict_settings
+    )
     ledger.set(segments=plan.segments)
     ledger.step("preflight", "done")
     observer.message(f"run {ledger.run_id} ({ledger.url})")
@@ -389,7 +426,7 @@ def migrate(
     observer.message(f"workers        {engine.describe()}")
     if managed.import_ is None:
         action = _schema_step(
-            dest, src=src, dst=dst, options=options, ledger=ledger, observer=observer
+            dest, src=src, dst=dst, options=options, ledger=ledger, observer=observer, log=log
         )
     else:
         action = f"ImportTable creates {options.dest_table!r} like {src.name!r}"
@@ -454,8 +491,49 @@ def migrate(
         ledger.step("validate", "match" if report.matches else "mismatch")
     ledger.finish()
     return MigrateReport(
-        plan=plan, schema_action=action, export=exported, imported=imported, validation=report
+        plan=plan,
+        schema_action=action,
+        export=exported,
+        imported=imported,
+        validation=report,
+        settings=tuple(log.outcomes),
     )
+
+
+def _recorded_settings(options: MigrateOptions, ledger: Ledger) -> MigrateOptions:
+    """The settings choice the run recorded when it went past the source's settings: a
+    resume finishes the same table (and stays strict when it was)."""
+    recorded = ledger.run.get("settings")
+    if recorded is None:
+        return options
+    return replace(
+        options,
+        settings=opt.parse_settings(str(recorded)),
+        strict_settings=options.strict_settings or bool(ledger.run.get("strict_settings")),
+    )
+
+
+def _note_unread(source: TableSchema, settings: frozenset[str], log: opt.SettingsLog) -> None:
+    """The chosen settings the source could not read: not copied (said once per setting)."""
+    for name, (kind, operation) in source.unread.items():
+        if name in settings:
+            log.not_copied(name, opt.LABELS[name], opt.reason("source", kind, operation))
+
+
+def _source_settings(
+    src: TableSchema, options: MigrateOptions, observer: Observer
+) -> opt.SettingsLog:
+    """A log of the optional settings, with those the source could not read (before any
+    data moves, so ``--strict-settings`` stops the run there) and those left out by choice."""
+    log = opt.SettingsLog(observer, strict=options.strict_settings)
+    _note_unread(src, options.settings, log)
+    chosen = schemas.TableTarget.of(src, table_name=src.name)
+    for name, label in chosen.optional_settings().items():
+        if name not in options.settings:
+            log.outcomes.append(
+                opt.SettingOutcome(name, label, False, f"left out by {opt.SETTINGS_FLAG}")
+            )
+    return log
 
 
 def _schema_step(
@@ -466,6 +544,7 @@ def _schema_step(
     options: MigrateOptions,
     ledger: Ledger,
     observer: Observer,
+    log: opt.SettingsLog,
 ) -> str:
     if ledger.step_state("schema") == "done" and dst is not None:
         return f"table {options.dest_table!r} was created earlier in this run"
@@ -478,6 +557,8 @@ def _schema_step(
         wait_timeout=options.table_wait_timeout,
         observer=observer,
         ledger=ledger,
+        settings=options.settings,
+        log=log,
     )
     observer.message(action)
     ledger.step("schema", "done")

@@ -17,6 +17,7 @@ from ddbmigrate.config import SIDE_FIELDS, Side
 from ddbmigrate.engines.choice import ENGINES, EngineChoice
 from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers, max_workers
 from ddbmigrate.errors import ConfigError
+from ddbmigrate.settings import ALL, parse_settings
 
 STEPS = ("preflight", "schema", "export", "import", "validate")
 _TOP = {
@@ -38,6 +39,8 @@ _TOP = {
     "bucket_owner",
     "parallel_tables",
     "timeouts",
+    "settings",
+    "strict_settings",
     "engine",
     "spark_master",
 }
@@ -102,6 +105,9 @@ class PipelineSpec:
     log_location: str | None = None
     report_html: str | None = None
     bucket_owner: str | None = None
+    settings: frozenset[str] = ALL
+    """Optional table settings to copy (``settings: all|keys-only|ttl,tags,...``)."""
+    strict_settings: bool = False
 
 
 def load_pipeline(path: Path) -> PipelineSpec:
@@ -244,7 +250,21 @@ def _spec(file: str, root: yaml.MappingNode) -> PipelineSpec:
         log_location=_opt_str(top.get("log_location"), "log_location", file),
         report_html=_opt_str(top.get("report_html"), "report_html", file),
         bucket_owner=_opt_str(top.get("bucket_owner"), "bucket_owner", file),
+        settings=_settings(top.get("settings"), file),
+        strict_settings=_scalar(top["strict_settings"], bool, "strict_settings", file)
+        if "strict_settings" in top
+        else False,
     )
+
+
+def _settings(node: yaml.Node | None, file: str) -> frozenset[str]:
+    text = _opt_str(node, "settings", file)
+    if text is None:
+        return ALL
+    try:
+        return parse_settings(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: settings: {exc.message}", hint=exc.hint) from None
 
 
 def _local_workers(top: dict[str, yaml.Node], file: str) -> int:

@@ -81,6 +81,9 @@ class TableSchema:
     """ListTagsOfResource: ``[{"Key": ..., "Value": ...}]``."""
     pitr_enabled: bool = False
     """DescribeContinuousBackups: point-in-time recovery status."""
+    unread: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Optional settings (``ttl``, ``tags``, ``pitr``) that could not be read: setting ->
+    (``unsupported`` or ``denied``, the operation). Their fields above are the defaults."""
 
     @property
     def name(self) -> str:

@@ -257,6 +257,7 @@ def build_report(
         "export": result.export.to_dict() if result else None,
         "import": result.imported.to_dict() if result else None,
         "validation": _validation(result),
+        "settings": [o.to_dict() for o in result.settings] if result else [],
     }
     return {
         "format": REPORT_FORMAT,
@@ -308,7 +309,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:820px;color:#2
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:4px 8px;
 text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.success{color:#1a7f37}.failure{color:#c62828}.hint{color:#555}
+.success{color:#1a7f37}.failure{color:#c62828}.warning{color:#9a6700}.hint{color:#555}
 svg text{font:11px system-ui,sans-serif;fill:#444}
 """
 
@@ -379,10 +380,26 @@ def _table_rows(table: Mapping[str, Any]) -> list[str]:
     ]
     verdict = (table.get("validation") or {}).get("summary") if table.get("validation") else None
     outcome = str(table.get("outcome", ""))
+    rows += _settings_rows(name, table.get("settings") or [])
     rows.append(
         f'<tr><td>{e(name)}</td><td>result</td><td class="{e(outcome)}">{e(outcome)}</td>'
         f'<td colspan="4">{e(verdict or (table.get("error") or {}).get("message") or "")}</td></tr>'
     )
+    return rows
+
+
+def _settings_rows(name: str, settings: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One row per optional table setting: copied, or not copied and why."""
+    e = _esc
+    rows = []
+    for entry in settings:
+        copied = bool(entry.get("copied"))
+        outcome = "copied" if copied else "not copied"
+        rows.append(
+            f"<tr><td>{e(name)}</td><td>setting {e(entry.get('label'))}</td>"
+            f'<td class="{"success" if copied else "warning"}">{outcome}</td>'
+            f'<td colspan="4">{e(entry.get("reason") or "")}</td></tr>'
+        )
     return rows
 
 

@@ -6,6 +6,8 @@ class, deletion protection and tags (all in the CreateTable call), then TTL and 
 CreateTable cannot set). Not copied, on purpose (docs/adr/0004-schema-copy.md): resource
 policies and customer-managed KMS keys (both name source-account ARNs), warm throughput
 (paid pre-warming the user must choose), auto scaling policies (Application Auto Scaling).
+The settings other than keys, indexes and billing are optional and best effort
+(``ddbmigrate.settings``, docs/adr/0021-best-effort-settings.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from ddbmigrate.errors import CapacityGuardError, SchemaMismatchError
 from ddbmigrate.model import KeySchema
 from ddbmigrate.ports import TableAdmin, TableSchema
+from ddbmigrate.settings import ALL, LABELS
 
 
 def billing_mode(description: dict[str, Any]) -> str:
@@ -148,12 +151,32 @@ class TableTarget:
 
     @classmethod
     def of(
-        cls, source: TableSchema, *, table_name: str, dest_kms_key_id: str | None = None
+        cls,
+        source: TableSchema,
+        *,
+        table_name: str,
+        dest_kms_key_id: str | None = None,
+        settings: frozenset[str] = ALL,
     ) -> TableTarget:
+        """``settings``: the optional settings to copy (``ddbmigrate.settings``)."""
         request = create_table_request(
             source, table_name=table_name, dest_kms_key_id=dest_kms_key_id
         )
-        return cls(request, source.ttl_attribute, source.pitr_enabled)
+        for name, field_name in _REQUEST_FIELDS.items():
+            # A KMS key the user named is asked for, not copied: it stays.
+            if name not in settings and not (name == "sse" and dest_kms_key_id):
+                request.pop(field_name, None)
+        ttl = source.ttl_attribute if "ttl" in settings else None
+        return cls(request, ttl, source.pitr_enabled and "pitr" in settings)
+
+    def optional_settings(self) -> dict[str, str]:
+        """The optional settings this target asks for: name -> label."""
+        found = {n: LABELS[n] for n, f in _REQUEST_FIELDS.items() if self.request.get(f)}
+        if self.ttl_attribute:
+            found["ttl"] = f"TTL on {self.ttl_attribute!r}"
+        if self.pitr:
+            found["pitr"] = LABELS["pitr"]
+        return found
 
     @property
     def name(self) -> str:
@@ -167,6 +190,14 @@ class TableTarget:
         return cls(dict(body["request"]), body.get("ttl_attribute"), bool(body.get("pitr")))
 
 
+_REQUEST_FIELDS = {
+    "stream": "StreamSpecification",
+    "table-class": "TableClass",
+    "deletion-protection": "DeletionProtectionEnabled",
+    "tags": "Tags",
+    "sse": "SSESpecification",
+}
+"""Optional settings CreateTable sets: name -> request field."""
 _CAPACITY_FIELDS = ("ProvisionedThroughput", "OnDemandThroughput")
 
 
@@ -201,6 +232,10 @@ class Setting:
     """Applies it to the named table."""
     updates_table: bool = False
     """UpdateTable: the table is UPDATING afterwards, and must be waited for."""
+    setting: str | None = None
+    """The optional setting (``ddbmigrate.settings``) it is, best effort; None for an index."""
+    operation: str = "UpdateTable"
+    """The call that applies it, for the message when the endpoint lacks it."""
 
 
 def missing_settings(target: TableTarget, table: TableSchema) -> list[Setting]:
@@ -217,11 +252,32 @@ def missing_settings(target: TableTarget, table: TableSchema) -> list[Setting]:
     found += _table_settings(request, desc)
     have_tags = {(t["Key"], t["Value"]) for t in table.tags}
     if lacking := [t for t in request.get("Tags") or [] if (t["Key"], t["Value"]) not in have_tags]:
-        found.append(Setting(f"{len(lacking)} tags", lambda a, n: a.tag_table(n, lacking)))
+        found.append(
+            Setting(
+                f"{len(lacking)} tags",
+                lambda a, n: a.tag_table(n, lacking),
+                setting="tags",
+                operation="TagResource",
+            )
+        )
     if (attr := target.ttl_attribute) and table.ttl_attribute != attr:
-        found.append(Setting(f"TTL on {attr!r}", lambda a, n: a.enable_ttl(n, attr)))
+        found.append(
+            Setting(
+                f"TTL on {attr!r}",
+                lambda a, n: a.enable_ttl(n, attr),
+                setting="ttl",
+                operation="UpdateTimeToLive",
+            )
+        )
     if target.pitr and not table.pitr_enabled:
-        found.append(Setting("point-in-time recovery", lambda a, n: a.enable_pitr(n)))
+        found.append(
+            Setting(
+                "point-in-time recovery",
+                lambda a, n: a.enable_pitr(n),
+                setting="pitr",
+                operation="UpdateContinuousBackups",
+            )
+        )
     return found
 
 
@@ -254,7 +310,12 @@ def _table_settings(request: dict[str, Any], desc: dict[str, Any]) -> list[Setti
     ):
         view = str(stream["StreamViewType"])
         found.append(
-            Setting(f"stream {view}", lambda a, n: a.enable_stream(n, view), updates_table=True)
+            Setting(
+                f"stream {view}",
+                lambda a, n: a.enable_stream(n, view),
+                updates_table=True,
+                setting="stream",
+            )
         )
     want_class = request.get("TableClass")
     have_class = (desc.get("TableClassSummary") or {}).get("TableClass", "STANDARD")
@@ -264,6 +325,7 @@ def _table_settings(request: dict[str, Any], desc: dict[str, Any]) -> list[Setti
                 f"table class {want_class}",
                 lambda a, n: a.set_table_class(n, str(want_class)),
                 updates_table=True,
+                setting="table-class",
             )
         )
     if request.get("DeletionProtectionEnabled") and not desc.get("DeletionProtectionEnabled"):
@@ -272,6 +334,7 @@ def _table_settings(request: dict[str, Any], desc: dict[str, Any]) -> list[Setti
                 "deletion protection",
                 lambda a, n: a.set_deletion_protection(n, on=True),
                 updates_table=True,
+                setting="deletion-protection",
             )
         )
     return found

@@ -569,23 +569,49 @@ def test_wait_active_times_out(stub: StubServer, stub_session: SideSession) -> N
     assert 10 <= clock.monotonic() <= 12
 
 
-def test_denied_tag_listing_names_the_action(stub: StubServer, stub_session: SideSession) -> None:
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        (_json_error(400, "AccessDeniedException", "not authorized"), "denied"),
+        (_json_error(400, "UnknownOperationException", ""), "unsupported"),
+        (Canned(501, b"Not Implemented"), "unsupported"),
+        (
+            _json_error(400, "ValidationException", "This operation is not implemented"),
+            "unsupported",
+        ),
+    ],
+    ids=["denied", "unknown-operation", "http-501", "not-implemented"],
+)
+def test_an_optional_setting_that_cannot_be_read_is_left_unread(
+    stub: StubServer, stub_session: SideSession, answer: Canned, kind: str
+) -> None:
+    """Tags denied or unknown to the endpoint: the schema is read without them, and says
+    which call failed how (the run warns; --strict-settings stops)."""
     table = {
         "TableName": "t",
         "TableArn": "arn:aws:dynamodb:us-east-1:111111111111:table/t",
         "TableStatus": "ACTIVE",
     }
     ttl = {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
+    pitr = {
+        "ContinuousBackupsDescription": {
+            "ContinuousBackupsStatus": "ENABLED",
+            "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "ENABLED"},
+        }
+    }
     stub.responses = [
         Canned(200, orjson.dumps({"Table": table})),
         Canned(200, orjson.dumps(ttl)),
-        _json_error(400, "AccessDeniedException", "not authorized"),
+        answer,
+        Canned(200, orjson.dumps(pitr)),
     ]
 
-    with pytest.raises(AccessDeniedError) as info:
-        DynamoAdmin(stub_session).read_schema("t")
-    assert "dynamodb:ListTagsOfResource" in (info.value.hint or "")
-    assert table["TableArn"] in (info.value.hint or "")
+    found = DynamoAdmin(stub_session).read_schema("t")
+
+    assert found is not None
+    assert found.unread == {"tags": (kind, "ListTagsOfResource")}
+    assert found.tags == []
+    assert found.pitr_enabled is True
 
 
 # ---------------------------------------------------------------------------------------------

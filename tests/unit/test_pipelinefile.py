@@ -10,6 +10,7 @@ import pytest
 from ddbmigrate.errors import ConfigError, FatalError, TransientError
 from ddbmigrate.multi import TableJob, expand_tables, run_tables, with_step_retries
 from ddbmigrate.pipelinefile import TableSpec, load_pipeline
+from ddbmigrate.settings import ALL
 
 GOOD = """\
 version: 1
@@ -275,3 +276,13 @@ def test_a_webhook_that_is_not_http_is_refused_without_showing_it(tmp_path: Path
     )
     assert SECRET not in str(info.value)
     assert "user" not in str(info.value)
+
+
+def test_settings_and_strict_settings_are_read(tmp_path: Path) -> None:
+    assert load_pipeline(write(tmp_path, GOOD)).settings == ALL
+    spec = load_pipeline(write(tmp_path, GOOD + "settings: ttl,tags\nstrict_settings: true\n"))
+    assert spec.settings == {"ttl", "tags"}
+    assert spec.strict_settings is True
+    assert load_pipeline(write(tmp_path, GOOD + "settings: keys-only\n")).settings == frozenset()
+    with pytest.raises(ConfigError, match=r"pipeline.yaml: settings: .*unknown setting.*pirt"):
+        load_pipeline(write(tmp_path, GOOD + "settings: pirt\n"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from ddbmigrate.errors import (
     FatalError,
     NotFoundError,
     TransientError,
+    UnsupportedError,
 )
 from ddbmigrate.model import Item, Segment
 from ddbmigrate.ports import Clock, ScanPage, TableSchema, WriteRequest, WriteResult
@@ -123,11 +125,28 @@ class DynamoAdmin:
             description = self._describe(table)
         except NotFoundError:
             return None
+        unread: dict[str, tuple[str, str]] = {}
+        arn = description["TableArn"]
+        reads: list[tuple[str, str, Callable[[], Any]]] = [
+            ("ttl", "DescribeTimeToLive", lambda: self._ttl_attribute(table)),
+            ("tags", "ListTagsOfResource", lambda: self._tags(table, arn)),
+            ("pitr", "DescribeContinuousBackups", lambda: self._pitr_enabled(table)),
+        ]
+        found: dict[str, Any] = {"ttl": None, "tags": [], "pitr": False}
+        for setting, operation, read in reads:
+            # Optional settings: an endpoint without the call, or a role denied it, leaves
+            # the setting unread (and the run says so) instead of stopping it.
+            try:
+                found[setting] = read()
+            except (UnsupportedError, AccessDeniedError) as exc:
+                kind = "denied" if isinstance(exc, AccessDeniedError) else "unsupported"
+                unread[setting] = (kind, operation)
         return TableSchema(
             description=description,
-            ttl_attribute=self._ttl_attribute(table),
-            tags=self._tags(table, description["TableArn"]),
-            pitr_enabled=self._pitr_enabled(table),
+            ttl_attribute=found["ttl"],
+            tags=found["tags"],
+            pitr_enabled=found["pitr"],
+            unread=unread,
         )
 
     def create_table(self, request: dict[str, Any]) -> None:
@@ -237,13 +256,7 @@ class DynamoAdmin:
         tags: list[dict[str, str]] = []
         kwargs: dict[str, str] = {"ResourceArn": arn}
         while True:
-            try:
-                page = self._call("list_tags_of_resource", f"tags of table {table!r}", **kwargs)
-            except FatalError as exc:
-                # Denied, or an endpoint without the operation (UnknownOperationException).
-                if type(exc) in (AccessDeniedError, FatalError):
-                    raise _tags_unreadable(table, arn, exc) from exc
-                raise
+            page = self._call("list_tags_of_resource", f"tags of table {table!r}", **kwargs)
             tags.extend(page.get("Tags", []))
             if not page.get("NextToken"):
                 return tags
@@ -293,10 +306,3 @@ def _statuses(description: dict[str, Any]) -> str:
     for index in description.get("GlobalSecondaryIndexes") or []:
         parts.append(f"index {index.get('IndexName')} {index.get('IndexStatus')}")
     return ", ".join(parts)
-
-
-def _tags_unreadable(table: str, arn: str, exc: DdbMigrateError) -> AccessDeniedError:
-    return AccessDeniedError(
-        f"cannot read the tags of table {table!r}: {exc.message}",
-        hint=f"grant dynamodb:ListTagsOfResource on {arn}, or use an endpoint that supports it",
-    )

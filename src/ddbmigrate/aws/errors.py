@@ -24,6 +24,7 @@ from ddbmigrate.errors import (
     RejectedItemError,
     ThrottledError,
     TransientError,
+    UnsupportedError,
 )
 
 THROTTLING_CODES = frozenset(
@@ -70,6 +71,9 @@ NOT_FOUND_CODES = frozenset(
     {"ResourceNotFoundException", "NoSuchBucket", "NoSuchKey", "NotFound", "404"}
 )
 ACCESS_DENIED_CODES = frozenset({"403", "Forbidden", "AllAccessDisabled"})
+UNSUPPORTED_CODES = frozenset(
+    {"UnknownOperationException", "UnsupportedOperation", "NotImplemented", "HTTP501"}
+)
 
 # AWS's denial text: "User: X is not authorized to perform: ACTION on resource: ARN".
 _NOT_AUTHORIZED = re.compile(r"perform: (?P<action>\S+) on resource: (?P<resource>\S+)")
@@ -124,6 +128,8 @@ def classify(
     ``{"S": 123}``: a value of the wrong JSON type).
     """
     cls = _error_class(code, status)
+    if _unsupported(code, message, status):
+        cls = UnsupportedError
     if code in _ITEM_CODES and rejected:
         cls = RejectedItemError
     detail = f"{code}: {message}" if message else code
@@ -217,6 +223,15 @@ def _from_sdk_error(exc: Exception, *, what: str) -> DdbMigrateError:
     if isinstance(exc, _CONNECTION_ERRORS):
         return TransientError(text)
     return FatalError(text)
+
+
+def _unsupported(code: str, message: str, status: int) -> bool:
+    """An endpoint that does not implement the operation: retrying will not help (a 501 is
+    not a passing 5xx), and a caller reading an optional setting goes on without it."""
+    if code in UNSUPPORTED_CODES or status == 501:
+        return True
+    text = f"{code} {message}".lower()
+    return "not implemented" in text or "notimplemented" in text
 
 
 def _error_class(code: str, status: int) -> type[DdbMigrateError]:

@@ -56,6 +56,7 @@ from ddbmigrate.pipelinefile import load_pipeline
 from ddbmigrate.policies import render as render_policies
 from ddbmigrate.policies import write_files as render_files
 from ddbmigrate.ports import Observer
+from ddbmigrate.settings import parse_settings
 from ddbmigrate.validator import ValidationReport
 
 app = typer.Typer(
@@ -311,6 +312,22 @@ ReportHtml = Annotated[
         rich_help_panel="Notifications and reports",
     ),
 ]
+SettingsOpt = Annotated[
+    str,
+    typer.Option(
+        "--settings",
+        help="Optional table settings to copy: all, keys-only, or a list of ttl, pitr, tags, "
+        "stream, deletion-protection, table-class, sse. Best effort: one the endpoint lacks "
+        "or the role is denied is left out with a warning. Keys, indexes and billing always.",
+    ),
+]
+StrictSettings = Annotated[
+    bool,
+    typer.Option(
+        "--strict-settings",
+        help="Stop (exit 1) when a chosen table setting cannot be read or copied.",
+    ),
+]
 MaxRejects = Annotated[
     int,
     typer.Option(
@@ -506,6 +523,8 @@ def migrate(
     engine: EngineOpt = "local",
     spark_master: SparkMaster = None,
     max_rejects: MaxRejects = 0,
+    settings_choice: SettingsOpt = "all",
+    strict_settings: StrictSettings = False,
     read_percent: ReadPercent = 0.5,
     write_percent: WritePercent = 0.5,
     max_rcu: MaxRcu = None,
@@ -560,6 +579,8 @@ def migrate(
         dest_kms_key_id=dest_kms_key_id,
         export_method=export_method,
         import_method=import_method,
+        settings=parse_settings(settings_choice),
+        strict_settings=strict_settings,
     )
     throughput = ThroughputOptions(
         read_percent=read_percent, write_percent=write_percent, max_rcu=max_rcu, max_wcu=max_wcu

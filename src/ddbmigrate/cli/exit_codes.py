@@ -13,8 +13,9 @@ class ExitCode(IntEnum):
 
     OK = 0
     FAILURE = 1
-    """The run stopped on an error (permissions, missing table, damaged export...), or on an
-    unexpected one (``error: ...``, the traceback with ``--debug``)."""
+    """The run stopped on an error (permissions, missing table, damaged export, a table
+    setting that cannot be copied under ``--strict-settings``...), or on an unexpected one
+    (``error: ...``, the traceback with ``--debug``)."""
     USAGE = 2
     """A flag, environment variable or config value is wrong."""
     MISMATCH = 3
