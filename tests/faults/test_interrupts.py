@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,13 +31,12 @@ import orjson
 import pytest
 from fault_proxy import FaultKind, FaultProxy
 
-from cliprocess import cli_env
+from cliprocess import BIN, cli_env
 from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 
 pytestmark = pytest.mark.faults
 
-BIN = Path(sys.executable).parent / "ddbmigrate"
 ITEMS = 160
 SEGMENTS = 16
 SCAN_DELAY = 0.3

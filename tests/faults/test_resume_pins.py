@@ -9,11 +9,9 @@ to send the destination elsewhere (``ddbmigrate resume`` must not follow it).
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ import orjson
 import pytest
 from gated_proxy import GatedProxy
 
-from cliprocess import cli_env
+from cliprocess import BIN, cli_env
 from ddbmigrate import api
 from ddbmigrate.checkpoint import plan_hash
 from ddbmigrate.local.env import SOURCE_ROLE, LocalAWS
@@ -32,25 +30,10 @@ from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET
 
 pytestmark = pytest.mark.faults
 
-BIN = Path(sys.executable).parent / "ddbmigrate"
 TIMEOUT = 120.0
 FIRST_ITEMS = 30
 SEGMENTS = 3
 OTHER_ACCOUNT_ROLE = "arn:aws:iam::333333333333:role/elsewhere"
-
-
-@pytest.fixture(scope="module")
-def aws(moto_server: MotoServer) -> Iterator[LocalAWS]:
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY)
-    try:
-        yield LocalAWS(endpoint_url=moto_server.endpoint_url)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture

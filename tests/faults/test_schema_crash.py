@@ -10,10 +10,8 @@ and every setting of the source must be there.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,30 +20,15 @@ from typing import Any
 import pytest
 from gated_proxy import GatedProxy
 
-from cliprocess import cli_env
+from cliprocess import BIN, cli_env
 from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
-from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
+from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 
 pytestmark = pytest.mark.faults
 
-BIN = Path(sys.executable).parent / "ddbmigrate"
 ITEMS = 20
 TIMEOUT = 120.0
 TAGS = [{"Key": "team", "Value": "billing"}, {"Key": "cost-centre", "Value": "42"}]
-
-
-@pytest.fixture(scope="module")
-def aws(moto_server: MotoServer) -> Iterator[LocalAWS]:
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY)
-    try:
-        yield LocalAWS(endpoint_url=moto_server.endpoint_url)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")

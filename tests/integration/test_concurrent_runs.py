@@ -9,7 +9,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +17,7 @@ import orjson
 import pytest
 from botocore.stub import ANY, Stubber
 
-from cliprocess import cli_env
+from cliprocess import BIN, cli_env
 from ddbmigrate import api
 from ddbmigrate.aws import S3Store
 from ddbmigrate.aws.session import SideSession
@@ -35,7 +34,6 @@ from ddbmigrate.planlock import take_lock
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent / "ddbmigrate"
 ITEMS = 60
 TIMEOUT = 180.0
 
