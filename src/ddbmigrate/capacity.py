@@ -9,12 +9,12 @@ throughput, default) is in :func:`ddbmigrate.throttle.capacity_for`; the plan pr
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from ddbmigrate.errors import ConfigError, DdbMigrateError
-from ddbmigrate.pipeline import Budgets
-from ddbmigrate.ports import Budget, Clock, TableSchema
+from ddbmigrate.ports import Budget, Clock, TableSchema, Unlimited
 from ddbmigrate.throttle import MAX_PERCENT, MIN_PERCENT, CapacityBudget, capacity_for
 
 # On-demand tables with no maximum and no warm throughput: DynamoDB's documented initial
@@ -50,6 +50,22 @@ class ThroughputOptions:
         for flag, cap in (("--max-rcu", self.max_rcu), ("--max-wcu", self.max_wcu)):
             if cap is not None and cap <= 0:
                 raise ConfigError(f"{flag} {cap} must be above 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """Capacity budgets of one migration: reads of each table, writes of the destination."""
+
+    source_read: Budget
+    dest_read: Budget
+    dest_write: Budget
+    notes: tuple[str, ...] = ()
+    rates: tuple[float, float] = (0.0, 0.0)
+    """Target units/s of source reads and destination writes, for the plan's estimate."""
+
+    @classmethod
+    def unlimited(cls) -> Budgets:
+        return cls(Unlimited(), Unlimited(), Unlimited())
 
 
 def make_budgets(
@@ -157,3 +173,27 @@ def watch_migration(
             interval=interval,
         ).start(),
     ]
+
+
+@runtime_checkable
+class TaskSlots(Protocol):
+    """An engine whose tasks each hold a share of every budget (the Spark engine)."""
+
+    @property
+    def workers(self) -> int: ...
+
+    def slots(self) -> int | None: ...
+
+    def describe(self) -> str: ...
+
+
+def task_shares(engine: object, budgets: Mapping[str, Budget]) -> list[str]:
+    """What each task may use: its share of every budget (printed with the plan); nothing
+    for an engine that shares budgets as they are (threads, processes)."""
+    if not isinstance(engine, TaskSlots):
+        return []
+    if engine.slots() is None:
+        return [f"spark tasks    {engine.describe()}"]
+    tasks = engine.workers
+    shares = ", ".join(f"{what} {b.target / tasks:.1f} units/s" for what, b in budgets.items())
+    return [f"spark tasks    {tasks} at once, each 1/{tasks} of every budget: {shares}"]

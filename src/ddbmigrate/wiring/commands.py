@@ -1,0 +1,263 @@
+"""The commands that move or compare tables, wired: sides, stores, engine, run scope; the
+work itself is ``pipeline.migrate`` and the ``steps`` it is made of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ddbmigrate import pipeline, policies
+from ddbmigrate.capacity import ThroughputOptions, make_budgets, task_shares
+from ddbmigrate.clock import SystemClock
+from ddbmigrate.config import Side
+from ddbmigrate.engines.choice import EngineChoice
+from ddbmigrate.engines.local import DEFAULT_THREADS
+from ddbmigrate.estimate import Prices, estimate
+from ddbmigrate.model import KeySchema
+from ddbmigrate.pipeline import MigrateOptions, MigrateReport
+from ddbmigrate.plans import MigratePlan, SidePlan
+from ddbmigrate.ports import NullObserver, Observer, Store
+from ddbmigrate.schema import check_compatible
+from ddbmigrate.steps.context import RunContext
+from ddbmigrate.steps.preflight import Plan, read_source
+from ddbmigrate.steps.schema import ensure_table
+from ddbmigrate.steps.validate import validate_step
+from ddbmigrate.validator import ValidateOptions, ValidationReport
+from ddbmigrate.wiring.accounts import (
+    Account,
+    StagingOptions,
+    foreign,
+    owner_for,
+    store_checks,
+    with_acl,
+)
+from ddbmigrate.wiring.engines import EngineRequest
+from ddbmigrate.wiring.managed import managed_paths
+from ddbmigrate.wiring.scope import run_scope
+
+
+def migrate(
+    *,
+    source: Side,
+    dest: Side,
+    staging: StagingOptions,
+    options: MigrateOptions,
+    throughput: ThroughputOptions | None = None,
+    run_id: str | None = None,
+    observer: Observer | None = None,
+    engine: EngineChoice | None = None,
+) -> MigrateReport:
+    """Move a table from ``source`` to ``dest`` through ``staging``, then validate.
+
+    The run is recorded in ``<staging>/ddbmigrate/runs/<run-id>/``; the same call after a
+    crash (or ``run_id``) continues it instead of starting over. Segments and files run on
+    ``engine`` (default: worker processes of this machine).
+    """
+    observer = observer or NullObserver()
+    request = EngineRequest.checked(
+        engine, workers=options.workers, threads=options.threads, locations=[staging.url]
+    )
+    src, dst = Account(source, "source"), Account(dest, "destination")
+    stores = _migrate_stores(src, dst, staging)
+    checks = store_checks(stores.export, role="source", write=True)
+    checks += store_checks(stores.import_, role="destination", write=False)
+    clock = SystemClock()
+    plan = migrate_plan(source=source, dest=dest, staging=staging, options=options)
+    with run_scope(
+        request,
+        store=stores.export,
+        command=plan.command,
+        plan=plan.to_json(),
+        run_id=run_id,
+        sides=[src, dst],
+        observer=observer,
+        clock=clock,
+    ) as scope:
+        options = replace(options, workers=scope.workers)  # Spark: segments follow its tasks
+        return pipeline.migrate(
+            source=src.handles(),
+            dest=dst.handles(),
+            export_store=stores.export,
+            import_store=stores.import_,
+            checks=checks,
+            options=options,
+            clock=clock,
+            ledger=scope.ledger,
+            throughput=throughput or ThroughputOptions(),
+            managed=managed_paths(
+                src, dst, staging=staging, owner=stores.owner, options=options, clock=clock
+            ),
+            observer=observer,
+            engine=scope.engine,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Stores:
+    """A migration's staging, as each side writes and reads it."""
+
+    export: Store
+    import_: Store
+    owner: str | None
+
+
+def _migrate_stores(src: Account, dst: Account, staging: StagingOptions) -> _Stores:
+    """The source writes into the destination's bucket; the destination (its owner) reads
+    the bucket's Object Ownership. The destination writes there as the owner."""
+    owner = owner_for(staging, dst)
+    export_store = src.store(with_acl(staging, owner, asker=dst), owner=owner)
+    import_store = dst.store(with_acl(staging, owner, asker=foreign(staging, dst)), owner=owner)
+    return _Stores(export_store, import_store, owner)
+
+
+def migrate_plan(
+    *, source: Side, dest: Side, staging: StagingOptions, options: MigrateOptions
+) -> MigratePlan:
+    """The options that make two migrate commands the same run."""
+    return MigratePlan(
+        source=SidePlan.of(source),
+        dest=SidePlan.of(dest),
+        staging=staging.url,
+        source_table=options.source_table,
+        dest_table=options.dest_table,
+        segments=options.segments,
+        part_max_items=options.part_max_items,
+        export_method=options.export_method,  # type: ignore[arg-type]  # checked by managed_paths
+        import_method=options.import_method,  # type: ignore[arg-type]
+    )
+
+
+def copy_schema(
+    *,
+    source: Side,
+    dest: Side,
+    source_table: str,
+    dest_table: str,
+    dest_kms_key_id: str | None = None,
+    observer: Observer | None = None,
+) -> str:
+    """Create ``dest_table`` like ``source_table`` (or check the existing one)."""
+    src, dst = Account(source, "source"), Account(dest, "destination")
+    schema = read_source(src.admin, source_table, src.label)
+    return ensure_table(
+        dst.admin,
+        source=schema,
+        existing=dst.admin.read_schema(dest_table),
+        table_name=dest_table,
+        dest_kms_key_id=dest_kms_key_id,
+        observer=observer,
+    )
+
+
+def policy_documents(
+    *,
+    source: Side,
+    dest: Side,
+    source_tables: list[str],
+    dest_tables: list[str] | None,
+    staging: StagingOptions,
+    source_account: str | None = None,
+    dest_account: str | None = None,
+    export_method: str = "scan",
+    import_method: str = "batch",
+    validate: bool = True,
+    dest_kms_key_id: str | None = None,
+) -> dict[str, policies.PolicyDocument]:
+    """The least-privilege policies a migration needs, ARNs filled in; STS is asked for an
+    account id only when it is not given."""
+    src, dst = Account(source, "source"), Account(dest, "destination")
+    plan = policies.PolicyPlan.for_staging(
+        staging.url,
+        source_account=source_account or src.session.account_id(),
+        dest_account=dest_account or staging.bucket_owner or dst.session.account_id(),
+        source_region=src.session.region,
+        dest_region=dst.session.region,
+        source_tables=tuple(source_tables),
+        dest_tables=tuple(dest_tables or source_tables),
+        source_role_arn=source.role_arn,
+        export_method=export_method,
+        import_method=import_method,
+        validate=validate,
+        sse=staging.sse,
+        sse_kms_key_id=staging.sse_kms_key_id,
+        dest_kms_key_id=dest_kms_key_id,
+        bucket_owner_from_sts=staging.bucket_owner is None,
+    )
+    return policies.policies(plan)
+
+
+def validate(
+    *,
+    source: Side,
+    dest: Side,
+    source_table: str,
+    dest_table: str,
+    segments: int | None = None,
+    workers: int | None = None,
+    threads: int = DEFAULT_THREADS,
+    consistent_read: bool = False,
+    throughput: ThroughputOptions | None = None,
+    observer: Observer | None = None,
+    engine: EngineChoice | None = None,
+) -> ValidationReport:
+    """Compare two tables item by item through digests, each read within its budget.
+
+    ``workers`` and ``threads`` size the local engine; ``engine`` may choose Spark."""
+    observer = observer or NullObserver()
+    request = EngineRequest.checked(engine, workers=workers, threads=threads, locations=[])
+    src, dst = Account(source, "source"), Account(dest, "destination")
+    src_schema = read_source(src.admin, source_table, src.label)
+    dst_schema = read_source(dst.admin, dest_table, dst.label, role="destination")
+    check_compatible(source=src_schema, dest=dst_schema, dest_flag="--dest-table")
+    clock = SystemClock()
+    limits = make_budgets(src_schema, dst_schema, throughput or ThroughputOptions(), clock)
+    runner = request.open([src, dst], observer)
+    reads = {"source reads": limits.source_read, "dest reads": limits.dest_read}
+    for note in task_shares(runner, reads):
+        observer.message(note)
+    with runner:
+        ctx = RunContext(clock=clock, observer=observer, engine=runner, budgets=limits)
+        return validate_step(
+            ctx,
+            source=src.reader(source_table),
+            dest=dst.reader(dest_table),
+            key=KeySchema.from_description(src_schema.description),
+            options=ValidateOptions(
+                segments=segments or request.workers_of(runner) * threads,
+                consistent_read=consistent_read,
+            ),
+        )
+
+
+def plan_lines(
+    *,
+    source: Side,
+    dest: Side,
+    options: MigrateOptions,
+    throughput: ThroughputOptions | None = None,
+    prices: Prices | None = None,
+) -> list[str]:
+    """What ``migrate`` would do, from read-only calls: nothing is written."""
+    throughput = throughput or ThroughputOptions()
+    prices = prices or Prices()
+    src, dst = Account(source, "source"), Account(dest, "destination")
+    schema = read_source(src.admin, options.source_table, src.label)
+    existing = dst.admin.read_schema(options.dest_table)
+    if existing is not None:
+        check_compatible(source=schema, dest=existing, dest_flag="--dest-table")
+    budgets = make_budgets(schema, existing, throughput, SystemClock())
+    plan = Plan.of(
+        schema,
+        source_table=options.source_table,
+        dest_table=options.dest_table,
+        segments=options.segments,
+        parallel=options.workers * options.threads,
+        dest_exists=existing is not None,
+    )
+    figures = estimate(
+        schema.description,
+        read_rate=budgets.rates[0],
+        write_rate=budgets.rates[1],
+        validate=options.validate,
+        prices=prices,
+    )
+    return [*plan.lines(), *budgets.notes, *figures.lines(prices)]

@@ -1,0 +1,129 @@
+"""``export``: one table into a staging store, as a recorded, resumable run."""
+
+from __future__ import annotations
+
+from ddbmigrate.capacity import ThroughputOptions, make_budgets, task_shares
+from ddbmigrate.clock import SystemClock
+from ddbmigrate.config import Side
+from ddbmigrate.engines.choice import EngineChoice
+from ddbmigrate.engines.local import DEFAULT_THREADS
+from ddbmigrate.exporter import ExportOptions, ExportResult
+from ddbmigrate.formats.compression import Compression, check_level
+from ddbmigrate.formats.detect import Format
+from ddbmigrate.plans import ExportPlan, SidePlan
+from ddbmigrate.ports import NullObserver, Observer, TableSchema
+from ddbmigrate.steps.context import RunContext
+from ddbmigrate.steps.export import export_step
+from ddbmigrate.steps.preflight import default_segments, read_source, run_checks
+from ddbmigrate.wiring.accounts import (
+    Account,
+    StagingOptions,
+    foreign,
+    owner_for,
+    store_checks,
+    with_acl,
+)
+from ddbmigrate.wiring.engines import EngineRequest
+from ddbmigrate.wiring.scope import RunScope, run_scope
+
+
+def export(
+    *,
+    source: Side,
+    table: str,
+    staging: StagingOptions,
+    segments: int | None = None,
+    workers: int | None = None,
+    threads: int = DEFAULT_THREADS,
+    part_max_items: int = 100_000,
+    format: Format = "native-json",
+    compression: Compression = "gzip",
+    compression_level: int | None = None,
+    throughput: ThroughputOptions | None = None,
+    run_id: str | None = None,
+    observer: Observer | None = None,
+    engine: EngineChoice | None = None,
+) -> ExportResult:
+    """Export ``table`` to ``staging``: the native export layout (DYNAMODB_JSON or ION), or
+    a Data Pipeline backup. A stopped export continues when called again the same way.
+
+    ``workers`` and ``threads`` size the local engine; ``engine`` may choose Spark."""
+    observer = observer or NullObserver()
+    request = EngineRequest.checked(
+        engine, workers=workers, threads=threads, locations=[staging.url]
+    )
+    check_level(compression, compression_level)
+    src = Account(source, "source")
+    schema = read_source(src.admin, table, src.label)
+    owner = owner_for(staging, src)  # the caller's own bucket unless --bucket-owner says
+    store = src.store(with_acl(staging, owner, asker=foreign(staging, src)), owner=owner)
+    run_checks(store_checks(store, role="source", write=True), observer)
+    clock = SystemClock()
+    plan = ExportPlan(
+        source=SidePlan.of(source),
+        table=table,
+        staging=staging.url,
+        segments=segments,
+        part_max_items=part_max_items,
+        format=format,
+        compression=compression,
+    )
+    with run_scope(
+        request,
+        store=store,
+        command=plan.command,
+        plan=plan.to_json(),
+        run_id=run_id,
+        sides=[src],
+        observer=observer,
+        clock=clock,
+    ) as scope:
+        ctx = _export_context(
+            scope,
+            schema,
+            plan=plan,
+            throughput=throughput or ThroughputOptions(),
+            clock=clock,
+            observer=observer,
+        )
+        result = export_step(
+            ctx,
+            reader=src.reader(table),
+            schema=schema,
+            store=store,
+            options=ExportOptions(
+                segments=int(scope.ledger.run["segments"]),
+                workers=scope.workers,
+                part_max_items=part_max_items,
+                format=format,
+                compression=compression,
+                compression_level=compression_level,
+            ),
+        )
+        scope.ledger.finish()
+        return result
+
+
+def _export_context(
+    scope: RunScope,
+    schema: TableSchema,
+    *,
+    plan: ExportPlan,
+    throughput: ThroughputOptions,
+    clock: SystemClock,
+    observer: Observer,
+) -> RunContext:
+    """The export's segments chosen (as recorded, asked, or one per GiB) and its read budget."""
+    ledger = scope.ledger
+    size = int(schema.description.get("TableSizeBytes", 0))
+    parallel = scope.workers * scope.threads
+    chosen = int(ledger.run.get("segments") or plan.segments or default_segments(size, parallel))
+    ledger.set(segments=chosen)
+    observer.message(f"run {ledger.run_id} ({ledger.url})")
+    budgets = make_budgets(schema, None, throughput, clock)
+    shares = task_shares(scope.engine, {"source reads": budgets.source_read})
+    for note in [*budgets.notes[:1], *shares]:
+        observer.message(note)
+    return RunContext(
+        clock=clock, observer=observer, engine=scope.engine, budgets=budgets, ledger=ledger
+    )
