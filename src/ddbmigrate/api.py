@@ -11,10 +11,14 @@ from ddbmigrate.capacity import ThroughputOptions, task_shares
 from ddbmigrate.config import Side
 from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.exporter import ExportResult
+from ddbmigrate.formats.compression import Compression
+from ddbmigrate.formats.detect import Format
 from ddbmigrate.importer import ImportResult
+from ddbmigrate.options import THREADS, ExportOptions, ImportOptions, ValidateOptions
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.ports import NullObserver, Observer
 from ddbmigrate.validator import ValidationReport
+from ddbmigrate.wiring import commands, exports, imports
 from ddbmigrate.wiring.accounts import (
     DATA_PLANE_ENV,
     DEFAULT_ACL,
@@ -30,11 +34,8 @@ from ddbmigrate.wiring.commands import (
     migrate_plan,
     plan_lines,
     policy_documents,
-    validate,
 )
 from ddbmigrate.wiring.engines import check_executors, engine_preflight, open_engine
-from ddbmigrate.wiring.exports import export
-from ddbmigrate.wiring.imports import import_
 from ddbmigrate.wiring.records import cleanup, resume, status
 from ddbmigrate.wiring.reporting import (
     Reporting,
@@ -52,7 +53,9 @@ __all__ = [  # the functions, and the types they take and return
     "RESUMER_DECIDES",
     "Account",
     "EngineChoice",
+    "ExportOptions",
     "ExportResult",
+    "ImportOptions",
     "ImportResult",
     "MigrateOptions",
     "MigrateReport",
@@ -62,6 +65,7 @@ __all__ = [  # the functions, and the types they take and return
     "Side",
     "StagingOptions",
     "ThroughputOptions",
+    "ValidateOptions",
     "ValidationReport",
     "check_executors",
     "cleanup",
@@ -90,3 +94,138 @@ __all__ = [  # the functions, and the types they take and return
     "task_shares",
     "validate",
 ]
+
+
+def _either(options: object | None, **named: str | None) -> None:
+    """``options=`` or the older keywords that name what to move, never both."""
+    given = sorted(k for k, v in named.items() if v is not None)
+    if options is not None and given:
+        raise TypeError(f"pass {', '.join(given)} in options=, not beside it")
+
+
+def _required(value: str | None, what: str) -> str:
+    if value is None:
+        raise TypeError(f"missing keyword argument {what!r} (or pass options=)")
+    return value
+
+
+def export(
+    *,
+    source: Side,
+    staging: StagingOptions,
+    options: ExportOptions | None = None,
+    table: str | None = None,
+    segments: int | None = None,
+    workers: int | None = None,
+    threads: int = THREADS,
+    part_max_items: int = 100_000,
+    format: Format = "native-json",
+    compression: Compression = "gzip",
+    compression_level: int | None = None,
+    throughput: ThroughputOptions | None = None,
+    run_id: str | None = None,
+    observer: Observer | None = None,
+    engine: EngineChoice | None = None,
+) -> ExportResult:
+    """Export a table to ``staging`` (see ``wiring.exports.export``): ``options``, or its
+    fields as keywords (the older spelling, kept)."""
+    _either(options, table=table)
+    options = options or ExportOptions(
+        table=_required(table, "table"),
+        segments=segments,
+        workers=workers,
+        threads=threads,
+        part_max_items=part_max_items,
+        format=format,
+        compression=compression,
+        compression_level=compression_level,
+    )
+    return exports.export(
+        source=source,
+        staging=staging,
+        options=options,
+        throughput=throughput,
+        run_id=run_id,
+        observer=observer,
+        engine=engine,
+    )
+
+
+def import_(
+    *,
+    dest: Side,
+    options: ImportOptions | None = None,
+    source_url: str | None = None,
+    table: str | None = None,
+    export_id: str | None = None,
+    format: str | None = None,
+    into_existing: bool = False,
+    bucket_owner: str | None = None,
+    workers: int | None = None,
+    threads: int = THREADS,
+    max_rejects: int = 0,
+    throughput: ThroughputOptions | None = None,
+    run_id: str | None = None,
+    observer: Observer | None = None,
+    engine: EngineChoice | None = None,
+    allow_unverified_capacity: bool = False,
+) -> ImportResult:
+    """Import a SOURCE into a table (see ``wiring.imports.import_``): ``options``, or its
+    fields as keywords (the older spelling, kept)."""
+    _either(options, source_url=source_url, table=table)
+    options = options or ImportOptions(
+        source_url=_required(source_url, "source_url"),
+        table=_required(table, "table"),
+        export_id=export_id,
+        format=format,
+        into_existing=into_existing,
+        bucket_owner=bucket_owner,
+        workers=workers,
+        threads=threads,
+        max_rejects=max_rejects,
+        allow_unverified_capacity=allow_unverified_capacity,
+    )
+    return imports.import_(
+        dest=dest,
+        options=options,
+        throughput=throughput,
+        run_id=run_id,
+        observer=observer,
+        engine=engine,
+    )
+
+
+def validate(
+    *,
+    source: Side,
+    dest: Side,
+    options: ValidateOptions | None = None,
+    source_table: str | None = None,
+    dest_table: str | None = None,
+    segments: int | None = None,
+    workers: int | None = None,
+    threads: int = THREADS,
+    consistent_read: bool = False,
+    throughput: ThroughputOptions | None = None,
+    observer: Observer | None = None,
+    engine: EngineChoice | None = None,
+) -> ValidationReport:
+    """Compare two tables (see ``wiring.commands.validate``): ``options``, or its fields as
+    keywords (the older spelling, kept)."""
+    _either(options, source_table=source_table, dest_table=dest_table)
+    options = options or ValidateOptions(
+        source_table=_required(source_table, "source_table"),
+        dest_table=_required(dest_table, "dest_table"),
+        segments=segments,
+        workers=workers,
+        threads=threads,
+        consistent_read=consistent_read,
+    )
+    return commands.validate(
+        source=source,
+        dest=dest,
+        options=options,
+        throughput=throughput,
+        observer=observer,
+        engine=engine,
+    )

@@ -11,11 +11,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 from ddbmigrate.errors import ConfigError, DdbMigrateError
 from ddbmigrate.ports import Budget, Clock, TableSchema, Unlimited
 from ddbmigrate.throttle import MAX_PERCENT, MIN_PERCENT, CapacityBudget, capacity_for
+
+Mode: TypeAlias = Literal["read", "write"]
+"""What a budget meters: a table's reads or its writes."""
 
 # On-demand tables with no maximum and no warm throughput: DynamoDB's documented initial
 # throughput for a new on-demand table (4,000 writes/s, 12,000 reads/s).
@@ -89,12 +92,12 @@ def make_budgets(
 
 
 def _rate(
-    description: dict[str, object], mode: str, percent: float, cap: float | None
+    description: dict[str, object], mode: Mode, percent: float, cap: float | None
 ) -> tuple[float, str]:
     default = ON_DEMAND_DEFAULT_RCU if mode == "read" else ON_DEMAND_DEFAULT_WCU
     return capacity_for(
         description,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         percent=percent,
         max_units=cap,
         on_demand_default=default,
@@ -110,7 +113,7 @@ class CapacityWatcher:
         *,
         read_schema: Callable[[], TableSchema | None],
         budget: Budget,
-        mode: str,
+        mode: Mode,
         percent: float,
         cap: float | None,
         interval: float = 60.0,

@@ -27,6 +27,7 @@ from ddbmigrate.exporter import ExportOptions, ExportResult
 from ddbmigrate.formats.detect import SourcePlan, detect
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty
 from ddbmigrate.model import KeySchema
+from ddbmigrate.plans import check_methods
 from ddbmigrate.ports import (
     Clock,
     NullObserver,
@@ -37,7 +38,6 @@ from ddbmigrate.ports import (
     TableSchema,
     TableWriter,
 )
-from ddbmigrate.runs import RejectLog
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.export import ManagedExport, export_step, managed_export_step
 from ddbmigrate.steps.import_ import ManagedImport, import_step, managed_import_step
@@ -111,9 +111,9 @@ class MigrateOptions:
     validate: bool = True
     max_rejects: int = 0
     """Items DynamoDB may refuse (recorded in the run's rejects file) before the run stops."""
-    export_method: str = "scan"
+    export_method: str = "scan"  # plans.ExportMethod, checked here
     """scan (parallel Scan within the read budget) or native (ExportTableToPointInTime)."""
-    import_method: str = "batch"
+    import_method: str = "batch"  # plans.ImportMethod, checked here
     """batch (BatchWriteItem within the write budget) or native (ImportTable, new table)."""
     timeouts: Mapping[str, float] = field(default_factory=dict)
     """Seconds per step (export, import, validate); a step past it stops with
@@ -127,6 +127,10 @@ class MigrateOptions:
     """Optional table settings to copy (``--settings``); keys, indexes and billing always."""
     strict_settings: bool = False
     """An optional setting that cannot be read or copied stops the run."""
+
+    def __post_init__(self) -> None:
+        # Checked here, once, so a wrong method fails before any AWS call.
+        check_methods(self.export_method, self.import_method)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +296,7 @@ def migrate(
         engine=engine,
         budgets=limits,
         ledger=ledger,
-        rejects=RejectLog(import_store, ledger.dir, max_rejects=ready.options.max_rejects),
+        max_rejects=ready.options.max_rejects,
         timeouts=ready.options.timeouts,
     )
     try:

@@ -9,7 +9,6 @@ from ddbmigrate.capacity import Budgets
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.engines.local import Engine
 from ddbmigrate.ports import Clock, Observer
-from ddbmigrate.runs import RejectLog
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -24,8 +23,9 @@ class RunContext:
     """Capacity each step may take, made once per run by ``capacity.make_budgets``."""
     ledger: Ledger | None = None
     """The run's record; None for a step that records nothing (``validate`` alone)."""
-    rejects: RejectLog | None = None
-    """Where items DynamoDB refuses are written down (an import's)."""
+    max_rejects: int = 0
+    """Items DynamoDB may refuse before the run stops; the import step keeps them in the
+    run's rejects file (``runs.RejectLog``), opened when the step starts."""
     timeouts: Mapping[str, float] = field(default_factory=dict)
     """Seconds per step (export, import, validate)."""
 
@@ -38,13 +38,6 @@ class RunContext:
         """Record a step's state in the ledger (when the run keeps one)."""
         if self.ledger is not None:
             self.ledger.step(step, state)
-
-    @property
-    def reject_log(self) -> RejectLog:
-        """The reject log of a step that writes items (import)."""
-        if self.rejects is None:  # pragma: no cover - a wiring mistake, not a user's
-            raise RuntimeError("this step needs the run's reject log")
-        return self.rejects
 
     @property
     def run_ledger(self) -> Ledger:

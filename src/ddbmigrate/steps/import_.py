@@ -10,6 +10,7 @@ from ddbmigrate.formats.detect import SourcePlan
 from ddbmigrate.importer import ImportOptions, ImportResult, import_source
 from ddbmigrate.model import KeySchema
 from ddbmigrate.ports import Store, TableSchema, TableWriter
+from ddbmigrate.runs import RejectLog
 from ddbmigrate.steps.context import RunContext
 
 ManagedImport = Callable[[TableSchema, SourcePlan], int]
@@ -25,22 +26,23 @@ def import_step(
     key: KeySchema,
     options: ImportOptions,
 ) -> ImportResult:
-    """Write every file of ``plan``; rejects go to the run's reject log."""
-    ctx.mark("import", "running")
+    """Write every file of ``plan``; rejects go to the run's rejects file, beside ``store``."""
+    ledger = ctx.run_ledger
+    ledger.step("import", "running")
     result = import_source(
         store=store,
         plan=plan,
         writer=writer,
         key=key,
         options=replace(options, deadline=ctx.deadline("import")),
-        rejects=ctx.reject_log,
+        rejects=RejectLog(store, ledger.dir, max_rejects=ctx.max_rejects),
         clock=ctx.clock,
         observer=ctx.observer,
         budget=ctx.budgets.dest_write,
-        ledger=ctx.ledger,
+        ledger=ledger,
         engine=ctx.engine,
     )
-    ctx.mark("import", "done")
+    ledger.step("import", "done")
     return result
 
 

@@ -4,24 +4,26 @@ work itself is ``pipeline.migrate`` and the ``steps`` it is made of."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import cast
 
 from ddbmigrate import pipeline, policies
 from ddbmigrate.capacity import ThroughputOptions, make_budgets, task_shares
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.engines.choice import EngineChoice
-from ddbmigrate.engines.local import DEFAULT_THREADS
 from ddbmigrate.estimate import Prices, estimate
 from ddbmigrate.model import KeySchema
+from ddbmigrate.options import ValidateOptions
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
-from ddbmigrate.plans import MigratePlan, SidePlan
+from ddbmigrate.plans import ExportMethod, ImportMethod, MigratePlan, SidePlan
 from ddbmigrate.ports import NullObserver, Observer, Store
 from ddbmigrate.schema import check_compatible
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.preflight import Plan, read_source
 from ddbmigrate.steps.schema import ensure_table
 from ddbmigrate.steps.validate import validate_step
-from ddbmigrate.validator import ValidateOptions, ValidationReport
+from ddbmigrate.validator import ValidateOptions as CompareOptions
+from ddbmigrate.validator import ValidationReport
 from ddbmigrate.wiring.accounts import (
     Account,
     StagingOptions,
@@ -121,8 +123,8 @@ def migrate_plan(
         dest_table=options.dest_table,
         segments=options.segments,
         part_max_items=options.part_max_items,
-        export_method=options.export_method,  # type: ignore[arg-type]  # checked by managed_paths
-        import_method=options.import_method,  # type: ignore[arg-type]
+        export_method=cast(ExportMethod, options.export_method),  # MigrateOptions checked it
+        import_method=cast(ImportMethod, options.import_method),
     )
 
 
@@ -189,24 +191,21 @@ def validate(
     *,
     source: Side,
     dest: Side,
-    source_table: str,
-    dest_table: str,
-    segments: int | None = None,
-    workers: int | None = None,
-    threads: int = DEFAULT_THREADS,
-    consistent_read: bool = False,
+    options: ValidateOptions,
     throughput: ThroughputOptions | None = None,
     observer: Observer | None = None,
     engine: EngineChoice | None = None,
 ) -> ValidationReport:
     """Compare two tables item by item through digests, each read within its budget.
 
-    ``workers`` and ``threads`` size the local engine; ``engine`` may choose Spark."""
+    ``options.workers`` and ``threads`` size the local engine; ``engine`` may choose Spark."""
     observer = observer or NullObserver()
-    request = EngineRequest.checked(engine, workers=workers, threads=threads, locations=[])
+    request = EngineRequest.checked(
+        engine, workers=options.workers, threads=options.threads, locations=[]
+    )
     src, dst = Account(source, "source"), Account(dest, "destination")
-    src_schema = read_source(src.admin, source_table, src.label)
-    dst_schema = read_source(dst.admin, dest_table, dst.label, role="destination")
+    src_schema = read_source(src.admin, options.source_table, src.label)
+    dst_schema = read_source(dst.admin, options.dest_table, dst.label, role="destination")
     check_compatible(source=src_schema, dest=dst_schema, dest_flag="--dest-table")
     clock = SystemClock()
     limits = make_budgets(src_schema, dst_schema, throughput or ThroughputOptions(), clock)
@@ -218,12 +217,12 @@ def validate(
         ctx = RunContext(clock=clock, observer=observer, engine=runner, budgets=limits)
         return validate_step(
             ctx,
-            source=src.reader(source_table),
-            dest=dst.reader(dest_table),
+            source=src.reader(options.source_table),
+            dest=dst.reader(options.dest_table),
             key=KeySchema.from_description(src_schema.description),
-            options=ValidateOptions(
-                segments=segments or request.workers_of(runner) * threads,
-                consistent_read=consistent_read,
+            options=CompareOptions(
+                segments=options.segments or request.workers_of(runner) * options.threads,
+                consistent_read=options.consistent_read,
             ),
         )
 

@@ -6,10 +6,10 @@ from ddbmigrate.capacity import ThroughputOptions, make_budgets, task_shares
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.engines.choice import EngineChoice
-from ddbmigrate.engines.local import DEFAULT_THREADS
-from ddbmigrate.exporter import ExportOptions, ExportResult
-from ddbmigrate.formats.compression import Compression, check_level
-from ddbmigrate.formats.detect import Format
+from ddbmigrate.exporter import ExportOptions as ScanOptions
+from ddbmigrate.exporter import ExportResult
+from ddbmigrate.formats.compression import check_level
+from ddbmigrate.options import ExportOptions
 from ddbmigrate.plans import ExportPlan, SidePlan
 from ddbmigrate.ports import NullObserver, Observer, TableSchema
 from ddbmigrate.steps.context import RunContext
@@ -30,44 +30,29 @@ from ddbmigrate.wiring.scope import RunScope, run_scope
 def export(
     *,
     source: Side,
-    table: str,
     staging: StagingOptions,
-    segments: int | None = None,
-    workers: int | None = None,
-    threads: int = DEFAULT_THREADS,
-    part_max_items: int = 100_000,
-    format: Format = "native-json",
-    compression: Compression = "gzip",
-    compression_level: int | None = None,
+    options: ExportOptions,
     throughput: ThroughputOptions | None = None,
     run_id: str | None = None,
     observer: Observer | None = None,
     engine: EngineChoice | None = None,
 ) -> ExportResult:
-    """Export ``table`` to ``staging``: the native export layout (DYNAMODB_JSON or ION), or
+    """Export a table to ``staging``: the native export layout (DYNAMODB_JSON or ION), or
     a Data Pipeline backup. A stopped export continues when called again the same way.
 
-    ``workers`` and ``threads`` size the local engine; ``engine`` may choose Spark."""
+    ``options.workers`` and ``threads`` size the local engine; ``engine`` may choose Spark."""
     observer = observer or NullObserver()
     request = EngineRequest.checked(
-        engine, workers=workers, threads=threads, locations=[staging.url]
+        engine, workers=options.workers, threads=options.threads, locations=[staging.url]
     )
-    check_level(compression, compression_level)
+    check_level(options.compression, options.compression_level)
     src = Account(source, "source")
-    schema = read_source(src.admin, table, src.label)
+    schema = read_source(src.admin, options.table, src.label)
     owner = owner_for(staging, src)  # the caller's own bucket unless --bucket-owner says
     store = src.store(with_acl(staging, owner, asker=foreign(staging, src)), owner=owner)
     run_checks(store_checks(store, role="source", write=True), observer)
     clock = SystemClock()
-    plan = ExportPlan(
-        source=SidePlan.of(source),
-        table=table,
-        staging=staging.url,
-        segments=segments,
-        part_max_items=part_max_items,
-        format=format,
-        compression=compression,
-    )
+    plan = export_plan(source, staging, options)
     with run_scope(
         request,
         store=store,
@@ -88,20 +73,37 @@ def export(
         )
         result = export_step(
             ctx,
-            reader=src.reader(table),
+            reader=src.reader(options.table),
             schema=schema,
             store=store,
-            options=ExportOptions(
-                segments=int(scope.ledger.run["segments"]),
-                workers=scope.workers,
-                part_max_items=part_max_items,
-                format=format,
-                compression=compression,
-                compression_level=compression_level,
-            ),
+            options=_scan_options(options, segments=int(scope.ledger.run["segments"]), scope=scope),
         )
         scope.ledger.finish()
         return result
+
+
+def export_plan(source: Side, staging: StagingOptions, options: ExportOptions) -> ExportPlan:
+    """The options that make two export commands the same run."""
+    return ExportPlan(
+        source=SidePlan.of(source),
+        table=options.table,
+        staging=staging.url,
+        segments=options.segments,
+        part_max_items=options.part_max_items,
+        format=options.format,
+        compression=options.compression,
+    )
+
+
+def _scan_options(options: ExportOptions, *, segments: int, scope: RunScope) -> ScanOptions:
+    return ScanOptions(
+        segments=segments,
+        workers=scope.workers,
+        part_max_items=options.part_max_items,
+        format=options.format,
+        compression=options.compression,
+        compression_level=options.compression_level,
+    )
 
 
 def _export_context(

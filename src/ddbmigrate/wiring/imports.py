@@ -7,16 +7,16 @@ from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.engines.choice import EngineChoice
-from ddbmigrate.engines.local import DEFAULT_THREADS
 from ddbmigrate.errors import NotFoundError
 from ddbmigrate.formats.detect import SourcePlan, detect
 from ddbmigrate.formats.tablefile import TABLE_FILE
-from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty
+from ddbmigrate.importer import ImportOptions as WriteOptions
+from ddbmigrate.importer import ImportResult, ensure_empty
 from ddbmigrate.model import KeySchema
+from ddbmigrate.options import ImportOptions
 from ddbmigrate.pins import pin_source
 from ddbmigrate.plans import ImportPlan, SidePlan
 from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
-from ddbmigrate.runs import RejectLog
 from ddbmigrate.schema import TableTarget, check_capacity
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.import_ import import_step
@@ -29,45 +29,28 @@ from ddbmigrate.wiring.scope import RunScope, run_scope
 def import_(
     *,
     dest: Side,
-    source_url: str,
-    table: str,
-    export_id: str | None = None,
-    format: str | None = None,
-    into_existing: bool = False,
-    bucket_owner: str | None = None,
-    workers: int | None = None,
-    threads: int = DEFAULT_THREADS,
-    max_rejects: int = 0,
+    options: ImportOptions,
     throughput: ThroughputOptions | None = None,
     run_id: str | None = None,
     observer: Observer | None = None,
     engine: EngineChoice | None = None,
-    allow_unverified_capacity: bool = False,
 ) -> ImportResult:
-    """Import what ``source_url`` holds (a native export, the prefix above exports, a Data
-    Pipeline backup of either generation, or one data file) into ``table``.
+    """Import what ``options.source_url`` holds (a native export, the prefix above exports,
+    a Data Pipeline backup of either generation, or one data file) into ``options.table``.
 
     A missing table is created from the schema a ddbmigrate export carries (printed first;
     provisioned capacity above 12,000 RCU / 4,000 WCU from a table file no checksum covers
-    needs ``allow_unverified_capacity``). Rejects are
-    recorded under ``ddbmigrate/runs/<run-id>/`` beside the source. ``workers`` and
-    ``threads`` size the local engine; ``engine`` may choose Spark.
+    needs ``allow_unverified_capacity``). Rejects are recorded under
+    ``ddbmigrate/runs/<run-id>/`` beside the source. ``workers`` and ``threads`` size the
+    local engine; ``engine`` may choose Spark.
     """
     observer = observer or NullObserver()
     request = EngineRequest.checked(
-        engine, workers=workers, threads=threads, locations=[source_url]
+        engine, workers=options.workers, threads=options.threads, locations=[options.source_url]
     )
     dst = Account(dest, "destination")
-    store, single = source_store(dst, source_url, bucket_owner)
-    plan = detect(store, export_id=export_id, format=format, single_file=single)
-    _describe_source(plan, store, observer)
-    run_plan = ImportPlan(
-        dest=SidePlan.of(dest),
-        source=source_url,
-        table=table,
-        export_id=export_id,
-        format=plan.format,
-    )
+    store, plan = _resolved_source(dst, options, observer)
+    run_plan = import_plan(dest, options, found=plan)
     clock = SystemClock()
     with run_scope(
         request,
@@ -80,14 +63,7 @@ def import_(
         clock=clock,
     ) as scope:
         described = _ready_destination(
-            scope.ledger,
-            dst=dst,
-            store=store,
-            plan=plan,
-            table=table,
-            into_existing=into_existing,
-            allow_unverified_capacity=allow_unverified_capacity,
-            observer=observer,
+            scope.ledger, dst=dst, store=store, plan=plan, options=options, observer=observer
         )
         ctx = _import_context(
             scope,
@@ -95,18 +71,39 @@ def import_(
             throughput=throughput or ThroughputOptions(),
             clock=clock,
             observer=observer,
-            rejects=RejectLog(store, scope.ledger.dir, max_rejects=max_rejects),
+            max_rejects=options.max_rejects,
         )
         result = import_step(
             ctx,
             store=store,
             plan=plan,
-            writer=dst.writer(table),
+            writer=dst.writer(options.table),
             key=KeySchema.from_description(described.description),
-            options=ImportOptions(workers=scope.engine.workers),
+            options=WriteOptions(workers=scope.engine.workers),
         )
         scope.ledger.finish()
         return result
+
+
+def import_plan(dest: Side, options: ImportOptions, *, found: SourcePlan) -> ImportPlan:
+    """What makes two import commands the same run (with the format SOURCE was found in)."""
+    return ImportPlan(
+        dest=SidePlan.of(dest),
+        source=options.source_url,
+        table=options.table,
+        export_id=options.export_id,
+        format=found.format,
+    )
+
+
+def _resolved_source(
+    dst: Account, options: ImportOptions, observer: Observer
+) -> tuple[Store, SourcePlan]:
+    """The store SOURCE lives in, and what it was found to hold (said to ``observer``)."""
+    store, single = source_store(dst, options.source_url, options.bucket_owner)
+    plan = detect(store, export_id=options.export_id, format=options.format, single_file=single)
+    _describe_source(plan, store, observer)
+    return store, plan
 
 
 def _describe_source(plan: SourcePlan, store: Store, observer: Observer) -> None:
@@ -128,9 +125,9 @@ def _import_context(
     throughput: ThroughputOptions,
     clock: SystemClock,
     observer: Observer,
-    rejects: RejectLog,
+    max_rejects: int,
 ) -> RunContext:
-    """The import's write budget (announced with each Spark task's share) and reject log."""
+    """The import's write budget (announced with each Spark task's share)."""
     budgets = make_budgets(described, described, throughput, clock)
     observer.message(budgets.notes[1])
     for note in task_shares(scope.engine, {"dest writes": budgets.dest_write}):
@@ -143,7 +140,7 @@ def _import_context(
         engine=scope.engine,
         budgets=budgets,
         ledger=ledger,
-        rejects=rejects,
+        max_rejects=max_rejects,
     )
 
 
@@ -153,23 +150,22 @@ def _ready_destination(
     dst: Account,
     store: Store,
     plan: SourcePlan,
-    table: str,
-    into_existing: bool,
-    allow_unverified_capacity: bool,
+    options: ImportOptions,
     observer: Observer,
 ) -> TableSchema:
     """The table made ready (created, or checked empty). The source it resolved and the
     table it creates are pinned in the ledger before CreateTable, so a resume refuses a
     changed source and finishes the table."""
+    table = options.table
     existing = dst.admin.read_schema(table)
     # A stopped import of the same source into the same table: its items may be there.
     if existing is not None and not ledger.started:
-        ensure_empty(dst.reader(table), into_existing=into_existing, flag="--into-existing")
+        ensure_empty(dst.reader(table), into_existing=options.into_existing, flag="--into-existing")
     if plan.schema is not None and existing is None and not ledger.run.get(TABLE_PIN):
         check_capacity(
             TableTarget.of(plan.schema, table_name=table),
             checked=plan.schema_checked,
-            allowed=allow_unverified_capacity,
+            allowed=options.allow_unverified_capacity,
             table_file=f"{store.root.rstrip('/')}/{plan.folder}/{TABLE_FILE}",
         )
     pin_source(ledger, store, plan, observer)

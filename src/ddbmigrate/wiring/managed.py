@@ -10,7 +10,6 @@ from ddbmigrate.errors import ConfigError
 from ddbmigrate.formats.detect import SourcePlan
 from ddbmigrate.model import StoreURL
 from ddbmigrate.pipeline import ManagedPaths, MigrateOptions
-from ddbmigrate.plans import check_methods
 from ddbmigrate.ports import TableSchema
 from ddbmigrate.schema import create_table_request
 from ddbmigrate.wiring.accounts import Account, StagingOptions
@@ -26,7 +25,6 @@ def managed_paths(
     clock: SystemClock,
 ) -> ManagedPaths:
     """AWS's managed export/import for the options that ask for them."""
-    check_methods(options.export_method, options.import_method)
     url = StoreURL.parse(staging.url)
     if url.scheme != "s3" and "native" in (options.export_method, options.import_method):
         raise ConfigError(

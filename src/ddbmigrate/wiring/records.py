@@ -23,6 +23,7 @@ from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers
 from ddbmigrate.errors import ConfigError, NotFoundError
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.importer import ImportResult
+from ddbmigrate.options import ExportOptions, ImportOptions
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.plans import ExportPlan, ImportPlan, MigratePlan, RunPlan, SidePlan, plan_of
 from ddbmigrate.ports import NullObserver, Observer
@@ -117,14 +118,16 @@ def _resume_migrate(plan: MigratePlan, again: _Resuming) -> MigrateReport:
 def _resume_export(plan: ExportPlan, again: _Resuming) -> ExportResult:
     return export(
         source=again.source,
-        table=plan.table,
         staging=again.staging,
-        segments=plan.segments,
-        part_max_items=plan.part_max_items,
-        format=plan.format,  # type: ignore[arg-type]  # as recorded; detect checks it
-        compression=plan.compression,  # type: ignore[arg-type]
-        workers=again.workers,
-        threads=again.threads,
+        options=ExportOptions(
+            table=plan.table,
+            segments=plan.segments,
+            part_max_items=plan.part_max_items,
+            format=plan.format,  # type: ignore[arg-type]  # as recorded; detect checks it
+            compression=plan.compression,  # type: ignore[arg-type]
+            workers=again.workers,
+            threads=again.threads,
+        ),
         throughput=again.throughput,
         run_id=again.run_id,
         observer=again.observer,
@@ -135,13 +138,15 @@ def _resume_export(plan: ExportPlan, again: _Resuming) -> ExportResult:
 def _resume_import(plan: ImportPlan, again: _Resuming) -> ImportResult:
     return import_(
         dest=again.dest,
-        source_url=plan.source,
-        table=plan.table,
-        export_id=plan.export_id,
-        format=plan.format,
-        bucket_owner=again.staging.bucket_owner,
-        workers=again.workers,
-        threads=again.threads,
+        options=ImportOptions(
+            source_url=plan.source,
+            table=plan.table,
+            export_id=plan.export_id,
+            format=plan.format,
+            bucket_owner=again.staging.bucket_owner,
+            workers=again.workers,
+            threads=again.threads,
+        ),
         throughput=again.throughput,
         run_id=again.run_id,
         observer=again.observer,

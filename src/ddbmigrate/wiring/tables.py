@@ -19,6 +19,7 @@ from ddbmigrate.multi import (
 from ddbmigrate.notify import MultiNotifier
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.pipelinefile import PipelineSpec
+from ddbmigrate.plans import MigratePlan
 from ddbmigrate.ports import NullObserver, Observer
 from ddbmigrate.wiring.accounts import Account, StagingOptions
 from ddbmigrate.wiring.commands import migrate, migrate_plan
@@ -53,15 +54,46 @@ def run_pipeline(
     """Every table of a pipeline file, side by side: one outcome per table, and the report
     of all of them. Each table sends its own success or failure event."""
     observer = observer or NullObserver()
-    notifications = notifications or MultiNotifier([], on_error=observer.message)
     jobs = expand_pipeline(spec)
     concurrency = min(spec.parallel_tables, len(jobs))
-    throughput = _shared_throughput(spec.throughput, concurrency)
-    staging = StagingOptions(url=spec.staging, bucket_owner=spec.bucket_owner)
-    clock = SystemClock()
-    reports: dict[str, dict[str, Any]] = {}
+    run = _PipelineRun(
+        spec,
+        observer=observer,
+        notifications=notifications or MultiNotifier([], on_error=observer.message),
+        throughput=_shared_throughput(spec.throughput, concurrency),
+    )
+    outcomes = run_tables(
+        jobs,
+        run.run_one,
+        concurrency=concurrency,
+        fail_fast=spec.fail_fast,
+        finished_before=run.finished_before,
+    )
+    ran = [run.reports[job.source_table] for job in jobs if job.source_table in run.reports]
+    return outcomes, merge_reports(ran) if ran else {}
 
-    def options_of(job: TableJob) -> MigrateOptions:
+
+class _PipelineRun:
+    """One pipeline file's run: each table a migrate run, retried by resuming it."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        *,
+        observer: Observer,
+        notifications: MultiNotifier,
+        throughput: ThroughputOptions,
+    ) -> None:
+        self.spec = spec
+        self.observer = observer
+        self.notifications = notifications
+        self.throughput = throughput
+        self.staging = StagingOptions(url=spec.staging, bucket_owner=spec.bucket_owner)
+        self.clock = SystemClock()
+        self.reports: dict[str, dict[str, Any]] = {}
+
+    def options_of(self, job: TableJob) -> MigrateOptions:
+        spec = self.spec
         return MigrateOptions(
             source_table=job.source_table,
             dest_table=job.dest_table,
@@ -76,54 +108,47 @@ def run_pipeline(
             strict_settings=spec.strict_settings,
         )
 
-    def finished_before(job: TableJob) -> str | None:
-        plan = migrate_plan(
-            source=spec.source, dest=spec.dest, staging=staging, options=options_of(job)
+    def plan_of(self, options: MigrateOptions) -> MigratePlan:
+        spec = self.spec
+        return migrate_plan(
+            source=spec.source, dest=spec.dest, staging=self.staging, options=options
         )
-        return finished_run(staging, spec.dest, plan)
 
-    def run_one(job: TableJob) -> MigrateReport:
-        options = options_of(job)
-        plan = migrate_plan(source=spec.source, dest=spec.dest, staging=staging, options=options)
+    def finished_before(self, job: TableJob) -> str | None:
+        return finished_run(self.staging, self.spec.dest, self.plan_of(self.options_of(job)))
 
-        def attempts(events: Observer) -> MigrateReport:
-            return with_step_retries(
-                lambda: migrate(
-                    source=spec.source,
-                    dest=spec.dest,
-                    staging=staging,
-                    options=options,
-                    throughput=throughput,
-                    observer=events,
-                    engine=spec.engine,
-                ),
-                failed_step=lambda: running_step(staging, spec.dest, plan),
-                retries=spec.retries,
-            )
+    def attempts(self, options: MigrateOptions, events: Observer) -> MigrateReport:
+        """The table's migration, resumed after a failed step as its retries allow."""
+        spec, plan = self.spec, self.plan_of(options)
+        return with_step_retries(
+            lambda: migrate(
+                source=spec.source,
+                dest=spec.dest,
+                staging=self.staging,
+                options=options,
+                throughput=self.throughput,
+                observer=events,
+                engine=spec.engine,
+            ),
+            failed_step=lambda: running_step(self.staging, spec.dest, plan),
+            retries=spec.retries,
+        )
 
+    def run_one(self, job: TableJob) -> MigrateReport:
+        options = self.options_of(job)
         result, error, report = observed(
-            attempts,
+            lambda events: self.attempts(options, events),
             source_table=job.source_table,
             dest_table=job.dest_table,
-            notifications=notifications,
-            observer=Prefixed(observer, job.source_table),
-            clock=clock,
+            notifications=self.notifications,
+            observer=Prefixed(self.observer, job.source_table),
+            clock=self.clock,
         )
-        reports[job.source_table] = report
+        self.reports[job.source_table] = report
         if error is not None:
             raise error
         assert result is not None  # observed returns a result or an error
         return result
-
-    outcomes = run_tables(
-        jobs,
-        run_one,
-        concurrency=concurrency,
-        fail_fast=spec.fail_fast,
-        finished_before=finished_before,
-    )
-    ran = [reports[job.source_table] for job in jobs if job.source_table in reports]
-    return outcomes, merge_reports(ran) if ran else {}
 
 
 def _shared_throughput(values: Mapping[str, float], tables: int) -> ThroughputOptions:
