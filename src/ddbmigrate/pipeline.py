@@ -289,7 +289,6 @@ def migrate(
         observer=observer,
     )
     limits, watchers = _budgets(source, dest, ready, throughput, clock)
-    _announce(observer, limits, engine)
     ctx = RunContext(
         clock=clock,
         observer=observer,
@@ -300,6 +299,7 @@ def migrate(
         timeouts=ready.options.timeouts,
     )
     try:
+        _announce(observer, limits, engine)
         return _run_steps(
             ctx, source, dest, ready, managed=managed, stores=(export_store, import_store)
         )

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 import ddbmigrate
+from ddbmigrate.engines.local import DEFAULT_THREADS
+from ddbmigrate.options import THREADS
 
 PACKAGE = Path(ddbmigrate.__file__).parent
 CORE = ["capacity.py", "pipeline.py", "plans.py", "steps/"]
@@ -70,7 +72,8 @@ def test_budgets_are_made_below_and_nothing_calls_back_up() -> None:
 
 
 def test_the_core_imports_no_wiring() -> None:
-    assert (PACKAGE / "steps").is_dir() and (PACKAGE / "wiring").is_dir()
+    assert (PACKAGE / "steps").is_dir()
+    assert (PACKAGE / "wiring").is_dir()
     offenders = []
     for path in modules():
         relative = path.relative_to(PACKAGE).as_posix()
@@ -95,3 +98,7 @@ def test_api_is_a_facade() -> None:
 
 def is_docstring(node: ast.stmt) -> bool:
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+
+
+def test_the_option_objects_default_threads_like_the_local_engine() -> None:
+    assert THREADS == DEFAULT_THREADS

@@ -5,7 +5,7 @@
 - ``scope``: the scaffold every recorded command runs in (engine, plan lock, ledger).
 - ``managed``: AWS's managed export and import.
 - ``commands``: migrate, export, import, validate, schema, plan; each composes ``steps``.
-- ``records``: the runs in a staging store: resume, status, cleanup, typed plans.
+- ``records``: the runs in a staging store: resume (by the type of plan), status, cleanup.
 - ``tables``: many tables of a pipeline file, side by side.
 - ``reporting``: notifications, the run report, where it is written.
 """

@@ -67,8 +67,7 @@ def migrate(
     with run_scope(
         request,
         store=stores.export,
-        command=plan.command,
-        plan=plan.to_json(),
+        plan=plan,
         run_id=run_id,
         sides=[src, dst],
         observer=observer,

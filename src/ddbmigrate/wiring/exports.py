@@ -56,8 +56,7 @@ def export(
     with run_scope(
         request,
         store=store,
-        command=plan.command,
-        plan=plan.to_json(),
+        plan=plan,
         run_id=run_id,
         sides=[src],
         observer=observer,

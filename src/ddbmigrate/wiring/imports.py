@@ -55,8 +55,7 @@ def import_(
     with run_scope(
         request,
         store=store,
-        command=run_plan.command,
-        plan=run_plan.to_json(),
+        plan=run_plan,
         run_id=run_id,
         sides=[dst],
         observer=observer,

@@ -13,6 +13,7 @@ from ddbmigrate.checkpoint import Ledger, check_run_id, find_unfinished
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.planlock import PlanLock, take_lock
+from ddbmigrate.plans import RunPlan
 from ddbmigrate.ports import Observer, Store
 from ddbmigrate.report import bind_run
 from ddbmigrate.runs import new_run_id
@@ -35,8 +36,7 @@ def run_scope(
     request: EngineRequest,
     *,
     store: Store,
-    command: str,
-    plan: Mapping[str, object],
+    plan: RunPlan,
     run_id: str | None,
     sides: list[Account],
     observer: Observer,
@@ -46,11 +46,12 @@ def run_scope(
     run is named to ``observer`` (an interrupted run says which run to resume)."""
     engine = request.open(sides, observer)
     try:
-        lock = take_lock(store, command=command, plan=plan, run_id=run_id, clock=clock)
+        command, recorded = plan.command, plan.to_json()  # run.json keeps the plain JSON
+        lock = take_lock(store, command=command, plan=recorded, run_id=run_id, clock=clock)
         ledger = open_ledger(
             store,
             command=command,
-            plan=plan,
+            plan=recorded,
             run_id=run_id,
             clock=clock,
             observer=observer,
