@@ -40,10 +40,10 @@ MAX_POOL_CONNECTIONS = 32
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 
 
-class _AssumedRoleProvider(CredentialProvider):  # type: ignore[misc]  # untyped base
-    """Hands botocore the role credentials we built, instead of its own chain."""
+class _GivenCredentials(CredentialProvider):  # type: ignore[misc]  # untyped base
+    """Hands botocore credentials we already hold instead of running its chain again."""
 
-    METHOD = "ddbmigrate-assume-role"
+    METHOD = "ddbmigrate-side"
 
     def __init__(self, credentials: Any) -> None:
         super().__init__()
@@ -51,6 +51,17 @@ class _AssumedRoleProvider(CredentialProvider):  # type: ignore[misc]  # untyped
 
     def load(self) -> Any:
         return self._credentials
+
+
+def botocore_session(profile: str | None, credentials: Any = None) -> BotocoreSession:
+    """A botocore session of ``profile`` (its region and settings) that signs with
+    ``credentials`` when given: the object itself, not a frozen copy, so an assumed role
+    keeps refreshing through a run of many hours."""
+    core = BotocoreSession(profile=profile)
+    if credentials is not None:
+        resolver = CredentialResolver(providers=[_GivenCredentials(credentials)])
+        core.register_component("credential_provider", resolver)
+    return core
 
 
 class SideSession:
@@ -198,11 +209,7 @@ def client_config(service: str, *, path_style: bool) -> Config:
 
 
 def _boto3_session(side: Side, *, credentials: Any = None) -> Any:
-    core = BotocoreSession(profile=side.profile)
-    if credentials is not None:
-        core.register_component(
-            "credential_provider", CredentialResolver(providers=[_AssumedRoleProvider(credentials)])
-        )
+    core = botocore_session(side.profile, credentials)
     try:
         core.get_scoped_config()  # fails now, not mid-run, when the profile does not exist
         # The AWS CLI v2 reads AWS_REGION before AWS_DEFAULT_REGION and the profile; botocore

@@ -44,7 +44,6 @@ import re
 import socket
 import sys
 import threading
-import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,9 +51,9 @@ from typing import Any, Protocol, TypeVar
 
 from ddbmigrate.engines.choice import PYSPARK_MISSING
 from ddbmigrate.engines.local import INTERRUPT, Cancelled, Shared, dumps_job
+from ddbmigrate.engines.portable import from_spark_task as _portable
 from ddbmigrate.errors import (
     ConfigError,
-    DdbMigrateError,
     EngineError,
     FatalError,
     TransientError,
@@ -686,13 +685,3 @@ def _tune_gc() -> None:
         _GC_TUNED.set()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The error itself when it survives pickling; else a FatalError with its traceback."""
-    if isinstance(exc, DdbMigrateError | Cancelled):
-        with contextlib.suppress(Exception):
-            pickle.dumps(exc)
-            return exc
-    text = "".join(traceback.format_exception(exc)).strip()
-    return FatalError(f"a Spark task failed: {type(exc).__name__}: {exc}", hint=text)
