@@ -5,15 +5,15 @@ The moto server and the clean AWS environment come from tests/conftest.py.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from fault_proxy import FaultProxy
+from helpers import local_keys
 
 from ddbmigrate.config import Side
 from ddbmigrate.local.env import LocalAWS
-from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
+from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 
 ACCOUNT = "111111111111"
 SEED = 20260101
@@ -41,13 +41,5 @@ def proxy_side(fault_proxy: FaultProxy, aws_env: None) -> Side:
 def aws(moto_server: MotoServer) -> Iterator[LocalAWS]:
     """The embedded AWS for a module's tables, with its keys in this process's environment
     for the module (function-scoped ``aws_env`` cannot serve a module-scoped table)."""
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY)
-    try:
+    with local_keys():
         yield LocalAWS(endpoint_url=moto_server.endpoint_url)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
