@@ -1,4 +1,4 @@
-"""``--boost``: a table's capacity raised for a run and restored exactly afterwards.
+"""The capacity boost: a table's capacity raised for a run and restored exactly afterwards.
 
 Before anything changes, what the table has is recorded in the run's folder
 (``ddbmigrate/runs/<run-id>/boost/<side>-<table>.json``): billing mode, provisioned units of

@@ -1,4 +1,4 @@
-"""``--import-method bulk``: a staged export loaded by DynamoDB's StartBulkPutItems.
+"""The ``bulk`` import method: a staged export loaded by DynamoDB's StartBulkPutItems.
 
 StartBulkPutItems reads every object below one S3 key prefix (DYNAMODB_JSON or ION, one
 compression for all) and writes the items into an *existing* table at up to

@@ -26,6 +26,7 @@ from ddbmigrate.bulk import (
     BulkImport,
     BulkOptions,
     BulkProgress,
+    BulkRefusedError,
     build_request,
     bulk_input,
     check_result,
@@ -34,7 +35,7 @@ from ddbmigrate.bulk import (
 from ddbmigrate.bulk_report import record_report
 from ddbmigrate.config import Side
 from ddbmigrate.errors import Interrupted
-from ddbmigrate.formats.detect import detect
+from ddbmigrate.formats.detect import Format, detect
 from ddbmigrate.formats.layout import Layout
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from ddbmigrate.model import Item, PartInfo, StoreURL
@@ -89,11 +90,11 @@ def staging(dest: SideSession) -> tuple[S3Store, StoreURL]:
     return S3Store(dest, url, expected_owner=DEST_ACCOUNT), url
 
 
-def write_export(store: S3Store, parts: list[list[Item]]) -> None:
-    """A native export (gzip DYNAMODB_JSON) written the way ddbmigrate's exporter writes it."""
+def write_export(store: S3Store, parts: list[list[Item]], fmt: Format = "native-json") -> None:
+    """An export (gzip) written the way ddbmigrate's exporter writes it."""
     schema = TableSchema(description={"TableName": "src", "TableArn": "arn:src"})
     layout = Layout.for_format(
-        "native-json",
+        fmt,
         compression="gzip",
         level=None,
         export_id="01767225600000-abcd1234",
@@ -265,3 +266,27 @@ def test_ctrl_c_cancels_the_operation(
     assert recorded["status"] == "CANCELLED"
     with pytest.raises(BulkCancelledError):
         check_result(bulk.wait(operation.arn, timeout=TIMEOUT))
+
+
+def test_a_data_pipeline_backup_is_refused_before_any_request(
+    stub: BulkStub, port: BotoBulkPort, staging: tuple[S3Store, StoreURL], table: str
+) -> None:
+    write_export(staging[0], [GOOD], fmt="datapipeline")
+
+    with pytest.raises(BulkRefusedError, match="datapipeline") as caught:
+        job(port, staging, table)
+
+    assert "--import-method batch" in str(caught.value.hint)
+    assert stub.calls == []
+
+
+def test_an_object_the_manifest_does_not_list_is_refused(
+    stub: BulkStub, port: BotoBulkPort, staging: tuple[S3Store, StoreURL], table: str
+) -> None:
+    write_export(staging[0], [GOOD])
+    staging[0].put("AWSDynamoDB/01767225600000-abcd1234/data/copy.json.gz", b"")
+
+    with pytest.raises(BulkRefusedError, match="would be loaded too"):
+        job(port, staging, table)
+
+    assert stub.calls == []
