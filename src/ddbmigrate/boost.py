@@ -371,26 +371,35 @@ def _later(table: str, index: str, when: datetime) -> str:
     )
 
 
+@dataclass(slots=True)
+class BoostRun:
+    """What :func:`boosted` did: the changes made, and how the restore went."""
+
+    changes: list[Change]
+    result: RestoreResult | None = None
+    """Set when the block is left; ``restored`` False says until when the rest waits."""
+
+
 @contextmanager
-def boosted(boost: Boost, direction: Direction, units: int) -> Iterator[list[Change]]:
+def boosted(boost: Boost, direction: Direction, units: int) -> Iterator[BoostRun]:
     """Raised inside the block; restored after it, whether it ends, fails or is interrupted.
 
-    A restore that fails while the block's own error is on its way is recorded as pending
-    (``restore_pending`` finishes it) and does not hide that error."""
-    changes = boost.raise_for_run(direction, units)
+    A restore that fails while the block's own error is on its way does not hide that
+    error: the journal stays unrestored for :func:`restore_pending`."""
+    run = BoostRun(boost.raise_for_run(direction, units))
     try:
-        yield changes
+        yield run
     except BaseException:
-        _restore_quietly(boost)
+        run.result = _restore_quietly(boost)
         raise
-    boost.restore()
+    run.result = boost.restore()
 
 
-def _restore_quietly(boost: Boost) -> None:
+def _restore_quietly(boost: Boost) -> RestoreResult | None:
     try:
-        boost.restore()
+        return boost.restore()
     except Exception:  # noqa: BLE001 - the block's error matters more; the journal keeps the rest
-        return
+        return None
 
 
 class LedgerLike(Protocol):

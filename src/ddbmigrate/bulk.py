@@ -44,6 +44,8 @@ MAX_OBJECTS = 50_000
 model's documentation names no number)."""
 POLL_SECONDS = 15.0
 PENDING = frozenset({"IN_PROGRESS", "CANCELLING"})
+RESTARTED = frozenset({"FAILED", "CANCELLED"})
+"""Ended operations a re-run starts again (COMPLETED_WITH_ERRORS is settled by its report)."""
 BATCH_HINT = "use --import-method batch, which writes with BatchWriteItem and has no such limit"
 _FORMATS: dict[str, InputFormat] = {"native-json": "DYNAMODB_JSON", "native-ion": "ION"}
 _COMPRESSIONS: dict[str, InputCompression] = {
@@ -375,14 +377,27 @@ class BulkImport:
         return body if isinstance(body, dict) else None
 
     def start(self) -> str:
-        """The operation's ARN: the recorded one, else StartBulkPutItems with the token."""
-        record = self.recorded()
-        if record and record.get("arn"):
+        """The operation's ARN: the recorded one, else StartBulkPutItems with the token.
+
+        A recorded operation that FAILED or was CANCELLED is started anew, under the token
+        of the next attempt (the same token would return the same ended operation)."""
+        record = self.recorded() or {}
+        attempt = int(record.get("attempt", 0))
+        if record.get("arn") and record.get("status") not in RESTARTED:
             return str(record["arn"])
-        description = self.port.start(self.request)
+        if record.get("arn"):
+            attempt += 1
+        request = self.request_of(attempt)
+        description = self.port.start(request)
         arn = str(description["BulkOperationArn"])
-        self._record(arn, str(description.get("BulkOperationStatus")))
+        self._record(arn, str(description.get("BulkOperationStatus")), attempt)
         return arn
+
+    def request_of(self, attempt: int) -> dict[str, Any]:
+        """The request of the ``attempt``-th operation of this unit (0: the first)."""
+        if attempt == 0:
+            return dict(self.request)
+        return {**self.request, "ClientToken": client_token(self.run_id, f"{self.unit}#{attempt}")}
 
     def wait(self, arn: str, *, timeout: float) -> BulkResult:
         """Poll until the operation ends; progress after every answer."""
@@ -407,8 +422,11 @@ class BulkImport:
         self.port.cancel(arn)
         return self.wait(arn, timeout=timeout)
 
-    def _record(self, arn: str, status: str) -> None:
-        body = {"arn": arn, "token": self.request.get("ClientToken"), "status": status}
+    def _record(self, arn: str, status: str, attempt: int | None = None) -> None:
+        if attempt is None:
+            attempt = int((self.recorded() or {}).get("attempt", 0))
+        token = self.request_of(attempt)["ClientToken"]
+        body = {"arn": arn, "token": token, "status": status, "attempt": attempt}
         self.store.put(self.record_key, orjson.dumps(body))
 
 

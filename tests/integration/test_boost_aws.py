@@ -118,8 +118,8 @@ def test_an_on_demand_table_is_recorded_and_left_alone(dest: SideSession, tmp_pa
     store = LocalStore(str(tmp_path))
     boost = boost_of(dest, store, table)
 
-    with boosted(boost, "write", 1000) as changes:
-        assert changes == []  # no maximum to raise; the billing mode is never switched
+    with boosted(boost, "write", 1000) as run:
+        assert run.changes == []  # no maximum to raise; the billing mode is never switched
 
     body = orjson.loads(store.get(boost.journal.key))
     assert body["record"]["billing_mode"] == "PAY_PER_REQUEST"

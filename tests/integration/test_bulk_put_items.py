@@ -197,7 +197,7 @@ def test_completed_with_errors_reads_the_report_back_as_rejects(
     assert table_ids(dest, table) == {f"k{n}" for n in range(5)}
 
 
-def test_a_failed_operation_is_an_error(
+def test_a_failed_operation_is_an_error_and_a_rerun_starts_anew(
     stub: BulkStub, port: BotoBulkPort, staging: tuple[S3Store, StoreURL], table: str
 ) -> None:
     write_export(staging[0], [GOOD[:6], GOOD[6:]])
@@ -207,6 +207,15 @@ def test_a_failed_operation_is_an_error(
 
     with pytest.raises(BulkFailedError, match="FAILED \\(InternalFailure"):
         check_result(result)
+
+    stub.script[table] = "complete"  # the cause is fixed; the same command runs again
+    again = run(job(port, staging, table), timeout=TIMEOUT)
+
+    assert again.status == "COMPLETED"
+    assert again.arn != result.arn
+    assert (
+        len({call[1]["ClientToken"] for call in stub.calls if call[0] == "StartBulkPutItems"}) == 2
+    )
 
 
 def test_a_resume_re_attaches_to_the_recorded_operation(

@@ -67,13 +67,15 @@ def units(boost: Boost) -> dict[str, Units]:
 def test_provisioned_capacity_is_raised_for_the_block_and_restored_after() -> None:
     boost, store = make(provisioned())
 
-    with boosted(boost, "write", 500) as changes:
+    with boosted(boost, "write", 500) as run:
         assert units(boost) == {"": Units(5, 500), "by-day": Units(3, 500)}
         recorded = orjson.loads(store.get(boost.journal.key))
         assert recorded["state"] == "raised"
         assert recorded["record"]["provisioned"] == {"": [5, 5], "by-day": [3, 4]}
 
-    assert len(changes) == 2
+    assert len(run.changes) == 2
+    assert run.result is not None
+    assert run.result.restored
     assert units(boost) == {"": Units(5, 5), "by-day": Units(3, 4)}
     assert orjson.loads(store.get(boost.journal.key))["state"] == "restored"
 
@@ -166,8 +168,11 @@ def test_a_refused_decrease_leaves_a_pending_restore_with_its_time() -> None:
         "capacity stays raised until then, recorded in the run; `ddbmigrate resume` or "
         "`ddbmigrate cleanup` restores it after that time"
     ]
-    with boosted(boost, "write", 500):
+    with boosted(boost, "write", 500) as run:
         pass
+
+    assert run.result is not None
+    assert (run.result.restored, run.result.not_before) == (False, "2026-01-01T12:50:00Z")
 
     body = orjson.loads(store.get(boost.journal.key))
     assert (body["state"], body["not_before"]) == ("pending", "2026-01-01T12:50:00Z")
