@@ -281,6 +281,12 @@ class Boost:
     journal: BoostJournal
     clock: Clock
 
+    @classmethod
+    def for_ledger(cls, ledger: LedgerLike, port: CapacityPort, *, side: str, table: str) -> Boost:
+        """The boost of ``table`` on ``side`` (``source``/``dest``), journaled in the run."""
+        journal = BoostJournal(ledger.store, ledger.dir, side, table)
+        return cls(port=port, journal=journal, clock=ledger.clock)
+
     @property
     def table(self) -> str:
         return self.journal.table

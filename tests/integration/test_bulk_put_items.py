@@ -33,6 +33,7 @@ from ddbmigrate.bulk import (
     run,
 )
 from ddbmigrate.bulk_report import record_report
+from ddbmigrate.bulk_run import BulkTarget, import_bulk
 from ddbmigrate.config import Side
 from ddbmigrate.errors import Interrupted
 from ddbmigrate.formats.detect import Format, detect
@@ -297,5 +298,93 @@ def test_an_object_the_manifest_does_not_list_is_refused(
 
     with pytest.raises(BulkRefusedError, match="would be loaded too"):
         job(port, staging, table)
+
+    assert stub.calls == []
+
+
+class Steps:
+    """An Observer that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+
+    def step_started(self, step: str, *, total: int | None) -> None:
+        self.events.append(("started", total))
+
+    def advanced(self, step: str, items: int) -> None:
+        self.events.append(("advanced", items))
+
+    def message(self, text: str) -> None:
+        self.events.append(("message", text.rsplit(": ", maxsplit=1)[-1]))
+
+    def step_finished(self, step: str, *, summary: str) -> None:
+        self.events.append(("finished", summary))
+
+
+def target(
+    staging: tuple[S3Store, StoreURL], table: str, description: dict[str, Any]
+) -> BulkTarget:
+    store, url = staging
+    return BulkTarget(
+        plan=detect(store),
+        store=store,
+        url=url,
+        bucket_owner=DEST_ACCOUNT,
+        table=table,
+        description=description,
+    )
+
+
+def test_import_bulk_reports_progress_and_records_rejects(
+    port: BotoBulkPort, staging: tuple[S3Store, StoreURL], table: str, dest: SideSession
+) -> None:
+    write_export(staging[0], [[*GOOD[:3], BAD, *GOOD[3:5]]])
+    description = dest.client("dynamodb").describe_table(TableName=table)["Table"]
+    rejects = RejectLog(staging[0], f"ddbmigrate/runs/{RUN_ID}", max_rejects=5)
+    steps = Steps()
+
+    result = import_bulk(
+        port,
+        target(staging, table, description),
+        run_id=RUN_ID,
+        unit=table,
+        options=BulkOptions(),
+        clock=FakeClock(),
+        rejects=rejects,
+        observer=steps,
+    )
+
+    assert result.status == "COMPLETED_WITH_ERRORS"
+    assert steps.events == [
+        ("started", 6),
+        ("advanced", 6),
+        ("message", "IN_PROGRESS"),
+        ("message", "COMPLETED_WITH_ERRORS"),
+        ("finished", "6 items, 1 rejected"),
+    ]
+    assert [r.item for r in rejects.rejects] == [BAD]
+
+
+def test_import_bulk_refuses_a_global_table_before_any_request(
+    stub: BulkStub, port: BotoBulkPort, staging: tuple[S3Store, StoreURL], table: str
+) -> None:
+    write_export(staging[0], [GOOD])
+    description = {
+        "TableName": table,
+        "TableStatus": "ACTIVE",
+        "Replicas": [{"RegionName": "eu-west-1"}],
+    }
+
+    with pytest.raises(BulkRefusedError, match="global table"):
+        import_bulk(
+            port,
+            target(staging, table, description),
+            run_id=RUN_ID,
+            unit=table,
+            options=BulkOptions(),
+            clock=FakeClock(),
+            rejects=RejectLog(staging[0], f"ddbmigrate/runs/{RUN_ID}", max_rejects=0),
+            observer=Steps(),
+        )
 
     assert stub.calls == []
