@@ -16,7 +16,14 @@ import pytest
 
 from ddbmigrate.aws.boost import BotoCapacityPort
 from ddbmigrate.aws.session import SideSession
-from ddbmigrate.boost import Boost, BoostJournal, boosted, read_capacity, restore_pending
+from ddbmigrate.boost import (
+    Boost,
+    BoostJournal,
+    Direction,
+    boosted,
+    read_capacity,
+    restore_pending,
+)
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.config import Side
 from ddbmigrate.stores.local import LocalStore
@@ -83,14 +90,17 @@ def scaling(dest: SideSession, table: str) -> list[tuple[str, int, int]]:
     return [(t["ScalableDimension"], t["MinCapacity"], t["MaxCapacity"]) for t in targets]
 
 
+@pytest.mark.parametrize(
+    ("direction", "raised"), [("write", [(5, 600), (3, 600)]), ("read", [(600, 5), (600, 4)])]
+)
 def test_a_provisioned_table_and_its_index_are_raised_then_restored(
-    dest: SideSession, tmp_path: Path
+    dest: SideSession, tmp_path: Path, direction: Direction, raised: list[tuple[int, int]]
 ) -> None:
     table = create(dest, provisioned=True)
     boost = boost_of(dest, LocalStore(str(tmp_path)), table)
 
-    with boosted(boost, "write", 600):
-        assert throughput(dest, table) == [(5, 600), (3, 600)]
+    with boosted(boost, direction, 600):
+        assert throughput(dest, table) == raised
 
     assert throughput(dest, table) == [(5, 5), (3, 4)]
 

@@ -35,7 +35,7 @@ from ddbmigrate.bulk import (
 from ddbmigrate.bulk_report import record_report
 from ddbmigrate.bulk_run import BulkTarget, import_bulk
 from ddbmigrate.config import Side
-from ddbmigrate.errors import Interrupted
+from ddbmigrate.errors import FatalError, Interrupted
 from ddbmigrate.formats.detect import Format, detect
 from ddbmigrate.formats.layout import Layout
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
@@ -250,6 +250,21 @@ def test_a_crash_before_the_record_re_attaches_by_client_token(
     assert (
         len({call[1]["ClientToken"] for call in stub.calls if call[0] == "StartBulkPutItems"}) == 1
     )
+
+
+def test_a_resume_with_other_options_is_refused_by_the_token(
+    port: BotoBulkPort, staging: tuple[S3Store, StoreURL], table: str
+) -> None:
+    write_export(staging[0], [GOOD])
+    first = job(port, staging, table)
+    first.start()
+    staging[0].delete(first.record_key)
+    other = job(port, staging, table)
+    other.request = {**other.request, "MaxWriteRequestUnits": 4096}
+
+    with pytest.raises(FatalError, match="other parameters") as caught:
+        other.start()
+    assert "options it was started with" in str(caught.value.hint)
 
 
 def test_ctrl_c_cancels_the_operation(
