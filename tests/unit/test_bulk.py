@@ -166,10 +166,11 @@ def test_tables_aws_would_refuse_are_refused_up_front(
         check_table(description)
 
 
-def test_an_active_table_is_accepted() -> None:
-    check_table(
-        {**ACTIVE, "GlobalSecondaryIndexes": [{"IndexName": "by-day", "IndexStatus": "ACTIVE"}]}
-    )
+def test_an_active_table_or_one_updating_is_accepted() -> None:
+    index = {"IndexName": "by-day", "IndexStatus": "ACTIVE"}
+    for status in ("ACTIVE", "UPDATING"):
+        description = {**ACTIVE, "TableStatus": status, "GlobalSecondaryIndexes": [index]}
+        assert check_table(description) is None
 
 
 def test_progress_estimates_the_time_left_from_the_bytes_read() -> None:
