@@ -392,7 +392,11 @@ def boosted(boost: Boost, direction: Direction, units: int) -> Iterator[BoostRun
 
     A restore that fails while the block's own error is on its way does not hide that
     error: the journal stays unrestored for :func:`restore_pending`."""
-    run = BoostRun(boost.raise_for_run(direction, units))
+    try:
+        run = BoostRun(boost.raise_for_run(direction, units))
+    except BaseException:  # a raise that stopped half-way is undone too
+        _restore_quietly(boost)
+        raise
     try:
         yield run
     except BaseException:

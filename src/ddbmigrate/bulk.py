@@ -18,6 +18,7 @@ What was assumed about the API beyond the botocore model: docs/adr/0034-bulk-put
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from ddbmigrate.errors import ConfigError, FatalError, Interrupted
+from ddbmigrate.errors import ConfigError, DdbMigrateError, FatalError
 from ddbmigrate.formats.compression import suffix_for
 from ddbmigrate.formats.detect import SourcePlan
 from ddbmigrate.formats.native import DATA_DIR
@@ -446,10 +447,17 @@ def run(job: BulkImport, *, timeout: float, cancel_on_interrupt: bool = True) ->
     arn = job.start()
     try:
         return job.wait(arn, timeout=timeout)
-    except Interrupted:
+    except KeyboardInterrupt:  # Interrupted (SIGINT, SIGTERM) or a plain Ctrl-C
         if cancel_on_interrupt:
-            job.cancel(arn, timeout=timeout)
+            _cancel_quietly(job, arn, timeout)
         raise
+
+
+def _cancel_quietly(job: BulkImport, arn: str, timeout: float) -> None:
+    # The interrupt is what the user must see; an operation that ended meanwhile refuses the
+    # cancel, and its record already says how it ended.
+    with contextlib.suppress(DdbMigrateError):
+        job.cancel(arn, timeout=timeout)
 
 
 def check_result(result: BulkResult) -> None:

@@ -20,7 +20,7 @@ from ddbmigrate.boost import (
 )
 from ddbmigrate.boost_limits import next_decrease_at
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.errors import Interrupted
+from ddbmigrate.errors import AccessDeniedError, Interrupted
 from ddbmigrate.testing import FakeClock, MemoryStore
 from ddbmigrate.testing.capacity import FakeCapacityPort
 
@@ -202,3 +202,19 @@ def test_a_refused_decrease_leaves_a_pending_restore_with_its_time() -> None:
 def test_the_decrease_rule(today: int, last: str | None, expected: datetime | None) -> None:
     throughput = {"NumberOfDecreasesToday": today, "LastDecreaseDateTime": last}
     assert next_decrease_at(throughput, NOON) == expected
+
+
+def test_a_raise_that_stops_half_way_is_undone() -> None:
+    boost, _ = make(provisioned())
+
+    class Denied(FakeCapacityPort):
+        def set_provisioned(self, table: str, index: str, units: Units) -> None:
+            if index == "by-day" and units.write > 4:
+                raise AccessDeniedError("UpdateTable of index by-day: AccessDenied")
+            super().set_provisioned(table, index, units)
+
+    boost.port = Denied(provisioned(), boost.clock)
+    with pytest.raises(AccessDeniedError), boosted(boost, "write", 500):
+        pytest.fail("the block must not run")
+
+    assert units(boost) == {"": Units(5, 5), "by-day": Units(3, 4)}

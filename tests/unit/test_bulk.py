@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import botocore.session
@@ -15,6 +16,7 @@ from botocore.validate import ParamValidator
 from ddbmigrate import bulk
 from ddbmigrate.bulk import (
     MIN_MAX_WRU,
+    BulkImport,
     BulkInput,
     BulkOptions,
     BulkProgress,
@@ -26,13 +28,14 @@ from ddbmigrate.bulk import (
     check_table,
     client_token,
     report_folder,
+    run,
 )
 from ddbmigrate.bulk_report import read_report, record_report
-from ddbmigrate.errors import ConfigError
+from ddbmigrate.errors import ConfigError, FatalError
 from ddbmigrate.formats.detect import SourceFile, SourcePlan
 from ddbmigrate.model import StoreURL
 from ddbmigrate.runs import Reject
-from ddbmigrate.testing import MemoryStore
+from ddbmigrate.testing import FakeClock, MemoryStore
 
 MODEL = botocore.session.get_session().get_service_model("dynamodb")
 START = MODEL.operation_model("StartBulkPutItems").input_shape
@@ -276,3 +279,40 @@ def test_a_completed_operation_without_a_report_has_no_rejects() -> None:
         == 0
     )
     assert sink.rejects == []
+
+
+class EndedPort:
+    """A bulk port whose operation stays IN_PROGRESS and refuses to be cancelled."""
+
+    def __init__(self) -> None:
+        self.cancels = 0
+
+    def start(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return {"BulkOperationArn": "arn:op", "BulkOperationStatus": "IN_PROGRESS"}
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        return {"BulkOperationArn": arn, "BulkOperationStatus": "IN_PROGRESS"}
+
+    def cancel(self, arn: str) -> str:
+        self.cancels += 1
+        raise FatalError("CancelBulkOperation: ValidationException: the operation has ended")
+
+
+def test_ctrl_c_stays_the_error_when_the_cancel_is_refused() -> None:
+    port = EndedPort()
+
+    def interrupt(_progress: BulkProgress) -> None:
+        raise KeyboardInterrupt
+
+    job = BulkImport(
+        port=port,
+        store=MemoryStore(),
+        request={"ClientToken": client_token("r1", "orders")},
+        run_id="r1",
+        unit="orders",
+        clock=FakeClock(),
+        progress=interrupt,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run(job, timeout=60.0)
+    assert port.cancels == 1
