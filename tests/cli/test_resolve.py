@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import typer
 
+from ddbmigrate import api
 from ddbmigrate.capacity import ThroughputOptions
-from ddbmigrate.cli.app import app
+from ddbmigrate.cli.app import app, main
 from ddbmigrate.cli.resolve import resolve
 from ddbmigrate.config import Side
 from ddbmigrate.errors import ConfigError
@@ -120,3 +121,25 @@ def test_every_command_with_both_sides_takes_the_same_twelve_options() -> None:
     assert {name: shape for name, shape in shapes.items() if shape != shapes["migrate"]} == {}
     assert _side_options("export") == shapes["migrate"][:6]
     assert _side_options("import") == shapes["migrate"][6:]
+
+
+def _planned_read_percent(args: list[str], monkeypatch: pytest.MonkeyPatch) -> float:
+    """The read share ``plan`` hands the API, run through the real command line."""
+    seen: list[ThroughputOptions] = []
+
+    def plan_lines(**kwargs: Any) -> list[str]:
+        seen.append(kwargs["throughput"])
+        return []
+
+    monkeypatch.setattr(api, "plan_lines", plan_lines)
+    assert main(["plan", "--source-table", "t", *args]) == 0
+    return seen[0].read_percent
+
+
+def test_a_flag_equal_to_the_default_still_beats_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DDBMIGRATE_READ_PERCENT", "0.3")
+    assert _planned_read_percent([], monkeypatch) == 0.3
+    default = ThroughputOptions().read_percent
+    assert _planned_read_percent(["--read-percent", str(default)], monkeypatch) == default

@@ -22,6 +22,7 @@ import typer
 from ddbmigrate import __version__
 from ddbmigrate.cli.commands import migrate, runs, steps, tools
 from ddbmigrate.cli.exit_codes import ExitCode, exit_code_for
+from ddbmigrate.cli.helptext import Command, Group
 from ddbmigrate.cli.logging_setup import LineObserver
 from ddbmigrate.cli.output import print_error, print_interrupted, stdout
 from ddbmigrate.clock import SystemClock
@@ -36,24 +37,27 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=Group,
 )
-local_app = typer.Typer(help="The embedded two-account AWS (moto server) on this machine.")
+local_app = typer.Typer(
+    help="The embedded two-account AWS (moto server) on this machine.", cls=Group
+)
 app.add_typer(local_app, name="local")
 
 # In the order `ddbmigrate --help` lists them.
-app.command("migrate")(migrate.migrate)
-app.command("schema")(steps.schema)
-app.command("export")(steps.export)
-app.command("import")(steps.import_cmd)
-app.command("validate")(steps.validate_cmd)
-app.command("status")(runs.status)
-app.command("resume")(runs.resume)
-app.command("run")(runs.run_cmd)
-app.command("plan")(migrate.plan_cmd)
-app.command("cleanup")(runs.cleanup)
-app.command("policies")(tools.policies_cmd)
-app.command("demo")(tools.demo)
-local_app.command("up")(tools.local_up)
+app.command("migrate", cls=Command)(migrate.migrate)
+app.command("schema", cls=Command)(steps.schema)
+app.command("export", cls=Command)(steps.export)
+app.command("import", cls=Command)(steps.import_cmd)
+app.command("validate", cls=Command)(steps.validate_cmd)
+app.command("status", cls=Command)(runs.status)
+app.command("resume", cls=Command)(runs.resume)
+app.command("run", cls=Command)(runs.run_cmd)
+app.command("plan", cls=Command)(migrate.plan_cmd)
+app.command("cleanup", cls=Command)(runs.cleanup)
+app.command("policies", cls=Command)(tools.policies_cmd)
+app.command("demo", cls=Command)(tools.demo)
+local_app.command("up", cls=Command)(tools.local_up)
 
 
 def _version(value: bool) -> None:
@@ -65,7 +69,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version.", metavar=""
+        ),
     ] = False,
 ) -> None:
     """Move DynamoDB tables between AWS accounts and regions through S3."""

@@ -1,8 +1,8 @@
 """Every option more than one command takes, declared once.
 
-Options whose value may also come from the environment or the config file default to None
-here; :func:`ddbmigrate.cli.resolve.resolve` fills them in, and the default shown in
-``--help`` is read from the option dataclass that holds it.
+An option whose value may also come from the environment or the config file has the default
+of the option dataclass that holds it (shown by ``--help``); :func:`ddbmigrate.cli.resolve.resolve`
+looks further when the command line did not give it. Panels: ``cli/helptext.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class ProgressMode(StrEnum):
     raw = "raw"
 
 
-def _side_set(role: str, flag: str, panel: str, helps: tuple[str, ...]) -> OptionSet:
+def _side_set(role: str, flag: str, helps: tuple[str, ...]) -> OptionSet:
     """The six options of a side; each also reads DDBMIGRATE_<ROLE>_<FIELD> and the side's
     table of --config."""
     return OptionSet(
@@ -42,9 +42,7 @@ def _side_set(role: str, flag: str, panel: str, helps: tuple[str, ...]) -> Optio
                 f"{role}_{name}",
                 Annotated[
                     str | None,
-                    typer.Option(
-                        f"--{flag}-{name.replace('_', '-')}", help=text, rich_help_panel=panel
-                    ),
+                    typer.Option(f"--{flag}-{name.replace('_', '-')}", help=text),
                 ],
             )
             for name, text in zip(SIDE_FIELDS, helps, strict=True)
@@ -55,7 +53,6 @@ def _side_set(role: str, flag: str, panel: str, helps: tuple[str, ...]) -> Optio
 SOURCE = _side_set(
     "source",
     "source",
-    "Source account",
     (
         "Source AWS profile (SSO too).",
         "Role to assume for the source (refreshed automatically).",
@@ -68,7 +65,6 @@ SOURCE = _side_set(
 DEST = _side_set(
     "dest",
     "dest",
-    "Destination account",
     (
         "Destination AWS profile (SSO too).",
         "Role to assume for the destination.",
@@ -103,15 +99,14 @@ READ = OptionSet(
         Opt(
             "read_percent",
             Annotated[
-                float | None,
+                float,
                 typer.Option(
                     "--read-percent",
                     help="Share of the source's read capacity to use, 0.1-1.5 (Data Pipeline's "
                     "readThroughputPercent).",
-                    rich_help_panel="Throughput",
-                    show_default=str(THROUGHPUT.read_percent),
                 ),
             ],
+            THROUGHPUT.read_percent,
         ),
         Opt(
             "max_rcu",
@@ -120,7 +115,6 @@ READ = OptionSet(
                 typer.Option(
                     "--max-rcu",
                     help="Cap on read units per second (on-demand tables: the capacity to share).",
-                    rich_help_panel="Throughput",
                 ),
             ],
         ),
@@ -131,14 +125,13 @@ WRITE = OptionSet(
         Opt(
             "write_percent",
             Annotated[
-                float | None,
+                float,
                 typer.Option(
                     "--write-percent",
                     help="Share of the destination's write capacity to use, 0.1-1.5.",
-                    rich_help_panel="Throughput",
-                    show_default=str(THROUGHPUT.write_percent),
                 ),
             ],
+            THROUGHPUT.write_percent,
         ),
         Opt(
             "max_wcu",
@@ -147,7 +140,6 @@ WRITE = OptionSet(
                 typer.Option(
                     "--max-wcu",
                     help="Cap on write units per second (on-demand tables: the capacity to share).",
-                    rich_help_panel="Throughput",
                 ),
             ],
         ),
@@ -158,45 +150,41 @@ Workers = Annotated[
     typer.Option(
         "--workers",
         help="Worker processes, each with its own connections and a 1/N share of the "
-        "capacity budget; 1 runs everything in this process [default: one per core]. With "
-        "--engine spark: shares of the budget, at least the Spark tasks that can run at once.",
-        show_default=False,
+        "capacity budget; 1 runs everything in this process. With --engine spark: shares of "
+        "the budget, at least the Spark tasks that can run at once.",
+        show_default="one per core",
     ),
 ]
 Threads = Annotated[
-    int | None,
+    int,
     typer.Option(
         "--threads",
         help="Segments or files each worker processes at once (requests in flight).",
-        show_default=str(DEFAULT_THREADS),
     ),
 ]
 SparkMaster = Annotated[
     str | None,
     typer.Option(
         "--spark-master",
-        help="Spark master for --engine spark (local[N], spark://HOST:PORT, yarn ...) "
-        "[default: the running SparkSession, else local[*]].",
-        rich_help_panel="Engine",
-        show_default=False,
+        help="Spark master for --engine spark: local[N], spark://HOST:PORT, yarn ...",
+        show_default="the running SparkSession, else local[*]",
     ),
 ]
-PARALLEL = OptionSet((Opt("workers", Workers), Opt("threads", Threads)))
+PARALLEL = OptionSet((Opt("workers", Workers), Opt("threads", Threads, DEFAULT_THREADS)))
 """Workers and threads, without an engine choice (``plan``, ``demo``)."""
 ENGINE = PARALLEL + OptionSet(
     (
         Opt(
             "engine",
             Annotated[
-                str | None,
+                str,
                 typer.Option(
                     "--engine",
                     help="local: worker processes of this machine; spark: Spark tasks on EMR, "
                     "Glue or any Spark cluster (needs pyspark: the spark extra of ddbmigrate).",
-                    rich_help_panel="Engine",
-                    show_default=EngineChoice().name,
                 ),
             ],
+            EngineChoice().name,
         ),
         Opt("spark_master", SparkMaster),
     )
@@ -207,8 +195,8 @@ Segments = Annotated[
         "--segments",
         min=1,
         max=1_000_000,
-        help="Parallel Scan segments [default: one per GiB of table, at least "
-        "--workers x --threads].",
+        help="Parallel Scan segments.",
+        show_default="one per GiB of table, at least --workers x --threads",
     ),
 ]
 BucketOwner = Annotated[
@@ -216,8 +204,8 @@ BucketOwner = Annotated[
     typer.Option(
         "--bucket-owner",
         help="Account id that must own the staging bucket, sent as ExpectedBucketOwner with "
-        "every S3 request [default: the destination account; for export, the caller's "
-        "account (STS)].",
+        "every S3 request.",
+        show_default="the destination account; for export, the caller's account (STS)",
     ),
 ]
 Sse = Annotated[
@@ -275,7 +263,6 @@ LogFormatOpt = Annotated[
     typer.Option(
         "--log-format",
         help="text (for people) or json (one JSON object per line, for machines) on stderr.",
-        rich_help_panel="Notifications and reports",
     ),
 ]
 MaxRejects = Annotated[
@@ -287,7 +274,6 @@ MaxRejects = Annotated[
         "stopping; any reject still makes the exit code non-zero.",
     ),
 ]
-_REPORTS = "Notifications and reports"
 REPORTING = OptionSet(
     (
         Opt(
@@ -298,7 +284,6 @@ REPORTING = OptionSet(
                     "--notify-sns",
                     help="SNS topic ARN for success and failure events (published as the "
                     "destination).",
-                    rich_help_panel=_REPORTS,
                 ),
             ],
         ),
@@ -309,7 +294,6 @@ REPORTING = OptionSet(
                 typer.Option(
                     "--notify-webhook",
                     help="URL that receives each event as a JSON POST.",
-                    rich_help_panel=_REPORTS,
                 ),
             ],
         ),
@@ -320,7 +304,6 @@ REPORTING = OptionSet(
                 typer.Option(
                     "--notify-steps",
                     help="Also notify when each step finishes.",
-                    rich_help_panel=_REPORTS,
                 ),
             ],
             False,
@@ -333,7 +316,6 @@ REPORTING = OptionSet(
                 typer.Option(
                     "--log-location",
                     help="s3:// URL or directory where report.json and run.log are uploaded.",
-                    rich_help_panel=_REPORTS,
                 ),
             ],
         ),
@@ -344,7 +326,6 @@ REPORTING = OptionSet(
                 typer.Option(
                     "--report-html",
                     help="Write a one-page HTML report (per-table results, items/s chart).",
-                    rich_help_panel=_REPORTS,
                 ),
             ],
         ),

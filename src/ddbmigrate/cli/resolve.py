@@ -97,12 +97,14 @@ class _Layers:
 
     def __init__(self, given: Mapping[str, Any], env: Mapping[str, str], file: Mapping[str, Any]):
         self._given, self._env, self._file = given, env, file
+        # A typer default is the dataclass's: a value from env or file still comes first.
+        self._defaulted: frozenset[str] = getattr(given, "defaulted", frozenset())
 
     def value(self, name: str) -> Any:
         layered = LAYERED[name]
         if name not in self._given and name not in FLAGLESS:
             return None  # not an option of this command: its default, whatever env and file say
-        if self._given.get(name) is not None:
+        if self._given.get(name) is not None and name not in self._defaulted:
             return self._given[name]
         raw = self._env.get(layered.env) or self._file.get(layered.section, {}).get(layered.key)
         if raw is None or raw == "":

@@ -51,7 +51,8 @@ def migrate(
         ),
     ],
     dest_table: Annotated[
-        str | None, typer.Option("--dest-table", help="Destination table [default: same name].")
+        str | None,
+        typer.Option("--dest-table", help="Destination table.", show_default="same name"),
     ] = None,
     into_existing: Annotated[
         bool,
@@ -187,7 +188,8 @@ def plan_cmd(
         str | None, typer.Option("--source-table", help="Table to plan for.")
     ] = None,
     dest_table: Annotated[
-        str | None, typer.Option("--dest-table", help="Destination [default: same name].")
+        str | None,
+        typer.Option("--dest-table", help="Destination table.", show_default="same name"),
     ] = None,
     pipeline_file: Annotated[
         Path | None,

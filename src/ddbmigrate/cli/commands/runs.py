@@ -46,7 +46,7 @@ from ddbmigrate.pipelinefile import PipelineSpec, load_pipeline
 
 @uses(DEST, CONFIG, OWNER, JSON, DEBUG)
 def status(
-    run_id: Annotated[str | None, typer.Argument(help="One run [default: all runs].")] = None,
+    run_id: Annotated[str | None, typer.Argument(help="One run.", show_default="all runs")] = None,
     *,
     staging: Annotated[
         str, typer.Option("--staging", help="The staging URL the runs were made with.")
@@ -133,9 +133,8 @@ def run_cmd(
         str | None,
         typer.Option(
             "--engine",
-            help="local or spark [default: the file's engine key, else local].",
-            rich_help_panel="Engine",
-            show_default=False,
+            help="local or spark.",
+            show_default="the file's engine key, else local",
         ),
     ] = None,
     spark_master: SparkMaster = None,

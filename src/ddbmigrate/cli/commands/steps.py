@@ -46,7 +46,7 @@ def schema(
         str, typer.Option("--source-table", help="Table whose schema to copy.")
     ],
     dest_table: Annotated[
-        str | None, typer.Option("--dest-table", help="Table to create [default: same name].")
+        str | None, typer.Option("--dest-table", help="Table to create.", show_default="same name")
     ] = None,
     dest_kms_key_id: Annotated[
         str | None,
@@ -96,14 +96,13 @@ def export(
         int | None,
         typer.Option(
             "--compression-level",
-            help="Compressor level: gzip 1-9, zstd 1-22 [default: gzip 1, zstd 3, measured "
-            "fastest for keeping up with DynamoDB].",
-            show_default=False,
+            help="Compressor level: gzip 1-9, zstd 1-22.",
+            show_default="gzip 1, zstd 3: measured fastest for keeping up with DynamoDB",
         ),
     ] = None,
     given: Given,
 ) -> None:
-    """Export a table to staging (native export layout or Data Pipeline).
+    """Export a table to staging (native layout or Data Pipeline).
 
     STAGING/AWSDynamoDB/<export-id>/ in DynamoDB's native export layout
     (DYNAMODB_JSON or ION parts, manifests with item counts and MD5s, plus the table's
@@ -156,7 +155,9 @@ def import_cmd(
     export_id: Annotated[
         str | None,
         typer.Option(
-            "--export-id", help="Which export under SOURCE [default: the newest complete one]."
+            "--export-id",
+            help="Which export under SOURCE.",
+            show_default="the newest complete one",
         ),
     ] = None,
     into_existing: Annotated[
@@ -220,7 +221,8 @@ def validate_cmd(
     *,
     source_table: Annotated[str, typer.Option("--source-table", help="Table to compare from.")],
     dest_table: Annotated[
-        str | None, typer.Option("--dest-table", help="Table to compare with [default: same name].")
+        str | None,
+        typer.Option("--dest-table", help="Table to compare with.", show_default="same name"),
     ] = None,
     consistent: Annotated[
         bool, typer.Option("--consistent", help="Strongly consistent scans (twice the RCU).")
@@ -230,7 +232,7 @@ def validate_cmd(
     ] = 4,
     given: Given,
 ) -> None:
-    """Prove two tables hold the same items, or name the keys that differ.
+    """Prove two tables hold the same items, or name those that differ.
 
     Item by item through order-free digests; lists missing, extra and changed
     keys. Exits 0 only when they match, 3 when they differ.

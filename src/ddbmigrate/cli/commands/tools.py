@@ -43,14 +43,16 @@ def policies_cmd(
     staging: Annotated[str, typer.Option("--staging", help="The s3:// staging URL.")],
     dest_table: Annotated[
         list[str] | None,
-        typer.Option("--dest-table", help="Destination names, in the same order [default: same]."),
+        typer.Option(
+            "--dest-table", help="Destination names, in the same order.", show_default="same"
+        ),
     ] = None,
     source_account: Annotated[
-        str | None, typer.Option("--source-account", help="Source account id [default: STS].")
+        str | None, typer.Option("--source-account", help="Source account id.", show_default="STS")
     ] = None,
     dest_account: Annotated[
         str | None,
-        typer.Option("--dest-account", help="Destination account id [default: STS]."),
+        typer.Option("--dest-account", help="Destination account id.", show_default="STS"),
     ] = None,
     export_method: Annotated[str, typer.Option("--export-method", help="scan or native.")] = "scan",
     import_method: Annotated[
@@ -104,7 +106,7 @@ def demo(
     ] = 1000,
     given: Given,
 ) -> None:
-    """Migrate a demo table between two local AWS accounts; no AWS account needed.
+    """Migrate a demo table between two local accounts (no AWS).
 
     Starts an embedded two-account AWS (moto server on loopback), fills table 'customer' in
     account 111111111111 with every attribute type, migrate it through a bucket owned by
@@ -121,7 +123,9 @@ def local_up(
     *,
     port: Annotated[
         int | None,
-        typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1 [default: a free one]."),
+        typer.Option(
+            "--port", min=1, max=65535, help="Port on 127.0.0.1.", show_default="a free one"
+        ),
     ] = None,
     items: Annotated[
         int,
@@ -129,6 +133,9 @@ def local_up(
     ] = 1000,
     given: Given,
 ) -> None:
-    """Run the embedded two-account AWS in the foreground; print how to use it. Ctrl-C stops."""
+    """Run the embedded two-account AWS in the foreground.
+
+    Prints how to use it; Ctrl-C stops it.
+    """
     del given  # --debug only, which main() reads before parsing
     serve_forever(port=port, out=stdout, items=items)
