@@ -116,12 +116,11 @@ def migrate(
     --staging s3://bucket-in-b/migrations/
     """
     run = resolve(given)
-    options = MigrateOptions(
-        source_table=source_table,
-        dest_table=dest_table or source_table,
-        segments=segments,
-        workers=run.workers_or_default,
-        threads=run.threads,
+    options = _table_options(
+        run,
+        source_table,
+        dest_table,
+        segments,
         into_existing=into_existing,
         validate=validate,
         max_rejects=max_rejects,
@@ -142,6 +141,20 @@ def migrate(
     if error is not None:
         raise error
     print_migration(report, as_json=given["as_json"])
+
+
+def _table_options(
+    run: Resolved, source_table: str, dest_table: str | None, segments: int | None, **more: Any
+) -> MigrateOptions:
+    """One table's options; the destination keeps the source's name unless given one."""
+    return MigrateOptions(
+        source_table=source_table,
+        dest_table=dest_table or source_table,
+        segments=segments,
+        workers=run.workers_or_default,
+        threads=run.threads,
+        **more,
+    )
 
 
 def _reporting(given: Given) -> api.Reporting:
@@ -232,14 +245,7 @@ def plan_cmd(
         return
     if source_table is None:
         raise ConfigError("plan needs --source-table or --pipeline FILE")
-    options = MigrateOptions(
-        source_table=source_table,
-        dest_table=dest_table or source_table,
-        segments=segments,
-        workers=run.workers_or_default,
-        threads=run.threads,
-        validate=validate,
-    )
+    options = _table_options(run, source_table, dest_table, segments, validate=validate)
     print_lines(
         api.plan_lines(
             source=run.source,
