@@ -274,7 +274,7 @@ MaxRejects = Annotated[
         "stopping; any reject still makes the exit code non-zero.",
     ),
 ]
-REPORTING = OptionSet(
+NOTIFY = OptionSet(
     (
         Opt(
             "notify_sns",
@@ -308,27 +308,36 @@ REPORTING = OptionSet(
             ],
             False,
         ),
-        Opt("log_format", LogFormatOpt, LogFormat.text),
-        Opt(
-            "log_location",
-            Annotated[
-                str | None,
-                typer.Option(
-                    "--log-location",
-                    help="s3:// URL or directory where report.json and run.log are uploaded.",
-                ),
-            ],
-        ),
-        Opt(
-            "report_html",
-            Annotated[
-                Path | None,
-                typer.Option(
-                    "--report-html",
-                    help="Write a one-page HTML report (per-table results, items/s chart).",
-                ),
-            ],
-        ),
+    )
+)
+LOGS = OptionSet((Opt("log_format", LogFormatOpt, LogFormat.text),))
+"""The format of what goes to stderr."""
+REPORTING = (
+    NOTIFY
+    + LOGS
+    + OptionSet(
+        (
+            Opt(
+                "log_location",
+                Annotated[
+                    str | None,
+                    typer.Option(
+                        "--log-location",
+                        help="s3:// URL or directory where report.json and run.log are uploaded.",
+                    ),
+                ],
+            ),
+            Opt(
+                "report_html",
+                Annotated[
+                    Path | None,
+                    typer.Option(
+                        "--report-html",
+                        help="Write a one-page HTML report (per-table results, items/s chart).",
+                    ),
+                ],
+            ),
+        )
     )
 )
 """Where a migration's events, log and report go."""

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.importer import ImportResult
+from ddbmigrate.model import StoreURL
 from ddbmigrate.pipeline import MigrateReport
 from ddbmigrate.validator import ValidationReport
 
@@ -186,6 +187,14 @@ def import_line(result: ImportResult, table: str | None) -> str:
         f"imported {result.item_count:,} items from {result.files} files{into} "
         f"({result.seconds:.1f} s, {_rate(result.item_count, result.seconds)})"
     )
+
+
+def staging_line(url: str) -> str:
+    """Where staging data would go, as ``plan`` says it; a bad URL is refused here."""
+    where = StoreURL.parse(url)
+    if where.scheme == "file":
+        return f"staging: local directory {where.prefix}"
+    return f"staging: {where}"
 
 
 def print_interrupted(text: str) -> None:

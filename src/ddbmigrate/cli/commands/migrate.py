@@ -26,6 +26,7 @@ from ddbmigrate.cli.options import (
     Segments,
 )
 from ddbmigrate.cli.optionset import Given, uses
+from ddbmigrate.cli.output import staging_line
 from ddbmigrate.cli.resolve import Resolved, resolve
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.errors import ConfigError
@@ -200,6 +201,15 @@ def plan_cmd(
     source_table: Annotated[
         str | None, typer.Option("--source-table", help="Table to plan for.")
     ] = None,
+    staging: Annotated[
+        str | None,
+        typer.Option(
+            "--staging",
+            help="s3://bucket/prefix/ or a local directory, as migrate would take it: "
+            "checked and named, nothing written.",
+            show_default="none; with --pipeline, the file's staging",
+        ),
+    ] = None,
     dest_table: Annotated[
         str | None,
         typer.Option("--dest-table", help="Destination table.", show_default="same name"),
@@ -241,10 +251,12 @@ def plan_cmd(
     )
     run = resolve(given)
     if pipeline_file is not None:
-        _plan_pipeline(pipeline_file, run, prices)
+        _plan_pipeline(pipeline_file, run, prices, staging)
         return
     if source_table is None:
         raise ConfigError("plan needs --source-table or --pipeline FILE")
+    if staging is not None:
+        print_lines([staging_line(staging)])
     options = _table_options(run, source_table, dest_table, segments, validate=validate)
     print_lines(
         api.plan_lines(
@@ -257,9 +269,10 @@ def plan_cmd(
     )
 
 
-def _plan_pipeline(pipeline_file: Path, run: Resolved, prices: Prices) -> None:
+def _plan_pipeline(pipeline_file: Path, run: Resolved, prices: Prices, staging: str | None) -> None:
     """Plan each table of a pipeline file, with the file's sides, workers and threads."""
     spec = load_pipeline(pipeline_file)
+    print_lines([staging_line(staging or spec.staging)])
     for job in api.expand_pipeline(spec):
         options = MigrateOptions(
             source_table=job.source_table,

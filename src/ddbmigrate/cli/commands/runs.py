@@ -18,22 +18,22 @@ from ddbmigrate.cli.common import (
     staging_options,
 )
 from ddbmigrate.cli.exit_codes import ExitCode
-from ddbmigrate.cli.logging_setup import LogFormat
 from ddbmigrate.cli.options import (
     CONFIG,
     DEBUG,
     DEST,
     ENGINE,
     JSON,
+    LOGS,
     OWNER,
     PROGRESS,
     READ,
+    REPORTING,
     SOURCE,
     WRITE,
-    LogFormatOpt,
     SparkMaster,
 )
-from ddbmigrate.cli.optionset import Given, uses
+from ddbmigrate.cli.optionset import Given, Opt, OptionSet, uses
 from ddbmigrate.cli.output import export_line, import_line, stderr
 from ddbmigrate.cli.resolve import resolve
 from ddbmigrate.errors import FatalError, ValidationMismatchError
@@ -74,7 +74,7 @@ def status(
         print_lines(run.lines())
 
 
-@uses(SOURCE, DEST, CONFIG, OWNER, READ, WRITE, ENGINE, JSON, PROGRESS, DEBUG)
+@uses(SOURCE, DEST, CONFIG, OWNER, READ, WRITE, ENGINE, JSON, PROGRESS, LOGS, DEBUG)
 def resume(
     run_id: Annotated[str, typer.Argument(help="The run to continue (see `status`).")],
     *,
@@ -96,7 +96,7 @@ def resume(
     --source-profile a --dest-profile b
     """
     run = resolve(given)
-    with observing(given["progress"]) as observer:
+    with observing(given["progress"], given["log_format"]) as observer:
         result = api.resume(
             run_id=run_id,
             staging=staging_options(staging, given),
@@ -122,7 +122,25 @@ def _print_resumed(result: MigrateReport | ExportResult | ImportResult, *, as_js
         print_lines([import_line(result, None)])
 
 
-@uses(JSON, PROGRESS, DEBUG)
+FILE_PARALLEL = OptionSet(
+    tuple(
+        Opt(
+            name,
+            Annotated[
+                int | None,
+                typer.Option(f"--{name}", help=text, show_default=f"the file's {name} key"),
+            ],
+        )
+        for name, text in (
+            ("workers", "Worker processes per table (with engine spark: Spark tasks at once)."),
+            ("threads", "Segments or files each worker processes at once."),
+        )
+    )
+)
+"""``--workers`` and ``--threads`` over the pipeline file's keys (no default of their own)."""
+
+
+@uses(FILE_PARALLEL, REPORTING, JSON, PROGRESS, DEBUG)
 def run_cmd(
     pipeline_file: Annotated[Path, typer.Argument(help="The pipeline file (YAML).")],
     *,
@@ -138,7 +156,6 @@ def run_cmd(
         ),
     ] = None,
     spark_master: SparkMaster = None,
-    log_format: LogFormatOpt = LogFormat.text,
     given: Given,
 ) -> None:
     """Run every table of a pipeline file.
@@ -146,11 +163,13 @@ def run_cmd(
     Sides, tables (names, globs, renames), staging,
     throughput, steps, retries, notifications, log location, HTML report. Tables run side by
     side; one failing does not stop the others unless --fail-fast. Exits 0 only when every
-    table finished (and matched).
+    table finished (and matched). A flag given here wins over the file's key of the same
+    name (workers, threads, notify, log_location, report_html, engine).
 
-    Example: ddbmigrate run pipeline.yaml
+    Example: ddbmigrate run pipeline.yaml --report-html report.html
     """
     spec = _with_flags(load_pipeline(pipeline_file), fail_fast, engine, spark_master)
+    spec = _with_given(spec, given)
     outcomes: list[TableOutcome] = reported(
         lambda observer, notifications: api.run_pipeline(
             spec, observer=observer, notifications=notifications
@@ -158,7 +177,7 @@ def run_cmd(
         dest=spec.dest,
         reporting=api.reporting_of(spec),
         progress=given["progress"],
-        log_format=log_format,
+        log_format=given["log_format"],
     )
     if given["as_json"]:
         print_json([_outcome_json(o) for o in outcomes])
@@ -183,6 +202,26 @@ def _with_flags(
             ),
         )
     return spec
+
+
+# ``run``'s shared options that stand for a pipeline file key of the same name.
+_FILE_KEYS = ("notify_sns", "notify_webhook", "log_location", "report_html")
+
+
+def _with_given(spec: PipelineSpec, given: Given) -> PipelineSpec:
+    """The shared options given on the command line over the file's keys."""
+    keys: dict[str, object] = {
+        name: str(given[name]) for name in _FILE_KEYS if given[name] is not None
+    }
+    if given["notify_steps"]:
+        keys["notify_steps"] = True
+    if given["threads"] is not None:
+        keys["threads"] = given["threads"]
+    if given["workers"] is not None:
+        keys["workers"] = given["workers"]
+        if spec.engine.name == "spark":  # with spark, workers counts the tasks at once
+            keys["engine"] = replace(spec.engine, spark_tasks=given["workers"])
+    return replace(spec, **keys)  # type: ignore[arg-type]
 
 
 def _outcome_json(outcome: TableOutcome) -> dict[str, object]:

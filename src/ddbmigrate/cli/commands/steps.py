@@ -21,6 +21,7 @@ from ddbmigrate.cli.options import (
     DEST,
     ENGINE,
     JSON,
+    LOGS,
     OWNER,
     PROGRESS,
     READ,
@@ -75,7 +76,7 @@ def schema(
     stdout.print(action, markup=False)
 
 
-@uses(SOURCE, CONFIG, STAGING_WRITES, READ, ENGINE, JSON, PROGRESS, DEBUG)
+@uses(SOURCE, CONFIG, STAGING_WRITES, READ, ENGINE, JSON, PROGRESS, LOGS, DEBUG)
 def export(
     *,
     table: Annotated[str, typer.Option("--table", "--source-table", help="Table to export.")],
@@ -112,7 +113,7 @@ def export(
     Example: ddbmigrate export --source-profile a --table customer --staging s3://bucket/exports/
     """
     run = resolve(given)
-    with observing(given["progress"]) as observer:
+    with observing(given["progress"], given["log_format"]) as observer:
         result = api.export(
             source=run.source,
             table=table,
@@ -133,7 +134,7 @@ def export(
         print_lines([export_line(result)])
 
 
-@uses(DEST, CONFIG, OWNER, WRITE, ENGINE, JSON, PROGRESS, DEBUG)
+@uses(DEST, CONFIG, OWNER, WRITE, ENGINE, JSON, PROGRESS, LOGS, DEBUG)
 def import_cmd(
     source: Annotated[
         str,
@@ -193,7 +194,7 @@ def import_cmd(
     Example: ddbmigrate import s3://bucket/exports/ --table customer --dest-profile b
     """
     run = resolve(given)
-    with observing(given["progress"]) as observer:
+    with observing(given["progress"], given["log_format"]) as observer:
         result = api.import_(
             dest=run.dest,
             source_url=source,
@@ -216,7 +217,7 @@ def import_cmd(
         print_lines([import_line(result, table)])
 
 
-@uses(SOURCE, DEST, CONFIG, READ, ENGINE, JSON, PROGRESS, DEBUG)
+@uses(SOURCE, DEST, CONFIG, READ, ENGINE, JSON, PROGRESS, LOGS, DEBUG)
 def validate_cmd(
     *,
     source_table: Annotated[str, typer.Option("--source-table", help="Table to compare from.")],
@@ -240,7 +241,7 @@ def validate_cmd(
     Example: ddbmigrate validate --source-profile a --source-table customer --dest-profile b
     """
     run = resolve(given)
-    with observing(given["progress"]) as observer:
+    with observing(given["progress"], given["log_format"]) as observer:
         report = api.validate(
             source=run.source,
             dest=run.dest,
