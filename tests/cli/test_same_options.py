@@ -91,9 +91,7 @@ def test_run_takes_the_reporting_and_parallel_flags_over_the_file(
     assert not (tmp_path / "from-the-file.html").exists()  # the flag wins over the key
     assert list(logs.rglob("report.json")), sorted(map(str, logs.rglob("*")))
     client = dynamodb_client(url, SOURCE_ROLE)
-    assert_same_items(
-        client, source_table, dynamodb_client(url, DEST_ROLE), f"{source_table}-copy"
-    )
+    assert_same_items(client, source_table, dynamodb_client(url, DEST_ROLE), f"{source_table}-copy")
 
 
 def test_the_single_steps_take_log_format_json(
