@@ -78,5 +78,5 @@ def import_bulk(
     result = run(job, timeout=timeout, cancel_on_interrupt=cancel_on_interrupt)
     check_result(result)
     failed = record_report(target.store, rejects, run_id=run_id, unit=unit, result=result)
-    observer.step_finished("import", summary=f"{result.items} items, {failed} rejected")
+    observer.step_finished("import", summary=f"{result.items:,} items, {failed:,} rejected")
     return result

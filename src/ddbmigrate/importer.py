@@ -81,6 +81,8 @@ class ImportResult:
     files: int
     seconds: float
     rejected: int = 0
+    items_before: int = 0
+    """Items of ``item_count`` an earlier process imported before it stopped (a resume)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -88,6 +90,7 @@ class ImportResult:
             "files": self.files,
             "rejected": self.rejected,
             "seconds": round(self.seconds, 3),
+            "items_before": self.items_before,
         }
 
 
@@ -492,18 +495,24 @@ def import_source(
     observer.step_started(STEP, total=plan.total_items)
     reader = _FileReader(store, plan, key, rejects, options)
     sender = _Writer(writer, key, options, clock, observer, rejects, budget or Unlimited())
+    done = ledger.imported_files() if ledger and not plan.incremental else {}
     if plan.incremental:
         total = _apply_changes(plan, reader, sender)
     else:
-        job = _FileJob(reader, sender, ledger, ledger.imported_files() if ledger else {})
+        job = _FileJob(reader, sender, ledger, done)
         engine = engine or ThreadEngine(options.workers)
         shared = Shared(forward=(ledger, rejects), notify=(observer,), budgets=(sender.budget,))
         total = sum(engine.run(job.run, plan.files, shared=shared))
     if plan.total_items is not None and not plan.incremental and rejects.count == 0:
         _check_total(total, plan.total_items)
-    observer.step_finished(STEP, summary=f"{total} items from {len(plan.files)} files")
+    observer.step_finished(STEP, summary=f"{total:,} items from {len(plan.files):,} files")
     rejects.raise_if_any()
-    return ImportResult(item_count=total, files=len(plan.files), seconds=clock.monotonic() - t0)
+    return ImportResult(
+        item_count=total,
+        files=len(plan.files),
+        seconds=clock.monotonic() - t0,
+        items_before=sum(done.get(file.key, 0) for file in plan.files),
+    )
 
 
 @dataclass(slots=True)
@@ -575,6 +584,6 @@ def _write_units(requests: list[WriteRequest]) -> float:
 def _check_total(total: int, expected: int) -> None:
     if total != expected:
         raise CorruptDataError(
-            f"imported {total} items but manifest-summary.json says {expected}",
+            f"imported {total:,} items but manifest-summary.json says {expected:,}",
             hint="the export's files do not add up to its manifest; export again",
         )

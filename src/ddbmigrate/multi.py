@@ -58,16 +58,16 @@ class Prefixed:
         self._label = label
 
     def step_started(self, step: str, *, total: int | None) -> None:
-        self._inner.step_started(f"{self._label} {step}", total=total)
+        self._inner.step_started(f"[{self._label}] {step}", total=total)
 
     def advanced(self, step: str, items: int) -> None:
-        self._inner.advanced(f"{self._label} {step}", items)
+        self._inner.advanced(f"[{self._label}] {step}", items)
 
     def message(self, text: str) -> None:
         self._inner.message(f"[{self._label}] {text}")
 
     def step_finished(self, step: str, *, summary: str) -> None:
-        self._inner.step_finished(f"{self._label} {step}", summary=summary)
+        self._inner.step_finished(f"[{self._label}] {step}", summary=summary)
 
 
 def expand_tables(

@@ -112,8 +112,8 @@ class Plan:
     def lines(self) -> list[str]:
         action = "exists: write into it" if self.dest_exists else "absent: create it"
         return [
-            f"source table   {self.source_table}: ~{self.approx_items} items, "
-            f"~{self.approx_bytes} bytes (DescribeTable's estimate), {self.billing_mode}",
+            f"source table   {self.source_table}: ~{self.approx_items:,} items, "
+            f"~{self.approx_bytes:,} bytes (DescribeTable's estimate), {self.billing_mode}",
             f"destination    {self.dest_table}: {action}",
             f"scan segments  {self.segments}",
         ]

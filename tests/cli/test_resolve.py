@@ -30,9 +30,13 @@ threads = 8
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "ddbmigrate.toml"
     path.write_text(CONFIG, encoding="utf-8")
+    # resolve() refuses a profile the AWS config file does not define: these do exist.
+    aws = tmp_path / "aws-config"
+    aws.write_text("".join(f"[profile {n}]\n" for n in ("file-profile", "env-profile", "p")))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(aws))
     return path
 
 

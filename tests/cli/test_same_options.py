@@ -107,5 +107,5 @@ def test_the_single_steps_take_log_format_json(
     assert done.returncode == 0, done.stderr
     lines = [orjson.loads(line) for line in done.stderr.splitlines()]
     assert lines, done.stderr
-    assert lines[-1]["step"] == "export", lines[-1]
-    assert lines[-1]["message"] == "export: 6 items in 3 parts", lines[-1]
+    assert (lines[-1]["table"], lines[-1]["step"]) == (source_table, "export"), lines[-1]
+    assert lines[-1]["message"] == f"[{source_table}] export: 6 items in 3 parts", lines[-1]

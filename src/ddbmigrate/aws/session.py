@@ -29,6 +29,7 @@ from ddbmigrate.aws.errors import (
     NO_CREDENTIALS_HINT,
     REGION_HINT,
     profile_not_found,
+    profiles_not_found,
     translate,
 )
 from ddbmigrate.config import Side
@@ -62,6 +63,19 @@ def botocore_session(profile: str | None, credentials: Any = None) -> BotocoreSe
         resolver = CredentialResolver(providers=[_GivenCredentials(credentials)])
         core.register_component("credential_provider", resolver)
     return core
+
+
+def check_profiles(named: dict[str, str | None]) -> None:
+    """Refuse, in one error, every profile (by the flag that names it) that the AWS config
+    and credentials files do not define: a user with two typos fixes both at once. Reads
+    the files only; no AWS call."""
+    wanted = {flag: profile for flag, profile in named.items() if profile}
+    if not wanted:
+        return
+    known = set(BotocoreSession().available_profiles)
+    missing = {flag: profile for flag, profile in wanted.items() if profile not in known}
+    if missing:
+        raise profiles_not_found(missing)
 
 
 class SideSession:

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from ddbmigrate import api
-from ddbmigrate.cli.logging_setup import LineObserver, LogCapture, LogFormat
+from ddbmigrate.cli.logging_setup import Labelled, LineObserver, LogCapture, LogFormat
 from ddbmigrate.cli.options import ProgressMode
 from ddbmigrate.cli.output import ConsoleObserver, migrate_lines, stdout, validation_lines
 from ddbmigrate.clock import SystemClock
@@ -41,8 +41,9 @@ def choice(value: str, flag: str, allowed: tuple[str, ...]) -> str:
 
 @contextlib.contextmanager
 def observing(
-    progress: ProgressMode, log_format: LogFormat = LogFormat.text
-) -> Iterator[ConsoleObserver | LineObserver]:
+    progress: ProgressMode, log_format: LogFormat = LogFormat.text, *, table: str | None = None
+) -> Iterator[Observer]:
+    """The console (or JSON lines) observer; with ``table``, every line is ``[table] ...``."""
     observer: ConsoleObserver | LineObserver
     if log_format == LogFormat.json:
         observer = LineObserver(SystemClock())
@@ -52,7 +53,7 @@ def observing(
         )
     try:
         with observer:
-            yield observer
+            yield observer if table is None else Labelled(observer, table)
     except KeyboardInterrupt as exc:  # name the run to resume (the observer saw its id)
         raise Interrupted.of(exc, observer.run_id) from None
 
@@ -64,13 +65,16 @@ def reported(
     reporting: api.Reporting,
     progress: ProgressMode,
     log_format: LogFormat,
+    table: str | None = None,
 ) -> Any:
-    """Run with notifications, a captured log and the report written at the end."""
+    """Run with notifications, a captured log and the report written at the end; with
+    ``table``, every line (on stderr and in run.log) is ``[table] ...``."""
     clock = SystemClock()
     with observing(progress, log_format) as console:
         capture = LogCapture(console, clock, fmt=log_format)
         notifications = api.notifier(dest=dest, reporting=reporting, on_error=capture.warning)
-        result, report = run(capture, notifications)
+        observer: Observer = capture if table is None else Labelled(capture, table)
+        result, report = run(observer, notifications)
         if report:
             for where in api.publish_report(
                 report,

@@ -102,8 +102,9 @@ READ = OptionSet(
                 float,
                 typer.Option(
                     "--read-percent",
-                    help="Share of the source's read capacity to use, 0.1-1.5 (Data Pipeline's "
-                    "readThroughputPercent).",
+                    help="Share of the source's read capacity to use: a fraction from 0.1 to "
+                    "1.5 (0.5 = half), like Data Pipeline's readThroughputPercent. For a number "
+                    "of units per second, use --max-rcu.",
                 ),
             ],
             THROUGHPUT.read_percent,
@@ -128,7 +129,8 @@ WRITE = OptionSet(
                 float,
                 typer.Option(
                     "--write-percent",
-                    help="Share of the destination's write capacity to use, 0.1-1.5.",
+                    help="Share of the destination's write capacity to use: a fraction from "
+                    "0.1 to 1.5 (0.5 = half). For a number of units per second, use --max-wcu.",
                 ),
             ],
             THROUGHPUT.write_percent,

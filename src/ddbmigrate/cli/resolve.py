@@ -14,11 +14,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ddbmigrate import api
+from ddbmigrate.aws.session import check_profiles
 from ddbmigrate.capacity import ThroughputOptions
 from ddbmigrate.config import SIDE_FIELDS, Side, load_config_file, resolve_side
 from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers
 from ddbmigrate.errors import ConfigError
+from ddbmigrate.pipelinefile import PipelineSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +79,18 @@ def resolve(given: Mapping[str, Any], env: Mapping[str, str] | None = None) -> R
     value = _Layers(given, env, file).value
     workers, threads = value("workers"), value("threads")
     engine_name = value("engine") or EngineChoice().name  # "" is no name: the default
+    source, dest = _side("source", given, env, file), _side("destination", given, env, file)
+    # Only the sides the command takes: a bad profile in the environment for the other one
+    # must not stop it.
+    check_profiles(
+        {
+            "--source-profile": source.profile if "source_profile" in given else None,
+            "--dest-profile": dest.profile if "dest_profile" in given else None,
+        }
+    )
     return Resolved(
-        source=_side("source", given, env, file),
-        dest=_side("destination", given, env, file),
+        source=source,
+        dest=dest,
         throughput=ThroughputOptions(**_present(value, THROUGHPUT_FIELDS)),
         engine=EngineChoice(
             name=engine_name,
@@ -89,6 +100,13 @@ def resolve(given: Mapping[str, Any], env: Mapping[str, str] | None = None) -> R
         workers=workers,
         threads=DEFAULT_THREADS if threads is None else threads,
         data_plane=_data_plane(value("data_plane")),
+    )
+
+
+def check_file_profiles(spec: PipelineSpec) -> None:
+    """Every profile a pipeline file names that is not configured, in one error."""
+    check_profiles(
+        {"source.profile": spec.source.profile, "destination.profile": spec.dest.profile}
     )
 
 

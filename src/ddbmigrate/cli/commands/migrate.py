@@ -27,7 +27,7 @@ from ddbmigrate.cli.options import (
 )
 from ddbmigrate.cli.optionset import Given, uses
 from ddbmigrate.cli.output import staging_line
-from ddbmigrate.cli.resolve import Resolved, resolve
+from ddbmigrate.cli.resolve import Resolved, check_file_profiles, resolve
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.estimate import Prices
@@ -138,6 +138,7 @@ def migrate(
         reporting=_reporting(given),
         progress=given["progress"],
         log_format=given["log_format"],
+        table=source_table,
     )
     if error is not None:
         raise error
@@ -272,6 +273,7 @@ def plan_cmd(
 def _plan_pipeline(pipeline_file: Path, run: Resolved, prices: Prices, staging: str | None) -> None:
     """Plan each table of a pipeline file, with the file's sides, workers and threads."""
     spec = load_pipeline(pipeline_file)
+    check_file_profiles(spec)
     print_lines([staging_line(staging or spec.staging)])
     for job in api.expand_pipeline(spec):
         options = MigrateOptions(

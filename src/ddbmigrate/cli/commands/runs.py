@@ -35,7 +35,7 @@ from ddbmigrate.cli.options import (
 )
 from ddbmigrate.cli.optionset import Given, Opt, OptionSet, uses
 from ddbmigrate.cli.output import export_line, import_line, stderr
-from ddbmigrate.cli.resolve import resolve
+from ddbmigrate.cli.resolve import check_file_profiles, resolve
 from ddbmigrate.errors import FatalError, ValidationMismatchError
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.importer import ImportResult
@@ -170,6 +170,7 @@ def run_cmd(
     """
     spec = _with_flags(load_pipeline(pipeline_file), fail_fast, engine, spark_master)
     spec = _with_given(spec, given)
+    check_file_profiles(spec)
     outcomes: list[TableOutcome] = reported(
         lambda observer, notifications: api.run_pipeline(
             spec, observer=observer, notifications=notifications
@@ -270,4 +271,4 @@ def cleanup(
         stderr.print(f"not confirmed: nothing of run {run_id} was deleted", markup=False)
         raise typer.Exit(ExitCode.DECLINED)
     removed = api.cleanup(staging=options, side=side, run_id=run_id)
-    print_lines([f"deleted {len(removed)} objects of run {run_id}"])
+    print_lines([f"deleted {len(removed):,} objects of run {run_id}"])

@@ -113,7 +113,7 @@ def export(
     Example: ddbmigrate export --source-profile a --table customer --staging s3://bucket/exports/
     """
     run = resolve(given)
-    with observing(given["progress"], given["log_format"]) as observer:
+    with observing(given["progress"], given["log_format"], table=table) as observer:
         result = api.export(
             source=run.source,
             table=table,
@@ -194,7 +194,7 @@ def import_cmd(
     Example: ddbmigrate import s3://bucket/exports/ --table customer --dest-profile b
     """
     run = resolve(given)
-    with observing(given["progress"], given["log_format"]) as observer:
+    with observing(given["progress"], given["log_format"], table=table) as observer:
         result = api.import_(
             dest=run.dest,
             source_url=source,
@@ -241,7 +241,7 @@ def validate_cmd(
     Example: ddbmigrate validate --source-profile a --source-table customer --dest-profile b
     """
     run = resolve(given)
-    with observing(given["progress"], given["log_format"]) as observer:
+    with observing(given["progress"], given["log_format"], table=source_table) as observer:
         report = api.validate(
             source=run.source,
             dest=run.dest,

@@ -24,7 +24,7 @@ from ddbmigrate.cli.options import (
 from ddbmigrate.cli.optionset import Given, Opt, OptionSet, uses
 from ddbmigrate.cli.output import stdout
 from ddbmigrate.cli.resolve import resolve
-from ddbmigrate.local.demo import run_demo, serve_forever
+from ddbmigrate.local.demo import DEMO_TABLE, run_demo, serve_forever
 from ddbmigrate.policies import render as render_policies
 from ddbmigrate.policies import write_files as render_files
 
@@ -113,7 +113,7 @@ def demo(
     account 222222222222 over HTTP, print the validation report, stop. Touches no real AWS.
     """
     run = resolve(given)
-    with observing(given["progress"]) as observer:
+    with observing(given["progress"], table=DEMO_TABLE) as observer:
         report = run_demo(items=items, workers=run.workers, threads=run.threads, observer=observer)
     print_migration(report, as_json=False)
 
