@@ -199,7 +199,8 @@ def test_dynalite_source_without_pitr_is_copied_with_a_warning_and_a_report_entr
     )
 
     assert done.returncode == 0, done.stderr
-    warnings = [line for line in done.stderr.splitlines() if line.startswith("not copied:")]
+    warnings = [w for w in done.stderr.splitlines() if w.startswith(f"[{source}] not copied:")]
+    warnings = [w.removeprefix(f"[{source}] ") for w in warnings]
     assert warnings == [
         "not copied: point-in-time recovery — the source endpoint does not support "
         "DescribeContinuousBackups"
@@ -243,7 +244,10 @@ def test_ttl_and_pitr_a_dynalite_destination_lacks_are_warned_and_reported(
     done = migrate(mixed, source, dest, tmp_path / "staging", "--log-location", str(logs))
 
     assert done.returncode == 0, done.stderr
-    warnings = sorted(line for line in done.stderr.splitlines() if line.startswith("not copied"))
+    prefix = f"[{source}] "
+    warnings = sorted(
+        w.removeprefix(prefix) for w in done.stderr.splitlines() if w.startswith(prefix + "not ")
+    )
     assert warnings == [
         "not copied: TTL — the destination endpoint does not support UpdateTimeToLive",
         "not copied: point-in-time recovery — the destination endpoint does not support "
