@@ -285,7 +285,7 @@ def check_resumed(
 ) -> None:
     assert out.returncode == 0, out.stderr
     assert f"resuming run {before.run_id}" in out.stderr
-    assert f"MATCH: {ITEMS} of {ITEMS} items identical" in out.stdout
+    assert f"MATCH: {ITEMS:,} of {ITEMS:,} items identical" in out.stdout
     assert [p.name for p in ledger.run_dirs()] == [before.run_id]  # no second run
     run = ledger.run()
     assert run is not None
@@ -395,7 +395,7 @@ def test_another_dest_table_on_the_same_staging_is_a_new_run(setup: Setup, tmp_p
 
     assert other.returncode == 0, other.stderr
     assert "resuming run" not in other.stderr
-    assert f"MATCH: {ITEMS} of {ITEMS} items identical" in other.stdout
+    assert f"MATCH: {ITEMS:,} of {ITEMS:,} items identical" in other.stdout
     assert len(ledger.run_dirs()) == 2
     assert stopped[0] in ledger.run_dirs()
     unfinished = orjson.loads((stopped[0] / "run.json").read_bytes())
