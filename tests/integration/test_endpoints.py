@@ -344,7 +344,7 @@ def test_the_schema_command_creates_the_table_and_warns_about_what_it_cannot_rea
 
     assert done.returncode == 0, done.stderr
     assert (
-        "not copied: point-in-time recovery — the source endpoint does not support "
+        f"[{source}] not copied: point-in-time recovery — the source endpoint does not support "
         "DescribeContinuousBackups"
     ) in done.stderr.splitlines()
     assert gsi_names(on_dynalite.dest.client, dest) == {"by-city"}

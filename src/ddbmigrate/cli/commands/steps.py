@@ -64,7 +64,7 @@ def schema(
     Example: ddbmigrate schema --source-profile a --source-table customer --dest-profile b
     """
     run = resolve(given)
-    with observing(ProgressMode.off) as observer:
+    with observing(ProgressMode.off, table=source_table) as observer:
         action = api.copy_schema(
             source=run.source,
             dest=run.dest,
