@@ -346,6 +346,97 @@ def test_the_schema_command_creates_the_table_and_warns_about_what_it_cannot_rea
     assert gsi_names(on_dynalite.dest.client, dest) == {"by-city"}
 
 
+def test_the_schema_command_with_strict_settings_stops_before_creating_the_table(
+    on_dynalite: Endpoints, tmp_path: Path
+) -> None:
+    source, dest = unique("src"), unique("dst")
+    create_source(on_dynalite.source.client, source, items=1)
+    sides = [*on_dynalite.source.flags, *on_dynalite.dest.flags]
+    names = ["--source-table", source, "--dest-table", dest]
+
+    refused = ddbmigrate("schema", *names, *sides, "--strict-settings", home=tmp_path)
+    assert dest not in on_dynalite.dest.client.list_tables()["TableNames"]
+    left_out = ddbmigrate(
+        "schema", *names, *sides, "--strict-settings", "--settings", "ttl,tags", home=tmp_path
+    )
+
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        "error: point-in-time recovery cannot be copied: the source endpoint does not "
+        "support DescribeContinuousBackups"
+    ) in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert left_out.returncode == 0, left_out.stderr
+    assert "not copied" not in left_out.stderr
+    assert gsi_names(on_dynalite.dest.client, dest) == {"by-city"}
+
+
+def export_with_ttl_and_pitr(moto_server: MotoServer, tmp_path: Path) -> tuple[SideAt, str, str]:
+    """A moto table with TTL and PITR, exported to a local folder: (its side, name, folder)."""
+    moto = _moto_side(moto_server.endpoint_url, SOURCE_ROLE, "source")
+    source, staging = unique("src"), str(tmp_path / "exports")
+    create_source(moto.client, source, items=10)
+    moto.client.update_time_to_live(
+        TableName=source, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
+    )
+    moto.client.update_continuous_backups(
+        TableName=source, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    done = ddbmigrate("export", "--table", source, "--staging", staging, *moto.flags, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return moto, source, staging
+
+
+def test_import_into_dynalite_warns_about_the_settings_it_cannot_set(
+    moto_server: MotoServer, dynalite_server: DynaliteServer, aws_env: None, tmp_path: Path
+) -> None:
+    """The import creates the table from the export's ddbmigrate-table.json (TTL and PITR
+    on): best effort, one line per setting, as migrate."""
+    moto, source, staging = export_with_ttl_and_pitr(moto_server, tmp_path)
+    dyn = _dynalite_side(dynalite_server.endpoint_url, "dest")
+    dest = unique("dst")
+
+    done = ddbmigrate("import", staging, "--dest-table", dest, *dyn.flags, home=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    warnings = sorted(line for line in done.stderr.splitlines() if line.startswith("not copied"))
+    assert warnings == [
+        "not copied: TTL — the destination endpoint does not support UpdateTimeToLive",
+        "not copied: point-in-time recovery — the destination endpoint does not support "
+        "UpdateContinuousBackups",
+    ]
+    assert_same_items(moto.client, source, dyn.client, dest)
+
+
+def test_import_with_strict_settings_stops_at_a_setting_dynalite_cannot_set(
+    moto_server: MotoServer, dynalite_server: DynaliteServer, aws_env: None, tmp_path: Path
+) -> None:
+    moto, source, staging = export_with_ttl_and_pitr(moto_server, tmp_path)
+    dyn = _dynalite_side(dynalite_server.endpoint_url, "dest")
+    dest, other = unique("dst"), unique("dst")
+
+    refused = ddbmigrate(
+        "import", staging, "--dest-table", dest, "--strict-settings", *dyn.flags, home=tmp_path
+    )
+    left_out = ddbmigrate(
+        "import",
+        staging,
+        *("--dest-table", other, "--strict-settings", "--settings", "tags,stream"),
+        *dyn.flags,
+        home=tmp_path,
+    )
+
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        "error: TTL cannot be copied: the destination endpoint does not support UpdateTimeToLive"
+    ) in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert dyn.client.scan(TableName=dest, Select="COUNT")["Count"] == 0  # no item written
+    assert left_out.returncode == 0, left_out.stderr
+    assert "not copied" not in left_out.stderr
+    assert_same_items(moto.client, source, dyn.client, other)
+
+
 def test_an_unknown_setting_name_is_a_usage_error(tmp_path: Path) -> None:
     done = ddbmigrate(
         "migrate",

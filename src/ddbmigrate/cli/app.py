@@ -635,6 +635,8 @@ def schema(
         str | None,
         typer.Option("--dest-kms-key-id", help="KMS key for the new table's encryption."),
     ] = None,
+    settings_choice: SettingsOpt = "all",
+    strict_settings: StrictSettings = False,
     source_profile: SrcProfile = None,
     source_role_arn: SrcRole = None,
     source_external_id: SrcExtId = None,
@@ -653,8 +655,9 @@ def schema(
     """Create the destination table like the source.
 
     Keys, indexes, capacity, SSE, TTL, streams,
-    tags, PITR, table class, deletion protection. An existing table with the same key is left
-    as it is (differences are listed); one with another key is refused.
+    tags, PITR, table class, deletion protection (the optional settings best effort, as in
+    migrate). An existing table with the same key is left as it is (differences are listed);
+    one with another key is refused.
 
     Example: ddbmigrate schema --source-profile a --source-table customer --dest-profile b
     """
@@ -669,6 +672,8 @@ def schema(
             dest_table=dest_table or source_table,
             dest_kms_key_id=dest_kms_key_id,
             observer=observer,
+            settings=parse_settings(settings_choice),
+            strict_settings=strict_settings,
         )
     stdout.print(action, markup=False)
 
@@ -783,6 +788,8 @@ def import_cmd(
         ),
     ] = False,
     max_rejects: MaxRejects = 0,
+    settings_choice: SettingsOpt = "all",
+    strict_settings: StrictSettings = False,
     workers: Workers = None,
     threads: Threads = DEFAULT_THREADS,
     engine: EngineOpt = "local",
@@ -806,7 +813,8 @@ def import_cmd(
     BatchWriteItem; unprocessed items are retried, never
     dropped. Checks every file's MD5 and item count against the manifests. A missing table
     is created from the export's ddbmigrate-table.json (checked against its MD5 in the
-    manifest, printed before it is created). A re-run after a stop resumes only the export
+    manifest, printed before it is created; its optional settings best effort, as in
+    migrate). A re-run after a stop resumes only the export
     the first run resolved, unchanged.
 
     Example: ddbmigrate import s3://bucket/exports/ --table customer --dest-profile b
@@ -829,6 +837,8 @@ def import_cmd(
             observer=observer,
             engine=_engine(engine, spark_master, workers),
             allow_unverified_capacity=allow_unverified_capacity,
+            settings=parse_settings(settings_choice),
+            strict_settings=strict_settings,
         )
     if as_json:
         _print_json(result.to_dict())
