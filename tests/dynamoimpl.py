@@ -74,6 +74,14 @@ class DynamoImpl:
             return Side(role_arn=role_arn, endpoint_url=via or self.moto_url, region=LOCAL_REGION)
         return Side(role_arn=role_arn, region=LOCAL_REGION)
 
+    def direct(self, role_arn: str) -> Side:
+        """A side straight to the implementation whatever the environment says (never
+        through a proxy), for a test's setup with the tool's data plane; on dynalite no
+        role (it has no STS, and one account)."""
+        if self.two_accounts:
+            return Side(role_arn=role_arn, endpoint_url=self.moto_url, region=LOCAL_REGION)
+        return Side(endpoint_url=self.dynamodb_url, region=LOCAL_REGION)
+
     def flags(self, prefix: str, role_arn: str) -> list[str]:
         """The command's flags for one side (``prefix``: ``source`` or ``dest``); run it with
         ``environ()`` on top of tests/cliprocess.py's environment."""
