@@ -223,10 +223,12 @@ def test_dynalite_source_without_pitr_is_copied_with_a_warning_and_a_report_entr
     assert_same_items(client, source, client, dest)
 
 
-def test_ttl_and_pitr_a_dynalite_destination_lacks_are_warned_and_reported(
+def test_settings_a_dynalite_destination_lacks_are_warned_and_reported(
     moto_server: MotoServer, dynalite_server: DynaliteServer, aws_env: None, tmp_path: Path
 ) -> None:
-    """moto source with TTL, PITR and tags -> dynalite, which cannot set TTL or PITR."""
+    """moto source with TTL, PITR, tags, a stream and deletion protection -> dynalite, which
+    cannot set TTL or PITR, and takes a stream and deletion protection in CreateTable and
+    ignores them (the UpdateTable that would set them it refuses: the run used to stop)."""
     moto = _moto_side(moto_server.endpoint_url, SOURCE_ROLE, "source")
     dyn = _dynalite_side(dynalite_server.endpoint_url, "dest")
     source, dest = unique("src"), unique("dst")
@@ -237,6 +239,11 @@ def test_ttl_and_pitr_a_dynalite_destination_lacks_are_warned_and_reported(
     moto.client.update_continuous_backups(
         TableName=source, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
+    moto.client.update_table(
+        TableName=source,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        DeletionProtectionEnabled=True,
+    )
     logs = tmp_path / "logs"
     mixed = Endpoints("mixed", moto, dyn)
 
@@ -246,10 +253,16 @@ def test_ttl_and_pitr_a_dynalite_destination_lacks_are_warned_and_reported(
     warnings = sorted(line for line in done.stderr.splitlines() if line.startswith("not copied"))
     assert warnings == [
         "not copied: TTL — the destination endpoint does not support UpdateTimeToLive",
+        "not copied: deletion protection — the destination endpoint does not support "
+        "DeletionProtectionEnabled in CreateTable",
         "not copied: point-in-time recovery — the destination endpoint does not support "
         "UpdateContinuousBackups",
+        "not copied: stream — the destination endpoint does not support StreamSpecification "
+        "in CreateTable",
     ]
     settings = settings_of(report_of(logs))
+    assert settings["stream"]["copied"] is False
+    assert settings["deletion-protection"]["copied"] is False
     assert settings["ttl"]["copied"] is False
     assert settings["ttl"]["reason"] == (
         "the destination endpoint does not support UpdateTimeToLive"
