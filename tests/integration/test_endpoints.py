@@ -448,6 +448,14 @@ def test_import_with_strict_settings_stops_at_a_setting_dynalite_cannot_set(
     assert left_out.returncode == 0, left_out.stderr
     assert "not copied" not in left_out.stderr
     assert_same_items(moto.client, source, dyn.client, other)
+    # The same import without the flag resumes the stopped run and finishes the table.
+    resumed = ddbmigrate("import", staging, "--dest-table", dest, *dyn.flags, home=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming run" in resumed.stderr
+    assert "not copied: TTL — the destination endpoint does not support UpdateTimeToLive" in (
+        resumed.stderr.splitlines()
+    )
+    assert_same_items(moto.client, source, dyn.client, dest)
 
 
 def test_an_unknown_setting_name_is_a_usage_error(tmp_path: Path) -> None:
