@@ -293,6 +293,35 @@ def test_strict_settings_stops_before_anything_moves(
     assert dest not in on_dynalite.dest.client.list_tables()["TableNames"]
 
 
+def test_a_migrate_stopped_at_the_destination_by_strict_settings_resumes_without_it(
+    moto_server: MotoServer, dynalite_server: DynaliteServer, aws_env: None, tmp_path: Path
+) -> None:
+    """The table is created before dynalite refuses its TTL; the same command without
+    ``--strict-settings`` finishes the run (it used to stay strict: a run no flag could end)."""
+    moto = _moto_side(moto_server.endpoint_url, SOURCE_ROLE, "source")
+    dyn = _dynalite_side(dynalite_server.endpoint_url, "dest")
+    source, dest = unique("src"), unique("dst")
+    create_source(moto.client, source, items=5)
+    moto.client.update_time_to_live(
+        TableName=source, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
+    )
+    mixed, staging = Endpoints("mixed", moto, dyn), tmp_path / "staging"
+
+    refused = migrate(mixed, source, dest, staging, "--strict-settings")
+    resumed = migrate(mixed, source, dest, staging)
+
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        "error: TTL cannot be copied: the destination endpoint does not support UpdateTimeToLive"
+    ) in refused.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming run" in resumed.stderr
+    assert (
+        "not copied: TTL — the destination endpoint does not support UpdateTimeToLive"
+    ) in resumed.stderr.splitlines()
+    assert_same_items(moto.client, source, dyn.client, dest)
+
+
 def test_strict_settings_passes_when_the_lacking_setting_is_left_out(
     on_dynalite: Endpoints, tmp_path: Path
 ) -> None:
