@@ -1,4 +1,5 @@
-"""Fault-test fixtures: the fault proxy in front of moto, and a Side through it.
+"""Fault-test fixtures: the fault proxy in front of moto (or of the implementation under
+test), and a Side through it.
 
 The moto server and the clean AWS environment come from tests/conftest.py.
 """
@@ -14,6 +15,7 @@ from helpers import local_keys
 from ddbmigrate.config import Side
 from ddbmigrate.local.env import LocalAWS
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
+from dynamoimpl import DynamoImpl
 
 ACCOUNT = "111111111111"
 SEED = 20260101
@@ -25,6 +27,16 @@ def fault_proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
     with FaultProxy(moto_server.endpoint_url, seed=SEED) as proxy:
         yield proxy
         assert proxy.stats().errors == []  # the proxy itself must never fail
+
+
+@pytest.fixture
+def impl_proxy(dynamo_impl: DynamoImpl, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """A fresh proxy in front of the DynamoDB under test (moto or dynalite, see
+    tests/dynamoimpl.py); ``dynamo_impl.side(role, via=proxy.url)`` reaches it."""
+    with FaultProxy(dynamo_impl.dynamodb_url, seed=SEED) as proxy:
+        dynamo_impl.use(monkeypatch, via=proxy.url)
+        yield proxy
+        assert proxy.stats().errors == []
 
 
 @pytest.fixture

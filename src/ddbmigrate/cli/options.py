@@ -276,6 +276,23 @@ MaxRejects = Annotated[
         "stopping; any reject still makes the exit code non-zero.",
     ),
 ]
+SettingsChoice = Annotated[
+    str,
+    typer.Option(
+        "--settings",
+        help="Optional table settings to copy: all, keys-only, or a list of ttl, pitr, "
+        "tags, stream, deletion-protection, table-class, sse. Best effort: one the "
+        "endpoint lacks or the role is denied is left out with a warning. Keys, indexes "
+        "and billing always.",
+    ),
+]
+StrictSettings = Annotated[
+    bool,
+    typer.Option(
+        "--strict-settings",
+        help="Stop (exit 1) when a chosen table setting cannot be read or copied.",
+    ),
+]
 NOTIFY = OptionSet(
     (
         Opt(

@@ -24,6 +24,8 @@ from ddbmigrate.cli.options import (
     WRITE,
     MaxRejects,
     Segments,
+    SettingsChoice,
+    StrictSettings,
 )
 from ddbmigrate.cli.optionset import Given, uses
 from ddbmigrate.cli.output import staging_line
@@ -90,23 +92,8 @@ def migrate(
     ] = None,
     segments: Segments = None,
     max_rejects: MaxRejects = 0,
-    settings_choice: Annotated[
-        str,
-        typer.Option(
-            "--settings",
-            help="Optional table settings to copy: all, keys-only, or a list of ttl, pitr, "
-            "tags, stream, deletion-protection, table-class, sse. Best effort: one the "
-            "endpoint lacks or the role is denied is left out with a warning. Keys, indexes "
-            "and billing always.",
-        ),
-    ] = "all",
-    strict_settings: Annotated[
-        bool,
-        typer.Option(
-            "--strict-settings",
-            help="Stop (exit 1) when a chosen table setting cannot be read or copied.",
-        ),
-    ] = False,
+    settings_choice: SettingsChoice = "all",
+    strict_settings: StrictSettings = False,
     given: Given,
 ) -> None:
     """Move a table: preflight, schema, export, import, validate.

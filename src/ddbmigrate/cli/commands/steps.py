@@ -31,10 +31,13 @@ from ddbmigrate.cli.options import (
     MaxRejects,
     ProgressMode,
     Segments,
+    SettingsChoice,
+    StrictSettings,
 )
 from ddbmigrate.cli.optionset import Given, uses
 from ddbmigrate.cli.output import export_line, import_line, stdout
 from ddbmigrate.cli.resolve import resolve
+from ddbmigrate.settings import parse_settings
 
 OUTPUT_FORMATS = ("native-json", "native-ion", "datapipeline")
 COMPRESSIONS = ("gzip", "zstd", "none")
@@ -53,13 +56,16 @@ def schema(
         str | None,
         typer.Option("--dest-kms-key-id", help="KMS key for the new table's encryption."),
     ] = None,
+    settings_choice: SettingsChoice = "all",
+    strict_settings: StrictSettings = False,
     given: Given,
 ) -> None:
     """Create the destination table like the source.
 
     Keys, indexes, capacity, SSE, TTL, streams,
-    tags, PITR, table class, deletion protection. An existing table with the same key is left
-    as it is (differences are listed); one with another key is refused.
+    tags, PITR, table class, deletion protection (the optional settings best effort, as in
+    migrate). An existing table with the same key is left as it is (differences are listed);
+    one with another key is refused.
 
     Example: ddbmigrate schema --source-profile a --source-table customer --dest-profile b
     """
@@ -72,6 +78,8 @@ def schema(
             dest_table=dest_table or source_table,
             dest_kms_key_id=dest_kms_key_id,
             observer=observer,
+            settings=parse_settings(settings_choice),
+            strict_settings=strict_settings,
         )
     stdout.print(action, markup=False)
 
@@ -181,6 +189,8 @@ def import_cmd(
         ),
     ] = False,
     max_rejects: MaxRejects = 0,
+    settings_choice: SettingsChoice = "all",
+    strict_settings: StrictSettings = False,
     given: Given,
 ) -> None:
     """Import an export or backup of any kind into a table.
@@ -188,7 +198,8 @@ def import_cmd(
     BatchWriteItem; unprocessed items are retried, never
     dropped. Checks every file's MD5 and item count against the manifests. A missing table
     is created from the export's ddbmigrate-table.json (checked against its MD5 in the
-    manifest, printed before it is created). A re-run after a stop resumes only the export
+    manifest, printed before it is created; its optional settings best effort, as in
+    migrate). A re-run after a stop resumes only the export
     the first run resolved, unchanged.
 
     Example: ddbmigrate import s3://bucket/exports/ --table customer --dest-profile b
@@ -210,6 +221,8 @@ def import_cmd(
             observer=observer,
             engine=run.engine,
             allow_unverified_capacity=allow_unverified_capacity,
+            settings=parse_settings(settings_choice),
+            strict_settings=strict_settings,
         )
     if given["as_json"]:
         print_json(result.to_dict())
