@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -129,7 +130,7 @@ def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         exported = dict(pair.split("=", 1) for pair in lines[-1].split()[1:])
         command = "".join(proc.stdout.readline() for _ in range(3))
         try:
-            yield {**exported, "_command": command}
+            yield {**exported, "_command": command, "_export_line": lines[-1].strip()}
         finally:
             proc.terminate()
             proc.wait(timeout=20)
@@ -148,6 +149,30 @@ def test_local_up_prints_a_migrate_command_that_works(
     # The copy, read by the test itself from both accounts (the command names no --dest-table).
     source, dest = (dynamodb_client(local_up["AWS_ENDPOINT_URL"], r) for r in (SRC_ROLE, DST_ROLE))
     assert_same_items(source, "customer", dest, "customer", count=40)
+
+
+def test_local_up_exports_run_the_readme_first_example_verbatim(
+    local_up: dict[str, str], tmp_path: Path
+) -> None:
+    """Profiles a and b: the export line, eval'd by a shell, runs the README's command as is."""
+    assert set(local_up) >= {"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_REGION"}
+    assert "AWS_REGION" not in local_up
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    command = readme.split("```\n", 2)[1]  # the first fenced block: the one-command migrate
+    assert "--source-profile a" in command
+    assert "--dest-profile b" in command
+    endpoint = local_up["AWS_ENDPOINT_URL"]
+    dest = dynamodb_client(endpoint, DST_ROLE)
+    if "customer" in dest.list_tables()["TableNames"]:  # an earlier test's copy
+        dest.delete_table(TableName="customer")
+    script = f"eval {shlex.quote(local_up['_export_line'])}\n{command}"
+    env = clean_env(tmp_path, PATH=f"{BIN.parent}{os.pathsep}{os.environ['PATH']}")
+    out = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert "MATCH: 40 of 40 items identical" in out.stdout
+    assert_same_items(dynamodb_client(endpoint, SRC_ROLE), "customer", dest, "customer", count=40)
 
 
 def test_unknown_table_is_one_clear_line(local_up: dict[str, str], tmp_path: Path) -> None:
