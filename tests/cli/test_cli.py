@@ -175,6 +175,29 @@ def test_local_up_exports_run_the_readme_first_example_verbatim(
     assert_same_items(dynamodb_client(endpoint, SRC_ROLE), "customer", dest, "customer", count=40)
 
 
+def test_wrong_bucket_owner_is_refused_by_the_embedded_s3(
+    local_up: dict[str, str], tmp_path: Path
+) -> None:
+    """The embedded S3 answers a wrong ExpectedBucketOwner with AccessDenied, as AWS does."""
+    env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
+    out = run(
+        [
+            *("migrate", "--source-profile", "a", "--source-table", "customer"),
+            *("--dest-profile", "b", "--dest-table", "owner-check"),
+            *("--staging", "s3://bucket-in-b/owner-check/", "--bucket-owner", "333333333333"),
+        ],
+        env,
+    )
+    assert out.returncode == 1, out.stderr
+    error, hint = out.stderr.splitlines()
+    assert error.startswith("error: s3://bucket-in-b/owner-check/")
+    assert "AccessDenied" in error
+    assert "(bucket 'bucket-in-b' is not owned by account 333333333333," in error
+    assert hint.startswith("hint: pass --bucket-owner with the account that owns 'bucket-in-b'")
+    dest = dynamodb_client(local_up["AWS_ENDPOINT_URL"], DST_ROLE)
+    assert "owner-check" not in dest.list_tables()["TableNames"]
+
+
 def test_unknown_table_is_one_clear_line(local_up: dict[str, str], tmp_path: Path) -> None:
     env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
     out = run(
