@@ -114,6 +114,7 @@ from ddbmigrate.schema import (
     check_compatible,
     create_table_request,
 )
+from ddbmigrate.sizing import table_size
 from ddbmigrate.stores import LocalStore
 from ddbmigrate.validator import ValidateOptions, ValidationReport, validate_tables
 
@@ -1234,8 +1235,9 @@ def plan_lines(
         check_compatible(source=schema, dest=existing, dest_flag="--dest-table")
     clock = SystemClock()
     budgets = make_budgets(schema, existing, throughput, clock)
-    desc = schema.description
-    size = int(desc.get("TableSizeBytes", 0))
+    measured = table_size(schema.description, src.reader(options.source_table))
+    desc = {**schema.description, "ItemCount": measured.items, "TableSizeBytes": measured.bytes}
+    size = measured.bytes
     plan = pipeline.Plan(
         source_table=options.source_table,
         dest_table=options.dest_table,
@@ -1245,6 +1247,7 @@ def plan_lines(
         segments=options.segments
         or pipeline.default_segments(size, options.workers * options.threads),
         dest_exists=existing is not None,
+        size_basis=measured.basis,
     )
     figures = estimate(
         desc,

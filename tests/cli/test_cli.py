@@ -198,6 +198,22 @@ def test_wrong_bucket_owner_is_refused_by_the_embedded_s3(
     assert "owner-check" not in dest.list_tables()["TableNames"]
 
 
+def test_plan_in_local_mode_measures_the_table_that_describe_table_reports_as_empty(
+    local_up: dict[str, str], tmp_path: Path
+) -> None:
+    """moto keeps TableSizeBytes and ItemCount at 0; the plan reads the table instead."""
+    env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
+    out = run(
+        ["plan", "--source-profile", "a", "--source-table", "customer", "--dest-profile", "b"], env
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(li for li in out.stdout.splitlines() if li.startswith("source table"))
+    size = int(re.search(r"~(\d+) bytes", line).group(1))  # type: ignore[union-attr]
+    assert "customer: ~40 items" in line
+    assert size > 40 * 100  # every demo item holds well over 100 bytes
+    assert "(estimated from a Scan of every item: DescribeTable reports 0)" in line
+
+
 def test_unknown_table_is_one_clear_line(local_up: dict[str, str], tmp_path: Path) -> None:
     env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
     out = run(
