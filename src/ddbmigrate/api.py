@@ -220,7 +220,8 @@ def _store_checks(store: Store, *, role: str, write: bool) -> list[Check]:
         if write:
             checks.append((f"staging writable by the {role} account", store.probe_write))
     elif isinstance(store, LocalStore) and write:
-        checks.append(("staging directory writable", lambda: _probe_local(store)))
+        where = StoreURL.parse(store.root).describe()
+        checks.append((f"staging: {where} writable", lambda: _probe_local(store)))
     return checks
 
 
@@ -1224,6 +1225,7 @@ def plan_lines(
     options: MigrateOptions,
     throughput: ThroughputOptions | None = None,
     prices: Prices | None = None,
+    staging: StagingOptions | None = None,
 ) -> list[str]:
     """What ``migrate`` would do, from read-only calls: nothing is written."""
     throughput = throughput or ThroughputOptions()
@@ -1256,7 +1258,8 @@ def plan_lines(
         validate=options.validate,
         prices=prices,
     )
-    return [*plan.lines(), *budgets.notes, *figures.lines(prices)]
+    where = [f"staging        {StoreURL.parse(staging.url).describe()}"] if staging else []
+    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices)]
 
 
 def cleanup(*, staging: StagingOptions, side: Side, run_id: str) -> list[str]:

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from ddbmigrate import api
+from ddbmigrate.config import Side
+from ddbmigrate.pipeline import MigrateOptions
 from itemcompare import assert_same_items, dynamodb_client
 
 pytestmark = pytest.mark.cli
@@ -32,10 +35,16 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def run(
-    args: list[str], env: dict[str, str], timeout: float = 240
+    args: list[str], env: dict[str, str], timeout: float = 240, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [str(BIN), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
     )
 
 
@@ -102,6 +111,31 @@ def test_bad_staging_url_is_a_usage_error(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "error: staging URL 'gs://bucket/x' uses a scheme ddbmigrate does not know" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_staging_without_a_scheme_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """``no-such-bucket/x/`` used to stage silently into ./no-such-bucket/x/ and exit 0."""
+    out = run(
+        [
+            "export",
+            "--table",
+            "t",
+            "--staging",
+            "no-such-bucket/x/",
+            "--source-region",
+            "us-east-1",
+        ],
+        clean_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.splitlines() == [
+        "error: staging URL 'no-such-bucket/x/' is neither s3://BUCKET/PREFIX/ nor an explicit "
+        "local path",
+        "hint: did you mean s3://no-such-bucket/x/ ? For a local directory write "
+        "./no-such-bucket/x/ (or an absolute path, or file:///abs/path)",
+    ]
+    assert not (tmp_path / "no-such-bucket").exists()
 
 
 def test_demo_validates_every_item(tmp_path: Path) -> None:
@@ -212,6 +246,35 @@ def test_plan_in_local_mode_measures_the_table_that_describe_table_reports_as_em
     assert "customer: ~40 items" in line
     assert size > 40 * 100  # every demo item holds well over 100 bytes
     assert "(estimated from a Scan of every item: DescribeTable reports 0)" in line
+
+
+def test_a_relative_local_staging_is_named_as_a_local_directory_in_preflight_and_plan(
+    local_up: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
+    out = run(
+        [
+            *("migrate", "--source-profile", "a", "--source-table", "customer"),
+            *("--dest-profile", "b", "--dest-table", "to-local-dir"),
+            *("--staging", "./stage/", "--progress", "off"),
+        ],
+        env,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    stage = (tmp_path / "stage").resolve()
+    assert f"preflight ok: staging: local directory {stage} writable" in out.stderr
+    assert (stage / "ddbmigrate" / "runs").is_dir()
+    for name, value in env.items():  # the API in this process, against the same accounts
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    lines = api.plan_lines(
+        source=Side(profile="a"),
+        dest=Side(profile="b"),
+        options=MigrateOptions(source_table="customer", dest_table="plan-only"),
+        staging=api.StagingOptions(url="./stage/"),
+    )
+    assert f"staging        local directory {stage}" in lines
 
 
 def test_unknown_table_is_one_clear_line(local_up: dict[str, str], tmp_path: Path) -> None:

@@ -72,8 +72,8 @@ def with_owner_check(app: WSGIApp) -> WSGIApp:
 def main(argv: list[str] | None = None) -> None:
     """Serve like ``python -m moto.server -H HOST -p PORT`` (threaded, moto's handler)."""
     parser = argparse.ArgumentParser(prog="ddbmigrate.local.moto_main")
-    parser.add_argument("-H", "--host", default="127.0.0.1")
-    parser.add_argument("-p", "--port", type=int, required=True)
+    parser.add_argument("-H", dest="host", default="127.0.0.1")  # as moto.server -H
+    parser.add_argument("-p", dest="port", type=int, required=True)
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
