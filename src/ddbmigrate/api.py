@@ -18,7 +18,7 @@ from ddbmigrate import pipeline, policies
 from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store, native_paths
 from ddbmigrate.aws.boto3_plane import Boto3TableReader, Boto3TableWriter
 from ddbmigrate.aws.s3 import acl_needed
-from ddbmigrate.aws.session import SideSession, session_for
+from ddbmigrate.aws.session import SideSession, session_for, side_region
 from ddbmigrate.aws.sns import SnsNotifier
 from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.capacity import (
@@ -1541,14 +1541,18 @@ def policy_documents(
     dest_kms_key_id: str | None = None,
 ) -> dict[str, policies.PolicyDocument]:
     """The least-privilege policies a migration needs, ARNs filled in; STS is asked for an
-    account id only when it is not given."""
+    account id only when neither a flag nor a role ARN gives it."""
     src, dst = Account(source, "source"), Account(dest, "destination")
+    # Accounts known from flags or role ARNs need no credentials (the roles may not exist yet).
+    dest_account = dest_account or staging.bucket_owner or policies.account_in_arn(dest.role_arn)
     plan = policies.PolicyPlan.for_staging(
         staging.url,
-        source_account=source_account or src.session.account_id(),
-        dest_account=dest_account or staging.bucket_owner or dst.session.account_id(),
-        source_region=src.session.region,
-        dest_region=dst.session.region,
+        source_account=source_account
+        or policies.account_in_arn(source.role_arn)
+        or src.session.account_id(),
+        dest_account=dest_account or dst.session.account_id(),
+        source_region=side_region(source),
+        dest_region=side_region(dest),
         source_tables=tuple(source_tables),
         dest_tables=tuple(dest_tables or source_tables),
         source_role_arn=source.role_arn,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -136,6 +137,39 @@ def test_staging_without_a_scheme_is_refused_before_anything_is_written(tmp_path
         "./no-such-bucket/x/ (or an absolute path, or file:///abs/path)",
     ]
     assert not (tmp_path / "no-such-bucket").exists()
+
+
+def test_policies_from_role_arns_need_no_credentials_and_make_no_aws_call(tmp_path: Path) -> None:
+    """The policies come before the roles: the accounts are in the ARNs, regions in flags."""
+    empty = tmp_path / "empty-aws-config"
+    empty.write_text("")
+    env = clean_env(
+        tmp_path,
+        AWS_CONFIG_FILE=str(empty),
+        AWS_SHARED_CREDENTIALS_FILE=str(empty),
+        AWS_ENDPOINT_URL="http://127.0.0.1:1",  # any call that slipped through would fail
+    )
+    out = run(
+        [
+            *("policies", "--source-role-arn", "arn:aws:iam::111111111111:role/src"),
+            *("--dest-role-arn", "arn:aws:iam::222222222222:role/dst"),
+            *("--source-table", "customer", "--staging", "s3://bucket-in-b/migrations/"),
+            *("--source-region", "us-east-1", "--dest-region", "eu-west-1", "--json"),
+        ],
+        env,
+    )
+    assert out.returncode == 0, out.stderr
+    docs = json.loads(out.stdout)
+    resources = json.dumps(docs)
+    assert "arn:aws:dynamodb:us-east-1:111111111111:table/customer" in resources
+    assert "arn:aws:dynamodb:eu-west-1:222222222222:table/customer" in resources
+    principals = [
+        st["Principal"]
+        for st in docs["staging-bucket-policy.json"]["Statement"]
+        if "Principal" in st
+    ]
+    assert principals
+    assert all(p == {"AWS": "arn:aws:iam::111111111111:role/src"} for p in principals)
 
 
 def test_demo_validates_every_item(tmp_path: Path) -> None:
