@@ -46,11 +46,17 @@ def wrong_owner(environ: dict[str, Any]) -> bool:
     unknown bucket passes through so moto answers NoSuchBucket as AWS would.
     """
     expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
-    if not expected:
+    if not expected or not _path_style(str(environ.get("HTTP_HOST", ""))):
         return False
     bucket = str(environ.get("PATH_INFO", "")).lstrip("/").split("/", 1)[0]
     owner = bucket_owner(bucket) if bucket else None
     return owner is not None and owner != expected
+
+
+def _path_style(host: str) -> bool:
+    """A loopback host names no bucket: the bucket is the path's first segment."""
+    name = host if host.endswith("]") else host.rsplit(":", 1)[0]
+    return name in ("localhost", "[::1]", "") or name.replace(".", "").isdigit()
 
 
 def with_owner_check(app: WSGIApp) -> WSGIApp:
