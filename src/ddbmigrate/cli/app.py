@@ -478,7 +478,7 @@ def migrate(
         str,
         typer.Option(
             "--staging",
-            help="s3://bucket/prefix/ owned by the destination account, or a local directory.",
+            help="s3://bucket/prefix/ owned by the destination account, or ./dir, /abs/dir, file:///dir.",
         ),
     ],
     dest_table: Annotated[
@@ -678,7 +678,7 @@ def export(
     *,
     table: Annotated[str, typer.Option("--table", "--source-table", help="Table to export.")],
     staging: Annotated[
-        str, typer.Option("--staging", help="s3://bucket/prefix/ or a local directory.")
+        str, typer.Option("--staging", help="s3://bucket/prefix/, or ./dir, /abs/dir, file:///dir.")
     ],
     segments: Segments = None,
     workers: Workers = None,
