@@ -19,7 +19,7 @@ from ddbmigrate import settings as settings_opt
 from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store, native_paths
 from ddbmigrate.aws.boto3_plane import Boto3TableReader, Boto3TableWriter
 from ddbmigrate.aws.s3 import acl_needed
-from ddbmigrate.aws.session import SideSession, session_for
+from ddbmigrate.aws.session import SideSession, session_for, side_region
 from ddbmigrate.aws.sns import SnsNotifier
 from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.capacity import (
@@ -115,6 +115,7 @@ from ddbmigrate.schema import (
     check_compatible,
     create_table_request,
 )
+from ddbmigrate.sizing import table_size
 from ddbmigrate.stores import LocalStore
 from ddbmigrate.validator import ValidateOptions, ValidationReport, validate_tables
 
@@ -220,7 +221,8 @@ def _store_checks(store: Store, *, role: str, write: bool) -> list[Check]:
         if write:
             checks.append((f"staging writable by the {role} account", store.probe_write))
     elif isinstance(store, LocalStore) and write:
-        checks.append(("staging directory writable", lambda: _probe_local(store)))
+        where = StoreURL.parse(store.root).describe()
+        checks.append((f"staging: {where} writable", lambda: _probe_local(store)))
     return checks
 
 
@@ -1249,6 +1251,7 @@ def plan_lines(
     options: MigrateOptions,
     throughput: ThroughputOptions | None = None,
     prices: Prices | None = None,
+    staging: StagingOptions | None = None,
 ) -> list[str]:
     """What ``migrate`` would do, from read-only calls: nothing is written."""
     throughput = throughput or ThroughputOptions()
@@ -1260,8 +1263,9 @@ def plan_lines(
         check_compatible(source=schema, dest=existing, dest_flag="--dest-table")
     clock = SystemClock()
     budgets = make_budgets(schema, existing, throughput, clock)
-    desc = schema.description
-    size = int(desc.get("TableSizeBytes", 0))
+    measured = table_size(schema.description, src.reader(options.source_table))
+    desc = {**schema.description, "ItemCount": measured.items, "TableSizeBytes": measured.bytes}
+    size = measured.bytes
     plan = pipeline.Plan(
         source_table=options.source_table,
         dest_table=options.dest_table,
@@ -1271,6 +1275,7 @@ def plan_lines(
         segments=options.segments
         or pipeline.default_segments(size, options.workers * options.threads),
         dest_exists=existing is not None,
+        size_basis=measured.basis,
     )
     figures = estimate(
         desc,
@@ -1279,7 +1284,8 @@ def plan_lines(
         validate=options.validate,
         prices=prices,
     )
-    return [*plan.lines(), *budgets.notes, *figures.lines(prices)]
+    where = [f"staging        {StoreURL.parse(staging.url).describe()}"] if staging else []
+    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices)]
 
 
 def cleanup(*, staging: StagingOptions, side: Side, run_id: str) -> list[str]:
@@ -1561,14 +1567,18 @@ def policy_documents(
     dest_kms_key_id: str | None = None,
 ) -> dict[str, policies.PolicyDocument]:
     """The least-privilege policies a migration needs, ARNs filled in; STS is asked for an
-    account id only when it is not given."""
+    account id only when neither a flag nor a role ARN gives it."""
     src, dst = Account(source, "source"), Account(dest, "destination")
+    # Accounts known from flags or role ARNs need no credentials (the roles may not exist yet).
+    dest_account = dest_account or staging.bucket_owner or policies.account_in_arn(dest.role_arn)
     plan = policies.PolicyPlan.for_staging(
         staging.url,
-        source_account=source_account or src.session.account_id(),
-        dest_account=dest_account or staging.bucket_owner or dst.session.account_id(),
-        source_region=src.session.region,
-        dest_region=dst.session.region,
+        source_account=source_account
+        or policies.account_in_arn(source.role_arn)
+        or src.session.account_id(),
+        dest_account=dest_account or dst.session.account_id(),
+        source_region=side_region(source),
+        dest_region=side_region(dest),
         source_tables=tuple(source_tables),
         dest_tables=tuple(dest_tables or source_tables),
         source_role_arn=source.role_arn,

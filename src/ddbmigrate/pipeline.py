@@ -108,12 +108,14 @@ class Plan:
     billing_mode: str
     segments: int
     dest_exists: bool
+    size_basis: str = "DescribeTable's estimate"
+    """Where approx_items/approx_bytes come from (``sizing``)."""
 
     def lines(self) -> list[str]:
         action = "exists: write into it" if self.dest_exists else "absent: create it"
         return [
             f"source table   {self.source_table}: ~{self.approx_items:,} items, "
-            f"~{self.approx_bytes:,} bytes (DescribeTable's estimate), {self.billing_mode}",
+            f"~{self.approx_bytes:,} bytes ({self.size_basis}), {self.billing_mode}",
             f"destination    {self.dest_table}: {action}",
             f"scan segments  {self.segments}",
         ]

@@ -55,6 +55,14 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:(iam::\d{12}:role/.+|sts::\d{12}:assumed-role/.+)$")
+_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
+
+
+def account_in_arn(arn: str | None) -> str | None:
+    """The account id an IAM/STS ARN names (``arn:aws:iam::ACCOUNT:role/NAME``), else None:
+    the policies a role needs are written before the role (or any credentials) exist."""
+    match = _ARN_ACCOUNT.match(arn or "")
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

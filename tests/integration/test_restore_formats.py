@@ -34,6 +34,7 @@ from ddbmigrate.local.demo import create_customer_table, scan_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import (
     BUCKET,
+    DEST_ACCOUNT,
     DEST_ROLE,
     SOURCE_ROLE,
     LocalAWS,
@@ -873,6 +874,8 @@ def test_export_in_ion_or_data_pipeline_format_reimports_identically(
             aws.endpoint_url,
             "--source-region",
             LOCAL_REGION,
+            "--bucket-owner",  # the source exports into the destination's bucket
+            DEST_ACCOUNT,
             "--progress",
             "off",
         ]

@@ -30,7 +30,7 @@ from ddbmigrate.engines.spark import SparkEngine, open_session
 from ddbmigrate.errors import CredentialsError, FatalError, Interrupted
 from ddbmigrate.local.demo import scan_items
 from ddbmigrate.local.demo_data import customer_items
-from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
+from ddbmigrate.local.env import BUCKET, DEST_ACCOUNT, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, MotoServer
 from ddbmigrate.model import Item
 from ddbmigrate.pipeline import MigrateOptions
@@ -151,7 +151,8 @@ def export_on(aws: LocalAWS, table: str, engine: EngineChoice) -> tuple[api.Expo
     result = api.export(
         source=aws.source,
         table=table,
-        staging=api.StagingOptions(url=staging),
+        # The source exports into the destination's bucket: name its owner, as AWS requires.
+        staging=api.StagingOptions(url=staging, bucket_owner=DEST_ACCOUNT),
         segments=SEGMENTS,
         workers=1,
         part_max_items=15,  # several parts per segment

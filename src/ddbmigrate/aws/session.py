@@ -234,6 +234,14 @@ def _boto3_session(side: Side, *, credentials: Any = None) -> Any:
         raise profile_not_found(str(exc.kwargs.get("profile", side.profile))) from exc
 
 
+def side_region(side: Side) -> str:
+    """The side's region from flag, environment or profile, with no credentials needed."""
+    region = _boto3_session(side).region_name
+    if not region:
+        raise ConfigError(f"no AWS region for {side.describe()}", hint=REGION_HINT)
+    return str(region)
+
+
 def _session_name(side: Side) -> str:
     name = side.session_name or f"ddbmigrate-{os.getpid()}"
     if not _SESSION_NAME.match(name):

@@ -202,10 +202,7 @@ def import_line(result: ImportResult, table: str | None) -> str:
 
 def staging_line(url: str) -> str:
     """Where staging data would go, as ``plan`` says it; a bad URL is refused here."""
-    where = StoreURL.parse(url)
-    if where.scheme == "file":
-        return f"staging: local directory {where.prefix}"
-    return f"staging: {where}"
+    return f"staging: {StoreURL.parse(url).describe()}"
 
 
 def print_interrupted(text: str) -> None:

@@ -50,7 +50,8 @@ def migrate(
         str,
         typer.Option(
             "--staging",
-            help="s3://bucket/prefix/ owned by the destination account, or a local directory.",
+            help="s3://bucket/prefix/ owned by the destination account, or ./dir, /abs/dir, "
+            "file:///dir.",
         ),
     ],
     dest_table: Annotated[
@@ -193,7 +194,7 @@ def plan_cmd(
         str | None,
         typer.Option(
             "--staging",
-            help="s3://bucket/prefix/ or a local directory, as migrate would take it: "
+            help="s3://bucket/prefix/, or ./dir, /abs/dir, file:///dir, as migrate would take it: "
             "checked and named, nothing written.",
             show_default="none; with --pipeline, the file's staging",
         ),

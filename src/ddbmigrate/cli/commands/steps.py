@@ -89,7 +89,7 @@ def export(
     *,
     table: Annotated[str, typer.Option("--table", "--source-table", help="Table to export.")],
     staging: Annotated[
-        str, typer.Option("--staging", help="s3://bucket/prefix/ or a local directory.")
+        str, typer.Option("--staging", help="s3://bucket/prefix/, or ./dir, /abs/dir, file:///dir.")
     ],
     segments: Segments = None,
     out_format: Annotated[
