@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ddbmigrate.checkpoint import Ledger, SegmentState
-from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
+from ddbmigrate.engines.base import Cancelled, Engine, Shared, ThreadEngine
 from ddbmigrate.formats import native
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format

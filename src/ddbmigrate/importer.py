@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
+from ddbmigrate.engines.base import Cancelled, Engine, Shared, ThreadEngine
 from ddbmigrate.errors import (
     CorruptDataError,
     DestinationNotEmptyError,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ddbmigrate.digest import BucketDigest
-from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
+from ddbmigrate.engines.base import Cancelled, Engine, Shared, ThreadEngine
 from ddbmigrate.items import item_hash, key_bytes, key_of, key_text
 from ddbmigrate.model import Item, KeySchema, Segment
 from ddbmigrate.pages import PageSizer
