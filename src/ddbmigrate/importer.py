@@ -10,6 +10,7 @@ items are sent again with backoff until none are left: nothing is dropped.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import random
 import threading
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.engines.base import Cancelled, Engine, Shared, ThreadEngine
+from ddbmigrate.engines.base import Cancelled, Engine, Shared, ThreadEngine, requests_per_worker
 from ddbmigrate.errors import (
     CorruptDataError,
     DestinationNotEmptyError,
@@ -31,6 +32,7 @@ from ddbmigrate.errors import (
 from ddbmigrate.formats import codecs, incremental, native
 from ddbmigrate.formats.compression import Limits, decompressed_chunks, read_chunks
 from ddbmigrate.formats.detect import SourceFile, SourcePlan
+from ddbmigrate.inflight import InflightGate, Pipeline
 from ddbmigrate.items import item_size, key_bytes, key_of
 from ddbmigrate.model import Item, KeySchema, Segment
 from ddbmigrate.ports import (
@@ -171,26 +173,33 @@ class _Writer:
     observer: Observer
     rejects: RejectLog
     budget: Budget
+    gate: InflightGate
+    """BatchWriteItem calls in flight; a file's batches are sent together (Pipeline)."""
     units_per_byte: float = 0.0
     """Write units DynamoDB charged per byte of line in the last whole batch: the next
     batch's reservation, so the budget reserves what it will be charged (lines are longer
     than items, and ``ceil(KB)`` per item overshoots when items sit near a KB boundary)."""
 
     def write_all(self, entries: Iterator[_Line], stop: threading.Event) -> int:
+        """Write every entry; returns once all their batches are written (or one failed).
+
+        Batches go out together, up to the gate's limit; a batch holding a key that an
+        earlier batch still in flight writes waits for it (Pipeline), so the later record
+        of a key wins as it did when batches went one by one."""
         rng = random.Random()
         batch = _Batch(self.key)
-        written = 0
-        for entry in entries:
-            if stop.is_set():
-                raise Cancelled
-            check_deadline(self.options.deadline, self.clock, STEP)
-            if not batch.fits(entry):
-                written += self._send(batch, rng)
-                batch = _Batch(self.key)
-            batch.add(entry)
-        if batch.lines:
-            written += self._send(batch, rng)
-        return written
+        with Pipeline(self.gate, stop) as pipeline:
+            for entry in entries:
+                if stop.is_set():
+                    raise Cancelled
+                check_deadline(self.options.deadline, self.clock, STEP)
+                if not batch.fits(entry):
+                    pipeline.submit(batch.keys, functools.partial(self._send, batch, rng))
+                    batch = _Batch(self.key)
+                batch.add(entry)
+            if batch.lines:
+                pipeline.submit(batch.keys, functools.partial(self._send, batch, rng))
+            return pipeline.finish()
 
     def _send(self, batch: _Batch, rng: random.Random) -> int:
         try:
@@ -228,6 +237,7 @@ class _Writer:
                 policy=self.options.retry,
                 clock=self.clock,
                 rng=rng,
+                gate=self.gate,
             )
             stalled = stalled + 1 if len(result.unprocessed) == len(pending) else 0
             if stalled >= self.options.max_stalled_rounds:
@@ -468,19 +478,30 @@ def import_source(
     t0 = clock.monotonic()
     observer.step_started(STEP, total=plan.total_items)
     reader = _FileReader(store, plan, key, rejects, options)
-    sender = _Writer(writer, key, options, clock, observer, rejects, budget or Unlimited())
-    if plan.incremental:
-        total = _apply_changes(plan, reader, sender)
-    else:
-        job = _FileJob(reader, sender, ledger, ledger.imported_files() if ledger else {})
-        engine = engine or ThreadEngine(options.workers)
-        shared = Shared(forward=(ledger, rejects), notify=(observer,), budgets=(sender.budget,))
-        total = sum(engine.run(job.run, plan.files, shared=shared))
+    engine = engine or ThreadEngine(options.workers)
+    gate = InflightGate(requests_per_worker(engine), clock=clock)
+    sender = _Writer(writer, key, options, clock, observer, rejects, budget or Unlimited(), gate)
+    try:
+        total = _write_files(plan, reader, sender, ledger, engine)
+    finally:
+        gate.close()
     if plan.total_items is not None and not plan.incremental and rejects.count == 0:
         _check_total(total, plan.total_items)
     observer.step_finished(STEP, summary=f"{total} items from {len(plan.files)} files")
     rejects.raise_if_any()
     return ImportResult(item_count=total, files=len(plan.files), seconds=clock.monotonic() - t0)
+
+
+def _write_files(
+    plan: SourcePlan, reader: _FileReader, sender: _Writer, ledger: Ledger | None, engine: Engine
+) -> int:
+    if plan.incremental:
+        return _apply_changes(plan, reader, sender)
+    job = _FileJob(reader, sender, ledger, ledger.imported_files() if ledger else {})
+    shared = Shared(
+        forward=(ledger, reader.rejects), notify=(sender.observer,), budgets=(sender.budget,)
+    )
+    return sum(engine.run(job.run, plan.files, shared=shared))
 
 
 @dataclass(slots=True)

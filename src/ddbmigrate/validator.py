@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ddbmigrate.digest import BucketDigest
-from ddbmigrate.engines.base import Cancelled, Engine, Shared, ThreadEngine
+from ddbmigrate.engines.base import Cancelled, Engine, Shared, ThreadEngine, requests_per_worker
+from ddbmigrate.inflight import InflightGate
 from ddbmigrate.items import item_hash, key_bytes, key_of, key_text
 from ddbmigrate.model import Item, KeySchema, Segment
 from ddbmigrate.pages import PageSizer
@@ -117,6 +118,7 @@ def _scan_all(
     options: ValidateOptions,
     clock: Clock,
     budget: Budget,
+    gate: InflightGate,
     stop: threading.Event,
     visit: Callable[[list[Item]], None],
 ) -> None:
@@ -139,6 +141,7 @@ def _scan_all(
             policy=options.retry,
             clock=clock,
             rng=rng,
+            gate=gate,
         )
         sizer.observe(len(page.items), page.consumed)
         visit(page.items)
@@ -157,6 +160,8 @@ class _Scans:
     clock: Clock
     limits: tuple[Budget, Budget]
     observer: Observer
+    gates: tuple[InflightGate, InflightGate]
+    """Scan requests in flight per table (they may differ in latency)."""
 
     def digest(self, unit: _Unit, stop: threading.Event) -> BucketDigest:
         """Pass 1: the bucketed digest of one segment of one table."""
@@ -183,6 +188,7 @@ class _Scans:
             options=options,
             clock=self.clock,
             budget=self.limits[unit.side],
+            gate=self.gates[unit.side],
             stop=stop,
             visit=visit,
         )
@@ -231,7 +237,9 @@ def validate_tables(
     engine = engine or ThreadEngine(options.workers)
     t0 = clock.monotonic()
     observer.step_started(STEP, total=None)
-    scans = _Scans((source, dest), key, options, clock, limits, observer)
+    ceiling = requests_per_worker(engine)
+    gates = (InflightGate(ceiling, clock=clock), InflightGate(ceiling, clock=clock))
+    scans = _Scans((source, dest), key, options, clock, limits, observer, gates)
     shared = Shared(notify=(observer,), budgets=limits)
     units = [
         _Unit(side, Segment(i, options.segments))

@@ -24,7 +24,9 @@ from ddbmigrate.ports import Budget
 U = TypeVar("U")
 R = TypeVar("R")
 
-DEFAULT_THREADS = 4
+DEFAULT_THREADS = 16
+"""The most requests a worker keeps in flight (and units it runs at once); the requests
+really in flight adapt below it (``ddbmigrate.inflight``, ADR 22)."""
 WORKERS_PER_CORE = 4
 POLL_SECONDS = 0.5
 
@@ -113,6 +115,13 @@ class Engine(Protocol):
         *,
         shared: Shared = ...,
     ) -> list[R]: ...
+
+
+def requests_per_worker(engine: object) -> int:
+    """The most requests one worker of ``engine`` keeps in flight: its threads. An engine
+    without threads (Spark runs one unit per task) keeps one per unit."""
+    threads = getattr(engine, "threads", 1)
+    return threads if isinstance(threads, int) and threads > 0 else 1
 
 
 def cpu_count() -> int:
