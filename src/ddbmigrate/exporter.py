@@ -18,7 +18,14 @@ import threading
 from dataclasses import dataclass, field
 
 from ddbmigrate.checkpoint import Ledger, SegmentState
-from ddbmigrate.engines.base import Cancelled, Engine, Shared, ThreadEngine, requests_per_worker
+from ddbmigrate.engines.base import (
+    Cancelled,
+    Engine,
+    Shared,
+    ThreadEngine,
+    gated_processes,
+    requests_per_worker,
+)
 from ddbmigrate.formats import native
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format
@@ -113,6 +120,8 @@ class _SegmentJob:
     gate: InflightGate
     """Slots for Scan requests: a segment's pages are sequential, so more requests in
     flight means more segments scanned at once (up to the engine's threads)."""
+    processes: int | None
+    """Processes with a gate like this one (``gated_processes``): pages share the budget."""
 
     def run(self, segment: Segment, stop: threading.Event) -> list[PartInfo]:
         state = self.resumed.get(segment.index) or SegmentState(segment.index, segment.total)
@@ -168,7 +177,7 @@ class _SegmentJob:
     ) -> ScanPage:
         # Sized before each page, so a budget backing off after throttling asks for smaller
         # pages, and one growing back for larger ones.
-        plan = sizer.plan(self.budget)
+        plan = sizer.plan(self.budget, self.gate.readers(self.processes))
         return metered(
             lambda: self.reader.scan(
                 segment=segment,
@@ -256,7 +265,9 @@ def export_table(
     gate = InflightGate(requests_per_worker(engine), clock=clock)
     budget = budget or Unlimited()
     job = _SegmentJob(
-        reader, store, layout, options, clock, observer, budget, ledger, resumed, gate
+        *(reader, store, layout, options, clock, observer, budget, ledger, resumed),
+        gate=gate,
+        processes=gated_processes(engine),
     )
     segments = [Segment(i, options.segments) for i in range(options.segments)]
     shared = Shared(forward=(ledger,), notify=(observer,), budgets=(job.budget,))

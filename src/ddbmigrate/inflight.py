@@ -61,6 +61,8 @@ class _Window:
     least: float = math.inf
     budget_wait: float = 0.0
     saturated: bool = False
+    cut: bool = False
+    """Opened by a throttle: more throttles in it are the same overload seen by others."""
 
 
 @dataclass(slots=True)
@@ -97,9 +99,12 @@ class InflightControl:
             self._adjust(elapsed)
 
     def throttled(self) -> None:
-        """The table refused a request: halve at once, then start a new window."""
+        """The table refused a request: halve at once, then start a new window. Requests
+        in flight together meet the same overload: once per window, as the budget does."""
+        if self.window.cut:
+            return
         self.limit = max(1, self.limit // 2)
-        self.window = _Window(self.clock.monotonic())
+        self.window = _Window(self.clock.monotonic(), cut=True)
 
     @property
     def baseline(self) -> float:
@@ -160,6 +165,11 @@ class InflightGate:
     @property
     def ceiling(self) -> int:
         return self._control.ceiling
+
+    def readers(self, processes: int | None) -> int | None:
+        """Pages the run may have in flight now: ``processes`` gates like this one (None:
+        unknown, as on Spark, whose tasks hold budget shares of their own)."""
+        return None if processes is None else processes * self._control.limit
 
     @contextlib.contextmanager
     def request(self) -> Iterator[Ticket]:

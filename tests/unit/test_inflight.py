@@ -91,17 +91,19 @@ def test_does_not_grow_when_slots_are_free() -> None:
     assert control.limit == START
 
 
-def test_throttling_halves_at_once() -> None:
+def test_throttling_halves_at_once_and_once_per_round_trip() -> None:
     clock = FakeClock()
     control = InflightControl(32, clock)
     run_windows(control, clock, flat(0.010), rounds=60)
     assert control.limit == 32
     control.throttled()
     assert control.limit == 16
-    control.throttled()
-    control.throttled()
-    assert control.limit == 4
-    for _ in range(10):
+    control.throttled()  # another request of the same overload
+    assert control.limit == 16
+    for _ in range(5):
+        for _ in range(control.limit):
+            clock.advance(0.010)
+            control.completed(0.010)
         control.throttled()
     assert control.limit == 1, "never below one request"
 
@@ -111,6 +113,7 @@ def test_grows_back_after_throttling_stops() -> None:
     control = InflightControl(32, clock)
     for _ in range(5):
         control.throttled()
+        control.window.cut = False  # as if a round trip had passed in between
     assert control.limit == 1
     run_windows(control, clock, flat(0.010), rounds=100)  # 1 s
     assert control.limit == 32

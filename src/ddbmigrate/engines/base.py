@@ -124,6 +124,12 @@ def requests_per_worker(engine: object) -> int:
     return threads if isinstance(threads, int) and threads > 0 else 1
 
 
+def gated_processes(engine: Engine) -> int | None:
+    """Processes of ``engine`` that share one capacity budget through per-process gates of
+    requests in flight (None for an engine without threads, whose units hold budget shares)."""
+    return engine.workers if getattr(engine, "threads", None) else None
+
+
 def cpu_count() -> int:
     """Cores this process may use (the affinity mask, not the machine's total)."""
     try:
