@@ -515,6 +515,12 @@ class _FileJob:
         if file.key in self.done:
             self.sender.observer.advanced(STEP, self.done[file.key])
             return self.done[file.key]
+        with self.sender.gate.unit():
+            return self._write(file, stop)
+
+    def _write(self, file: SourceFile, stop: threading.Event) -> int:
+        if stop.is_set():  # stopped while waiting for its turn
+            raise Cancelled
         data = self.reader.payload(file)
         if data is None:
             return 0

@@ -140,9 +140,16 @@ class InflightGate:
         self._control = InflightControl(ceiling, clock, start)
         self._cond = threading.Condition()
         self._in_flight = 0
+        self._units = threading.BoundedSemaphore(max(1, min(start, ceiling)))
         self._pool: ThreadPoolExecutor | None = None
         self.peak = 0
         """The most requests this gate had in flight at once."""
+
+    def unit(self) -> threading.BoundedSemaphore:
+        """A place among the few units (import files) a process works on at once, as a
+        context manager: a file's requests go out together (:class:`Pipeline`), so more
+        files at once would only hold more of them open and decoded."""
+        return self._units
 
     def pool(self) -> ThreadPoolExecutor:
         """Threads to send requests on (as many as the ceiling), started on first use."""
@@ -168,8 +175,12 @@ class InflightGate:
 
     def readers(self, processes: int | None) -> int | None:
         """Pages the run may have in flight now: ``processes`` gates like this one (None:
-        unknown, as on Spark, whose tasks hold budget shares of their own)."""
-        return None if processes is None else processes * self._control.limit
+        unknown, as on Spark, whose tasks hold budget shares of their own). Never fewer
+        than ``START`` per process, the segments read at once before the limit adapted, so
+        pages are never larger than they were then."""
+        if processes is None:
+            return None
+        return processes * max(self._control.limit, START)
 
     @contextlib.contextmanager
     def request(self) -> Iterator[Ticket]:

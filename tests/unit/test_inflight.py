@@ -5,16 +5,21 @@ from __future__ import annotations
 import pickle
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.engines.base import Cancelled
 from ddbmigrate.errors import FatalError, ThrottledError
+from ddbmigrate.importer import ImportOptions, _Line, _Writer
 from ddbmigrate.inflight import START, InflightControl, InflightGate, Pipeline
+from ddbmigrate.items import key_bytes
+from ddbmigrate.model import KeyAttribute, KeySchema
+from ddbmigrate.ports import NullObserver, Unlimited, WriteRequest, WriteResult
 from ddbmigrate.retry import RetryPolicy, metered
-from ddbmigrate.testing import FakeClock
+from ddbmigrate.runs import RejectLog
+from ddbmigrate.testing import FakeClock, MemoryStore
 from ddbmigrate.throttle import CapacityBudget
 
 Latency = Callable[[int], float]
@@ -100,10 +105,10 @@ def test_throttling_halves_at_once_and_once_per_round_trip() -> None:
     assert control.limit == 16
     control.throttled()  # another request of the same overload
     assert control.limit == 16
-    for _ in range(5):
+    for _ in range(5):  # a round trip of 50 ms answers between throttles: each one counts
         for _ in range(control.limit):
-            clock.advance(0.010)
-            control.completed(0.010)
+            clock.advance(0.050)
+            control.completed(0.050)
         control.throttled()
     assert control.limit == 1, "never below one request"
 
@@ -289,3 +294,73 @@ def test_a_stopped_unit_sends_nothing_more() -> None:
         assert sent == []
     finally:
         gate.close()
+
+
+# --- the importer: a file's batches together, in order per key ---
+
+
+class HoldingWriter:
+    """A destination whose first BatchWriteItem waits (up to a deadline) for a second call
+    to start: if one does while the first is in flight, the two overlapped."""
+
+    table_name = "dest"
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.calls = 0
+        self._second_started = threading.Event()
+        self._lock = threading.Lock()
+
+    def batch_write(self, requests: list[WriteRequest]) -> WriteResult:
+        with self._lock:
+            self.calls += 1
+            call = self.calls
+            self.events.append(f"start {call}")
+        if call == 1:
+            self._second_started.wait(1.0)  # a deadline: only a missing barrier ends it early
+        else:
+            self._second_started.set()
+        with self._lock:
+            self.events.append(f"end {call}")
+        return WriteResult(consumed=float(len(requests)))
+
+
+def lines(keys: list[str]) -> Iterator[_Line]:
+    for number, name in enumerate(keys, start=1):
+        item = {"pk": {"S": name}}
+        yield _Line("f", number, {"PutRequest": {"Item": item}}, item, 20, key_bytes(item))
+
+
+def writer_for(dest: HoldingWriter, gate: InflightGate) -> _Writer:
+    return _Writer(
+        dest,  # type: ignore[arg-type]
+        KeySchema(partition=KeyAttribute("pk", "S")),
+        ImportOptions(),
+        FakeClock(),
+        NullObserver(),
+        RejectLog(MemoryStore(), "run", max_rejects=0),
+        Unlimited(),
+        gate,
+    )
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        # Distinct keys (a full export's file): the second batch goes while the first waits.
+        ([f"k{n}" for n in range(30)], ["start 1", "start 2", "end 2", "end 1"]),
+        # k0 again in the second batch: it waits until the first was answered.
+        ([f"k{n}" for n in range(25)] + ["k25", "k0"], ["start 1", "end 1", "start 2", "end 2"]),
+    ],
+)
+def test_a_files_batches_overlap_unless_they_share_a_key(
+    keys: list[str], expected: list[str]
+) -> None:
+    dest = HoldingWriter()
+    gate = InflightGate(8, clock=FakeClock())
+    try:
+        written = writer_for(dest, gate).write_all(lines(keys), threading.Event())
+    finally:
+        gate.close()
+    assert written == len(keys)
+    assert dest.events == expected
