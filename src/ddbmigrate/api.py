@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ddbmigrate import pipeline, policies
+from ddbmigrate import settings as settings_opt
 from ddbmigrate.aws import DynamoAdmin, DynamoTableReader, DynamoTableWriter, S3Store, native_paths
 from ddbmigrate.aws.boto3_plane import Boto3TableReader, Boto3TableWriter
 from ddbmigrate.aws.s3 import acl_needed
@@ -655,10 +656,14 @@ def copy_schema(
     dest_table: str,
     dest_kms_key_id: str | None = None,
     observer: Observer | None = None,
+    settings: frozenset[str] = settings_opt.ALL,
+    strict_settings: bool = False,
 ) -> str:
-    """Create ``dest_table`` like ``source_table`` (or check the existing one)."""
+    """Create ``dest_table`` like ``source_table`` (or check the existing one); the optional
+    ``settings`` best effort unless ``strict_settings`` (as ``migrate``)."""
     src, dst = Account(source, "source"), Account(dest, "destination")
     schema = pipeline.read_source(src.admin, source_table, src.label)
+    observer = observer or NullObserver()
     return pipeline.ensure_table(
         dst.admin,
         source=schema,
@@ -666,6 +671,8 @@ def copy_schema(
         table_name=dest_table,
         dest_kms_key_id=dest_kms_key_id,
         observer=observer,
+        settings=settings,
+        log=settings_opt.SettingsLog(observer, strict=strict_settings),
     )
 
 
@@ -791,13 +798,16 @@ def import_(
     observer: Observer | None = None,
     engine: EngineChoice | None = None,
     allow_unverified_capacity: bool = False,
+    settings: frozenset[str] = settings_opt.ALL,
+    strict_settings: bool = False,
 ) -> ImportResult:
     """Import what ``source_url`` holds (a native export, the prefix above exports, a Data
     Pipeline backup of either generation, or one data file) into ``table``.
 
     A missing table is created from the schema a ddbmigrate export carries (printed first;
     provisioned capacity above 12,000 RCU / 4,000 WCU from a table file no checksum covers
-    needs ``allow_unverified_capacity``). Rejects are
+    needs ``allow_unverified_capacity``; its optional ``settings`` are best effort unless
+    ``strict_settings``, as in ``migrate``). Rejects are
     recorded under ``ddbmigrate/runs/<run-id>/`` beside the source. ``workers`` and
     ``threads`` size the local engine; ``engine`` may choose Spark.
     """
@@ -851,6 +861,8 @@ def import_(
             throughput=throughput or ThroughputOptions(),
             observer=observer,
             allow_unverified_capacity=allow_unverified_capacity,
+            settings=settings,
+            strict_settings=strict_settings,
         )
     finally:
         runner.close()
@@ -872,6 +884,8 @@ def _import_with(
     throughput: ThroughputOptions,
     observer: Observer,
     allow_unverified_capacity: bool = False,
+    settings: frozenset[str] = settings_opt.ALL,
+    strict_settings: bool = False,
 ) -> ImportResult:
     """The table made ready (created, or checked empty), then the files written on ``runner``.
 
@@ -902,7 +916,14 @@ def _import_with(
             )
         pin_source(ledger, store, plan, observer)
         described = _ready_table(
-            dst, plan=plan, table=table, existing=existing, ledger=ledger, observer=observer
+            dst,
+            plan=plan,
+            table=table,
+            existing=existing,
+            ledger=ledger,
+            observer=observer,
+            log=settings_opt.SettingsLog(observer, strict=strict_settings),
+            settings=settings,
         )
         return _import_files(
             runner,
@@ -929,8 +950,11 @@ def _ready_table(
     existing: TableSchema | None,
     ledger: Ledger,
     observer: Observer,
+    log: settings_opt.SettingsLog,
+    settings: frozenset[str],
 ) -> TableSchema:
-    """The destination, created from the export's table description when it is absent."""
+    """The destination, created from the export's table description when it is absent, with
+    the optional ``settings`` (best effort, or strict as ``log`` says)."""
     if plan.schema is not None:
         observer.message(
             pipeline.ensure_table(
@@ -940,6 +964,8 @@ def _ready_table(
                 table_name=table,
                 observer=observer,
                 ledger=ledger,
+                settings=settings,
+                log=log,
             )
         )
     elif existing is None:

@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from ddbmigrate import destination
 from ddbmigrate.checkpoint import Ledger
+from ddbmigrate.destination import check_key
 from ddbmigrate.engines.base import Cancelled, Engine, Shared, ThreadEngine, requests_per_worker
 from ddbmigrate.errors import (
     CorruptDataError,
-    DestinationNotEmptyError,
     NotFoundError,
     RejectedItemError,
     StepTimeoutError,
@@ -32,16 +33,15 @@ from ddbmigrate.errors import (
 from ddbmigrate.formats import codecs, incremental, native
 from ddbmigrate.formats.compression import Limits, decompressed_chunks, read_chunks
 from ddbmigrate.formats.detect import SourceFile, SourcePlan
-from ddbmigrate.inflight import InflightGate, Pipeline
+from ddbmigrate.inflight import InflightGate, Pipeline, RequestGate
 from ddbmigrate.items import item_size, key_bytes, key_of
-from ddbmigrate.model import Item, KeySchema, Segment
+from ddbmigrate.model import Item, KeySchema
 from ddbmigrate.ports import (
     Budget,
     Clock,
     NullObserver,
     Observer,
     Store,
-    TableReader,
     TableWriter,
     Unlimited,
     WriteRequest,
@@ -50,6 +50,7 @@ from ddbmigrate.retry import RetryPolicy, check_deadline, metered
 from ddbmigrate.runs import Reject, RejectLog
 
 STEP = "import"
+ensure_empty = destination.ensure_empty  # callers of the import step find it here
 MAX_BATCH_ITEMS = 25
 # BatchWriteItem's 16 MB request limit, less room for the request envelope.
 MAX_BATCH_BYTES = 16 * 1024 * 1024 - 64 * 1024
@@ -83,6 +84,8 @@ class ImportResult:
     files: int
     seconds: float
     rejected: int = 0
+    items_before: int = 0
+    """Items of ``item_count`` an earlier process imported before it stopped (a resume)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -90,34 +93,8 @@ class ImportResult:
             "files": self.files,
             "rejected": self.rejected,
             "seconds": round(self.seconds, 3),
+            "items_before": self.items_before,
         }
-
-
-def ensure_empty(reader: TableReader, *, into_existing: bool, flag: str) -> None:
-    """Refuse a destination that already holds items, unless the user said so."""
-    if into_existing:
-        return
-    page = reader.scan(segment=Segment(0, 1), limit=1)
-    if page.items:
-        raise DestinationNotEmptyError(
-            f"destination table {reader.table_name!r} already holds items",
-            hint=f"pass {flag} to write into it anyway (items with the same key are replaced); "
-            "a re-run after a stopped import is safe with it",
-        )
-
-
-def check_key(item: Item, key: KeySchema) -> str | None:
-    """Why the destination would refuse this item's key, or None when it is fine."""
-    for attr in (key.partition, key.sort):
-        if attr is None:
-            continue
-        value = item.get(attr.name)
-        if not isinstance(value, dict) or attr.type not in value:
-            found = "missing" if value is None else f"of type {next(iter(value), '?')}"
-            return f"key attribute {attr.name!r} is {found}; the table needs {attr.type}"
-        if value[attr.type] == "":
-            return f"key attribute {attr.name!r} is empty; DynamoDB refuses empty keys"
-    return None
 
 
 @dataclass(slots=True)
@@ -223,38 +200,64 @@ class _Writer:
     def _send_requests(
         self, requests: list[WriteRequest], rng: random.Random, units: float | None = None
     ) -> float:
-        """Send until nothing is left; return what the first call was charged when it took
-        the whole batch (else 0)."""
-        pending = requests
-        stalled = 0
-        charged = 0.0
-        while pending:
-            result = metered(
-                lambda p=pending: self.writer.batch_write(p),  # type: ignore[misc]
-                budget=self.budget,
-                expected=_write_units(pending) if units is None else units,
-                consumed=lambda r: r.consumed,
-                policy=self.options.retry,
-                clock=self.clock,
-                rng=rng,
-                gate=self.gate,
+        return send_requests(
+            self.writer,
+            requests,
+            budget=self.budget,
+            options=self.options,
+            clock=self.clock,
+            rng=rng,
+            units=units,
+            gate=self.gate,
+        )
+
+
+def send_requests(
+    writer: TableWriter,
+    requests: list[WriteRequest],
+    *,
+    budget: Budget,
+    options: ImportOptions,
+    clock: Clock,
+    rng: random.Random,
+    units: float | None = None,
+    gate: RequestGate | None = None,
+) -> float:
+    """Send one batch until DynamoDB applied every request, under ``budget`` with the retry
+    policy and stall guard of ``options``; return what the first call was charged when it
+    took the whole batch (else 0). A refused item raises RejectedItemError. Import and the
+    live replay (``ddbmigrate.live``) both write through here; ``gate``: the slots of
+    requests in flight each attempt takes (``ddbmigrate.inflight``)."""
+    pending = requests
+    stalled = 0
+    charged = 0.0
+    while pending:
+        result = metered(
+            lambda p=pending: writer.batch_write(p),  # type: ignore[misc]
+            budget=budget,
+            expected=_write_units(pending) if units is None else units,
+            consumed=lambda r: r.consumed,
+            policy=options.retry,
+            clock=clock,
+            rng=rng,
+            gate=gate,
+        )
+        stalled = stalled + 1 if len(result.unprocessed) == len(pending) else 0
+        if stalled >= options.max_stalled_rounds:
+            raise _StalledError(
+                f"{writer.table_name!r} accepted none of {len(pending)} items for "
+                f"{stalled} rounds in a row; stopping before anything is lost",
+                hint="raise the table's write capacity or lower --write-percent, then re-run",
             )
-            stalled = stalled + 1 if len(result.unprocessed) == len(pending) else 0
-            if stalled >= self.options.max_stalled_rounds:
-                raise _StalledError(
-                    f"{self.writer.table_name!r} accepted none of {len(pending)} items for "
-                    f"{stalled} rounds in a row; stopping before anything is lost",
-                    hint="raise the table's write capacity or lower --write-percent, then re-run",
-                )
-            if result.unprocessed:
-                if stalled:  # DynamoDB took nothing: the table is at its limit, back off
-                    self.budget.on_throttled()
-                self.clock.sleep(self.options.retry.delay(stalled, rng))
-            if units is not None and not result.unprocessed:
-                charged = result.consumed
-            pending = result.unprocessed
-            units = None
-        return charged
+        if result.unprocessed:
+            if stalled:  # DynamoDB took nothing: the table is at its limit, back off
+                budget.on_throttled()
+            clock.sleep(options.retry.delay(stalled, rng))
+        if units is not None and not result.unprocessed:
+            charged = result.consumed
+        pending = result.unprocessed
+        units = None
+    return charged
 
 
 SUSPECTS_IN_A_ROW = 3
@@ -481,23 +484,27 @@ def import_source(
     engine = engine or ThreadEngine(options.workers)
     gate = InflightGate(requests_per_worker(engine), clock=clock)
     sender = _Writer(writer, key, options, clock, observer, rejects, budget or Unlimited(), gate)
+    done = ledger.imported_files() if ledger and not plan.incremental else {}
     try:
-        total = _write_files(plan, reader, sender, ledger, engine)
+        total = _write_files(plan, reader, _FileJob(reader, sender, ledger, done), engine)
     finally:
         gate.close()
     if plan.total_items is not None and not plan.incremental and rejects.count == 0:
         _check_total(total, plan.total_items)
-    observer.step_finished(STEP, summary=f"{total} items from {len(plan.files)} files")
+    observer.step_finished(STEP, summary=f"{total:,} items from {len(plan.files):,} files")
     rejects.raise_if_any()
-    return ImportResult(item_count=total, files=len(plan.files), seconds=clock.monotonic() - t0)
+    return ImportResult(
+        item_count=total,
+        files=len(plan.files),
+        seconds=clock.monotonic() - t0,
+        items_before=sum(done.get(file.key, 0) for file in plan.files),
+    )
 
 
-def _write_files(
-    plan: SourcePlan, reader: _FileReader, sender: _Writer, ledger: Ledger | None, engine: Engine
-) -> int:
+def _write_files(plan: SourcePlan, reader: _FileReader, job: _FileJob, engine: Engine) -> int:
+    sender, ledger = job.sender, job.ledger
     if plan.incremental:
         return _apply_changes(plan, reader, sender)
-    job = _FileJob(reader, sender, ledger, ledger.imported_files() if ledger else {})
     shared = Shared(
         forward=(ledger, reader.rejects), notify=(sender.observer,), budgets=(sender.budget,)
     )
@@ -579,6 +586,6 @@ def _write_units(requests: list[WriteRequest]) -> float:
 def _check_total(total: int, expected: int) -> None:
     if total != expected:
         raise CorruptDataError(
-            f"imported {total} items but manifest-summary.json says {expected}",
+            f"imported {total:,} items but manifest-summary.json says {expected:,}",
             hint="the export's files do not add up to its manifest; export again",
         )

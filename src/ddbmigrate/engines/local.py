@@ -39,7 +39,6 @@ import pickle
 import signal
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +69,8 @@ from ddbmigrate.engines.base import (
     raise_first_error,
     run_units,
 )
-from ddbmigrate.errors import DdbMigrateError, FatalError, TransientError
+from ddbmigrate.engines.portable import from_worker as _portable
+from ddbmigrate.errors import FatalError, TransientError
 from ddbmigrate.ports import Budget
 
 __all__ = [
@@ -731,13 +731,3 @@ def _flush(job: _Job) -> None:
     """What this unit consumed reaches the parent's budgets before its result does."""
     for budget in job.budgets:
         budget.flush()
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The error itself when it survives pickling; else a FatalError with its traceback."""
-    if isinstance(exc, DdbMigrateError | Cancelled):
-        with contextlib.suppress(Exception):
-            pickle.dumps(exc)
-            return exc
-    text = "".join(traceback.format_exception(exc)).strip()
-    return FatalError(f"a worker failed: {type(exc).__name__}: {exc}", hint=text)

@@ -98,7 +98,7 @@ def run_demo(*, items: int, workers: int | None, threads: int, observer: Observe
             f"destination account {DEST_ACCOUNT}, staging {env.staging}"
         )
         create_customer_table(env, customer_items(items))
-        observer.message(f"source table {DEMO_TABLE!r} holds {items} items of every type")
+        observer.message(f"source table {DEMO_TABLE!r} holds {items:,} items of every type")
         report = api.migrate(
             source=env.source,
             dest=env.dest,
