@@ -21,7 +21,7 @@ from ddbmigrate.capacity import (
     watch_migration,
 )
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.engines.base import Engine, ThreadEngine
+from ddbmigrate.engines.base import DEFAULT_THREADS, Engine, ThreadEngine
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.exporter import ExportOptions, ExportResult
 from ddbmigrate.formats.detect import SourcePlan, detect
@@ -105,7 +105,7 @@ class MigrateOptions:
     """Parallel Scan segments; None picks one per GiB of table, at least one per thread."""
     workers: int = 1
     """Worker processes (``ddbmigrate.engines.local``); the engine is made by the caller."""
-    threads: int = 4
+    threads: int = DEFAULT_THREADS
     """Units (segments, files) each worker runs at once."""
     into_existing: bool = False
     validate: bool = True
