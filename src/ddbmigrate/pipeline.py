@@ -444,12 +444,16 @@ def migrate(
     for note in limits.notes:
         observer.message(note)
     observer.message(f"workers        {engine.describe()}")
+    # Preflight and schema say only that they finished (a mistake found there stays one
+    # error line); the report's recorder times them from where the step before them ended.
+    observer.step_finished("preflight", summary=f"{len(checks):,} checks passed")
     if managed.import_ is None:
         action = _schema_step(
             dest, src=src, dst=dst, options=options, ledger=ledger, observer=observer, log=log
         )
     else:
         action = f"ImportTable creates {options.dest_table!r} like {src.name!r}"
+    observer.step_finished("schema", summary=action)
     if managed.export is None:
         exported = _export_step(
             source,
@@ -577,7 +581,6 @@ def _schema_step(
         settings=options.settings,
         log=log,
     )
-    observer.message(action)
     ledger.step("schema", "done")
     return action
 

@@ -75,6 +75,7 @@ class RateRecorder:
         self._lock = threading.Lock()
         self._steps: dict[str, _Step] = {}
         self._samples: dict[str, list[_Sample]] = {}
+        self._last_end = 0.0
 
     def bind_run(self, run_id: str) -> None:
         """The run's id, known once its ledger is open; forwarded to ``inner`` too."""
@@ -107,13 +108,20 @@ class RateRecorder:
         self.inner.message(text)
 
     def step_finished(self, step: str, *, summary: str) -> None:
+        """A step that never said it started (migrate's preflight and schema say only that
+        they are done) began where the last finished step ended, or when the recorder did."""
         now = self._now()
         with self._lock:
             state = self._steps.get(step)
-            if state is not None:
-                self._last_window(state, now)
-                state.finished = now
-                state.summary = summary
+            if state is None:
+                began = self._last_end
+                state = _Step(step, None, began, window_start=began, interval=self.interval)
+                self._steps[step] = state
+                self._samples[step] = [_Sample(began, 0.0, 0)]
+            self._last_window(state, now)
+            state.finished = now
+            state.summary = summary
+            self._last_end = max(self._last_end, now)
         self.inner.step_finished(step, summary=summary)
 
     def elapsed(self) -> float:

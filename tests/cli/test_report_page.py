@@ -109,3 +109,44 @@ def test_a_three_table_run_report_in_a_real_browser(
     assert len(set(strokes)) == len(strokes)  # each its own colour
     # The table that began last is drawn from where it began, not from 0.
     assert _first_x(loaded.dom, f"{last} export") > _first_x(loaded.dom, f"{first} export") + 5
+
+
+def test_a_single_table_report_has_preflight_and_schema_rows(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    url = moto_server.endpoint_url
+    table = f"rows-{uuid.uuid4().hex[:6]}"
+    create_source(dynamodb_client(url, SOURCE_ROLE), table, items=ITEMS)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "ddbmigrate", "migrate", "--source-table", table),
+            *("--dest-table", f"{table}-copy", "--staging", str(tmp_path / "staging")),
+            *("--source-endpoint-url", url, "--source-role-arn", SOURCE_ROLE),
+            *("--dest-endpoint-url", url, "--dest-role-arn", DEST_ROLE),
+            *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
+            *("--workers", "1", "--progress", "off"),
+            *("--report-html", str(tmp_path / "report.html")),
+            *("--log-location", str(tmp_path / "logs")),
+        ],
+        env=cli_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    [path] = (tmp_path / "logs").rglob("report.json")
+    [entry] = json.loads(path.read_text())["tables"]
+    steps = {s["step"]: s for s in entry["steps"]}
+    assert list(steps) == ["preflight", "schema", *STEPS]
+    assert steps["preflight"]["outcome"] == steps["schema"]["outcome"] == "done"
+    assert steps["schema"]["summary"].startswith(f"created table '{table}-copy'")
+    assert steps["preflight"]["started_s"] <= steps["schema"]["started_s"]
+    assert steps["schema"]["started_s"] <= steps["export"]["started_s"]
+    assert f"[{table}] schema: created table '{table}-copy'" in done.stderr
+
+    loaded = load(tmp_path / "report.html", tmp_path / "profile")
+    assert loaded.console == []
+    rows = re.findall(r"<tr><td>[^<]*</td><td>(\w+)</td>", loaded.dom)
+    assert rows[:5] == ["preflight", "schema", *STEPS]
+    assert len(re.findall(r'<polyline class="series"', loaded.dom)) == len(STEPS)

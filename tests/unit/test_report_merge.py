@@ -108,3 +108,33 @@ def test_the_title_says_what_ran_and_when_and_lists_the_run_ids() -> None:
     assert "12.0 s" in page
     one = table_report(FakeClock(), "orders", "run-o", 2)
     assert page_title(one) == "ddbmigrate run of orders → orders, 2026-01-01 00:00 UTC"
+
+
+def test_steps_that_only_say_they_finished_are_timed_from_the_step_before() -> None:
+    """migrate's preflight and schema say only that they are done: their rows begin where
+    the step before them ended (preflight: when the run began)."""
+    clock = FakeClock()
+    recorder = RateRecorder(NullObserver(), clock)
+    clock.advance(2.0)
+    recorder.step_finished("preflight", summary="4 checks passed")
+    clock.advance(3.0)
+    recorder.step_finished("schema", summary="created table 'b' like 'a'")
+    recorder.step_started("export", total=None)
+    clock.advance(1.0)
+    recorder.advanced("export", 10)
+    recorder.step_finished("export", summary="10 items")
+    rows = {s["step"]: (s["started_s"], s["duration_s"], s["outcome"]) for s in recorder.steps()}
+    assert rows == {
+        "preflight": (0.0, 2.0, "done"),
+        "schema": (2.0, 3.0, "done"),
+        "export": (5.0, 1.0, "done"),
+    }
+    page = render_html(
+        build_report(recorder=recorder, source_table="a", dest_table="b", finished_at="x")
+    )
+    assert re.findall(r"<tr><td>a → b</td><td>(\w+)</td>", page)[:3] == [
+        "preflight",
+        "schema",
+        "export",
+    ]
+    assert page.count('<polyline class="series"') == 1  # no line for steps that moved nothing

@@ -42,8 +42,11 @@ def chart_svg(series: Mapping[str, Sequence[Sequence[float]]]) -> str:
 
     Each sample is the average rate over the window since the previous one, so it is drawn
     flat across that window (a step line): a step that ran at 500 items/s for 0.8 s is a
-    flat line at 500 over those 0.8 s, not a ramp from 0.
+    flat line at 500 over those 0.8 s, not a ramp from 0. Series that never moved an item
+    are left out.
     """
+    # Steps that moved no items (preflight, schema) have rows in the table, not lines here.
+    series = {name: samples for name, samples in series.items() if any(p[1] for p in samples)}
     points = [p for samples in series.values() for p in samples]
     if len(points) < 2:
         return "<p>No throughput samples were recorded.</p>"
