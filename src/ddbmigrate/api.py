@@ -18,6 +18,7 @@ from ddbmigrate.importer import ImportResult
 from ddbmigrate.options import THREADS, ExportOptions, ImportOptions, ValidateOptions
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.ports import NullObserver, Observer
+from ddbmigrate.report import merge_reports
 from ddbmigrate.validator import ValidationReport
 from ddbmigrate.wiring import commands, exports, imports
 from ddbmigrate.wiring.accounts import (
@@ -40,7 +41,6 @@ from ddbmigrate.wiring.engines import check_executors, engine_preflight, open_en
 from ddbmigrate.wiring.records import cleanup, resume, status
 from ddbmigrate.wiring.reporting import (
     Reporting,
-    merge_reports,
     notifier,
     observed,
     publish_report,
