@@ -397,6 +397,8 @@ class RunStatus:
             return "damaged"
         if self.finished:
             return "finished"
+        if self.holder and self.holder.startswith(_UNKNOWN_HOLDER):
+            return "unknown"  # its lock is damaged: it may be running
         return "running" if self.holder else "stopped"
 
     @classmethod
@@ -421,7 +423,9 @@ class RunStatus:
     def lines(self) -> list[str]:
         if self.damaged:
             return [f"{self.run_id}  DAMAGED: {self.damaged}"]
-        held = f" by {self.holder}" if self.holder else ""
+        held = {"running": f" by {self.holder}", "unknown": f", held by {self.holder}"}.get(
+            self.state, ""
+        )
         tables = " -> ".join(
             str(self.plan[k]) for k in ("source_table", "dest_table", "table") if k in self.plan
         )
@@ -434,6 +438,9 @@ class RunStatus:
             f"  import    {self.files_imported:,} files, {self.items_imported:,} items",
             f"  rejects   {self.rejects:,}" + (f" in {self.rejects_url}" if self.rejects else ""),
         ]
+
+
+_UNKNOWN_HOLDER = "nobody knows: "
 
 
 def run_status(store: Store, run: dict[str, Any], clock: Clock) -> RunStatus:
@@ -449,7 +456,7 @@ def _holder_of(store: Store, run: dict[str, Any], clock: Clock) -> str | None:
     try:
         holder = live_holder(store, str(run["command"]), run["plan"], clock)
     except LedgerDamagedError as exc:
-        return f"nobody knows: {exc.message}"
+        return f"{_UNKNOWN_HOLDER}{exc.message}"
     if holder is None or holder.get("run_id") != run["run_id"]:
         return None
     return f"{holder.get('pid')}@{holder.get('host')}"
