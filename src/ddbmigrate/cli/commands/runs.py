@@ -60,10 +60,12 @@ def status(
 ) -> None:
     """Show the runs recorded under a staging URL.
 
-    From STAGING/ddbmigrate/runs/: steps, segments exported,
-    files imported, and whether a process holds the run now. A run whose ledger file is
-    damaged is listed as DAMAGED with the reason. Reads with the destination's
-    credentials (the staging bucket is the destination's).
+    From STAGING/ddbmigrate/runs/: finished, running (a live process holds it) or stopped
+    (nobody does: killed, crashed, or its heartbeat went stale), steps, segments exported,
+    files imported, rejects and where they are listed, and for a stopped run the command
+    that resumes it. A run whose ledger file is damaged is listed as DAMAGED with the
+    reason. Reads with the destination's credentials (the staging bucket is the
+    destination's).
 
     Example: ddbmigrate status --staging s3://bucket-in-b/migrations/ --dest-profile b
     """
