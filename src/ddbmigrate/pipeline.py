@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from ddbmigrate import schema as schemas
 from ddbmigrate import settings as opt
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.engines.local import Engine, ThreadEngine
+from ddbmigrate.engines.base import Engine, ThreadEngine
 from ddbmigrate.errors import (
     AccessDeniedError,
     ConfigError,
