@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,22 +62,27 @@ def staging(tmp_path: Path) -> Path:
     return root
 
 
+def _lock(staging: Path, *, host: str, pid: int, at: int) -> None:
+    """A lock file of the run's plan naming ``pid`` on ``host``, last beaten at ``at`` ms."""
+    folder = staging / lock_dir("export", PLAN)
+    folder.mkdir(parents=True)
+    body = {
+        "command": "export",
+        "run_id": RUN_ID,
+        "host": host,
+        "pid": pid,
+        "token": "t",
+        "heartbeat": "2026-01-01T00:00:01.000Z",
+        "at": at,
+    }
+    (folder / "000000000000.json").write_bytes(orjson.dumps(body))
+
+
 @pytest.fixture
 def live_holder(staging: Path) -> Iterator[int]:
     """A lock file of the run's plan naming a live process of this host."""
     with subprocess.Popen(["sleep", "300"]) as holder:
-        folder = staging / lock_dir("export", PLAN)
-        folder.mkdir(parents=True)
-        body = {
-            "command": "export",
-            "run_id": RUN_ID,
-            "host": socket.gethostname(),
-            "pid": holder.pid,
-            "token": "t",
-            "heartbeat": "2026-01-01T00:00:01.000Z",
-            "at": 0,
-        }
-        (folder / "000000000000.json").write_bytes(orjson.dumps(body))
+        _lock(staging, host=socket.gethostname(), pid=holder.pid, at=0)
         try:
             yield holder.pid
         finally:
@@ -139,6 +145,23 @@ def test_status_of_a_run_a_live_process_holds_says_running_and_no_resume(
     assert done.returncode == 0, done.stderr
     assert f"  running by {live_holder}@{socket.gethostname()}  " in done.stdout
     assert "resume " not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("beaten_ms_ago", "state"),
+    [(10 * 60 * 1000, "stopped"), (0, "running by 4242@elsewhere")],
+    ids=["stale-heartbeat", "fresh-heartbeat"],
+)
+def test_status_judges_a_holder_on_another_host_by_its_heartbeat(
+    tmp_path: Path, staging: Path, beaten_ms_ago: int, state: str
+) -> None:
+    _lock(staging, host="elsewhere", pid=4242, at=int(time.time() * 1000) - beaten_ms_ago)
+
+    done = _run(tmp_path, "status", "--staging", str(staging))
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{RUN_ID}  export orders  {state}  (started "), done.stdout
+    assert ("  resume    ddbmigrate resume" in done.stdout) == (state == "stopped")
 
 
 def test_cleanup_of_an_unfinished_run_without_force_is_refused_and_deletes_nothing(
