@@ -392,7 +392,8 @@ class RunStatus:
     @property
     def state(self) -> str:
         """finished; running (a live process holds its lock); stopped (unfinished, and no
-        live holder: the process ended, or its heartbeat went stale); damaged."""
+        live holder: the process ended, or its heartbeat went stale); unknown (its lock
+        file is damaged); damaged (its ledger is)."""
         if self.damaged:
             return "damaged"
         if self.finished:
