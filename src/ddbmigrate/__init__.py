@@ -37,6 +37,7 @@ if typing.TYPE_CHECKING:
     )
     from ddbmigrate.exporter import ExportResult
     from ddbmigrate.importer import ImportResult
+    from ddbmigrate.options import ExportOptions, ImportOptions, ValidateOptions
     from ddbmigrate.pipeline import MigrateOptions, MigrateReport
     from ddbmigrate.validator import ValidationReport
 
@@ -52,8 +53,10 @@ __all__ = [
     "DestinationNotEmptyError",
     "EngineChoice",
     "EngineError",
+    "ExportOptions",
     "ExportResult",
     "FatalError",
+    "ImportOptions",
     "ImportResult",
     "MigrateOptions",
     "MigrateReport",
@@ -66,6 +69,7 @@ __all__ = [
     "StagingOptions",
     "ThrottledError",
     "TransientError",
+    "ValidateOptions",
     "ValidationMismatchError",
     "ValidationReport",
     "__version__",
@@ -88,6 +92,9 @@ _HOMES = {
     "EngineChoice": "engines.choice",
     "ExportResult": "exporter",
     "ImportResult": "importer",
+    "ExportOptions": "options",
+    "ImportOptions": "options",
+    "ValidateOptions": "options",
     "MigrateOptions": "pipeline",
     "MigrateReport": "pipeline",
     "ValidationReport": "validator",

@@ -9,13 +9,16 @@ throughput, default) is in :func:`ddbmigrate.throttle.capacity_for`; the plan pr
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 from ddbmigrate.errors import ConfigError, DdbMigrateError
-from ddbmigrate.pipeline import Budgets
-from ddbmigrate.ports import Budget, Clock, TableSchema
+from ddbmigrate.ports import Budget, Clock, TableSchema, Unlimited
 from ddbmigrate.throttle import MAX_PERCENT, MIN_PERCENT, CapacityBudget, capacity_for
+
+Mode: TypeAlias = Literal["read", "write"]
+"""What a budget meters: a table's reads or its writes."""
 
 # On-demand tables with no maximum and no warm throughput: DynamoDB's documented initial
 # throughput for a new on-demand table (4,000 writes/s, 12,000 reads/s).
@@ -54,6 +57,22 @@ class ThroughputOptions:
                 raise ConfigError(f"{flag} {cap} must be above 0")
 
 
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """Capacity budgets of one migration: reads of each table, writes of the destination."""
+
+    source_read: Budget
+    dest_read: Budget
+    dest_write: Budget
+    notes: tuple[str, ...] = ()
+    rates: tuple[float, float] = (0.0, 0.0)
+    """Target units/s of source reads and destination writes, for the plan's estimate."""
+
+    @classmethod
+    def unlimited(cls) -> Budgets:
+        return cls(Unlimited(), Unlimited(), Unlimited())
+
+
 def make_budgets(
     source: TableSchema,
     dest: TableSchema | None,
@@ -75,12 +94,12 @@ def make_budgets(
 
 
 def _rate(
-    description: dict[str, object], mode: str, percent: float, cap: float | None
+    description: dict[str, object], mode: Mode, percent: float, cap: float | None
 ) -> tuple[float, str]:
     default = ON_DEMAND_DEFAULT_RCU if mode == "read" else ON_DEMAND_DEFAULT_WCU
     return capacity_for(
         description,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         percent=percent,
         max_units=cap,
         on_demand_default=default,
@@ -96,7 +115,7 @@ class CapacityWatcher:
         *,
         read_schema: Callable[[], TableSchema | None],
         budget: Budget,
-        mode: str,
+        mode: Mode,
         percent: float,
         cap: float | None,
         interval: float = 60.0,
@@ -159,3 +178,27 @@ def watch_migration(
             interval=interval,
         ).start(),
     ]
+
+
+@runtime_checkable
+class TaskSlots(Protocol):
+    """An engine whose tasks each hold a share of every budget (the Spark engine)."""
+
+    @property
+    def workers(self) -> int: ...
+
+    def slots(self) -> int | None: ...
+
+    def describe(self) -> str: ...
+
+
+def task_shares(engine: object, budgets: Mapping[str, Budget]) -> list[str]:
+    """What each task may use: its share of every budget (printed with the plan); nothing
+    for an engine that shares budgets as they are (threads, processes)."""
+    if not isinstance(engine, TaskSlots):
+        return []
+    if engine.slots() is None:
+        return [f"spark tasks    {engine.describe()}"]
+    tasks = engine.workers
+    shares = ", ".join(f"{what} {b.target / tasks:.1f} units/s" for what, b in budgets.items())
+    return [f"spark tasks    {tasks} at once, each 1/{tasks} of every budget: {shares}"]

@@ -1,34 +1,34 @@
-"""migrate = preflight -> schema -> export -> import -> validate, each a function of its own.
+"""migrate = preflight -> schema -> export -> import -> validate: the steps of
+``ddbmigrate.steps`` composed over one run.
 
-Core only: everything AWS-specific arrives as ports (``SideHandles``) and named preflight
-checks, wired by ``ddbmigrate.api``.
+Core only: everything AWS-specific arrives as ports (``SideHandles``), named preflight
+checks and managed paths, wired by ``ddbmigrate.api``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ddbmigrate import schema as schemas
 from ddbmigrate import settings as opt
+from ddbmigrate.capacity import (
+    Budgets,
+    CapacityWatcher,
+    ThroughputOptions,
+    make_budgets,
+    task_shares,
+    watch_migration,
+)
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.engines.base import Engine, ThreadEngine
-from ddbmigrate.errors import (
-    AccessDeniedError,
-    ConfigError,
-    FatalError,
-    NotFoundError,
-    ResumeMismatchError,
-    UnsupportedError,
-)
-from ddbmigrate.exporter import ExportOptions, ExportResult, export_table
+from ddbmigrate.errors import ConfigError
+from ddbmigrate.exporter import ExportOptions, ExportResult
 from ddbmigrate.formats.detect import SourcePlan, detect
-from ddbmigrate.formats.native import new_export_id
-from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty, import_source
-from ddbmigrate.model import KeySchema, Segment
+from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty
+from ddbmigrate.model import KeySchema
+from ddbmigrate.plans import check_methods
 from ddbmigrate.ports import (
-    Budget,
     Clock,
     NullObserver,
     Observer,
@@ -37,13 +37,49 @@ from ddbmigrate.ports import (
     TableReader,
     TableSchema,
     TableWriter,
-    Unlimited,
 )
-from ddbmigrate.runs import RejectLog
-from ddbmigrate.validator import ValidateOptions, ValidationReport, validate_tables
+from ddbmigrate.steps.context import RunContext
+from ddbmigrate.steps.export import ManagedExport, export_step, managed_export_step
+from ddbmigrate.steps.import_ import ManagedImport, import_step, managed_import_step
+from ddbmigrate.steps.preflight import (
+    GIB,
+    MAX_SEGMENTS,
+    Check,
+    Plan,
+    default_segments,
+    probe_scan,
+    read_source,
+    run_checks,
+)
+from ddbmigrate.steps.schema import (
+    TABLE_PIN,
+    ensure_table,
+    finish_table,
+    schema_step,
+    source_settings,
+)
+from ddbmigrate.steps.validate import validate_step
+from ddbmigrate.validator import ValidateOptions, ValidationReport
 
-GIB = 1024**3
-MAX_SEGMENTS = 1_000_000
+__all__ = [  # the names other modules and tests import from here
+    "GIB",
+    "MAX_SEGMENTS",
+    "TABLE_PIN",
+    "Budgets",
+    "Check",
+    "ManagedPaths",
+    "MigrateOptions",
+    "MigrateReport",
+    "Plan",
+    "SideHandles",
+    "default_segments",
+    "ensure_table",
+    "finish_table",
+    "migrate",
+    "preflight",
+    "read_source",
+    "run_checks",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +93,6 @@ class SideHandles:
     """Table name -> data-plane writer."""
     label: str
     """For messages, e.g. ``source (role arn:aws:iam::111111111111:role/x, us-east-1)``."""
-
-
-Check = tuple[str, Callable[[], None]]
-"""A named preflight check: raises a DdbMigrateError saying what is wrong and how to fix it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -79,9 +111,9 @@ class MigrateOptions:
     validate: bool = True
     max_rejects: int = 0
     """Items DynamoDB may refuse (recorded in the run's rejects file) before the run stops."""
-    export_method: str = "scan"
+    export_method: str = "scan"  # plans.ExportMethod, checked here
     """scan (parallel Scan within the read budget) or native (ExportTableToPointInTime)."""
-    import_method: str = "batch"
+    import_method: str = "batch"  # plans.ImportMethod, checked here
     """batch (BatchWriteItem within the write budget) or native (ImportTable, new table)."""
     timeouts: Mapping[str, float] = field(default_factory=dict)
     """Seconds per step (export, import, validate); a step past it stops with
@@ -96,29 +128,9 @@ class MigrateOptions:
     strict_settings: bool = False
     """An optional setting that cannot be read or copied stops the run."""
 
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What preflight found and what the run will do."""
-
-    source_table: str
-    dest_table: str
-    approx_items: int
-    approx_bytes: int
-    billing_mode: str
-    segments: int
-    dest_exists: bool
-    size_basis: str = "DescribeTable's estimate"
-    """Where approx_items/approx_bytes come from (``sizing``)."""
-
-    def lines(self) -> list[str]:
-        action = "exists: write into it" if self.dest_exists else "absent: create it"
-        return [
-            f"source table   {self.source_table}: ~{self.approx_items:,} items, "
-            f"~{self.approx_bytes:,} bytes ({self.size_basis}), {self.billing_mode}",
-            f"destination    {self.dest_table}: {action}",
-            f"scan segments  {self.segments}",
-        ]
+    def __post_init__(self) -> None:
+        # Checked here, once, so a wrong method fails before any AWS call.
+        check_methods(self.export_method, self.import_method)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,379 +157,16 @@ class MigrateReport:
         }
 
 
-def default_segments(table_bytes: int, workers: int) -> int:
-    """One Scan segment per GiB of table, at least one per worker."""
-    return max(workers, min(MAX_SEGMENTS, math.ceil(table_bytes / GIB)))
-
-
-def read_source(admin: TableAdmin, table: str, label: str, *, role: str = "source") -> TableSchema:
-    """A table's schema; it must exist and be ACTIVE. ``role`` is source or dest(ination)."""
-    found = admin.read_schema(table)
-    if found is None:
-        flag = "source" if role == "source" else "dest"
-        raise NotFoundError(
-            f"{role} table {table!r} does not exist in {label}",
-            hint=f"check --{flag}-table, --{flag}-region and the {role} credentials",
-        )
-    status = found.description.get("TableStatus", "ACTIVE")
-    if status != "ACTIVE":
-        raise FatalError(
-            f"{role} table {table!r} is {status}, not ACTIVE",
-            hint="wait until it is ACTIVE and run again",
-        )
-    return found
-
-
-def _probe_scan(reader: TableReader) -> None:
-    """A one-item Scan: proves dynamodb:Scan on the table, costs at most 0.5 RCU."""
-    reader.scan(segment=Segment(0, 1), limit=1)
-
-
-def run_checks(checks: list[Check], observer: Observer) -> None:
-    """Run named preflight checks in order. Missing permissions are collected and reported
-    together (each with the statement that grants it); any other failure stops at once."""
-    denied: list[AccessDeniedError] = []
-    for name, check in checks:
-        try:
-            check()
-        except AccessDeniedError as exc:
-            denied.append(exc)
-            observer.message(f"preflight FAILED: {name}: {exc.message}")
-            continue
-        observer.message(f"preflight ok: {name}")
-    if len(denied) == 1:
-        raise denied[0]
-    if denied:
-        raise AccessDeniedError(
-            f"{len(denied)} permissions are missing: " + "; ".join(exc.message for exc in denied),
-            hint=" | ".join(exc.hint or "" for exc in denied),
-        )
-
-
-def preflight(
-    *,
-    source: SideHandles,
-    dest: SideHandles,
-    checks: list[Check],
-    options: MigrateOptions,
-    observer: Observer,
-) -> tuple[TableSchema, TableSchema | None, Plan]:
-    """Check everything before any data moves; return the schemas and the plan."""
-    if options.segments is not None and not 1 <= options.segments <= MAX_SEGMENTS:
-        raise ConfigError(f"--segments {options.segments} is outside 1..{MAX_SEGMENTS}")
-    src = read_source(source.admin, options.source_table, source.label)
-    dst = dest.admin.read_schema(options.dest_table)
-    if dst is not None:
-        schemas.check_compatible(source=src, dest=dst, dest_flag="--dest-table")
-        ensure_empty(
-            dest.reader(options.dest_table),
-            into_existing=options.into_existing,
-            flag="--into-existing",
-        )
-    reader = source.reader(options.source_table)
-    probes: list[Check] = [
-        (f"source table {options.source_table!r} readable (Scan)", lambda: _probe_scan(reader))
-    ]
-    run_checks([*probes, *checks], observer)
-    desc = src.description
-    size = int(desc.get("TableSizeBytes", 0))
-    plan = Plan(
-        source_table=options.source_table,
-        dest_table=options.dest_table,
-        approx_items=int(desc.get("ItemCount", 0)),
-        approx_bytes=size,
-        billing_mode=schemas.billing_mode(desc),
-        segments=options.segments or default_segments(size, options.workers * options.threads),
-        dest_exists=dst is not None,
-    )
-    return src, dst, plan
-
-
-TABLE_PIN = "table"
-"""The run ledger's record of the table the run creates (``schema.TableTarget``)."""
-
-
-def ensure_table(
-    admin: TableAdmin,
-    *,
-    source: TableSchema,
-    existing: TableSchema | None,
-    table_name: str,
-    dest_kms_key_id: str | None = None,
-    wait_timeout: float = 1800.0,
-    observer: Observer | None = None,
-    ledger: Ledger | None = None,
-    settings: frozenset[str] = opt.ALL,
-    log: opt.SettingsLog | None = None,
-) -> str:
-    """Create the destination like the source (or check the one there); say what was done.
-
-    With a ``ledger``, the table to create is recorded before CreateTable; a resume that
-    finds it then applies whatever the table still lacks (TTL, PITR, tags, stream, deletion
-    protection, indexes) instead of leaving it as it is. Optional ``settings`` the endpoint
-    lacks or the role may not set are left out and recorded in ``log``.
-    """
-    observer = observer or NullObserver()
-    log = log or opt.SettingsLog(observer)
-    _note_unread(source, settings, log)
-    target = schemas.TableTarget.of(
-        source, table_name=table_name, dest_kms_key_id=dest_kms_key_id, settings=settings
-    )
-    pinned = _pinned_table(ledger, target)
-    if existing is not None:
-        schemas.check_compatible(source=source, dest=existing, dest_flag="--dest-table")
-        if pinned is None:
-            for note in schemas.schema_differences(source, existing):
-                observer.message(f"destination {table_name!r} exists and is left as it is: {note}")
-            return f"table {table_name!r} exists with the same key; left as it is"
-        applied = finish_table(admin, pinned, existing, wait_timeout, observer, log=log)
-        done = f"; applied what it lacked: {', '.join(applied)}" if applied else ""
-        return f"table {table_name!r} was created earlier in this run{done}"
-    target = pinned or target
-    for line in schemas.summary_lines(target):
-        observer.message(line)
-    if ledger is not None:
-        # Recorded first: a crash after CreateTable leaves a table the resume must finish.
-        ledger.set(**{TABLE_PIN: target.to_json()})
-    admin.create_table(target.request)
-    admin.wait_active(table_name, timeout=wait_timeout)
-    created = admin.read_schema(table_name)
-    if created is None:
-        raise NotFoundError(
-            f"table {table_name!r} was created but DescribeTable does not find it",
-            hint="run the same command again",
-        )
-    # It may be a table someone else made meanwhile: same key?
-    schemas.check_compatible(source=source, dest=created, dest_flag="--dest-table")
-    skip = _ignored_by_create(target, created, log)
-    finish_table(admin, target, created, wait_timeout, observer, log=log, skip=skip)
-    for name, label in target.optional_settings().items():
-        log.copied(name, label)
-    return f"created table {table_name!r} like {source.name!r}"
-
-
-def _pinned_table(ledger: Ledger | None, target: schemas.TableTarget) -> schemas.TableTarget | None:
-    """The table this run recorded (when it did); refuses a source that changed since."""
-    if ledger is None or not ledger.run.get(TABLE_PIN):
-        return None
-    pinned = schemas.TableTarget.from_json(ledger.run[TABLE_PIN])
-    if pinned.name != target.name:
-        raise ResumeMismatchError(
-            f"run {ledger.run_id!r} was creating table {pinned.name!r}, not {target.name!r}",
-            hint="resume it with the table it was started with, or start a new run",
-        )
-    if changed := schemas.target_changes(pinned, target):
-        raise ResumeMismatchError(
-            f"run {ledger.run_id!r} was creating table {pinned.name!r} from a table "
-            f"description that has changed since: {', '.join(changed)} differ",
-            hint=f"delete table {pinned.name!r} and start a new run, or restore the source's "
-            "settings and run the same command again",
-        )
-    return pinned
-
-
-def _ignored_by_create(
-    target: schemas.TableTarget, table: TableSchema, log: opt.SettingsLog
-) -> frozenset[str]:
-    """The optional settings the endpoint ignored in the CreateTable that just made
-    ``table``: not copied (an UpdateTable for them would only be refused). Not asked of a
-    table found on a resume: what made it, and what it lacks, is not known there."""
-    ignored = schemas.ignored_by_create(target, table)
-    for name, field_name in ignored.items():
-        why = opt.reason("destination", "unsupported", f"{field_name} in CreateTable")
-        log.not_copied(name, opt.LABELS[name], why)
-    return frozenset(ignored)
-
-
-def finish_table(
-    admin: TableAdmin,
-    target: schemas.TableTarget,
-    table: TableSchema,
-    wait_timeout: float,
-    observer: Observer,
-    *,
-    log: opt.SettingsLog | None = None,
-    skip: frozenset[str] = frozenset(),
-) -> list[str]:
-    """Apply what ``table`` lacks of ``target``, one call each; return what was applied.
-    An optional setting the endpoint lacks or the role may not set goes to ``log``; those in
-    ``skip`` are left alone."""
-    log = log or opt.SettingsLog(observer)
-    applied: list[str] = []
-    for setting in schemas.missing_settings(target, table):
-        if setting.setting in skip:
-            continue
-        observer.message(f"table {target.name!r}: applying {setting.label}")
-        try:
-            setting.apply(admin, target.name)
-        except (UnsupportedError, AccessDeniedError) as exc:
-            if setting.setting is None:
-                raise  # an index is the table itself, never best effort
-            why = opt.reason("destination", opt.kind_of(exc), setting.operation)
-            log.not_copied(setting.setting, opt.LABELS[setting.setting], why)
-            continue
-        if setting.updates_table:
-            admin.wait_active(target.name, timeout=wait_timeout)
-        applied.append(setting.label)
-    return applied
-
-
-@dataclass(frozen=True, slots=True)
-class Budgets:
-    """Capacity budgets of one migration: reads of each table, writes of the destination."""
-
-    source_read: Budget
-    dest_read: Budget
-    dest_write: Budget
-    notes: tuple[str, ...] = ()
-    rates: tuple[float, float] = (0.0, 0.0)
-    """Target units/s of source reads and destination writes, for the plan's estimate."""
-
-    @classmethod
-    def unlimited(cls) -> Budgets:
-        return cls(Unlimited(), Unlimited(), Unlimited())
-
-
 @dataclass(frozen=True, slots=True)
 class ManagedPaths:
     """AWS's managed export and import, opt-in (wired by ``ddbmigrate.api``)."""
 
-    export: Callable[[TableSchema, Ledger], str] | None = None
+    export: ManagedExport | None = None
     """ExportTableToPointInTime; returns the export folder relative to the staging root."""
     check_import: Callable[[TableSchema], list[str]] | None = None
     """Refuses what ImportTable cannot do (LSIs); returns what is applied after it."""
-    import_: Callable[[TableSchema, SourcePlan], int] | None = None
+    import_: ManagedImport | None = None
     """ImportTable into a new table, then the settings it cannot set; returns items imported."""
-
-
-def migrate(
-    *,
-    source: SideHandles,
-    dest: SideHandles,
-    export_store: Store,
-    import_store: Store,
-    checks: list[Check],
-    options: MigrateOptions,
-    clock: Clock,
-    ledger: Ledger,
-    budgets: Callable[[TableSchema, TableSchema | None], Budgets] | None = None,
-    managed: ManagedPaths | None = None,
-    observer: Observer | None = None,
-    engine: Engine | None = None,
-) -> MigrateReport:
-    """Move one table: every step in order; the first fatal error stops the run.
-
-    Export, import and validation run their units on ``engine`` (default: threads of this
-    process, ``workers * threads`` of them).
-
-    Steps the ledger records as done are skipped, so a re-run continues where the last one
-    stopped; export and import resume inside the step (segments, files).
-    """
-    observer = observer or NullObserver()
-    managed = managed or ManagedPaths()
-    engine = engine or ThreadEngine(options.workers * options.threads)
-    resuming_import = ledger.step_state("import") != "pending"
-    src, dst, plan = preflight(
-        source=source,
-        dest=dest,
-        checks=checks,
-        options=replace(options, into_existing=options.into_existing or resuming_import),
-        observer=observer,
-    )
-    _check_managed_import(
-        managed, src=src, dst=dst, options=options, resuming=resuming_import, observer=observer
-    )
-    plan = replace(plan, segments=int(ledger.run.get("segments") or plan.segments))
-    options = _recorded_settings(options, ledger)
-    log = _source_settings(src, options, observer)
-    # Recorded once the source's settings passed (a strict stop there records nothing,
-    # so the same run may go on with another --settings).
-    ledger.set(
-        settings=opt.settings_text(options.settings), strict_settings=options.strict_settings
-    )
-    ledger.set(segments=plan.segments)
-    ledger.step("preflight", "done")
-    observer.message(f"run {ledger.run_id} ({ledger.url})")
-    for line in plan.lines():
-        observer.message(line)
-    limits = budgets(src, dst) if budgets else Budgets.unlimited()
-    for note in limits.notes:
-        observer.message(note)
-    observer.message(f"workers        {engine.describe()}")
-    if managed.import_ is None:
-        action = _schema_step(
-            dest, src=src, dst=dst, options=options, ledger=ledger, observer=observer, log=log
-        )
-    else:
-        action = f"ImportTable creates {options.dest_table!r} like {src.name!r}"
-    if managed.export is None:
-        exported = _export_step(
-            source,
-            src=src,
-            store=export_store,
-            plan=plan,
-            options=options,
-            clock=clock,
-            ledger=ledger,
-            limits=limits,
-            observer=observer,
-            engine=engine,
-        )
-        source_plan = detect(import_store, export_id=exported.export_id)
-    else:
-        exported, source_plan = _managed_export(managed.export, src, import_store, ledger, clock)
-    observer.message(f"import source: {source_plan.describe(import_store.root)}")
-    key = KeySchema.from_description(src.description)
-    ledger.step("import", "running")
-    if managed.import_ is None:
-        imported = import_source(
-            store=import_store,
-            plan=source_plan,
-            writer=dest.writer(options.dest_table),
-            key=key,
-            options=ImportOptions(
-                workers=options.workers, deadline=_deadline(options, "import", clock)
-            ),
-            rejects=RejectLog(import_store, ledger.dir, max_rejects=options.max_rejects),
-            clock=clock,
-            observer=observer,
-            budget=limits.dest_write,
-            ledger=ledger,
-            engine=engine,
-        )
-    else:
-        t0 = clock.monotonic()
-        count = managed.import_(src, source_plan)
-        imported = ImportResult(count, len(source_plan.files), clock.monotonic() - t0)
-    ledger.step("import", "done")
-    report = None
-    if options.validate:
-        ledger.step("validate", "running")
-        report = validate_tables(
-            source=source.reader(options.source_table),
-            dest=dest.reader(options.dest_table),
-            key=key,
-            options=ValidateOptions(
-                segments=plan.segments,
-                workers=options.workers,
-                consistent_read=options.consistent_validate,
-                deadline=_deadline(options, "validate", clock),
-            ),
-            clock=clock,
-            observer=observer,
-            budgets=(limits.source_read, limits.dest_read),
-            engine=engine,
-        )
-        ledger.step("validate", "match" if report.matches else "mismatch")
-    ledger.finish()
-    return MigrateReport(
-        plan=plan,
-        schema_action=action,
-        export=exported,
-        imported=imported,
-        validation=report,
-        settings=tuple(log.outcomes),
-    )
 
 
 def _recorded_settings(options: MigrateOptions, ledger: Ledger) -> MigrateOptions:
@@ -528,101 +177,6 @@ def _recorded_settings(options: MigrateOptions, ledger: Ledger) -> MigrateOption
     if recorded is None:
         return options
     return replace(options, settings=opt.parse_settings(str(recorded)))
-
-
-def _note_unread(source: TableSchema, settings: frozenset[str], log: opt.SettingsLog) -> None:
-    """The chosen settings the source could not read: not copied (said once per setting)."""
-    for name, (kind, operation) in source.unread.items():
-        if name in settings:
-            log.not_copied(name, opt.LABELS[name], opt.reason("source", kind, operation))
-
-
-def _source_settings(
-    src: TableSchema, options: MigrateOptions, observer: Observer
-) -> opt.SettingsLog:
-    """A log of the optional settings, with those the source could not read (before any
-    data moves, so ``--strict-settings`` stops the run there) and those left out by choice."""
-    log = opt.SettingsLog(observer, strict=options.strict_settings)
-    _note_unread(src, options.settings, log)
-    chosen = schemas.TableTarget.of(src, table_name=src.name)
-    for name, label in chosen.optional_settings().items():
-        if name not in options.settings:
-            log.outcomes.append(
-                opt.SettingOutcome(name, label, False, f"left out by {opt.SETTINGS_FLAG}")
-            )
-    return log
-
-
-def _schema_step(
-    dest: SideHandles,
-    *,
-    src: TableSchema,
-    dst: TableSchema | None,
-    options: MigrateOptions,
-    ledger: Ledger,
-    observer: Observer,
-    log: opt.SettingsLog,
-) -> str:
-    if ledger.step_state("schema") == "done" and dst is not None:
-        return f"table {options.dest_table!r} was created earlier in this run"
-    action = ensure_table(
-        dest.admin,
-        source=src,
-        existing=dst,
-        table_name=options.dest_table,
-        dest_kms_key_id=options.dest_kms_key_id,
-        wait_timeout=options.table_wait_timeout,
-        observer=observer,
-        ledger=ledger,
-        settings=options.settings,
-        log=log,
-    )
-    observer.message(action)
-    ledger.step("schema", "done")
-    return action
-
-
-def _export_step(
-    source: SideHandles,
-    *,
-    src: TableSchema,
-    store: Store,
-    plan: Plan,
-    options: MigrateOptions,
-    clock: Clock,
-    ledger: Ledger,
-    limits: Budgets,
-    observer: Observer,
-    engine: Engine,
-) -> ExportResult:
-    """Export, or finish a stopped export: recorded segments are not scanned again."""
-    export_id = str(ledger.run.get("export_id") or new_export_id(clock.now_ms()))
-    ledger.set(export_id=export_id)
-    ledger.step("export", "running")
-    exported = export_table(
-        reader=source.reader(options.source_table),
-        schema=src,
-        store=store,
-        options=ExportOptions(
-            segments=plan.segments,
-            workers=options.workers,
-            part_max_items=options.part_max_items,
-            deadline=_deadline(options, "export", clock),
-        ),
-        clock=clock,
-        observer=observer,
-        budget=limits.source_read,
-        ledger=ledger,
-        export_id=export_id,
-        engine=engine,
-    )
-    ledger.step("export", "done")
-    return exported
-
-
-def _deadline(options: MigrateOptions, step: str, clock: Clock) -> float | None:
-    seconds = options.timeouts.get(step)
-    return None if seconds is None else clock.monotonic() + seconds
 
 
 def _check_managed_import(
@@ -648,26 +202,272 @@ def _check_managed_import(
         observer.message(f"ImportTable cannot set these; applied after it: {', '.join(applied)}")
 
 
-def _managed_export(
-    export: Callable[[TableSchema, Ledger], str],
-    src: TableSchema,
-    store: Store,
-    ledger: Ledger,
-    clock: Clock,
-) -> tuple[ExportResult, SourcePlan]:
-    """ExportTableToPointInTime, waited for; the result read back as an import source."""
-    t0 = clock.monotonic()
-    ledger.step("export", "running")
-    folder = export(src, ledger)
-    ledger.step("export", "done")
-    source_plan = detect(store, folder=folder)
-    result = ExportResult(
-        export_id=folder.rsplit("/", 1)[-1],
-        export_dir=folder,
-        url=f"{store.root.rstrip('/')}/{folder}",
-        item_count=source_plan.total_items or 0,
-        parts=[],
-        bytes_written=0,
-        seconds=clock.monotonic() - t0,
+def preflight(
+    *,
+    source: SideHandles,
+    dest: SideHandles,
+    checks: list[Check],
+    options: MigrateOptions,
+    observer: Observer,
+) -> tuple[TableSchema, TableSchema | None, Plan]:
+    """Check everything before any data moves; return the schemas and the plan."""
+    if options.segments is not None and not 1 <= options.segments <= MAX_SEGMENTS:
+        raise ConfigError(f"--segments {options.segments} is outside 1..{MAX_SEGMENTS}")
+    src = read_source(source.admin, options.source_table, source.label)
+    dst = dest.admin.read_schema(options.dest_table)
+    if dst is not None:
+        schemas.check_compatible(source=src, dest=dst, dest_flag="--dest-table")
+        ensure_empty(
+            dest.reader(options.dest_table),
+            into_existing=options.into_existing,
+            flag="--into-existing",
+        )
+    reader = source.reader(options.source_table)
+    probes: list[Check] = [
+        (f"source table {options.source_table!r} readable (Scan)", lambda: probe_scan(reader))
+    ]
+    run_checks([*probes, *checks], observer)
+    plan = Plan.of(
+        src,
+        source_table=options.source_table,
+        dest_table=options.dest_table,
+        segments=options.segments,
+        parallel=options.workers * options.threads,
+        dest_exists=dst is not None,
     )
-    return result, source_plan
+    return src, dst, plan
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What preflight settled: the schemas, the plan, the options the run keeps to."""
+
+    src: TableSchema
+    dst: TableSchema | None
+    plan: Plan
+    options: MigrateOptions
+    log: opt.SettingsLog
+
+
+def migrate(
+    *,
+    source: SideHandles,
+    dest: SideHandles,
+    export_store: Store,
+    import_store: Store,
+    checks: list[Check],
+    options: MigrateOptions,
+    clock: Clock,
+    ledger: Ledger,
+    throughput: ThroughputOptions | None = None,
+    managed: ManagedPaths | None = None,
+    observer: Observer | None = None,
+    engine: Engine | None = None,
+) -> MigrateReport:
+    """Move one table: every step in order; the first fatal error stops the run.
+
+    Export, import and validation run their units on ``engine`` (default: threads of this
+    process, ``workers * threads`` of them), each within the budgets ``throughput`` gives
+    (None: no limit); the budgets follow the tables' capacity while the run lasts.
+
+    Steps the ledger records as done are skipped, so a re-run continues where the last one
+    stopped; export and import resume inside the step (segments, files).
+    """
+    observer = observer or NullObserver()
+    managed = managed or ManagedPaths()
+    engine = engine or ThreadEngine(options.workers * options.threads)
+    ready = _prepare(
+        source,
+        dest,
+        checks=checks,
+        options=options,
+        ledger=ledger,
+        managed=managed,
+        observer=observer,
+    )
+    limits, watchers = _budgets(source, dest, ready, throughput, clock)
+    ctx = RunContext(
+        clock=clock,
+        observer=observer,
+        engine=engine,
+        budgets=limits,
+        ledger=ledger,
+        max_rejects=ready.options.max_rejects,
+        timeouts=ready.options.timeouts,
+    )
+    try:
+        _announce(observer, limits, engine)
+        return _run_steps(
+            ctx, source, dest, ready, managed=managed, stores=(export_store, import_store)
+        )
+    finally:
+        for watcher in watchers:
+            watcher.stop()
+
+
+def _prepare(
+    source: SideHandles,
+    dest: SideHandles,
+    *,
+    checks: list[Check],
+    options: MigrateOptions,
+    ledger: Ledger,
+    managed: ManagedPaths,
+    observer: Observer,
+) -> _Prepared:
+    """Preflight, then the choices a resume keeps (segments, settings) recorded."""
+    resuming_import = ledger.step_state("import") != "pending"
+    src, dst, plan = preflight(
+        source=source,
+        dest=dest,
+        checks=checks,
+        options=replace(options, into_existing=options.into_existing or resuming_import),
+        observer=observer,
+    )
+    _check_managed_import(
+        managed, src=src, dst=dst, options=options, resuming=resuming_import, observer=observer
+    )
+    plan = replace(plan, segments=int(ledger.run.get("segments") or plan.segments))
+    options = _recorded_settings(options, ledger)
+    log = source_settings(src, options.settings, strict=options.strict_settings, observer=observer)
+    # Recorded once the source's settings passed (a strict stop there records nothing,
+    # so the same run may go on with another --settings).
+    ledger.set(
+        settings=opt.settings_text(options.settings), strict_settings=options.strict_settings
+    )
+    ledger.set(segments=plan.segments)
+    ledger.step("preflight", "done")
+    observer.message(f"run {ledger.run_id} ({ledger.url})")
+    for line in plan.lines():
+        observer.message(line)
+    return _Prepared(src, dst, plan, options, log)
+
+
+def _budgets(
+    source: SideHandles,
+    dest: SideHandles,
+    ready: _Prepared,
+    throughput: ThroughputOptions | None,
+    clock: Clock,
+) -> tuple[Budgets, list[CapacityWatcher]]:
+    """The run's budgets, and the watchers that move them with the tables' capacity."""
+    if throughput is None:
+        return Budgets.unlimited(), []
+    made = make_budgets(ready.src, ready.dst, throughput, clock)
+    options = ready.options
+    watchers = watch_migration(
+        made,
+        source=lambda: source.admin.read_schema(options.source_table),
+        dest=lambda: dest.admin.read_schema(options.dest_table),
+        options=throughput,
+    )
+    return made, watchers
+
+
+def _announce(observer: Observer, limits: Budgets, engine: Engine) -> None:
+    """The budgets (each Spark task's share first) and the workers, for the plan."""
+    shares = {"source reads": limits.source_read, "dest writes": limits.dest_write}
+    for note in [*task_shares(engine, shares), *limits.notes]:
+        observer.message(note)
+    observer.message(f"workers        {engine.describe()}")
+
+
+def _run_steps(
+    ctx: RunContext,
+    source: SideHandles,
+    dest: SideHandles,
+    ready: _Prepared,
+    *,
+    managed: ManagedPaths,
+    stores: tuple[Store, Store],
+) -> MigrateReport:
+    """schema -> export -> import -> validate; the ledger finished after the last."""
+    export_store, import_store = stores
+    options, src = ready.options, ready.src
+    action = _schema(ctx, dest, ready, managed)
+    if managed.export is None:
+        exported = export_step(
+            ctx,
+            reader=source.reader(options.source_table),
+            schema=src,
+            store=export_store,
+            options=ExportOptions(
+                segments=ready.plan.segments,
+                workers=options.workers,
+                part_max_items=options.part_max_items,
+            ),
+        )
+        source_plan = detect(import_store, export_id=exported.export_id)
+    else:
+        exported, source_plan = managed_export_step(ctx, managed.export, src, import_store)
+    ctx.observer.message(f"import source: {source_plan.describe(import_store.root)}")
+    key = KeySchema.from_description(src.description)
+    imported = _import(
+        ctx, dest, ready, managed=managed, store=import_store, source_plan=source_plan, key=key
+    )
+    report = _validate(ctx, source, dest, ready, key) if options.validate else None
+    ctx.run_ledger.finish()
+    return MigrateReport(
+        plan=ready.plan,
+        schema_action=action,
+        export=exported,
+        imported=imported,
+        validation=report,
+        settings=tuple(ready.log.outcomes),
+    )
+
+
+def _schema(ctx: RunContext, dest: SideHandles, ready: _Prepared, managed: ManagedPaths) -> str:
+    options = ready.options
+    if managed.import_ is not None:
+        return f"ImportTable creates {options.dest_table!r} like {ready.src.name!r}"
+    return schema_step(
+        ctx,
+        dest.admin,
+        source=ready.src,
+        existing=ready.dst,
+        table_name=options.dest_table,
+        dest_kms_key_id=options.dest_kms_key_id,
+        settings=options.settings,
+        wait_timeout=options.table_wait_timeout,
+        log=ready.log,
+    )
+
+
+def _import(
+    ctx: RunContext,
+    dest: SideHandles,
+    ready: _Prepared,
+    *,
+    managed: ManagedPaths,
+    store: Store,
+    source_plan: SourcePlan,
+    key: KeySchema,
+) -> ImportResult:
+    if managed.import_ is not None:
+        return managed_import_step(ctx, managed.import_, ready.src, source_plan)
+    return import_step(
+        ctx,
+        store=store,
+        plan=source_plan,
+        writer=dest.writer(ready.options.dest_table),
+        key=key,
+        options=ImportOptions(workers=ready.options.workers),
+    )
+
+
+def _validate(
+    ctx: RunContext, source: SideHandles, dest: SideHandles, ready: _Prepared, key: KeySchema
+) -> ValidationReport:
+    options = ready.options
+    return validate_step(
+        ctx,
+        source=source.reader(options.source_table),
+        dest=dest.reader(options.dest_table),
+        key=key,
+        options=ValidateOptions(
+            segments=ready.plan.segments,
+            workers=options.workers,
+            consistent_read=options.consistent_validate,
+        ),
+    )

@@ -47,7 +47,7 @@ BUCKET_POLICY_FILE = "staging-bucket-policy.json"
 _RUNS = "ddbmigrate/runs"
 _LOCKS = "ddbmigrate/locks"  # the plan locks (checkpoint.py, ADR 0016)
 _PREFLIGHT = "ddbmigrate/preflight"
-# Where --export-method native points ExportTableToPointInTime (api._native_export).
+# Where --export-method native points ExportTableToPointInTime (wiring.managed.native_export).
 _NATIVE = "native"
 
 _ACCOUNT = re.compile(r"^\d{12}$")

@@ -13,7 +13,7 @@ IMPLEMENTATIONS = {"ddbmigrate.engines.local", "ddbmigrate.engines.spark"}
 # Layers that wire engines in or are engines; every other module is core.
 OUTSIDE_CORE = {"engines", "cli", "aws", "local"}
 # The wiring that builds engines from options (the façade's helpers may join it).
-WIRING = {"api.py"}
+WIRING = {"api.py", "wiring/engines.py"}
 
 
 def engine_imports(path: Path) -> set[str]:

@@ -61,8 +61,14 @@ def test_pyspark_is_imported_inside_functions_only() -> None:
 # The edges that wire the core to AWS and to the terminal; every other module is core and
 # loads without them (issue 13: ``import ddbmigrate.model`` paid 0.5 s for boto3).
 EDGE_FILES = {"__init__.py", "__main__.py", "api.py", "spark_job.py"}
-EDGE_LAYERS = {"aws", "cli", "local"}
-BOUNDARY = ("ddbmigrate.aws", "ddbmigrate.api", "ddbmigrate.cli", "ddbmigrate.local")
+EDGE_LAYERS = {"aws", "cli", "local", "wiring"}
+BOUNDARY = (
+    "ddbmigrate.aws",
+    "ddbmigrate.api",
+    "ddbmigrate.cli",
+    "ddbmigrate.local",
+    "ddbmigrate.wiring",
+)
 
 
 def core_modules() -> list[str]:

@@ -1,0 +1,144 @@
+"""How a run tells about itself: notifications, its report, where the report is written.
+Notification and report problems never change a run's outcome: they become warnings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ddbmigrate.aws.sns import SnsNotifier
+from ddbmigrate.clock import SystemClock
+from ddbmigrate.config import Side
+from ddbmigrate.errors import DdbMigrateError
+from ddbmigrate.notify import MultiNotifier, Notifier, RunNotifications
+from ddbmigrate.notify.webhook import WebhookNotifier
+from ddbmigrate.pipeline import MigrateReport
+from ddbmigrate.ports import Observer
+from ddbmigrate.render.html import render_html
+from ddbmigrate.report import (
+    RateRecorder,
+    build_report,
+    migrate_counts,
+    outcome_of,
+    write_report_files,
+)
+from ddbmigrate.wiring.accounts import Account, StagingOptions, run_store
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reporting:
+    """Where a run tells about itself: notifications, the report and the log."""
+
+    notify_sns: str | None = None
+    """SNS topic ARN; published to with the destination's credentials."""
+    notify_webhook: str | None = None
+    """URL that receives each event as a JSON POST."""
+    notify_steps: bool = False
+    """Also send an event when each step finishes (not only success and failure)."""
+    log_location: str | None = None
+    """s3:// URL or directory for report.json and run.log (one folder per run)."""
+    report_html: str | None = None
+    """File for the one-page HTML report."""
+    bucket_owner: str | None = None
+
+
+def notifier(*, dest: Side, reporting: Reporting, on_error: Callable[[str], None]) -> MultiNotifier:
+    """The run's notification targets; a bad ARN or URL fails here, before anything moves."""
+    targets: list[Notifier] = []
+    if reporting.notify_sns:
+        targets.append(SnsNotifier(Account(dest, "destination").session, reporting.notify_sns))
+    if reporting.notify_webhook:
+        targets.append(WebhookNotifier(reporting.notify_webhook))
+    return MultiNotifier(targets, on_error=on_error, steps=reporting.notify_steps)
+
+
+def observed(
+    run: Callable[[Observer], MigrateReport],
+    *,
+    source_table: str,
+    dest_table: str,
+    notifications: MultiNotifier,
+    observer: Observer,
+    clock: SystemClock,
+) -> tuple[MigrateReport | None, DdbMigrateError | None, dict[str, Any]]:
+    """Run one table's migration, then notify (success or failure) and build its report.
+
+    Notification and report problems never change the outcome: they become warnings.
+    """
+    recorder = RateRecorder(observer, clock)
+    events = RunNotifications(
+        recorder, notifications, source_table=source_table, dest_table=dest_table, clock=clock
+    )
+    result: MigrateReport | None = None
+    error: DdbMigrateError | None = None
+    try:
+        result = run(events)
+    except DdbMigrateError as exc:
+        error = exc
+    bad = outcome_of(result) if result is not None else None
+    if error is not None or bad is not None:
+        events.failed(error or bad)  # type: ignore[arg-type]
+    elif result is not None:
+        events.succeeded(migrate_counts(result))
+    report = build_report(
+        recorder=recorder,
+        source_table=source_table,
+        dest_table=dest_table,
+        finished_at=clock.now_iso(),
+        result=result,
+        error=error,
+    )
+    return result, error, report
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report for many tables: every table, and each table's series under its name."""
+    if len(reports) == 1:
+        return reports[0]
+    series: dict[str, Any] = {}
+    for report in reports:
+        table = report["tables"][0]["source_table"]
+        for step, points in report["series"]["items_per_s"].items():
+            series[f"{table} {step}"] = points
+    failed = [r for r in reports if r["outcome"] != "success"]
+    return {
+        **reports[0],
+        "run_id": ", ".join(str(r["run_id"]) for r in reports if r.get("run_id")),
+        "outcome": "failure" if failed else "success",
+        "started_at": min(str(r["started_at"]) for r in reports),
+        "finished_at": max(str(r["finished_at"]) for r in reports),
+        "duration_s": max(float(r["duration_s"]) for r in reports),
+        "error": failed[0]["error"] if failed else None,
+        "tables": [t for r in reports for t in r["tables"]],
+        "series": {"interval_s": reports[0]["series"]["interval_s"], "items_per_s": series},
+    }
+
+
+def publish_report(
+    report: dict[str, Any],
+    *,
+    reporting: Reporting,
+    side: Side,
+    log_text: str,
+    clock: SystemClock,
+    warn: Callable[[str], None],
+) -> list[str]:
+    """Write the HTML report and upload report.json and run.log; problems become warnings."""
+    written: list[str] = []
+    try:
+        if reporting.report_html:
+            Path(reporting.report_html).write_text(render_html(report), encoding="utf-8")
+            written.append(reporting.report_html)
+        if reporting.log_location:
+            store = run_store(
+                StagingOptions(url=reporting.log_location, bucket_owner=reporting.bucket_owner),
+                side,
+            )
+            folder = str(report.get("run_id") or f"no-run-{clock.now_ms()}").split(",")[0]
+            keys = write_report_files(report, store, folder, log_text=log_text)
+            written += [f"{store.root.rstrip('/')}/{k}" for k in keys]
+    except (DdbMigrateError, OSError) as exc:
+        warn(f"the report could not be written: {exc}")
+    return written
