@@ -10,12 +10,14 @@ import io
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, NoReturn
 
 import pytest
 import typer
 
 from ddbmigrate import api
+from ddbmigrate.checkpoint import LedgerDamagedError, RunStatus
 from ddbmigrate.cli.app import main
 from ddbmigrate.cli.exit_codes import ExitCode
 from ddbmigrate.engines.local import INTERRUPT
@@ -30,7 +32,14 @@ def _cleanup_does(monkeypatch: pytest.MonkeyPatch, effect: Callable[[], object])
         effect()
         return []
 
+    def finished(**_: Any) -> list[RunStatus]:  # cleanup reads the run's state first
+        return [replace(RunStatus.of_damaged(RUN_ID, _DAMAGED), damaged=None, finished=True)]
+
     monkeypatch.setattr(api, "cleanup", fake)
+    monkeypatch.setattr(api, "status", finished)
+
+
+_DAMAGED = LedgerDamagedError("unused")
 
 
 def _raise(exc: BaseException) -> Callable[[], NoReturn]:
@@ -116,7 +125,7 @@ def test_no_answer_to_the_cleanup_question_is_not_success(
     assert main(CLEANUP) == ExitCode.DECLINED
     assert called == []
     err = capsys.readouterr().err
-    assert "error: no answer to the question (stdin is closed)" in err
+    assert "error: no answer to the question (stdin is closed or not a terminal)" in err
     assert "hint: pass --yes" in err
 
 

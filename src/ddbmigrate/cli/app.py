@@ -114,7 +114,11 @@ def _stopped(exc: BaseException, args: list[str]) -> int:
     signalled = exc if isinstance(exc, KeyboardInterrupt) else exc.__context__
     if isinstance(signalled, KeyboardInterrupt):
         return _interrupted(Interrupted.of(signalled), args)
-    _error("no answer to the question (stdin is closed)", "pass --yes", args)
+    _error(
+        "no answer to the question (stdin is closed or not a terminal): nothing was done",
+        "pass --yes to go ahead without a question",
+        args,
+    )
     return int(ExitCode.DECLINED)
 
 

@@ -23,7 +23,12 @@ class ExitCode(IntEnum):
     TRANSIENT = 4
     """AWS kept failing or throttling after every retry; running again may succeed."""
     DECLINED = 5
-    """A confirmation was answered "no", or got no answer (stdin closed): nothing was done."""
+    """A confirmation was answered "no", or got no answer (stdin closed or not a terminal):
+    nothing was done."""
+    NOT_VALIDATED = 6
+    """``run``: every table was copied, but at least one was not validated (``validate:
+    false``, or a ``steps`` list without validate): no proof the copy is exact, so not 0,
+    which means every table matched. Failures (1, 4) and mismatches (3) come first."""
     INTERRUPTED = 130
     """SIGINT (Ctrl-C) stopped the run; the same command again resumes it (128 + 2)."""
     TERMINATED = 143

@@ -16,6 +16,7 @@ from ddbmigrate.checkpoint import (
     run_status,
     scan_runs,
 )
+from ddbmigrate.cleanup import remove_run
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.engines.base import DEFAULT_THREADS, default_workers
@@ -202,25 +203,10 @@ def status(*, staging: StagingOptions, side: Side, run_id: str | None = None) ->
     return found
 
 
-def cleanup(*, staging: StagingOptions, side: Side, run_id: str) -> list[str]:
-    """Delete a finished run's staging data (its export and its run folder); the keys removed."""
-    store = run_store(staging, side)
-    ledger = Ledger(store, check_run_id(run_id), SystemClock())
-    run = ledger.load()
-    if not run.get("finished"):
-        raise ConfigError(
-            f"run {run_id!r} has not finished; its staging data is what a resume needs",
-            hint=f"finish it first (ddbmigrate resume {run_id}), then clean up",
-        )
-    folders = [ledger.dir]
-    if run.get("export_id") and run.get("command") != "import":
-        folders.append(f"AWSDynamoDB/{run['export_id']}")
-    removed = []
-    for folder in folders:
-        for key in list(store.list(f"{folder}/")):
-            store.delete(key)
-            removed.append(key)
-    return removed
+def cleanup(*, staging: StagingOptions, side: Side, run_id: str, force: bool = False) -> list[str]:
+    """Delete a run's staging data (its export and its run folder); the keys removed. An
+    unfinished run only with ``force``, never while a live process runs it."""
+    return remove_run(run_store(staging, side), run_id, force=force, clock=SystemClock())
 
 
 def finished_run(staging: StagingOptions, side: Side, plan: MigratePlan) -> str | None:

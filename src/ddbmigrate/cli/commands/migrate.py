@@ -8,7 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from ddbmigrate import api
-from ddbmigrate.cli.common import print_lines, print_migration, reported, staging_options
+from ddbmigrate.cli.common import (
+    RunRef,
+    print_lines,
+    print_migration,
+    reported,
+    staging_options,
+)
 from ddbmigrate.cli.options import (
     CONFIG,
     DEBUG,
@@ -120,6 +126,7 @@ def migrate(
         strict_settings=strict_settings,
     )
     job = _migration(run, options, staging_options(staging, given))
+    ref = RunRef(staging)
     report, error = reported(
         job,
         dest=run.dest,
@@ -127,10 +134,11 @@ def migrate(
         progress=given["progress"],
         log_format=given["log_format"],
         table=source_table,
+        ref=ref,
     )
     if error is not None:
         raise error
-    print_migration(report, as_json=given["as_json"])
+    print_migration(report, as_json=given["as_json"], ref=ref)
 
 
 def _table_options(

@@ -8,6 +8,7 @@ import typer
 
 from ddbmigrate import api
 from ddbmigrate.cli.common import (
+    RunRef,
     choice,
     finish_validation,
     observing,
@@ -137,7 +138,7 @@ def export(
             engine=run.engine,
         )
     if given["as_json"]:
-        print_json(result.to_dict())
+        print_json(RunRef.of(observer, staging).json(result.to_dict()))
     else:
         print_lines([export_line(result)])
 
@@ -224,8 +225,8 @@ def import_cmd(
             settings=parse_settings(settings_choice),
             strict_settings=strict_settings,
         )
-    if given["as_json"]:
-        print_json(result.to_dict())
+    if given["as_json"]:  # an import's run is recorded under its SOURCE
+        print_json(RunRef.of(observer, source).json(result.to_dict()))
     else:
         print_lines([import_line(result, table)])
 
@@ -268,6 +269,6 @@ def validate_cmd(
             observer=observer,
             engine=run.engine,
         )
-    if given["as_json"]:
-        print_json(report.to_dict())
+    if given["as_json"]:  # a validation records no run and needs no staging
+        print_json(RunRef(None).json(report.to_dict()))
     finish_validation(report, as_json=given["as_json"])

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from ddbmigrate import api
-from ddbmigrate.cli.common import choice, observing, print_lines, print_migration, staging_options
+from ddbmigrate.cli.common import (
+    RunRef,
+    choice,
+    observing,
+    print_lines,
+    print_migration,
+    staging_options,
+)
 from ddbmigrate.cli.options import (
     CONFIG,
     DEBUG,
@@ -115,7 +122,7 @@ def demo(
     run = resolve(given)
     with observing(given["progress"], table=DEMO_TABLE) as observer:
         report = run_demo(items=items, workers=run.workers, threads=run.threads, observer=observer)
-    print_migration(report, as_json=False)
+    print_migration(report, as_json=False, ref=RunRef(None))
 
 
 @uses(DEBUG)
