@@ -214,37 +214,60 @@ class _Writer:
     def _send_requests(
         self, requests: list[WriteRequest], rng: random.Random, units: float | None = None
     ) -> float:
-        """Send until nothing is left; return what the first call was charged when it took
-        the whole batch (else 0)."""
-        pending = requests
-        stalled = 0
-        charged = 0.0
-        while pending:
-            result = metered(
-                lambda p=pending: self.writer.batch_write(p),  # type: ignore[misc]
-                budget=self.budget,
-                expected=_write_units(pending) if units is None else units,
-                consumed=lambda r: r.consumed,
-                policy=self.options.retry,
-                clock=self.clock,
-                rng=rng,
+        return send_requests(
+            self.writer,
+            requests,
+            budget=self.budget,
+            options=self.options,
+            clock=self.clock,
+            rng=rng,
+            units=units,
+        )
+
+
+def send_requests(
+    writer: TableWriter,
+    requests: list[WriteRequest],
+    *,
+    budget: Budget,
+    options: ImportOptions,
+    clock: Clock,
+    rng: random.Random,
+    units: float | None = None,
+) -> float:
+    """Send one batch until DynamoDB applied every request, under ``budget`` with the retry
+    policy and stall guard of ``options``; return what the first call was charged when it
+    took the whole batch (else 0). A refused item raises RejectedItemError. Import and the
+    live replay (``ddbmigrate.live``) both write through here."""
+    pending = requests
+    stalled = 0
+    charged = 0.0
+    while pending:
+        result = metered(
+            lambda p=pending: writer.batch_write(p),  # type: ignore[misc]
+            budget=budget,
+            expected=_write_units(pending) if units is None else units,
+            consumed=lambda r: r.consumed,
+            policy=options.retry,
+            clock=clock,
+            rng=rng,
+        )
+        stalled = stalled + 1 if len(result.unprocessed) == len(pending) else 0
+        if stalled >= options.max_stalled_rounds:
+            raise _StalledError(
+                f"{writer.table_name!r} accepted none of {len(pending)} items for "
+                f"{stalled} rounds in a row; stopping before anything is lost",
+                hint="raise the table's write capacity or lower --write-percent, then re-run",
             )
-            stalled = stalled + 1 if len(result.unprocessed) == len(pending) else 0
-            if stalled >= self.options.max_stalled_rounds:
-                raise _StalledError(
-                    f"{self.writer.table_name!r} accepted none of {len(pending)} items for "
-                    f"{stalled} rounds in a row; stopping before anything is lost",
-                    hint="raise the table's write capacity or lower --write-percent, then re-run",
-                )
-            if result.unprocessed:
-                if stalled:  # DynamoDB took nothing: the table is at its limit, back off
-                    self.budget.on_throttled()
-                self.clock.sleep(self.options.retry.delay(stalled, rng))
-            if units is not None and not result.unprocessed:
-                charged = result.consumed
-            pending = result.unprocessed
-            units = None
-        return charged
+        if result.unprocessed:
+            if stalled:  # DynamoDB took nothing: the table is at its limit, back off
+                budget.on_throttled()
+            clock.sleep(options.retry.delay(stalled, rng))
+        if units is not None and not result.unprocessed:
+            charged = result.consumed
+        pending = result.unprocessed
+        units = None
+    return charged
 
 
 SUSPECTS_IN_A_ROW = 3

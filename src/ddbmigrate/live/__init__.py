@@ -1,0 +1,28 @@
+"""Live migration through DynamoDB Streams: start point, replay, checkpoints, cutover.
+
+Core code: it talks to DynamoDB Streams only through ``live.ports.ChangeStreams``
+(``ddbmigrate.aws.streams`` on AWS, ``ddbmigrate.testing.streams`` in memory).
+"""
+
+from ddbmigrate.live.checkpoints import ShardCheckpoints, ShardMark
+from ddbmigrate.live.cutover import CutoverResult, cutover
+from ddbmigrate.live.ports import ChangeRecord, ChangeStreams, Shard, StreamDescription
+from ddbmigrate.live.replay import Replay, ReplayOptions, ReplayStatus
+from ddbmigrate.live.start import StreamStart, check_stream, start_stream
+
+__all__ = [
+    "ChangeRecord",
+    "ChangeStreams",
+    "CutoverResult",
+    "Replay",
+    "ReplayOptions",
+    "ReplayStatus",
+    "Shard",
+    "ShardCheckpoints",
+    "ShardMark",
+    "StreamDescription",
+    "StreamStart",
+    "check_stream",
+    "cutover",
+    "start_stream",
+]
