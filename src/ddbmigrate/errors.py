@@ -123,9 +123,9 @@ class StreamTrimmedError(FatalError):
     the replay cannot make an exact copy any more."""
 
 
-class ExpiredIteratorError(TransientError):
-    """A shard iterator was not used within 15 minutes; the replay opens a new one at its
-    checkpoint."""
+class ExpiredIteratorError(DdbMigrateError):
+    """A shard iterator was not used within 15 minutes. Neither transient (sending the same
+    iterator again fails again) nor fatal: the replay opens a new one at its checkpoint."""
 
 
 class ValidationMismatchError(DdbMigrateError):

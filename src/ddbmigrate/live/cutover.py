@@ -113,6 +113,7 @@ def _drain(replay: Replay, clock: Clock, deadline: float) -> None:
     """Passes over every shard until one applies nothing."""
     while replay.catch_up() > 0:
         _check(clock, deadline, "the shards were still receiving changes")
+        clock.sleep(POLL_SECONDS)
 
 
 def _check(clock: Clock, deadline: float, what: str) -> None:

@@ -47,6 +47,9 @@ class ReplayOptions:
     """Retry policy of each stream call."""
     max_reopens: int = 5
     """Iterators in a row that expire before a page is read before the replay stops."""
+    pages_per_pass: int = 100
+    """GetRecords calls per shard in one ``catch_up`` pass: a shard that never runs dry
+    (the source keeps writing) still lets the pass end, and the caller look at the time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +173,9 @@ class _ShardReader:
     def run(self, stopped: Callable[[], bool]) -> int:
         applied = 0
         iterator = self._open()
-        while not stopped():
+        for _ in range(self.replay.options.pages_per_pass):
+            if stopped():
+                return applied
             page = self._page(iterator)
             self._apply(page.records)
             applied += len(page.records)

@@ -63,11 +63,12 @@ class FakeStreams:
         self.clock = clock or FakeClock()
         self.region = region
         self.expire_next: int = 0
-        """get_records calls to answer with ExpiredIteratorError."""
+        """The next get_records calls whose iterators expire (for good)."""
         self.get_calls = 0
         self.enable_calls = 0
         self._streams: dict[str, _Stream] = {}
         self._iterators: dict[str, tuple[str, str, int]] = {}
+        self._expired: set[str] = set()
         self._sequence = FIRST_SEQUENCE
         self._counter = 0
         self._lock = threading.RLock()
@@ -161,7 +162,8 @@ class FakeStreams:
     def describe_stream(self, arn: str) -> StreamDescription:
         with self._lock:
             stream = self._by_arn(arn)
-            listed = [s.describe() for s in stream.shards.values() if s.listed]
+            # DynamoDB promises no order; newest first catches a reader that trusts one.
+            listed = [s.describe() for s in reversed(stream.shards.values()) if s.listed]
             status = "ENABLED" if stream.enabled and stream.arn == arn else "DISABLED"
             return StreamDescription(arn, stream.table.name, status, str(stream.view_type), listed)
 
@@ -179,6 +181,8 @@ class FakeStreams:
             self.get_calls += 1
             if self.expire_next > 0:
                 self.expire_next -= 1
+                self._expired.add(iterator)
+            if iterator in self._expired:  # for good: a new iterator is needed
                 raise ExpiredIteratorError("Iterator expired")
             arn, shard_id, position = self._iterators.pop(iterator)
             shard = self._by_arn(arn).shards[shard_id]
