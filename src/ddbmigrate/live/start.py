@@ -16,6 +16,7 @@ from ddbmigrate.ports import Clock
 VIEW_TYPE = "NEW_AND_OLD_IMAGES"
 """What the tool enables: the new image to apply, the old one for whoever audits the run."""
 POLL_SECONDS = 2.0
+_RESTART = "start a new live migration (a new stream, then a new copy)"
 _FIX_VIEW = (
     "a live migration needs a stream with new images: disable the table's stream, then "
     "enable it with StreamViewType NEW_AND_OLD_IMAGES (console, or the AWS CLI's "
@@ -93,7 +94,13 @@ def check_stream(streams: ChangeStreams, start: StreamStart) -> StreamDescriptio
             f"table {start.table!r} has another stream ({current.arn}) than the one this run "
             f"started on ({start.arn}): the stream was disabled and enabled again, and the "
             "changes in between are lost",
-            hint="start a new live migration (a new copy and a new stream)",
+            hint=_RESTART,
+        )
+    if not current.enabled:
+        raise StreamUnusableError(
+            f"the stream of table {start.table!r} is disabled: changes made while it is off "
+            "are not recorded",
+            hint=_RESTART,
         )
     description = streams.describe_stream(start.arn)
     check_description(description, start.table)
@@ -111,7 +118,7 @@ def check_description(description: StreamDescription, table: str) -> None:
         raise StreamUnusableError(
             f"the stream of table {table!r} is {description.status}, not ENABLED: changes "
             "made while it is off are not recorded",
-            hint="start a new live migration (a new copy and a new stream)",
+            hint=_RESTART,
         )
     _check_view(table, description.view_type)
 
