@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import orjson
 import pytest
 from live_setup import KEY
 
-from ddbmigrate.errors import StreamUnusableError
-from ddbmigrate.live import StreamStart, check_stream, start_stream
+from ddbmigrate.checkpoint import Ledger, LedgerConflictError
+from ddbmigrate.errors import ConfigError, StreamUnusableError
+from ddbmigrate.live import (
+    StreamStart,
+    check_stream,
+    open_replay,
+    record_start,
+    recorded_start,
+    start_stream,
+)
 from ddbmigrate.live.start import check_description
-from ddbmigrate.testing import FakeClock, FakeTable
+from ddbmigrate.testing import FakeClock, FakeTable, MemoryStore
 from ddbmigrate.testing.streams import FakeStreams
 
 
@@ -83,3 +94,45 @@ def test_the_stream_of_another_table_is_refused() -> None:
 
     with pytest.raises(StreamUnusableError, match="belongs to table 'other', not to 'src'"):
         check_description(other, "src")
+
+
+def test_the_start_point_travels_through_the_run_ledger() -> None:
+    streams, clock = _streams(None)
+    store = MemoryStore()
+    ledger = Ledger(store, "run-1", clock)
+    ledger.create(command="migrate", plan={"source_table": "src"})
+    start = start_stream(streams, "src", clock=clock)
+
+    record_start(ledger, start)
+    loaded = Ledger(store, "run-1", clock)
+    loaded.load()
+
+    assert recorded_start(loaded) == start
+    assert orjson.loads(store.get("ddbmigrate/runs/run-1/run.json"))["live"]["arn"] == start.arn
+
+
+def test_a_run_without_a_stream_has_no_replay() -> None:
+    streams, clock = _streams(None)
+    ledger = Ledger(MemoryStore(), "run-2", clock)
+    ledger.create(command="migrate", plan={})
+
+    assert recorded_start(ledger) is None
+    with pytest.raises(ConfigError, match="not a live migration"):
+        open_replay(streams=streams, ledger=ledger, writer=FakeTable("dst", KEY), clock=clock)
+
+
+def test_a_replay_opened_from_the_ledger_resumes_and_stops_when_the_lock_is_lost() -> None:
+    streams, clock = _streams(None)
+    ledger = Ledger(MemoryStore(), "run-3", clock)
+    ledger.create(command="migrate", plan={})
+    record_start(ledger, start_stream(streams, "src", clock=clock))
+    dest = FakeTable("dst", KEY)
+    streams.put("src", {"pk": {"S": "a"}, "sk": {"N": "1"}})
+    open_replay(streams=streams, ledger=ledger, writer=dest, clock=clock).catch_up()
+    streams.put("src", {"pk": {"S": "b"}, "sk": {"N": "2"}})
+
+    assert open_replay(streams=streams, ledger=ledger, writer=dest, clock=clock).catch_up() == 1
+    ledger.lock = SimpleNamespace(lost="run-3's plan is held by run-4 now")  # type: ignore[assignment]
+    streams.put("src", {"pk": {"S": "c"}, "sk": {"N": "3"}})
+    with pytest.raises(LedgerConflictError, match="held by run-4"):
+        open_replay(streams=streams, ledger=ledger, writer=dest, clock=clock).catch_up()

@@ -7,8 +7,14 @@ Core code: it talks to DynamoDB Streams only through ``live.ports.ChangeStreams`
 from ddbmigrate.live.checkpoints import ShardCheckpoints, ShardMark
 from ddbmigrate.live.cutover import CutoverResult, cutover
 from ddbmigrate.live.ports import ChangeRecord, ChangeStreams, Shard, StreamDescription
-from ddbmigrate.live.replay import Replay, ReplayOptions, ReplayStatus
-from ddbmigrate.live.start import StreamStart, check_stream, start_stream
+from ddbmigrate.live.replay import Replay, ReplayOptions, ReplayStatus, open_replay
+from ddbmigrate.live.start import (
+    StreamStart,
+    check_stream,
+    record_start,
+    recorded_start,
+    start_stream,
+)
 
 __all__ = [
     "ChangeRecord",
@@ -24,5 +30,8 @@ __all__ = [
     "StreamStart",
     "check_stream",
     "cutover",
+    "open_replay",
+    "record_start",
+    "recorded_start",
     "start_stream",
 ]

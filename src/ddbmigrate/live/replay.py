@@ -18,13 +18,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from ddbmigrate.errors import ExpiredIteratorError, StreamTrimmedError
+from ddbmigrate.checkpoint import Ledger
+from ddbmigrate.errors import ConfigError, ExpiredIteratorError, StreamTrimmedError
 from ddbmigrate.importer import ImportOptions
 from ddbmigrate.live.apply import Applier, batches
 from ddbmigrate.live.checkpoints import ShardCheckpoints, ShardMark
 from ddbmigrate.live.lineage import ready_shards, trimmed_error
 from ddbmigrate.live.ports import ChangeRecord, ChangeStreams, RecordsPage, Shard
-from ddbmigrate.live.start import StreamStart, check_stream
+from ddbmigrate.live.start import StreamStart, check_stream, recorded_start
 from ddbmigrate.ports import Budget, Clock, NullObserver, Observer, TableWriter, Unlimited
 from ddbmigrate.retry import RetryPolicy, call_with_retry
 
@@ -93,9 +94,9 @@ class Replay:
     budget: Budget = field(default_factory=Unlimited)
     observer: Observer = field(default_factory=NullObserver)
     watchers: list[Watcher] = field(default_factory=list)
-    _marks: dict[str, ShardMark] = field(default_factory=dict)
-    _listed: list[Shard] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _marks: dict[str, ShardMark] = field(init=False, default_factory=dict)
+    _listed: list[Shard] = field(init=False, default_factory=list)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._marks = self.checkpoints.load()
@@ -151,6 +152,37 @@ class Replay:
         self.checkpoints.save(mark)  # after the writes: see the module docstring
         with self._lock:
             self._marks[mark.shard_id] = mark
+
+
+def open_replay(
+    *,
+    streams: ChangeStreams,
+    ledger: Ledger,
+    writer: TableWriter,
+    clock: Clock,
+    options: ReplayOptions | None = None,
+    budget: Budget | None = None,
+    observer: Observer | None = None,
+) -> Replay:
+    """The replay of a live run: the start point its ledger recorded, proven to still be
+    the table's ENABLED stream, and the shard checkpoints it saved (resumed from there)."""
+    start = recorded_start(ledger)
+    if start is None:
+        raise ConfigError(
+            f"run {ledger.run_id!r} is not a live migration: it recorded no stream",
+            hint="`ddbmigrate status` lists the runs and what they did",
+        )
+    check_stream(streams, start)
+    return Replay(
+        streams=streams,
+        start=start,
+        writer=writer,
+        checkpoints=ShardCheckpoints.of(ledger),
+        clock=clock,
+        options=options or ReplayOptions(),
+        budget=budget or Unlimited(),
+        observer=observer or NullObserver(),
+    )
 
 
 def _results(futures: list[Future[int]]) -> int:

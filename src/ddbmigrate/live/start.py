@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.errors import StepTimeoutError, StreamUnusableError
 from ddbmigrate.live.ports import USABLE_VIEW_TYPES, ChangeStreams, StreamDescription, TableStream
 from ddbmigrate.ports import Clock
@@ -83,6 +84,17 @@ def start_stream(
         enabled_by_us=enabled_by_us,
         shards=tuple(s.shard_id for s in description.shards),
     )
+
+
+def record_start(ledger: Ledger, start: StreamStart) -> None:
+    """Write the start point into the run's ``run.json`` (under ``live``)."""
+    ledger.set(live=start.to_json())
+
+
+def recorded_start(ledger: Ledger) -> StreamStart | None:
+    """The start point a run recorded; None for a run that is not live."""
+    body = ledger.run.get("live")
+    return StreamStart.from_json(body) if isinstance(body, dict) else None
 
 
 def check_stream(streams: ChangeStreams, start: StreamStart) -> StreamDescription:
