@@ -22,12 +22,16 @@ from ddbmigrate.errors import (
     ExpiredIteratorError,
     NotFoundError,
     StreamTrimmedError,
+    ThrottledError,
 )
 from ddbmigrate.live.ports import ChangeRecord, RecordsPage, Shard, StreamDescription, TableStream
 
 _OWN_ERRORS: dict[str, type[DdbMigrateError]] = {
     "ExpiredIteratorException": ExpiredIteratorError,
     "TrimmedDataAccessException": StreamTrimmedError,
+    # DynamoDB Streams' throttling (GetRecords past 5 calls/s per shard, DescribeStream
+    # past 10/s), left after botocore's own retries: the replay's policy backs off.
+    "LimitExceededException": ThrottledError,
 }
 
 

@@ -97,6 +97,9 @@ class Replay:
     _marks: dict[str, ShardMark] = field(init=False, default_factory=dict)
     _listed: list[Shard] = field(init=False, default_factory=list)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _pass: threading.Lock = field(init=False, default_factory=threading.Lock)
+    """One pass at a time: two would read a shard twice (Streams allows two readers, and
+    the application may have one) and could move its checkpoint back."""
 
     def __post_init__(self) -> None:
         self._marks = self.checkpoints.load()
@@ -104,7 +107,10 @@ class Replay:
     def catch_up(self, stop: threading.Event | None = None) -> int:
         """Read every shard until it is read to its end (closed) or has nothing more now
         (open), children after parents; return the records applied."""
-        stop = stop or threading.Event()
+        with self._pass:
+            return self._catch_up(stop or threading.Event())
+
+    def _catch_up(self, stop: threading.Event) -> int:
         read: set[str] = set()
         applied = 0
         while not stop.is_set():
