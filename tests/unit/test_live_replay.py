@@ -308,3 +308,19 @@ def test_a_stop_request_ends_the_pass() -> None:
 
     assert setup.replay().catch_up(stop) == 0
     assert len(setup.dest) == 0
+
+
+def test_an_empty_page_in_a_closed_shard_is_not_its_end() -> None:
+    setup = live()
+    (root,) = setup.streams.shard_ids("src")
+    for n in range(6):
+        setup.put(n)
+    setup.streams.close(root)
+    for n in range(6, 9):
+        setup.put(n)
+    setup.streams.empty_next = 1
+
+    setup.replay().catch_up()
+
+    assert setup.same_tables()
+    assert len(setup.dest) == 9

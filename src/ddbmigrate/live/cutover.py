@@ -27,6 +27,7 @@ from ddbmigrate.ports import Clock, TableWriter, Unlimited
 
 SENTINEL_ATTRIBUTE = "ddbmigrate_cutover"
 POLL_SECONDS = 1.0
+QUIET_PASSES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +111,11 @@ def _until_seen(replay: Replay, sighting: _Sighting, clock: Clock, deadline: flo
 
 
 def _drain(replay: Replay, clock: Clock, deadline: float) -> None:
-    """Passes over every shard until one applies nothing."""
-    while replay.catch_up() > 0:
+    """Passes over every shard until ``QUIET_PASSES`` in a row apply nothing (GetRecords
+    may answer an open shard with an empty page while records follow)."""
+    quiet = 0
+    while quiet < QUIET_PASSES:
+        quiet = quiet + 1 if replay.catch_up() == 0 else 0
         _check(clock, deadline, "the shards were still receiving changes")
         clock.sleep(POLL_SECONDS)
 

@@ -220,8 +220,10 @@ class _ShardReader:
             if page.next_iterator is None:
                 self.replay._save(replace(self.mark, finished=True))
                 return applied
-            if not page.records:
+            if not page.records and not self.shard.closed:
                 return applied  # caught up with an open shard
+            # A closed shard is read on until GetRecords says it ended: an empty page in
+            # the middle of one is not its end.
             iterator = page.next_iterator
         return applied
 

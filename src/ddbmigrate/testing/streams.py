@@ -64,6 +64,9 @@ class FakeStreams:
         self.region = region
         self.expire_next: int = 0
         """The next get_records calls whose iterators expire (for good)."""
+        self.empty_next: int = 0
+        """The next get_records calls that return no records (and an iterator that does
+        not move), as DynamoDB may in the middle of a shard."""
         self.get_calls = 0
         self.enable_calls = 0
         self._streams: dict[str, _Stream] = {}
@@ -185,6 +188,9 @@ class FakeStreams:
             if iterator in self._expired:  # for good: a new iterator is needed
                 raise ExpiredIteratorError("Iterator expired")
             arn, shard_id, position = self._iterators.pop(iterator)
+            if self.empty_next > 0:  # DynamoDB may answer so while records follow
+                self.empty_next -= 1
+                return RecordsPage([], self._iterator(arn, shard_id, position))
             shard = self._by_arn(arn).shards[shard_id]
             if position < shard.trimmed:
                 raise StreamTrimmedError("the iterator points at trimmed records")
