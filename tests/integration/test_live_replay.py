@@ -179,3 +179,33 @@ def test_a_disabled_stream_and_another_tables_stream_are_refused(
     client.update_table(TableName=table, StreamSpecification={"StreamEnabled": False})
     with pytest.raises(StreamUnusableError, match="is disabled"):
         check_stream(streams, start)
+
+
+def test_a_new_replay_resumes_after_the_checkpoint_over_the_wire(
+    side_for: SideFor, moto_server: Any, tmp_path: Path
+) -> None:
+    source = open_side(side_for(SOURCE_ACCOUNT))
+    client = source.client("dynamodb")
+    table = _table(client, None)
+    dest = _table(client, None)
+    start = start_stream(DynamoStreams(source), table, clock=SystemClock(), timeout=30)
+    store = LocalStore(str(tmp_path))
+
+    def replay() -> Replay:
+        return Replay(
+            streams=DynamoStreams(source),
+            start=start,
+            writer=DynamoTableWriter(WireClient(source), dest),
+            checkpoints=ShardCheckpoints(store, "ddbmigrate/runs/resume"),
+            clock=SystemClock(),
+        )
+
+    for n in range(5):
+        client.put_item(TableName=table, Item={"pk": {"S": f"a{n}"}})
+    first = replay().catch_up()
+    for n in range(3):
+        client.put_item(TableName=table, Item={"pk": {"S": f"b{n}"}})
+    second = replay().catch_up()  # AFTER_SEQUENCE_NUMBER from the stored checkpoint
+
+    assert (first, second) == (5, 3)
+    assert client.scan(TableName=dest)["Count"] == 8
