@@ -87,5 +87,5 @@ def live(*, dest: FakeTable | None = None) -> Live:
     source = FakeTable("src", KEY)
     streams.add_table(source)
     start = start_stream(streams, "src", clock=clock)
-    target = dest or FakeTable("dst", KEY)
+    target = dest if dest is not None else FakeTable("dst", KEY)
     return Live(clock, streams, source, target, LoggingWriter(target), MemoryStore(), start)

@@ -9,7 +9,7 @@ import pytest
 from live_setup import KEY, RUN_DIR, Live, item, key, live, wire
 
 from alltypes import every_type_item
-from ddbmigrate.errors import StreamTrimmedError
+from ddbmigrate.errors import StreamTrimmedError, ThrottledError
 from ddbmigrate.items import key_bytes
 from ddbmigrate.live import Replay, ShardCheckpoints, ShardMark
 from ddbmigrate.live.lineage import ready_shards
@@ -275,6 +275,7 @@ def test_writes_go_through_the_capacity_budget_and_survive_unprocessed_items() -
 
     assert setup.same_tables()
     assert budget.stats().consumed >= 30  # every write was charged to the budget
+    assert len(setup.writer.calls) > 2  # 25 + 5 records, and the unprocessed ones again
 
 
 def test_a_resumed_replay_starts_at_the_checkpoint() -> None:
@@ -324,3 +325,20 @@ def test_an_empty_page_in_a_closed_shard_is_not_its_end() -> None:
 
     assert setup.same_tables()
     assert len(setup.dest) == 9
+
+
+def test_throttled_writes_are_retried_and_slow_the_budget_down() -> None:
+    throttled = ThrottledError("ProvisionedThroughputExceededException")
+    dest = FakeTable("dst", KEY, fail_plan=[throttled, throttled])
+    setup = live(dest=dest)
+    for n in range(10):
+        setup.put(n)
+    budget = CapacityBudget(100.0, clock=setup.clock)
+    replay = setup.replay()
+    replay.budget = budget
+
+    replay.catch_up()
+
+    assert setup.same_tables()
+    assert budget.stats().throttles == 2
+    assert budget.rate < 100.0  # import's AIMD: halved, growing back with time
