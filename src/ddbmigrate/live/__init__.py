@@ -4,7 +4,8 @@ Core code: it talks to DynamoDB Streams only through ``live.ports.ChangeStreams`
 (``ddbmigrate.aws.streams`` on AWS, ``ddbmigrate.testing.streams`` in memory).
 """
 
-from ddbmigrate.live.checkpoints import ShardCheckpoints, ShardMark
+from ddbmigrate.live.bridge import bridge_windows, close_gap, plan_bridge
+from ddbmigrate.live.checkpoints import Bridge, ShardCheckpoints, ShardMark
 from ddbmigrate.live.cutover import CutoverResult, cutover
 from ddbmigrate.live.ports import ChangeRecord, ChangeStreams, Shard, StreamDescription
 from ddbmigrate.live.replay import Replay, ReplayOptions, ReplayStatus, open_replay
@@ -17,6 +18,7 @@ from ddbmigrate.live.start import (
 )
 
 __all__ = [
+    "Bridge",
     "ChangeRecord",
     "ChangeStreams",
     "CutoverResult",
@@ -28,9 +30,12 @@ __all__ = [
     "ShardMark",
     "StreamDescription",
     "StreamStart",
+    "bridge_windows",
     "check_stream",
+    "close_gap",
     "cutover",
     "open_replay",
+    "plan_bridge",
     "record_start",
     "recorded_start",
     "start_stream",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 
@@ -22,6 +23,8 @@ from ddbmigrate.planlock import damaged
 from ddbmigrate.ports import Store
 
 STREAM_DIR = "stream"
+BRIDGE_FILE = "stream-bridge.json"
+_T = TypeVar("_T")
 _HINT = "move the run's folder out of ddbmigrate/runs/ and start a new live migration"
 
 
@@ -63,12 +66,47 @@ class ShardMark:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """A gap in the stream closed by incremental exports (``ddbmigrate.live.bridge``)."""
+
+    start: float
+    """Epoch seconds: no unapplied change was older."""
+    end: float
+    """Epoch seconds: the exports' end (ExportToTime)."""
+    resume_from: float
+    """Stream records older than this are covered by the exports."""
+    shards: tuple[str, ...]
+    """Shards listed when the gap was closed: their lost parents are covered too."""
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "start": self.start,
+                "end": self.end,
+                "resume_from": self.resume_from,
+                "shards": list(self.shards),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Bridge:
+        body = orjson.loads(data)
+        return cls(
+            start=float(body["start"]),
+            end=float(body["end"]),
+            resume_from=float(body["resume_from"]),
+            shards=tuple(str(s) for s in body["shards"]),
+        )
+
+
 class ShardCheckpoints:
     """Reads and writes the shard marks of one run. Thread-safe (one object per shard)."""
 
     def __init__(self, store: Store, run_dir: str, guard: Callable[[], None] | None = None) -> None:
         self._store = store
         self._dir = f"{run_dir}/{STREAM_DIR}"
+        self._bridge_key = f"{run_dir}/{BRIDGE_FILE}"
         self._guard = guard
 
     @classmethod
@@ -80,7 +118,7 @@ class ShardCheckpoints:
         marks: dict[str, ShardMark] = {}
         for key in self._store.list(f"{self._dir}/"):
             if key.endswith(".json"):
-                mark = self._parsed(key)
+                mark = self._parsed(key, ShardMark.from_json)
                 marks[mark.shard_id] = mark
         return marks
 
@@ -89,13 +127,23 @@ class ShardCheckpoints:
             self._guard()
         self._store.put(self._key(mark.shard_id), mark.to_json())
 
+    def load_bridge(self) -> Bridge | None:
+        if not self._store.exists(self._bridge_key):
+            return None
+        return self._parsed(self._bridge_key, Bridge.from_json)
+
+    def save_bridge(self, bridge: Bridge) -> None:
+        if self._guard is not None:
+            self._guard()
+        self._store.put(self._bridge_key, bridge.to_json())
+
     def _key(self, shard_id: str) -> str:
         name = hashlib.sha1(shard_id.encode(), usedforsecurity=False).hexdigest()
         return f"{self._dir}/{name}.json"
 
-    def _parsed(self, key: str) -> ShardMark:
+    def _parsed(self, key: str, parse: Callable[[bytes], _T]) -> _T:
         try:
-            return ShardMark.from_json(self._store.get(key))
+            return parse(self._store.get(key))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
             raise damaged(self._store, key, "stream checkpoint", reason, _HINT) from exc

@@ -22,10 +22,10 @@ from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.errors import ConfigError, ExpiredIteratorError, StreamTrimmedError
 from ddbmigrate.importer import ImportOptions
 from ddbmigrate.live.apply import Applier, batches
-from ddbmigrate.live.checkpoints import ShardCheckpoints, ShardMark
+from ddbmigrate.live.checkpoints import Bridge, ShardCheckpoints, ShardMark
 from ddbmigrate.live.lineage import ready_shards, trimmed_error
 from ddbmigrate.live.ports import ChangeRecord, ChangeStreams, RecordsPage, Shard
-from ddbmigrate.live.start import StreamStart, check_stream, recorded_start
+from ddbmigrate.live.start import StreamStart, check_stream, epoch_seconds, recorded_start
 from ddbmigrate.ports import Budget, Clock, NullObserver, Observer, TableWriter, Unlimited
 from ddbmigrate.retry import RetryPolicy, call_with_retry
 
@@ -94,6 +94,8 @@ class Replay:
     budget: Budget = field(default_factory=Unlimited)
     observer: Observer = field(default_factory=NullObserver)
     watchers: list[Watcher] = field(default_factory=list)
+    bridge: Bridge | None = field(init=False, default=None)
+    """The last gap closed by incremental exports (``ddbmigrate.live.bridge``)."""
     _marks: dict[str, ShardMark] = field(init=False, default_factory=dict)
     _listed: list[Shard] = field(init=False, default_factory=list)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
@@ -103,6 +105,7 @@ class Replay:
 
     def __post_init__(self) -> None:
         self._marks = self.checkpoints.load()
+        self.bridge = self.checkpoints.load_bridge()
 
     def catch_up(self, stop: threading.Event | None = None) -> int:
         """Read every shard until it is read to its end (closed) or has nothing more now
@@ -117,13 +120,50 @@ class Replay:
             self._listed = check_stream(self.streams, self.start).shards
             with self._lock:
                 marks = dict(self._marks)
-            ready = ready_shards(self._listed, marks, self.start.shards)
+            ready = ready_shards(self._listed, marks, self._known_shards())
             ready = [s for s in ready if s.shard_id not in read]
             if not ready:
                 return applied
             applied += self._read_all(ready, stop)
             read |= {s.shard_id for s in ready}
         return applied
+
+    def _known_shards(self) -> set[str]:
+        """Shards whose lost parents are harmless: listed at the start or at a bridge."""
+        bridged = self.bridge.shards if self.bridge else ()
+        return {*self.start.shards, *bridged}
+
+    def listed_shards(self) -> list[Shard]:
+        """The shards of the stream now."""
+        self._listed = self.streams.describe_stream(self.start.arn).shards
+        return list(self._listed)
+
+    def oldest_unapplied(self) -> float:
+        """Epoch seconds no unapplied change is older than: the newest applied change of the
+        least advanced shard, or the start point when a shard was never applied from."""
+        started = epoch_seconds(self.start.started)
+        with self._lock:
+            marks = dict(self._marks)
+        listed = {s.shard_id for s in self.listed_shards()}
+        unfinished = [m for m in marks.values() if not m.finished]
+        times = [started if m.newest is None else m.newest for m in unfinished]
+        if listed - set(marks) or not times:
+            times.append(started)
+        return min(times)
+
+    def bridged(self, bridge: Bridge) -> None:
+        """Incremental exports applied every change up to ``bridge.end``: shards that left
+        the stream count as read, the others are read again from TRIM_HORIZON, skipping
+        what the exports covered."""
+        with self._pass:
+            self.checkpoints.save_bridge(bridge)
+            self.bridge = bridge
+            listed = {s.shard_id for s in self.listed_shards()}
+            with self._lock:
+                marks = [m for m in self._marks.values() if not m.finished]
+            for mark in marks:
+                gone = mark.shard_id not in listed
+                self._save(replace(mark, sequence=None, finished=gone))
 
     def status(self) -> ReplayStatus:
         with self._lock:
@@ -265,21 +305,29 @@ class _ShardReader:
             return
         replay = self.replay
         applier = Applier(replay.writer, replay.budget, replay.options.write, replay.clock)
-        for batch in batches(records):
+        todo = _not_bridged(records, replay.bridge)
+        for batch in batches(todo):
             applier.write(batch, self.rng)
             replay.observer.advanced(STEP, len(batch.records))
             for record in batch.records:
                 for watch in replay.watchers:
                     watch(record)
-        self.mark = _advanced(self.mark, records)
+        self.mark = _advanced(self.mark, records, applied=len(todo))
         replay._save(self.mark)
 
 
-def _advanced(mark: ShardMark, records: list[ChangeRecord]) -> ShardMark:
+def _not_bridged(records: list[ChangeRecord], bridge: Bridge | None) -> list[ChangeRecord]:
+    """The records an incremental export did not cover already."""
+    if bridge is None:
+        return records
+    return [r for r in records if r.created >= bridge.resume_from]
+
+
+def _advanced(mark: ShardMark, records: list[ChangeRecord], *, applied: int) -> ShardMark:
     newest = max(r.created for r in records)
     return replace(
         mark,
         sequence=records[-1].sequence,
-        applied=mark.applied + len(records),
+        applied=mark.applied + applied,
         newest=newest if mark.newest is None else max(mark.newest, newest),
     )

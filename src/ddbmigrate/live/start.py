@@ -7,6 +7,7 @@ it plus a replay of the stream from that point is the table as it is now (docs/a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ddbmigrate.checkpoint import Ledger
@@ -84,6 +85,11 @@ def start_stream(
         enabled_by_us=enabled_by_us,
         shards=tuple(s.shard_id for s in description.shards),
     )
+
+
+def epoch_seconds(iso: str) -> float:
+    """A ledger time (``2026-01-01T00:00:00.000Z``) in seconds since the epoch."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def record_start(ledger: Ledger, start: StreamStart) -> None:
