@@ -132,3 +132,20 @@ def test_shards_listed_at_the_bridge_may_have_lost_parents_never_read() -> None:
 
     assert bridge.shards == (last,)
     assert setup.same_tables()
+
+
+def test_a_second_gap_is_bridged_from_the_first_bridge_not_from_the_start() -> None:
+    setup = live()
+    setup.clock.advance(30 * HOUR)
+    replay = setup.replay()
+    first = plan_bridge(replay, now=setup.clock.now_ms() / 1000.0)
+    close_gap(replay, first)
+    (shard,) = setup.streams.shard_ids("src")
+    child = setup.streams.close(shard)  # a shard the replay never applied anything from
+    setup.clock.advance(HOUR)
+
+    second = plan_bridge(replay, now=setup.clock.now_ms() / 1000.0)
+
+    assert first.start < 1767225600.0  # the start point, a second earlier
+    assert second.start == first.resume_from - 1.0
+    assert child in second.shards

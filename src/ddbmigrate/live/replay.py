@@ -140,8 +140,11 @@ class Replay:
 
     def oldest_unapplied(self) -> float:
         """Epoch seconds no unapplied change is older than: the newest applied change of the
-        least advanced shard, or the start point when a shard was never applied from."""
+        least advanced shard, or, for a shard never applied from, the start point (or the
+        last bridge's resume point)."""
         started = epoch_seconds(self.start.started)
+        if self.bridge is not None:
+            started = max(started, self.bridge.resume_from)
         with self._lock:
             marks = dict(self._marks)
         listed = {s.shard_id for s in self.listed_shards()}
