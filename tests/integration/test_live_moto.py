@@ -176,7 +176,7 @@ def test_a_disabled_stream_and_another_tables_stream_are_refused(
 
     with pytest.raises(StreamUnusableError, match=f"belongs to table '{other}'"):
         check_description(streams.describe_stream(other_start.arn), table)
-    client.update_table(TableName=table, StreamSpecification={"StreamEnabled": False})
+    streams.disable_stream(table)
     with pytest.raises(StreamUnusableError, match="is disabled"):
         check_stream(streams, start)
 

@@ -72,7 +72,7 @@ def test_a_stream_without_new_images_is_refused_with_the_fix(view_type: str) -> 
 def test_a_disabled_stream_is_refused() -> None:
     streams, clock = _streams(None)
     start = start_stream(streams, "src", clock=clock)
-    streams.disable("src")
+    streams.disable_stream("src")
 
     with pytest.raises(StreamUnusableError, match="is disabled"):
         check_stream(streams, start)
@@ -81,7 +81,7 @@ def test_a_disabled_stream_is_refused() -> None:
 def test_a_stream_enabled_again_is_not_the_runs_stream() -> None:
     streams, clock = _streams(None)
     start = start_stream(streams, "src", clock=clock)
-    streams.disable("src")
+    streams.disable_stream("src")
     streams.enable_stream("src", "NEW_AND_OLD_IMAGES")
 
     with pytest.raises(StreamUnusableError, match="disabled and enabled again"):

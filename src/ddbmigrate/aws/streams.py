@@ -62,6 +62,15 @@ class DynamoStreams:
             StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type},
         )
 
+    def disable_stream(self, table: str) -> None:
+        self._call(
+            "dynamodb",
+            "update_table",
+            f"disable the stream of table {table!r}",
+            TableName=table,
+            StreamSpecification={"StreamEnabled": False},
+        )
+
     def describe_stream(self, arn: str) -> StreamDescription:
         """DescribeStream, following LastEvaluatedShardId to the last page."""
         pages: list[dict[str, Any]] = []

@@ -89,6 +89,10 @@ class ChangeStreams(Protocol):
         """UpdateTable StreamSpecification (the stream is ENABLING for a while)."""
         ...
 
+    def disable_stream(self, table: str) -> None:
+        """UpdateTable StreamEnabled false (after a cutover, when the tool enabled it)."""
+        ...
+
     def describe_stream(self, arn: str) -> StreamDescription:
         """DescribeStream with every page of shards."""
         ...

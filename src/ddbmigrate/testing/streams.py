@@ -133,7 +133,8 @@ class FakeStreams:
             _, shard = self._find(shard_id)
             shard.trimmed = max(shard.trimmed, records)
 
-    def disable(self, table: str) -> None:
+    def disable_stream(self, table: str) -> None:
+        """The stream stops recording; its shards close (their records stay readable)."""
         with self._lock:
             stream = self._streams[table]
             stream.enabled = False
