@@ -33,6 +33,7 @@ from ddbmigrate.wiring.accounts import (
     with_acl,
 )
 from ddbmigrate.wiring.engines import EngineRequest
+from ddbmigrate.wiring.live import live_source
 from ddbmigrate.wiring.managed import managed_paths
 from ddbmigrate.wiring.scope import run_scope
 
@@ -89,6 +90,7 @@ def migrate(
             ),
             observer=observer,
             engine=scope.engine,
+            live=live_source(src) if options.live else None,
         )
 
 
@@ -124,6 +126,7 @@ def migrate_plan(
         part_max_items=options.part_max_items,
         export_method=cast(ExportMethod, options.export_method),  # MigrateOptions checked it
         import_method=cast(ImportMethod, options.import_method),
+        live=options.live,
     )
 
 

@@ -105,6 +105,7 @@ def _resume_migrate(plan: MigratePlan, again: _Resuming) -> MigrateReport:
             part_max_items=plan.part_max_items,
             export_method=plan.export_method,
             import_method=plan.import_method,
+            live=plan.live,
             workers=default_workers() if again.workers is None else again.workers,
             threads=again.threads,
         ),
