@@ -384,6 +384,8 @@ class RunStatus:
     """``pid@host`` of the process holding the run now, if any."""
     damaged: str | None = None
     """Why the run's ledger cannot be read (then the counts above are zeros)."""
+    live: dict[str, Any] | None = None
+    """A live run's replay, from its shard checkpoints (``steps.live.live_figures``)."""
 
     @classmethod
     def of_damaged(cls, run_id: str, error: LedgerDamagedError) -> RunStatus:
@@ -419,7 +421,19 @@ class RunStatus:
             f"  export    {self.segments_done}/{self.segments_total} segments, "
             f"{self.items_exported} items",
             f"  import    {self.files_imported} files, {self.items_imported} items",
+            *_live_lines(self.live),
         ]
+
+
+def _live_lines(live: dict[str, Any] | None) -> list[str]:
+    if live is None:
+        return []
+    lag = live.get("lag_seconds")
+    return [
+        f"  replay    {live['applied']} records applied, {live['shards_open']} shards open, "
+        f"{live['shards_finished']} read to their end, "
+        f"lag {'-' if lag is None else f'{lag:.1f}s'}"
+    ]
 
 
 def run_status(store: Store, run: dict[str, Any], clock: Clock) -> RunStatus:

@@ -152,6 +152,8 @@ class MigrateReport:
     live: ReplayStatus | None = None
     """A live run: where its replay stood when the command ended (the run stays open for
     ``sync`` and ``cutover``)."""
+    run_id: str = ""
+    """The run (a live run's next commands name it)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -162,7 +164,7 @@ class MigrateReport:
             "import": self.imported.to_dict(),
             "validation": self.validation.to_dict() if self.validation else None,
             "settings": [o.to_dict() for o in self.settings],
-            **({"live": self.live.to_dict()} if self.live else {}),
+            **({"live": {"run_id": self.run_id, **self.live.to_dict()}} if self.live else {}),
         }
 
 
@@ -442,6 +444,7 @@ def _run_steps(
         validation=report,
         settings=tuple(ready.log.outcomes),
         live=status,
+        run_id=ctx.run_ledger.run_id,
     )
 
 

@@ -29,6 +29,7 @@ from ddbmigrate.cli.output import (
     ConsoleObserver,
     export_line,
     import_line,
+    live_lines,
     migrate_lines,
     print_error,
     print_interrupted,
@@ -490,6 +491,15 @@ def migrate(
             "--into-existing", help="Write into a destination table that already holds items."
         ),
     ] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Live migration: enable the source's stream before the export, replay it "
+            "after the import until caught up; then `sync` and `cutover` (README: Live "
+            "migration).",
+        ),
+    ] = False,
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Compare both tables at the end.")
     ] = True,
@@ -581,6 +591,7 @@ def migrate(
         import_method=import_method,
         settings=parse_settings(settings_choice),
         strict_settings=strict_settings,
+        live=live,
     )
     throughput = ThroughputOptions(
         read_percent=read_percent, write_percent=write_percent, max_rcu=max_rcu, max_wcu=max_wcu
@@ -1015,6 +1026,140 @@ def resume(
         _print([export_line(result)])
     else:
         _print([import_line(result, None)])
+
+
+LiveRun = Annotated[str, typer.Argument(help="The live run (see `status`).")]
+LiveStaging = Annotated[
+    str, typer.Option("--staging", help="The staging URL the run was made with.")
+]
+
+
+@app.command()
+def sync(
+    run_id: LiveRun,
+    *,
+    staging: LiveStaging,
+    until_caught_up: Annotated[
+        bool,
+        typer.Option(
+            "--until-caught-up", help="Stop once a pass finds nothing new, instead of at Ctrl-C."
+        ),
+    ] = False,
+    write_percent: WritePercent = 0.5,
+    max_wcu: MaxWcu = None,
+    bucket_owner: BucketOwner = None,
+    source_profile: SrcProfile = None,
+    source_role_arn: SrcRole = None,
+    source_external_id: SrcExtId = None,
+    source_session_name: SrcSession = None,
+    source_region: SrcRegion = None,
+    source_endpoint_url: SrcEndpoint = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    as_json: JsonOut = False,
+    progress: ProgressOpt = ProgressMode.auto,
+    debug: Debug = False,
+) -> None:
+    """Keep a live run's destination in step with the source.
+
+    Replays the source's stream from the run's checkpoints and keeps following it until
+    Ctrl-C (exit code 130; the same command again resumes, nothing lost or applied out of
+    order) or, with --until-caught-up, until a pass finds nothing new. Writes within the
+    destination's write budget (--write-percent, --max-wcu). Pass the same profiles, roles
+    and endpoints as the migrate command.
+
+    Example: ddbmigrate sync 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
+    --source-profile a --dest-profile b
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    source = _side_from("source", locals())
+    dest = _side_from("destination", locals())
+    throughput = ThroughputOptions(write_percent=write_percent, max_wcu=max_wcu)
+    with _observer(progress) as observer:
+        status = api.sync(
+            run_id=run_id,
+            staging=api.StagingOptions(url=staging, bucket_owner=bucket_owner),
+            source=source,
+            dest=dest,
+            throughput=throughput,
+            until_caught_up=until_caught_up,
+            observer=observer,
+        )
+    if as_json:
+        _print_json({"run_id": run_id, **status.to_dict()})
+    else:
+        _print(live_lines(run_id, status))
+
+
+@app.command()
+def cutover(
+    run_id: LiveRun,
+    *,
+    staging: LiveStaging,
+    source_stopped: Annotated[
+        bool,
+        typer.Option(
+            "--source-stopped",
+            help="You stopped the application's writes to the source table (required).",
+        ),
+    ] = False,
+    read_percent: ReadPercent = 0.5,
+    write_percent: WritePercent = 0.5,
+    max_rcu: MaxRcu = None,
+    max_wcu: MaxWcu = None,
+    bucket_owner: BucketOwner = None,
+    source_profile: SrcProfile = None,
+    source_role_arn: SrcRole = None,
+    source_external_id: SrcExtId = None,
+    source_session_name: SrcSession = None,
+    source_region: SrcRegion = None,
+    source_endpoint_url: SrcEndpoint = None,
+    dest_profile: DstProfile = None,
+    dest_role_arn: DstRole = None,
+    dest_external_id: DstExtId = None,
+    dest_session_name: DstSession = None,
+    dest_region: DstRegion = None,
+    dest_endpoint_url: DstEndpoint = None,
+    config: ConfigFile = None,
+    as_json: JsonOut = False,
+    progress: ProgressOpt = ProgressMode.auto,
+    debug: Debug = False,
+) -> None:
+    """Finish a live run: catch up, prove it, validate.
+
+    With the application's writes to the source stopped (say so with --source-stopped):
+    writes a sentinel item to the source and waits until the replay applied it and its
+    removal, drains every shard, then compares both tables item by item and prints MATCH
+    with the counts (exit code 3 when they differ). The stream is disabled again when the
+    run enabled it, and the run is finished.
+
+    Example: ddbmigrate cutover 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
+    --source-stopped --source-profile a --dest-profile b
+    """
+    del debug  # read by main() before parsing, so even parse errors can show a traceback
+    source = _side_from("source", locals())
+    dest = _side_from("destination", locals())
+    throughput = ThroughputOptions(
+        read_percent=read_percent, write_percent=write_percent, max_rcu=max_rcu, max_wcu=max_wcu
+    )
+    with _observer(progress) as observer:
+        done = api.cutover_run(
+            run_id=run_id,
+            staging=api.StagingOptions(url=staging, bucket_owner=bucket_owner),
+            source=source,
+            dest=dest,
+            source_stopped=source_stopped,
+            throughput=throughput,
+            observer=observer,
+        )
+    if as_json:
+        _print_json(done.to_dict())
+    _finish_validation(done.validation, as_json=as_json)
 
 
 @app.command("run")

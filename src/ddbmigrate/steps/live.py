@@ -21,7 +21,8 @@ from ddbmigrate.live import (
     recorded_start,
     start_stream,
 )
-from ddbmigrate.ports import TableWriter
+from ddbmigrate.live.checkpoints import ShardCheckpoints
+from ddbmigrate.ports import Clock, Store, TableWriter
 from ddbmigrate.steps.context import RunContext
 
 STREAM_STEP = "stream"
@@ -30,6 +31,9 @@ REPLAY_STEP = "replay"
 """The ledger's step of the replay: running until the cutover marks it done."""
 STREAM_TIMEOUT = 600.0
 """Seconds for a newly enabled stream to become ENABLED."""
+CAUGHT_UP_LAG = 5.0
+"""Seconds of lag under which a replay whose source never stops writing counts as caught
+up (a quiet source is caught up when a pass finds nothing new)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +83,26 @@ def follow(
     until_caught_up: bool = False,
     pause: float = 1.0,
 ) -> ReplayStatus:
-    """Replay passes until ``stop`` is set, or (``until_caught_up``) a pass finds nothing
-    new; a line per pass that applied records. Checkpoints are kept at every page, so an
-    interrupt loses nothing."""
+    """Replay passes until ``stop`` is set, or (``until_caught_up``) until caught up: a pass
+    found nothing new, or the newest applied change is less than ``CAUGHT_UP_LAG`` seconds
+    old (a source that keeps writing never gives a pass with nothing). A line per pass that
+    applied records. Checkpoints are kept at every page, so an interrupt loses nothing."""
     stop = stop or threading.Event()
     ctx.mark(REPLAY_STEP, "running")
     while not stop.is_set():
         applied = replay.catch_up(stop)
+        status = replay.status()
         if applied:
-            ctx.observer.message(status_line(replay.status()))
-        if until_caught_up and applied == 0:
-            ctx.observer.message(f"caught up: {status_line(replay.status())}")
+            ctx.observer.message(status_line(status))
+        if until_caught_up and _caught_up(applied, status):
+            ctx.observer.message(f"caught up: {status_line(status)}")
             break
         stop.wait(pause)
     return replay.status()
+
+
+def _caught_up(applied: int, status: ReplayStatus) -> bool:
+    return applied == 0 or (status.lag is not None and status.lag <= CAUGHT_UP_LAG)
 
 
 def status_line(status: ReplayStatus) -> str:
@@ -102,3 +112,19 @@ def status_line(status: ReplayStatus) -> str:
         f"replay         {status.applied} records applied, {status.shards_open} shards open, "
         f"lag {lag}"
     )
+
+
+def live_figures(store: Store, run_dir: str, clock: Clock) -> dict[str, object]:
+    """A live run's replay as its checkpoints last recorded it (no stream call: ``status``
+    reads the staging store only). Shards open are the checkpointed shards not read to
+    their end (a shard never read from is not counted)."""
+    marks = ShardCheckpoints(store, run_dir).load().values()
+    newest = max((m.newest for m in marks if m.newest is not None), default=None)
+    lag = None if newest is None else round(max(0.0, clock.now_ms() / 1000.0 - newest), 3)
+    return {
+        "applied": sum(m.applied for m in marks),
+        "shards_open": sum(1 for m in marks if not m.finished),
+        "shards_finished": sum(1 for m in marks if m.finished),
+        "newest_applied": newest,
+        "lag_seconds": lag,
+    }

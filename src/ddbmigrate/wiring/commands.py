@@ -165,6 +165,7 @@ def policy_documents(
     import_method: str = "batch",
     validate: bool = True,
     dest_kms_key_id: str | None = None,
+    live: bool = False,
 ) -> dict[str, policies.PolicyDocument]:
     """The least-privilege policies a migration needs, ARNs filled in; STS is asked for an
     account id only when it is not given."""
@@ -181,6 +182,7 @@ def policy_documents(
         export_method=export_method,
         import_method=import_method,
         validate=validate,
+        live=live,
         sse=staging.sse,
         sse_kms_key_id=staging.sse_kms_key_id,
         dest_kms_key_id=dest_kms_key_id,

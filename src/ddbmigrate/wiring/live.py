@@ -21,6 +21,7 @@ from ddbmigrate.model import KeySchema
 from ddbmigrate.planlock import take_lock
 from ddbmigrate.plans import MigratePlan, plan_of
 from ddbmigrate.ports import NullObserver, Observer, TableSchema
+from ddbmigrate.report import bind_run
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.live import REPLAY_STEP, LiveSource, follow, replay_of, status_line
 from ddbmigrate.steps.preflight import read_source
@@ -174,6 +175,7 @@ def _live_run(ask: _Ask) -> Iterator[_LiveRun]:
         observer=ask.observer or NullObserver(),
         lock=lock,
     )
+    bind_run(ask.observer or NullObserver(), ledger.run_id)  # an interrupt names the run
     try:
         yield _opened(plan, ledger, ask)
     finally:
