@@ -53,6 +53,7 @@ _TABLE = {
     "max_rejects",
     "export_method",
     "import_method",
+    "live",
 }
 _THROUGHPUT = {"read_percent", "write_percent", "max_rcu", "max_wcu"}
 _NOTIFY = {"sns", "webhook", "steps"}
@@ -71,6 +72,9 @@ class TableSpec:
     max_rejects: int | None = None
     export_method: str = "scan"
     import_method: str = "batch"
+    live: bool = False
+    """A live migration (``migrate --live``): the table's run stays open for ``sync`` and
+    ``cutover``."""
     line: int = 0
 
 
@@ -320,7 +324,9 @@ def _table(node: yaml.Node, index: int, file: str) -> TableSpec:
     fields = _mapping(where, node, _TABLE, f"{file} line {line}")
     values: dict[str, Any] = {}
     for key, value in fields.items():
-        kind: type = {"segments": int, "validate": bool, "max_rejects": int}.get(key, str)
+        kind: type = {"segments": int, "validate": bool, "max_rejects": int, "live": bool}.get(
+            key, str
+        )
         values[key] = _scalar(value, kind, f"{where}.{key}", file)
     if ("name" in values) == ("glob" in values):
         raise ConfigError(f"{file} line {line}, {where}: give exactly one of name or glob")

@@ -124,6 +124,7 @@ class _Report:
     """Stands in for a MigrateReport that was not validated."""
 
     validation = None
+    live = None
 
 
 def _failing(name: str) -> Callable[[TableJob], _Report]:
@@ -286,3 +287,12 @@ def test_settings_and_strict_settings_are_read(tmp_path: Path) -> None:
     assert load_pipeline(write(tmp_path, GOOD + "settings: keys-only\n")).settings == frozenset()
     with pytest.raises(ConfigError, match=r"pipeline.yaml: settings: .*unknown setting.*pirt"):
         load_pipeline(write(tmp_path, GOOD + "settings: pirt\n"))
+
+
+def test_a_table_may_be_migrated_live(tmp_path: Path) -> None:
+    text = GOOD.replace("    validate: false\n", "    validate: false\n    live: true\n")
+    spec = load_pipeline(write(tmp_path, text))
+    assert [t.live for t in spec.tables] == [False, True, False]
+    bad = GOOD.replace("    validate: false\n", "    live: soon\n")
+    with pytest.raises(ConfigError, match=r"tables\[1\]\.live: 'soon' is not"):
+        load_pipeline(write(tmp_path, bad))
