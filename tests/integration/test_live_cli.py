@@ -6,6 +6,7 @@ replay's checkpoints on disk (never a blind sleep)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -162,6 +163,48 @@ def test_sync_killed_with_sigkill_then_run_again_ends_identical(
 
     assert "MATCH" in out
     assert_same_items(source, table, dest, table, count=AFTER_CHANGES)
+
+
+def lock_holders(staging: Path) -> set[int]:
+    """Pids in the plan locks under ``staging`` (a sync holds its run's)."""
+    pids = set()
+    for path in (staging / "ddbmigrate" / "locks").glob("*/*.json"):
+        with contextlib.suppress(FileNotFoundError, orjson.JSONDecodeError):
+            pids.add(int(orjson.loads(path.read_bytes())["pid"]))
+    return pids
+
+
+def test_sync_stopped_with_ctrl_c_exits_130_and_names_the_run(
+    aws: LocalAWS, tmp_path: Path
+) -> None:
+    table = f"live-int-{uuid.uuid4().hex[:8]}"
+    source, dest = clients(aws)
+    create_source(source, table, items=SOURCE_ITEMS)
+    staging = tmp_path / "staging"
+    run_id = migrate_live(aws, table, staging, tmp_path)
+    sync = subprocess.Popen(
+        [str(BIN), "sync", run_id, *sides(aws), "--staging", str(staging)],
+        env=cli_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while sync.pid not in lock_holders(staging):  # following the stream, under the lock
+        assert time.monotonic() < deadline, "sync never took the run's lock"
+        assert sync.poll() is None, sync.communicate()
+        time.sleep(0.01)
+    sync.send_signal(signal.SIGINT)
+    _, err = sync.communicate(timeout=TIMEOUT)
+
+    assert sync.returncode == 130, err
+    assert f"run the same command again to resume (run {run_id})" in err
+    for _ in later_changes(source, table):
+        pass
+    assert "MATCH" in cut_over(aws, run_id, staging, tmp_path)
+    assert_same_items(
+        source, table, dest, table, count=SOURCE_ITEMS + 2
+    )  # an upsert of new-1, "late"
 
 
 def test_a_keys_only_stream_is_refused_with_its_exit_code(aws: LocalAWS, tmp_path: Path) -> None:

@@ -159,6 +159,7 @@ class _Ask:
 @contextmanager
 def _live_run(ask: _Ask) -> Iterator[_LiveRun]:
     """The live run named, under its plan's lock (released on the way out)."""
+    bind_run(ask.observer or NullObserver(), ask.run_id)  # an interrupt names the run
     clock = SystemClock()
     store = run_store(ask.staging, ask.dest if ask.dest != Side() else ask.source)
     recorded = Ledger(store, check_run_id(ask.run_id), clock).load()
@@ -175,7 +176,6 @@ def _live_run(ask: _Ask) -> Iterator[_LiveRun]:
         observer=ask.observer or NullObserver(),
         lock=lock,
     )
-    bind_run(ask.observer or NullObserver(), ledger.run_id)  # an interrupt names the run
     try:
         yield _opened(plan, ledger, ask)
     finally:
