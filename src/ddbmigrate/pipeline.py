@@ -405,9 +405,9 @@ def _run_steps(
     after the last (a live run's by its cutover)."""
     export_store, import_store = stores
     options, src = ready.options, ready.src
-    action = _schema(ctx, dest, ready, managed)
-    if live is not None:
+    if live is not None:  # first: an unusable stream is refused before the table is made
         stream_start_step(ctx, live, options.source_table)
+    action = _schema(ctx, dest, ready, managed)
     if managed.export is None:
         exported = export_step(
             ctx,

@@ -223,3 +223,5 @@ def test_a_keys_only_stream_is_refused_with_its_exit_code(aws: LocalAWS, tmp_pat
     assert done.returncode == STREAM_EXIT, done.stderr + done.stdout
     assert "KEYS_ONLY" in done.stderr
     assert "Traceback" not in done.stderr
+    dest = dynamodb_client(aws.endpoint_url, DEST_ROLE)
+    assert table not in dest.list_tables()["TableNames"]  # refused before the schema step
