@@ -58,6 +58,10 @@ def stream_start_step(ctx: RunContext, live: LiveSource, table: str) -> StreamSt
     how = "enabled by this run" if start.enabled_by_us else "already enabled"
     ctx.observer.message(f"stream         {start.arn} ({how}, {start.view_type})")
     ctx.observer.message(f"replay         every change from {start.started} on")
+    ctx.observer.message(
+        "limit          stream records live 24 hours: the copy, and any pause of `sync` "
+        "after it, must leave the replay less than that behind"
+    )
     return start
 
 
