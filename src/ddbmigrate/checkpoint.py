@@ -418,9 +418,9 @@ class RunStatus:
         return [
             f"{self.run_id}  {self.command} {tables}  {state}{held}  (started {self.created})",
             f"  steps     {steps or 'none yet'}",
-            f"  export    {self.segments_done}/{self.segments_total} segments, "
-            f"{self.items_exported} items",
-            f"  import    {self.files_imported} files, {self.items_imported} items",
+            f"  export    {self.segments_done:,}/{self.segments_total:,} segments, "
+            f"{self.items_exported:,} items",
+            f"  import    {self.files_imported:,} files, {self.items_imported:,} items",
             *_live_lines(self.live),
         ]
 
@@ -430,7 +430,7 @@ def _live_lines(live: dict[str, Any] | None) -> list[str]:
         return []
     lag = live.get("lag_seconds")
     return [
-        f"  replay    {live['applied']} records applied, {live['shards_open']} shards open, "
+        f"  replay    {live['applied']:,} records applied, {live['shards_open']} shards open, "
         f"{live['shards_finished']} read to their end, "
         f"lag {'-' if lag is None else f'{lag:.1f}s'}"
     ]

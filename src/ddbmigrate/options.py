@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ddbmigrate.engines.base import DEFAULT_THREADS
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format
+from ddbmigrate.settings import ALL as ALL_SETTINGS
 
-THREADS = 4
-"""Units each local worker runs at once (``engines.local.DEFAULT_THREADS``)."""
+THREADS = DEFAULT_THREADS
+"""Units each local worker runs at once: the engine's own default, not a copy of it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,6 +62,10 @@ class ImportOptions:
     """Items DynamoDB may refuse (recorded in the run's rejects file) before the run stops."""
     allow_unverified_capacity: bool = False
     """Create a table with high provisioned capacity from a table file no checksum covers."""
+    settings: frozenset[str] = ALL_SETTINGS
+    """The optional settings a created table gets (``settings.ALL``), best effort..."""
+    strict_settings: bool = False
+    """...unless this: one that cannot be read or copied stops the run (as ``migrate``)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
