@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ddbmigrate.capacity import Budgets
-from ddbmigrate.engines.local import ThreadEngine
+from ddbmigrate.engines.base import ThreadEngine
 from ddbmigrate.live import ReplayStatus, ShardCheckpoints, ShardMark
 from ddbmigrate.ports import NullObserver
 from ddbmigrate.steps.context import RunContext

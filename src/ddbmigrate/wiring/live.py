@@ -14,11 +14,10 @@ from ddbmigrate.capacity import ThroughputOptions, make_budgets
 from ddbmigrate.checkpoint import Ledger, check_run_id
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
-from ddbmigrate.engines.local import DEFAULT_THREADS, ThreadEngine
+from ddbmigrate.engines.base import DEFAULT_THREADS, ThreadEngine
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.live import ReplayStatus, StreamStart, cutover, recorded_start
 from ddbmigrate.model import KeySchema
-from ddbmigrate.planlock import take_lock
 from ddbmigrate.plans import MigratePlan, plan_of
 from ddbmigrate.ports import NullObserver, Observer, TableSchema
 from ddbmigrate.report import bind_run
@@ -28,7 +27,7 @@ from ddbmigrate.steps.preflight import read_source
 from ddbmigrate.steps.validate import validate_step
 from ddbmigrate.validator import ValidateOptions, ValidationReport
 from ddbmigrate.wiring.accounts import Account, StagingOptions, run_store
-from ddbmigrate.wiring.scope import open_ledger
+from ddbmigrate.wiring.scope import held_run
 
 CUTOVER_TIMEOUT = 900.0
 """Seconds the sentinel and the drain may take before the cutover stops (resumable)."""
@@ -159,27 +158,14 @@ class _Ask:
 @contextmanager
 def _live_run(ask: _Ask) -> Iterator[_LiveRun]:
     """The live run named, under its plan's lock (released on the way out)."""
-    bind_run(ask.observer or NullObserver(), ask.run_id)  # an interrupt names the run
+    observer = ask.observer or NullObserver()
+    bind_run(observer, ask.run_id)  # an interrupt names the run, whenever it comes
     clock = SystemClock()
     store = run_store(ask.staging, ask.dest if ask.dest != Side() else ask.source)
     recorded = Ledger(store, check_run_id(ask.run_id), clock).load()
     plan = _live_plan(ask.run_id, recorded)
-    lock = take_lock(
-        store, command=plan.command, plan=recorded["plan"], run_id=ask.run_id, clock=clock
-    )
-    ledger = open_ledger(
-        store,
-        command=plan.command,
-        plan=recorded["plan"],
-        run_id=ask.run_id,
-        clock=clock,
-        observer=ask.observer or NullObserver(),
-        lock=lock,
-    )
-    try:
+    with held_run(store, plan=plan, run_id=ask.run_id, observer=observer, clock=clock) as ledger:
         yield _opened(plan, ledger, ask)
-    finally:
-        ledger.release()
 
 
 def _live_plan(run_id: str, recorded: dict[str, object]) -> MigratePlan:
