@@ -38,6 +38,7 @@ from ddbmigrate.wiring.commands import (
     policy_documents,
 )
 from ddbmigrate.wiring.engines import check_executors, engine_preflight, open_engine
+from ddbmigrate.wiring.live import CutoverReport, cutover_run, sync
 from ddbmigrate.wiring.records import cleanup, resume, status
 from ddbmigrate.wiring.reporting import (
     Reporting,
@@ -53,6 +54,7 @@ __all__ = [  # the functions, and the types they take and return
     "DEFAULT_ACL",
     "RESUMER_DECIDES",
     "Account",
+    "CutoverReport",
     "EngineChoice",
     "ExportOptions",
     "ExportResult",
@@ -71,6 +73,7 @@ __all__ = [  # the functions, and the types they take and return
     "check_executors",
     "cleanup",
     "copy_schema",
+    "cutover_run",
     "data_plane",
     "engine_preflight",
     "expand_pipeline",
@@ -92,6 +95,7 @@ __all__ = [  # the functions, and the types they take and return
     "run_pipeline",
     "run_store",
     "status",
+    "sync",
     "task_shares",
     "validate",
 ]

@@ -388,6 +388,8 @@ class RunStatus:
     """Items or files recorded as rejected (not written)."""
     rejects_url: str | None = None
     """Where they are listed, when there are any."""
+    live: dict[str, Any] | None = None
+    """A live run's replay, from its shard checkpoints (``steps.live.live_figures``)."""
 
     @property
     def state(self) -> str:
@@ -438,10 +440,22 @@ class RunStatus:
             f"{self.items_exported:,} items",
             f"  import    {self.files_imported:,} files, {self.items_imported:,} items",
             f"  rejects   {self.rejects:,}" + (f" in {self.rejects_url}" if self.rejects else ""),
+            *_live_lines(self.live),
         ]
 
 
 _UNKNOWN_HOLDER = "nobody knows: "
+
+
+def _live_lines(live: dict[str, Any] | None) -> list[str]:
+    if live is None:
+        return []
+    lag = live.get("lag_seconds")
+    return [
+        f"  replay    {live['applied']:,} records applied, {live['shards_open']} shards open, "
+        f"{live['shards_finished']} read to their end, "
+        f"lag {'-' if lag is None else f'{lag:.1f}s'}"
+    ]
 
 
 def run_status(store: Store, run: dict[str, Any], clock: Clock) -> RunStatus:

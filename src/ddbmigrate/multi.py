@@ -137,6 +137,9 @@ def run_tables(
             if fail_fast:
                 stop.set()
             return TableOutcome(job, "failed", error=exc.message, hint=exc.hint)
+        if report.live is not None:  # validated by its cutover
+            note = f"live run {report.run_id}: caught up; next `sync` or `cutover` it"
+            return TableOutcome(job, "done", report, note=note)
         if report.validation is None:
             return TableOutcome(job, "copied", report, note="not validated")
         status = "match" if report.validation.matches else "mismatch"

@@ -55,6 +55,7 @@ _TABLE = {
     "max_rejects",
     "export_method",
     "import_method",
+    "live",
 }
 _THROUGHPUT = {"read_percent", "write_percent", "max_rcu", "max_wcu"}
 _NOTIFY = {"sns", "webhook", "steps"}
@@ -73,6 +74,9 @@ class TableSpec:
     max_rejects: int | None = None
     export_method: str = "scan"
     import_method: str = "batch"
+    live: bool = False
+    """A live migration (``migrate --live``): the table's run stays open for ``sync`` and
+    ``cutover``."""
     line: int = 0
 
 
@@ -343,7 +347,12 @@ def _tables(node: yaml.Node, file: str) -> list[TableSpec]:
     return specs
 
 
-_TABLE_KINDS: dict[str, type] = {"segments": int, "validate": bool, "max_rejects": int}
+_TABLE_KINDS: dict[str, type] = {
+    "segments": int,
+    "validate": bool,
+    "max_rejects": int,
+    "live": bool,
+}
 
 
 def _table(node: yaml.Node, index: int, file: str) -> TableSpec:

@@ -94,6 +94,8 @@ class MigratePlan(_Plan):
     part_max_items: int = 100_000
     export_method: ExportMethod = "scan"
     import_method: ImportMethod = "batch"
+    live: bool = False
+    """A live migration (``--live``): the run stays open for ``sync`` and ``cutover``."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -106,6 +108,9 @@ class MigratePlan(_Plan):
             "part_max_items": self.part_max_items,
             "export_method": self.export_method,
             "import_method": self.import_method,
+            # Only when set: the plans (and plan hashes) of runs that are not live stay as
+            # they were, so their resumes still find them.
+            **({"live": True} if self.live else {}),
         }
 
     @classmethod
@@ -120,6 +125,7 @@ class MigratePlan(_Plan):
             part_max_items=body.get("part_max_items", 100_000),
             export_method=body.get("export_method", "scan"),
             import_method=body.get("import_method", "batch"),
+            live=bool(body.get("live", False)),
         )
 
 

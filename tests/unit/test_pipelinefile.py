@@ -156,6 +156,7 @@ class _Report:
     """Stands in for a MigrateReport that was not validated."""
 
     validation = None
+    live = None
 
 
 def _failing(name: str) -> Callable[[TableJob], _Report]:
@@ -316,3 +317,28 @@ def test_settings_and_strict_settings_are_read(tmp_path: Path) -> None:
     assert load_pipeline(write(tmp_path, GOOD + "settings: keys-only\n")).settings == frozenset()
     with pytest.raises(ConfigError, match=r"yaml:29: settings: .*unknown setting.*pirt"):
         load_pipeline(write(tmp_path, GOOD + "settings: pirt\n"))
+
+
+def test_a_table_may_be_migrated_live(tmp_path: Path) -> None:
+    text = GOOD.replace("    validate: false\n", "    validate: false\n    live: true\n")
+    spec = load_pipeline(write(tmp_path, text))
+    assert [t.live for t in spec.tables] == [False, True, False]
+    bad = GOOD.replace("    validate: false\n", "    live: soon\n")
+    with pytest.raises(ConfigError, match=r"tables\[1\]\.live: expected true or false, got 'soon'"):
+        load_pipeline(write(tmp_path, bad))
+
+
+class _LiveReport:
+    """Stands in for the MigrateReport of a live table: caught up, run left open."""
+
+    validation = None
+    live = object()
+    run_id = "20260101T000000Z-live0001"
+
+
+def test_a_live_table_is_done_and_names_the_run_to_sync_or_cut_over() -> None:
+    jobs = [TableJob(TableSpec(name="a", live=True), "a", "a")]
+    (outcome,) = run_tables(jobs, lambda job: _LiveReport(), concurrency=1, fail_fast=False)  # type: ignore[arg-type,return-value]
+    assert outcome.status == "done"
+    assert outcome.note is not None
+    assert "live run 20260101T000000Z-live0001" in outcome.note

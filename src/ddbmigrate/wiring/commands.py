@@ -36,6 +36,7 @@ from ddbmigrate.wiring.accounts import (
     with_acl,
 )
 from ddbmigrate.wiring.engines import EngineRequest
+from ddbmigrate.wiring.live import live_source
 from ddbmigrate.wiring.managed import managed_paths
 from ddbmigrate.wiring.scope import run_scope
 
@@ -92,6 +93,7 @@ def migrate(
             ),
             observer=observer,
             engine=scope.engine,
+            live=live_source(src) if options.live else None,
         )
 
 
@@ -127,6 +129,7 @@ def migrate_plan(
         part_max_items=options.part_max_items,
         export_method=cast(ExportMethod, options.export_method),  # MigrateOptions checked it
         import_method=cast(ImportMethod, options.import_method),
+        live=options.live,
     )
 
 
@@ -171,6 +174,7 @@ def policy_documents(
     import_method: str = "batch",
     validate: bool = True,
     dest_kms_key_id: str | None = None,
+    live: bool = False,
 ) -> dict[str, policies.PolicyDocument]:
     """The least-privilege policies a migration needs, ARNs filled in; STS is asked for an
     account id only when neither a flag nor a role ARN gives it."""
@@ -191,6 +195,7 @@ def policy_documents(
         export_method=export_method,
         import_method=import_method,
         validate=validate,
+        live=live,
         sse=staging.sse,
         sse_kms_key_id=staging.sse_kms_key_id,
         dest_kms_key_id=dest_kms_key_id,

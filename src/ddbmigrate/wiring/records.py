@@ -4,11 +4,12 @@ plan), list them (``status``), delete a finished one's data (``cleanup``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ddbmigrate.capacity import ThroughputOptions
 from ddbmigrate.checkpoint import (
     Ledger,
+    LedgerDamagedError,
     RunStatus,
     check_run_id,
     find_unfinished,
@@ -27,7 +28,8 @@ from ddbmigrate.importer import ImportResult
 from ddbmigrate.options import ExportOptions, ImportOptions
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.plans import ExportPlan, ImportPlan, MigratePlan, RunPlan, SidePlan, plan_of
-from ddbmigrate.ports import NullObserver, Observer
+from ddbmigrate.ports import NullObserver, Observer, Store
+from ddbmigrate.steps.live import live_figures
 from ddbmigrate.wiring.accounts import StagingOptions, run_store
 from ddbmigrate.wiring.commands import migrate
 from ddbmigrate.wiring.exports import export
@@ -106,6 +108,7 @@ def _resume_migrate(plan: MigratePlan, again: _Resuming) -> MigrateReport:
             part_max_items=plan.part_max_items,
             export_method=plan.export_method,
             import_method=plan.import_method,
+            live=plan.live,
             workers=default_workers() if again.workers is None else again.workers,
             threads=again.threads,
         ),
@@ -193,7 +196,8 @@ def status(*, staging: StagingOptions, side: Side, run_id: str | None = None) ->
     """The runs recorded under ``staging`` (or one of them), with their progress."""
     store = run_store(staging, side)
     runs, damaged = scan_runs(store)
-    found = [run_status(store, run, SystemClock()) for run in runs]
+    clock = SystemClock()
+    found = [_with_live(store, run, run_status(store, run, clock), clock) for run in runs]
     found += [RunStatus.of_damaged(name, error) for name, error in damaged.items()]
     found.sort(key=lambda s: s.run_id)
     if run_id is not None:
@@ -201,6 +205,19 @@ def status(*, staging: StagingOptions, side: Side, run_id: str | None = None) ->
         if not found:
             raise NotFoundError(f"no run {run_id!r} under {store.root}")
     return found
+
+
+def _with_live(
+    store: Store, run: Mapping[str, object], found: RunStatus, clock: SystemClock
+) -> RunStatus:
+    """A live run's status with its replay's figures (from the shard checkpoints)."""
+    if found.damaged or not isinstance(run.get("live"), dict):
+        return found
+    run_dir = Ledger(store, found.run_id, clock).dir
+    try:
+        return replace(found, live=live_figures(store, run_dir, clock))
+    except LedgerDamagedError as exc:
+        return RunStatus.of_damaged(found.run_id, exc)
 
 
 def cleanup(*, staging: StagingOptions, side: Side, run_id: str, force: bool = False) -> list[str]:

@@ -104,6 +104,7 @@ class _PipelineRun:
             max_rejects=spec.max_rejects if job.spec.max_rejects is None else job.spec.max_rejects,
             export_method=job.spec.export_method,
             import_method=job.spec.import_method,
+            live=job.spec.live,
             timeouts=spec.timeouts,
             settings=spec.settings,
             strict_settings=spec.strict_settings,

@@ -73,6 +73,15 @@ def migrate(
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Compare both tables at the end.")
     ] = True,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Live migration: enable the source's stream before the export and replay it "
+            "after the import until caught up; then `sync` and `cutover` (README: Live "
+            "migration).",
+        ),
+    ] = False,
     export_method: Annotated[
         str,
         typer.Option(
@@ -124,6 +133,7 @@ def migrate(
         import_method=import_method,
         settings=parse_settings(settings_choice),
         strict_settings=strict_settings,
+        live=live,
     )
     job = _migration(run, options, staging_options(staging, given))
     ref = RunRef(staging)

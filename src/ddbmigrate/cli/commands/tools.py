@@ -68,6 +68,12 @@ def policies_cmd(
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Include the validation reads.")
     ] = True,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="Include a live migration's stream, UpdateTable and sentinel writes."
+        ),
+    ] = False,
     dest_kms_key_id: Annotated[
         str | None, typer.Option("--dest-kms-key-id", help="KMS key of the new table.")
     ] = None,
@@ -98,6 +104,7 @@ def policies_cmd(
         import_method=choice(import_method, "--import-method", ("batch", "native")),
         validate=validate,
         dest_kms_key_id=dest_kms_key_id,
+        live=live,
     )
     if output is not None:
         print_lines([f"wrote {path}" for path in render_files(docs, output)])
