@@ -17,7 +17,14 @@ from fault_proxy import FaultKind, FaultProxy
 from ddbmigrate import api
 from ddbmigrate.capacity import ThroughputOptions
 from ddbmigrate.config import Side
-from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
+from ddbmigrate.local.env import (
+    BUCKET,
+    DEST_ACCOUNT,
+    DEST_ROLE,
+    SOURCE_ROLE,
+    LocalAWS,
+    bootstrap,
+)
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 
 pytestmark = pytest.mark.faults
@@ -87,7 +94,9 @@ def test_export_keeps_more_than_8_scans_in_flight_when_latency_is_the_limit(
     result = api.export(
         source=through(big_proxy, SOURCE_ROLE),
         table=source,
-        staging=api.StagingOptions(url=f"s3://{BUCKET}/inflight-{uuid.uuid4().hex[:6]}"),
+        staging=api.StagingOptions(
+            url=f"s3://{BUCKET}/inflight-{uuid.uuid4().hex[:6]}", bucket_owner=DEST_ACCOUNT
+        ),
     )
 
     assert result.item_count == ITEMS
@@ -103,7 +112,9 @@ def test_import_keeps_more_than_8_writes_in_flight_within_the_provisioned_capaci
     exported = api.export(
         source=Side(role_arn=SOURCE_ROLE, endpoint_url=local_aws.endpoint_url, region=LOCAL_REGION),
         table=source,
-        staging=api.StagingOptions(url=f"s3://{BUCKET}/inflight-{uuid.uuid4().hex[:6]}"),
+        staging=api.StagingOptions(
+            url=f"s3://{BUCKET}/inflight-{uuid.uuid4().hex[:6]}", bucket_owner=DEST_ACCOUNT
+        ),
         segments=2,
     )
     dest = make_table(local_aws, DEST_ROLE, rcu=1_000, wcu=WCU)
