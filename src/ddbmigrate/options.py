@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ddbmigrate.errors import ConfigError
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format
 
@@ -38,6 +39,16 @@ class ExportOptions:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class BulkSettings:
+    """``--bulk-max-wru`` and ``--bulk-tier`` (checked by ``bulk.BulkOptions``)."""
+
+    max_wru: int | None = None
+    """MaxWriteRequestUnits, at least 1,024; None lets AWS decide."""
+    tier: str = "STANDARD"
+    """PerformanceTier: STANDARD or ACCELERATED."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ImportOptions:
     """What a SOURCE holds, into one table (``ddbmigrate import``)."""
 
@@ -60,6 +71,20 @@ class ImportOptions:
     """Items DynamoDB may refuse (recorded in the run's rejects file) before the run stops."""
     allow_unverified_capacity: bool = False
     """Create a table with high provisioned capacity from a table file no checksum covers."""
+    import_method: str = "batch"
+    """batch (BatchWriteItem within the write budget) or bulk (StartBulkPutItems)."""
+    bulk: BulkSettings | None = None
+    """``--bulk-max-wru`` / ``--bulk-tier`` of a bulk import (None: AWS's defaults)."""
+    boost: int | None = None
+    """``--boost``: the table's write capacity raised to this for the run, then restored."""
+
+    def __post_init__(self) -> None:
+        if self.import_method not in ("batch", "bulk"):
+            raise ConfigError(
+                f"--import-method {self.import_method!r} is not batch or bulk",
+                hint="import writes with --import-method batch (BatchWriteItem) or bulk "
+                "(StartBulkPutItems); native is migrate's",
+            )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -38,6 +38,8 @@ from ddbmigrate.ports import (
     TableSchema,
     TableWriter,
 )
+from ddbmigrate.options import BulkSettings
+from ddbmigrate.steps.bulk import BoostRequest, BulkStep, boost_around, bulk_import_step
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.export import ManagedExport, export_step, managed_export_step
 from ddbmigrate.steps.import_ import ManagedImport, import_step, managed_import_step
@@ -127,6 +129,12 @@ class MigrateOptions:
     """Optional table settings to copy (``--settings``); keys, indexes and billing always."""
     strict_settings: bool = False
     """An optional setting that cannot be read or copied stops the run."""
+    bulk: BulkSettings | None = None
+    """``--bulk-max-wru`` / ``--bulk-tier`` with ``import_method="bulk"``."""
+    boost: int | None = None
+    """``--boost``: the destination's write capacity for the import, restored after."""
+    boost_source: int | None = None
+    """``--boost-source``: the source's read capacity for the export, restored after."""
 
     def __post_init__(self) -> None:
         # Checked here, once, so a wrong method fails before any AWS call.
@@ -167,6 +175,12 @@ class ManagedPaths:
     """Refuses what ImportTable cannot do (LSIs); returns what is applied after it."""
     import_: ManagedImport | None = None
     """ImportTable into a new table, then the settings it cannot set; returns items imported."""
+    bulk: BulkStep | None = None
+    """StartBulkPutItems into the existing (or just created) table, with ``--import-method bulk``."""
+    boost_dest: BoostRequest | None = None
+    """``--boost``: the destination's write capacity raised around the import."""
+    boost_source: BoostRequest | None = None
+    """``--boost-source``: the source's read capacity raised around the scan export."""
 
 
 def _recorded_settings(options: MigrateOptions, ledger: Ledger) -> MigrateOptions:
@@ -389,25 +403,27 @@ def _run_steps(
     options, src = ready.options, ready.src
     action = _schema(ctx, dest, ready, managed)
     if managed.export is None:
-        exported = export_step(
-            ctx,
-            reader=source.reader(options.source_table),
-            schema=src,
-            store=export_store,
-            options=ExportOptions(
-                segments=ready.plan.segments,
-                workers=options.workers,
-                part_max_items=options.part_max_items,
-            ),
-        )
+        with boost_around(_unless_done(ctx, "export", managed.boost_source), ctx.observer):
+            exported = export_step(
+                ctx,
+                reader=source.reader(options.source_table),
+                schema=src,
+                store=export_store,
+                options=ExportOptions(
+                    segments=ready.plan.segments,
+                    workers=options.workers,
+                    part_max_items=options.part_max_items,
+                ),
+            )
         source_plan = detect(import_store, export_id=exported.export_id)
     else:
         exported, source_plan = managed_export_step(ctx, managed.export, src, import_store)
     ctx.observer.message(f"import source: {source_plan.describe(import_store.root)}")
     key = KeySchema.from_description(src.description)
-    imported = _import(
-        ctx, dest, ready, managed=managed, store=import_store, source_plan=source_plan, key=key
-    )
+    with boost_around(_unless_done(ctx, "import", managed.boost_dest), ctx.observer):
+        imported = _import(
+            ctx, dest, ready, managed=managed, store=import_store, source_plan=source_plan, key=key
+        )
     report = _validate(ctx, source, dest, ready, key) if options.validate else None
     ctx.run_ledger.finish()
     return MigrateReport(
@@ -449,6 +465,13 @@ def _import(
 ) -> ImportResult:
     if managed.import_ is not None:
         return managed_import_step(ctx, managed.import_, ready.src, source_plan)
+    if managed.bulk is not None:
+        table = ready.options.dest_table
+        described = dest.admin.read_schema(table)
+        description = described.description if described is not None else {}
+        return bulk_import_step(
+            ctx, managed.bulk, managed.bulk.target(source_plan, store, table, description)
+        )
     return import_step(
         ctx,
         store=store,
@@ -457,6 +480,11 @@ def _import(
         key=key,
         options=ImportOptions(workers=ready.options.workers),
     )
+
+
+def _unless_done(ctx: RunContext, step: str, boost: BoostRequest | None) -> BoostRequest | None:
+    """A step the ledger records as done is skipped: no boost for it."""
+    return None if ctx.run_ledger.step_state(step) == "done" else boost
 
 
 def _validate(

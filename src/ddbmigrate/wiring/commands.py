@@ -8,6 +8,7 @@ from typing import cast
 
 from ddbmigrate import pipeline, policies
 from ddbmigrate.capacity import ThroughputOptions, make_budgets, task_shares
+from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.engines.choice import EngineChoice
@@ -32,6 +33,7 @@ from ddbmigrate.wiring.accounts import (
     store_checks,
     with_acl,
 )
+from ddbmigrate.wiring.bulk import boost_request, bulk_plan, bulk_step, check_bulk_location
 from ddbmigrate.wiring.engines import EngineRequest
 from ddbmigrate.wiring.managed import managed_paths
 from ddbmigrate.wiring.scope import run_scope
@@ -58,6 +60,8 @@ def migrate(
     request = EngineRequest.checked(
         engine, workers=options.workers, threads=options.threads, locations=[staging.url]
     )
+    if options.import_method == "bulk":
+        check_bulk_location(staging.url)
     src, dst = Account(source, "source"), Account(dest, "destination")
     stores = _migrate_stores(src, dst, staging)
     checks = store_checks(stores.export, role="source", write=True)
@@ -84,12 +88,45 @@ def migrate(
             clock=clock,
             ledger=scope.ledger,
             throughput=throughput or ThroughputOptions(),
-            managed=managed_paths(
-                src, dst, staging=staging, owner=stores.owner, options=options, clock=clock
+            managed=_with_bulk_and_boosts(
+                managed_paths(
+                    src, dst, staging=staging, owner=stores.owner, options=options, clock=clock
+                ),
+                (src, dst),
+                scope.ledger,
+                owner=stores.owner,
+                staging=staging,
+                options=options,
             ),
             observer=observer,
             engine=scope.engine,
         )
+
+
+def _with_bulk_and_boosts(
+    managed: pipeline.ManagedPaths,
+    accounts: tuple[Account, Account],
+    ledger: Ledger,
+    *,
+    owner: str | None,
+    staging: StagingOptions,
+    options: MigrateOptions,
+) -> pipeline.ManagedPaths:
+    """The bulk import (``--import-method bulk``) and the boosts the options ask for."""
+    src, dst = accounts
+    bulk = None
+    if options.import_method == "bulk":
+        bulk = bulk_step(dst, options.bulk, owner=owner, staging=staging)
+    return replace(
+        managed,
+        bulk=bulk,
+        boost_dest=boost_request(
+            ledger, dst, side="dest", table=options.dest_table, units=options.boost
+        ),
+        boost_source=boost_request(
+            ledger, src, side="source", table=options.source_table, units=options.boost_source
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +161,7 @@ def migrate_plan(
         part_max_items=options.part_max_items,
         export_method=cast(ExportMethod, options.export_method),  # MigrateOptions checked it
         import_method=cast(ImportMethod, options.import_method),
+        bulk=bulk_plan(options.import_method, options.bulk),
     )
 
 
