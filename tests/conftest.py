@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, MotoServer
 from dynalite import DynaliteMissingError, DynaliteServer
+from dynamoimpl import IMPLEMENTATIONS, DynamoImpl
 
 # Property tests must not depend on how busy the machine is: an example that takes 300 ms
 # while five other test processes share two cores is no bug, so no deadline and no too_slow
@@ -88,3 +89,21 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET_KEY)
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def dynamo_impl(
+    request: pytest.FixtureRequest,
+    moto_server: MotoServer,
+    aws_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> DynamoImpl:
+    """The test once on moto and once on dynalite (tests/dynamoimpl.py), STS and S3 on moto,
+    with the environment that points the tool's DynamoDB there. dynalite starts only for the
+    tests that ask for it."""
+    if request.param == "moto":
+        return DynamoImpl("moto", moto_server.endpoint_url, moto_server.endpoint_url)
+    dynalite: DynaliteServer = request.getfixturevalue("dynalite_server")
+    impl = DynamoImpl("dynalite", dynalite.endpoint_url, moto_server.endpoint_url)
+    impl.use(monkeypatch)
+    return impl

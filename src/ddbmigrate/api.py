@@ -7,6 +7,7 @@ module the CLI calls.
 
 from __future__ import annotations
 
+from ddbmigrate import settings as settings_opt
 from ddbmigrate.capacity import ThroughputOptions, task_shares
 from ddbmigrate.config import Side
 from ddbmigrate.engines.choice import EngineChoice
@@ -169,6 +170,8 @@ def import_(
     observer: Observer | None = None,
     engine: EngineChoice | None = None,
     allow_unverified_capacity: bool = False,
+    settings: frozenset[str] = settings_opt.ALL,
+    strict_settings: bool = False,
 ) -> ImportResult:
     """Import a SOURCE into a table (see ``wiring.imports.import_``): ``options``, or its
     fields as keywords (the older spelling, kept)."""
@@ -184,6 +187,8 @@ def import_(
         threads=threads,
         max_rejects=max_rejects,
         allow_unverified_capacity=allow_unverified_capacity,
+        settings=settings,
+        strict_settings=strict_settings,
     )
     return imports.import_(
         dest=dest,

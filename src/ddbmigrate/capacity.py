@@ -41,14 +41,16 @@ class ThroughputOptions:
 
     def __post_init__(self) -> None:
         # Checked here so a wrong flag fails before any AWS call.
-        for flag, value in (
-            ("--read-percent", self.read_percent),
-            ("--write-percent", self.write_percent),
+        for flag, value, units_flag in (
+            ("--read-percent", self.read_percent, "--max-rcu"),
+            ("--write-percent", self.write_percent, "--max-wcu"),
         ):
             if not MIN_PERCENT <= value <= MAX_PERCENT:
                 raise ConfigError(
-                    f"{flag} {value} is outside {MIN_PERCENT}-{MAX_PERCENT}",
-                    hint="0.5 takes half the table's capacity; above 1.0 uses burst capacity",
+                    f"{flag} {value} is outside {MIN_PERCENT}-{MAX_PERCENT}: it is a fraction "
+                    "of the table's capacity, like Data Pipeline's throughput percent",
+                    hint=f"0.5 takes half the table's capacity (above 1.0 uses burst capacity); "
+                    f"for a number of capacity units per second, pass {units_flag} {value:g}",
                 )
         for flag, cap in (("--max-rcu", self.max_rcu), ("--max-wcu", self.max_wcu)):
             if cap is not None and cap <= 0:

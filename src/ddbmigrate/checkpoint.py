@@ -416,9 +416,9 @@ class RunStatus:
         return [
             f"{self.run_id}  {self.command} {tables}  {state}{held}  (started {self.created})",
             f"  steps     {steps or 'none yet'}",
-            f"  export    {self.segments_done}/{self.segments_total} segments, "
-            f"{self.items_exported} items",
-            f"  import    {self.files_imported} files, {self.items_imported} items",
+            f"  export    {self.segments_done:,}/{self.segments_total:,} segments, "
+            f"{self.items_exported:,} items",
+            f"  import    {self.files_imported:,} files, {self.items_imported:,} items",
         ]
 
 

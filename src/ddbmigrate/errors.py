@@ -113,6 +113,21 @@ class RejectedItemError(FatalError):
     """DynamoDB refused an item for a reason retrying cannot fix (e.g. a ValidationException)."""
 
 
+class StreamUnusableError(FatalError):
+    """A table's change stream cannot carry a live migration: disabled, keys or old images
+    only, another table's, or not the stream the run started on."""
+
+
+class StreamTrimmedError(FatalError):
+    """Stream records the replay had not applied yet are gone (past the 24-hour retention):
+    the replay cannot make an exact copy any more."""
+
+
+class ExpiredIteratorError(DdbMigrateError):
+    """A shard iterator was not used within 15 minutes. Neither transient (sending the same
+    iterator again fails again) nor fatal: the replay opens a new one at its checkpoint."""
+
+
 class ValidationMismatchError(DdbMigrateError):
     """Source and destination differ. Carries the report that says where."""
 

@@ -84,6 +84,9 @@ class ExportResult:
     parts: list[PartInfo]
     bytes_written: int
     seconds: float
+    items_before: int = 0
+    """Items of ``item_count`` an earlier process exported before it stopped (a resume): the
+    rate of this process counts the others only."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -93,6 +96,7 @@ class ExportResult:
             "parts": len(self.parts),
             "bytes": self.bytes_written,
             "seconds": round(self.seconds, 3),
+            "items_before": self.items_before,
         }
 
 
@@ -251,7 +255,7 @@ def export_table(
     parts = [p for seg_parts in per_segment for p in seg_parts]
     total = sum(p.item_count for p in parts)
     layout.finish(store, schema=schema, parts=parts, times=(started_iso, clock.now_iso()))
-    observer.step_finished(STEP, summary=f"{total} items in {len(parts)} parts")
+    observer.step_finished(STEP, summary=f"{total:,} items in {len(parts):,} parts")
     return ExportResult(
         export_id=export_id,
         export_dir=layout.folder,
@@ -260,6 +264,7 @@ def export_table(
         parts=parts,
         bytes_written=sum(p.size for p in parts),
         seconds=clock.monotonic() - t0,
+        items_before=sum(state.items for state in resumed.values()),
     )
 
 

@@ -81,6 +81,8 @@ class ImportResult:
     files: int
     seconds: float
     rejected: int = 0
+    items_before: int = 0
+    """Items of ``item_count`` an earlier process imported before it stopped (a resume)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -88,6 +90,7 @@ class ImportResult:
             "files": self.files,
             "rejected": self.rejected,
             "seconds": round(self.seconds, 3),
+            "items_before": self.items_before,
         }
 
 
@@ -214,37 +217,60 @@ class _Writer:
     def _send_requests(
         self, requests: list[WriteRequest], rng: random.Random, units: float | None = None
     ) -> float:
-        """Send until nothing is left; return what the first call was charged when it took
-        the whole batch (else 0)."""
-        pending = requests
-        stalled = 0
-        charged = 0.0
-        while pending:
-            result = metered(
-                lambda p=pending: self.writer.batch_write(p),  # type: ignore[misc]
-                budget=self.budget,
-                expected=_write_units(pending) if units is None else units,
-                consumed=lambda r: r.consumed,
-                policy=self.options.retry,
-                clock=self.clock,
-                rng=rng,
+        return send_requests(
+            self.writer,
+            requests,
+            budget=self.budget,
+            options=self.options,
+            clock=self.clock,
+            rng=rng,
+            units=units,
+        )
+
+
+def send_requests(
+    writer: TableWriter,
+    requests: list[WriteRequest],
+    *,
+    budget: Budget,
+    options: ImportOptions,
+    clock: Clock,
+    rng: random.Random,
+    units: float | None = None,
+) -> float:
+    """Send one batch until DynamoDB applied every request, under ``budget`` with the retry
+    policy and stall guard of ``options``; return what the first call was charged when it
+    took the whole batch (else 0). A refused item raises RejectedItemError. Import and the
+    live replay (``ddbmigrate.live``) both write through here."""
+    pending = requests
+    stalled = 0
+    charged = 0.0
+    while pending:
+        result = metered(
+            lambda p=pending: writer.batch_write(p),  # type: ignore[misc]
+            budget=budget,
+            expected=_write_units(pending) if units is None else units,
+            consumed=lambda r: r.consumed,
+            policy=options.retry,
+            clock=clock,
+            rng=rng,
+        )
+        stalled = stalled + 1 if len(result.unprocessed) == len(pending) else 0
+        if stalled >= options.max_stalled_rounds:
+            raise _StalledError(
+                f"{writer.table_name!r} accepted none of {len(pending)} items for "
+                f"{stalled} rounds in a row; stopping before anything is lost",
+                hint="raise the table's write capacity or lower --write-percent, then re-run",
             )
-            stalled = stalled + 1 if len(result.unprocessed) == len(pending) else 0
-            if stalled >= self.options.max_stalled_rounds:
-                raise _StalledError(
-                    f"{self.writer.table_name!r} accepted none of {len(pending)} items for "
-                    f"{stalled} rounds in a row; stopping before anything is lost",
-                    hint="raise the table's write capacity or lower --write-percent, then re-run",
-                )
-            if result.unprocessed:
-                if stalled:  # DynamoDB took nothing: the table is at its limit, back off
-                    self.budget.on_throttled()
-                self.clock.sleep(self.options.retry.delay(stalled, rng))
-            if units is not None and not result.unprocessed:
-                charged = result.consumed
-            pending = result.unprocessed
-            units = None
-        return charged
+        if result.unprocessed:
+            if stalled:  # DynamoDB took nothing: the table is at its limit, back off
+                budget.on_throttled()
+            clock.sleep(options.retry.delay(stalled, rng))
+        if units is not None and not result.unprocessed:
+            charged = result.consumed
+        pending = result.unprocessed
+        units = None
+    return charged
 
 
 SUSPECTS_IN_A_ROW = 3
@@ -469,18 +495,24 @@ def import_source(
     observer.step_started(STEP, total=plan.total_items)
     reader = _FileReader(store, plan, key, rejects, options)
     sender = _Writer(writer, key, options, clock, observer, rejects, budget or Unlimited())
+    done = ledger.imported_files() if ledger and not plan.incremental else {}
     if plan.incremental:
         total = _apply_changes(plan, reader, sender)
     else:
-        job = _FileJob(reader, sender, ledger, ledger.imported_files() if ledger else {})
+        job = _FileJob(reader, sender, ledger, done)
         engine = engine or ThreadEngine(options.workers)
         shared = Shared(forward=(ledger, rejects), notify=(observer,), budgets=(sender.budget,))
         total = sum(engine.run(job.run, plan.files, shared=shared))
     if plan.total_items is not None and not plan.incremental and rejects.count == 0:
         _check_total(total, plan.total_items)
-    observer.step_finished(STEP, summary=f"{total} items from {len(plan.files)} files")
+    observer.step_finished(STEP, summary=f"{total:,} items from {len(plan.files):,} files")
     rejects.raise_if_any()
-    return ImportResult(item_count=total, files=len(plan.files), seconds=clock.monotonic() - t0)
+    return ImportResult(
+        item_count=total,
+        files=len(plan.files),
+        seconds=clock.monotonic() - t0,
+        items_before=sum(done.get(file.key, 0) for file in plan.files),
+    )
 
 
 @dataclass(slots=True)
@@ -552,6 +584,6 @@ def _write_units(requests: list[WriteRequest]) -> float:
 def _check_total(total: int, expected: int) -> None:
     if total != expected:
         raise CorruptDataError(
-            f"imported {total} items but manifest-summary.json says {expected}",
+            f"imported {total:,} items but manifest-summary.json says {expected:,}",
             hint="the export's files do not add up to its manifest; export again",
         )

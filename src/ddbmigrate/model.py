@@ -71,7 +71,8 @@ class StoreURL:
 
     @classmethod
     def parse(cls, text: str) -> StoreURL:
-        """Parse ``s3://bucket/prefix``, ``file:///dir`` or a plain path."""
+        """Parse ``s3://bucket/prefix``, ``file:///dir`` or an explicit local path
+        (absolute, ``./…``, ``../…``, ``~/…``); a bare ``name/…`` is refused."""
         if text.startswith("s3://"):
             match = _S3_URL.match(text)
             if not match or not match.group("bucket"):
@@ -84,8 +85,19 @@ class StoreURL:
                 f"staging URL {text!r} uses a scheme ddbmigrate does not know",
                 hint="use s3://BUCKET/PREFIX/ or a local directory",
             )
+        if not text.startswith("file://") and not _explicit_local_path(text):
+            # ``bucket/prefix/`` without s3:// would silently stage on this machine's disk.
+            raise ConfigError(
+                f"staging URL {text!r} is neither s3://BUCKET/PREFIX/ nor an explicit local path",
+                hint=f"did you mean s3://{text} ? For a local directory write ./{text} "
+                "(or an absolute path, or file:///abs/path)",
+            )
         path = text.removeprefix("file://")
         return cls("file", "", str(Path(path).expanduser().resolve()))
+
+    def describe(self) -> str:
+        """For preflight and plan lines: the URL, or "local directory /abs/path"."""
+        return str(self) if self.scheme == "s3" else f"local directory {self.prefix}"
 
     def join(self, *parts: str) -> StoreURL:
         """A URL below this one."""
@@ -99,6 +111,15 @@ class StoreURL:
         if self.scheme == "s3":
             return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
         return self.prefix
+
+
+def _explicit_local_path(text: str) -> bool:
+    """Absolute, home-relative, or starting at ``.``/``..``: a path nobody takes for a bucket."""
+    return (
+        text in (".", "..")
+        or text.startswith(("/", "./", "../", "~"))
+        or Path(text).is_absolute()  # a Windows drive path
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,16 +58,16 @@ class Prefixed:
         self._label = label
 
     def step_started(self, step: str, *, total: int | None) -> None:
-        self._inner.step_started(f"{self._label} {step}", total=total)
+        self._inner.step_started(f"[{self._label}] {step}", total=total)
 
     def advanced(self, step: str, items: int) -> None:
-        self._inner.advanced(f"{self._label} {step}", items)
+        self._inner.advanced(f"[{self._label}] {step}", items)
 
     def message(self, text: str) -> None:
         self._inner.message(f"[{self._label}] {text}")
 
     def step_finished(self, step: str, *, summary: str) -> None:
-        self._inner.step_finished(f"{self._label} {step}", summary=summary)
+        self._inner.step_finished(f"[{self._label}] {step}", summary=summary)
 
 
 def expand_tables(
@@ -85,7 +85,7 @@ def expand_tables(
         matched = sorted(t for t in listed if fnmatch.fnmatchcase(t, spec.glob or ""))
         if not matched:
             raise ConfigError(
-                f"{file} line {spec.line}: glob {spec.glob!r} matches no table in the source "
+                f"{file}:{spec.line}: tables: glob {spec.glob!r} matches no table in the source "
                 f"account ({len(listed)} tables there)",
                 hint="check the pattern (globs are case-sensitive) and the source region",
             )
@@ -100,8 +100,9 @@ def _check_destinations(jobs: list[TableJob], file: str) -> None:
         other = seen.get(job.dest_table)
         if other is not None:
             raise ConfigError(
-                f"{file} lines {other.spec.line} and {job.spec.line}: {other.source_table!r} and "
-                f"{job.source_table!r} both go to destination table {job.dest_table!r}",
+                f"{file}:{job.spec.line}: tables: {other.source_table!r} (line "
+                f"{other.spec.line}) and {job.source_table!r} both go to destination table "
+                f"{job.dest_table!r}",
                 hint="give one of them another 'to'",
             )
         seen[job.dest_table] = job

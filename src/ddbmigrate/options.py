@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format
+from ddbmigrate.settings import ALL as ALL_SETTINGS
 
 THREADS = 4
 """Units each local worker runs at once (``engines.local.DEFAULT_THREADS``)."""
@@ -71,6 +72,10 @@ class ImportOptions:
     """Items DynamoDB may refuse (recorded in the run's rejects file) before the run stops."""
     allow_unverified_capacity: bool = False
     """Create a table with high provisioned capacity from a table file no checksum covers."""
+    settings: frozenset[str] = ALL_SETTINGS
+    """The optional settings a created table gets (``settings.ALL``), best effort..."""
+    strict_settings: bool = False
+    """...unless this: one that cannot be read or copied stops the run (as ``migrate``)."""
     import_method: str = "batch"
     """batch (BatchWriteItem within the write budget) or bulk (StartBulkPutItems)."""
     bulk: BulkSettings | None = None

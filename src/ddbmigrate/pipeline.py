@@ -185,15 +185,12 @@ class ManagedPaths:
 
 def _recorded_settings(options: MigrateOptions, ledger: Ledger) -> MigrateOptions:
     """The settings choice the run recorded when it went past the source's settings: a
-    resume finishes the same table (and stays strict when it was)."""
+    resume finishes the same table. Strictness is this command's own: a run stopped by
+    ``--strict-settings`` at a setting the destination cannot set goes on without the flag."""
     recorded = ledger.run.get("settings")
     if recorded is None:
         return options
-    return replace(
-        options,
-        settings=opt.parse_settings(str(recorded)),
-        strict_settings=options.strict_settings or bool(ledger.run.get("strict_settings")),
-    )
+    return replace(options, settings=opt.parse_settings(str(recorded)))
 
 
 def _check_managed_import(

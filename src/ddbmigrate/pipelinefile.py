@@ -7,6 +7,7 @@ same way ``migrate`` flags do.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from ddbmigrate.engines.choice import ENGINES, EngineChoice
 from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers, max_workers
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.settings import ALL, parse_settings
+from ddbmigrate.yamlwords import at, key_on_line, yaml_error
 
 STEPS = ("preflight", "schema", "export", "import", "validate")
 _TOP = {
@@ -124,39 +126,32 @@ def load_pipeline(path: Path) -> PipelineSpec:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(yaml_error(str(path), exc)) from None
+        raise ConfigError(yaml_error(str(path), text, exc)) from None
     except ValueError as exc:  # a date like 2024-13-01: PyYAML says so without a line
-        line = _unreadable_line(root) if root is not None else 0
-        raise ConfigError(f"{path}:{line}: a value cannot be read ({exc})") from None
+        node = _unreadable(root) if root is not None else None
+        line = node.start_mark.line + 1 if node is not None else 0
+        raise ConfigError(
+            at(str(path), line, key_on_line(text, line), f"a value that cannot be read ({exc})")
+        ) from None
     if not isinstance(root, yaml.MappingNode):
-        raise ConfigError(f"{path}: the file must be a mapping of settings (see the README)")
+        raise ConfigError(
+            f"{path}:1: expected a mapping of settings (key: value lines), see the README's example"
+        )
     return _spec(str(path), root)
 
 
-def yaml_error(file: str, exc: yaml.YAMLError) -> str:
-    """``file:line: problem`` from PyYAML's error, on one line.
-
-    PyYAML's own text quotes the offending line (a snippet), which may hold a secret, and
-    spans several lines; only its problem and context words are kept."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    where = f"{file}:{mark.line + 1}" if mark is not None else file
-    words = [getattr(exc, "context", None), getattr(exc, "problem", None)]
-    text = "; ".join(str(w) for w in words if w) or type(exc).__name__
-    return f"{where}: {' '.join(text.split())}"
-
-
-def _unreadable_line(node: yaml.Node) -> int:
-    """The line of the first scalar below ``node`` that PyYAML cannot construct."""
+def _unreadable(node: yaml.Node) -> yaml.Node | None:
+    """The first scalar below ``node`` that PyYAML cannot construct."""
     if isinstance(node, yaml.ScalarNode):
         try:
             yaml.safe_load(yaml.serialize(node))
         except ValueError:
-            return int(node.start_mark.line) + 1
-        return 0
+            return node
+        return None
     children = node.value if isinstance(node, yaml.SequenceNode) else []
     if isinstance(node, yaml.MappingNode):
         children = [child for pair in node.value for child in pair]
-    return next((line for line in map(_unreadable_line, children) if line), 0)
+    return next((found for found in map(_unreadable, children) if found is not None), None)
 
 
 # Fields whose values are never shown in a message: they may be secret.
@@ -168,39 +163,65 @@ def _is_secret(field_path: str) -> bool:
     return any(word in name for word in _SECRET_FIELDS)
 
 
-def _mapping(name: str, node: yaml.Node, allowed: set[str], where: str) -> dict[str, yaml.Node]:
+def _error(
+    file: str, node: yaml.Node, field_path: str, message: str, hint: str | None = None
+) -> ConfigError:
+    """``file:line: field: message``, the line being the node's."""
+    return ConfigError(at(file, node.start_mark.line + 1, field_path, message), hint=hint)
+
+
+def _got(node: yaml.Node, field_path: str) -> str:
+    """What was written, as a message shows it: never a secret's value."""
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if _is_secret(field_path):
+        return "a value not shown here (it may be secret)"
+    return repr(str(node.value))
+
+
+_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+
+
+def _mapping(
+    name: str, node: yaml.Node, allowed: set[str], file: str, prefix: str = ""
+) -> dict[str, yaml.Node]:
+    """The keys of a mapping node; an unknown key is refused naming those allowed."""
     if not isinstance(node, yaml.MappingNode):
-        raise ConfigError(f"{where}: {name} must be a mapping")
+        raise _error(file, node, name, f"expected key: value lines, got {_got(node, name)}")
     found: dict[str, yaml.Node] = {}
     for key_node, value_node in node.value:
         key = str(key_node.value)
         if key not in allowed:
-            line = key_node.start_mark.line + 1
-            file = where.split(" line ", maxsplit=1)[0]
-            raise ConfigError(
-                f"{file} line {line}: unknown key {key!r} in {name}",
-                hint=f"allowed keys: {', '.join(sorted(allowed))}",
+            close = difflib.get_close_matches(key, allowed, n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
+            raise _error(
+                file,
+                key_node,
+                f"{prefix}{key}",
+                f"not a key of {name}{guess}",
+                hint=f"the keys of {name} are {', '.join(sorted(allowed))}",
             )
         found[key] = value_node
     return found
 
 
 def _scalar(node: yaml.Node, kind: type, field_path: str, file: str) -> Any:
-    where = f"{file} line {node.start_mark.line + 1}, {field_path}"
+    expected = f"expected {_WORDS[kind]}, got {_got(node, field_path)}"
     if not isinstance(node, yaml.ScalarNode):
-        raise ConfigError(f"{where}: expected a {kind.__name__}")
+        raise _error(file, node, field_path, expected)
     try:
         value = yaml.safe_load(yaml.serialize(node))
     except yaml.YAMLError as exc:  # not reached after load_pipeline's safe_load; kept safe
-        raise ConfigError(f"{where}: cannot be read ({type(exc).__name__})") from None
+        raise _error(file, node, field_path, f"cannot be read ({type(exc).__name__})") from None
     if kind is str and _unquoted_number(node, value):
         # ``external_id: 123456`` means the text the user wrote, not a number to refuse.
         return str(node.value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        shown = "the value" if _is_secret(field_path) else repr(value)
-        raise ConfigError(f"{where}: {shown} is not a {kind.__name__}")
+        raise _error(file, node, field_path, expected)
     return value
 
 
@@ -209,19 +230,27 @@ def _unquoted_number(node: yaml.ScalarNode, value: Any) -> bool:
 
 
 def _side(node: yaml.Node, name: str, file: str) -> Side:
-    where = f"{file} line {node.start_mark.line + 1}"
-    fields = _mapping(name, node, set(SIDE_FIELDS), where)
+    fields = _mapping(name, node, set(SIDE_FIELDS), file, prefix=f"{name}.")
     return Side(**{k: _scalar(v, str, f"{name}.{k}", file) for k, v in fields.items()})
 
 
+_REQUIRED = ("source", "destination", "staging", "tables")
+
+
 def _spec(file: str, root: yaml.MappingNode) -> PipelineSpec:
-    top = _mapping("the file", root, _TOP, f"{file} line 1")
-    for required in ("source", "destination", "staging", "tables"):
+    top = _mapping("a pipeline file", root, _TOP, file)
+    for required in _REQUIRED:
         if required not in top:
-            raise ConfigError(f"{file}: missing {required!r}", hint="see the README's example")
+            raise _error(
+                file,
+                root,
+                required,
+                f"missing: a pipeline file needs {', '.join(_REQUIRED[:-1])} and tables",
+                hint="see the README's example",
+            )
     version = _scalar(top["version"], int, "version", file) if "version" in top else 1
     if version != 1:
-        raise ConfigError(f"{file}: version {version} is not supported (this ddbmigrate reads 1)")
+        raise _error(file, top["version"], "version", f"{version} is not supported (only 1 is)")
     notify = _notify(top.get("notify"), file)
     engine = _engine(top, file)
     return PipelineSpec(
@@ -259,12 +288,12 @@ def _spec(file: str, root: yaml.MappingNode) -> PipelineSpec:
 
 def _settings(node: yaml.Node | None, file: str) -> frozenset[str]:
     text = _opt_str(node, "settings", file)
-    if text is None:
+    if node is None or text is None:
         return ALL
     try:
         return parse_settings(text)
     except ConfigError as exc:
-        raise ConfigError(f"{file}: settings: {exc.message}", hint=exc.hint) from None
+        raise _error(file, node, "settings", exc.message, hint=exc.hint) from None
 
 
 def _local_workers(top: dict[str, yaml.Node], file: str) -> int:
@@ -275,10 +304,10 @@ def _engine(top: dict[str, yaml.Node], file: str) -> EngineChoice:
     """``engine`` and ``spark_master``; with spark, ``workers`` is the tasks at once."""
     name = _opt_str(top.get("engine"), "engine", file) or "local"
     if name not in ENGINES:
-        raise ConfigError(f"{file}: engine {name!r} is not one of {', '.join(ENGINES)}")
+        raise _error(file, top["engine"], "engine", f"{name!r} is not one of {', '.join(ENGINES)}")
     master = _opt_str(top.get("spark_master"), "spark_master", file)
     if master and name != "spark":
-        raise ConfigError(f"{file}: spark_master needs engine: spark")
+        raise _error(file, top["spark_master"], "spark_master", "needs engine: spark")
     tasks = None
     if name == "spark" and "workers" in top:
         tasks = _int_in(top["workers"], "workers", file, 1, 1_000_000, default=1)
@@ -296,20 +325,25 @@ def _int_in(
         return default
     value = int(_scalar(node, int, name, file))
     if not low <= value <= high:
-        line = node.start_mark.line + 1
-        raise ConfigError(f"{file} line {line}, {name}: {value} is outside {low}..{high}")
+        raise _error(file, node, name, f"expected a whole number from {low} to {high}, got {value}")
     return value
 
 
 def _tables(node: yaml.Node, file: str) -> list[TableSpec]:
     if not isinstance(node, yaml.SequenceNode) or not node.value:
-        raise ConfigError(
-            f"{file} line {node.start_mark.line + 1}, tables: expected a list of table names "
-            "or mappings with name/glob"
+        raise _error(
+            file,
+            node,
+            "tables",
+            "expected a list of table names or of mappings with name or glob, "
+            f"got {_got(node, 'tables')}",
         )
     specs = [_table(item, i, file) for i, item in enumerate(node.value)]
     _check_unique_destinations(specs, file)
     return specs
+
+
+_TABLE_KINDS: dict[str, type] = {"segments": int, "validate": bool, "max_rejects": int}
 
 
 def _table(node: yaml.Node, index: int, file: str) -> TableSpec:
@@ -317,24 +351,28 @@ def _table(node: yaml.Node, index: int, file: str) -> TableSpec:
     where = f"tables[{index}]"
     if isinstance(node, yaml.ScalarNode):
         return TableSpec(name=_scalar(node, str, where, file), line=line)
-    fields = _mapping(where, node, _TABLE, f"{file} line {line}")
+    fields = _mapping(where, node, _TABLE, file, prefix=f"{where}.")
     values: dict[str, Any] = {}
     for key, value in fields.items():
-        kind: type = {"segments": int, "validate": bool, "max_rejects": int}.get(key, str)
-        values[key] = _scalar(value, kind, f"{where}.{key}", file)
+        values[key] = _scalar(value, _TABLE_KINDS.get(key, str), f"{where}.{key}", file)
     if ("name" in values) == ("glob" in values):
-        raise ConfigError(f"{file} line {line}, {where}: give exactly one of name or glob")
+        raise _error(file, node, where, "give exactly one of name or glob")
     if "glob" in values and "to" in values:
-        raise ConfigError(
-            f"{file} line {line}, {where}: a glob cannot be renamed with 'to'",
+        raise _error(
+            file,
+            fields["to"],
+            f"{where}.to",
+            "a glob cannot be renamed with 'to'",
             hint="list the tables one by one to rename them",
         )
     methods = (("export_method", ("scan", "native")), ("import_method", ("batch", "native")))
     for key, allowed in methods:
         if key in values and values[key] not in allowed:
-            raise ConfigError(
-                f"{file} line {line}, {where}.{key}: {values[key]!r} is not one of "
-                f"{', '.join(allowed)}"
+            raise _error(
+                file,
+                fields[key],
+                f"{where}.{key}",
+                f"expected one of {', '.join(allowed)}, got {values[key]!r}",
             )
     return TableSpec(line=line, **values)
 
@@ -347,8 +385,13 @@ def _check_unique_destinations(specs: list[TableSpec], file: str) -> None:
         target = spec.to or spec.name
         if target in seen:
             raise ConfigError(
-                f"{file} line {spec.line}: two tables are mapped to destination {target!r} "
-                f"(the other at line {seen[target]})",
+                at(
+                    file,
+                    spec.line,
+                    "tables",
+                    f"two tables are mapped to destination {target!r} "
+                    f"(the other at line {seen[target]})",
+                ),
                 hint="give one of them another 'to'",
             )
         seen[target] = spec.line
@@ -357,7 +400,7 @@ def _check_unique_destinations(specs: list[TableSpec], file: str) -> None:
 def _throughput(node: yaml.Node | None, file: str) -> dict[str, float]:
     if node is None:
         return {}
-    fields = _mapping("throughput", node, _THROUGHPUT, f"{file} line {node.start_mark.line + 1}")
+    fields = _mapping("throughput", node, _THROUGHPUT, file, prefix="throughput.")
     return {k: float(_scalar(v, float, f"throughput.{k}", file)) for k, v in fields.items()}
 
 
@@ -365,12 +408,15 @@ def _steps(node: yaml.Node | None, file: str) -> tuple[str, ...]:
     if node is None:
         return STEPS
     if not isinstance(node, yaml.SequenceNode):
-        raise ConfigError(f"{file} line {node.start_mark.line + 1}, steps: expected a list")
+        raise _error(file, node, "steps", f"expected a list of steps, got {_got(node, 'steps')}")
     steps = tuple(str(_scalar(n, str, "steps", file)) for n in node.value)
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
-        raise ConfigError(
-            f"{file} line {node.start_mark.line + 1}, steps: unknown step(s) {unknown}",
+        raise _error(
+            file,
+            node,
+            "steps",
+            f"unknown step(s) {', '.join(map(repr, unknown))}",
             hint=f"steps are {', '.join(STEPS)}",
         )
     return steps
@@ -379,7 +425,7 @@ def _steps(node: yaml.Node | None, file: str) -> tuple[str, ...]:
 def _retries(node: yaml.Node | None, file: str) -> dict[str, int]:
     if node is None:
         return {}
-    fields = _mapping("retries", node, set(STEPS), f"{file} line {node.start_mark.line + 1}")
+    fields = _mapping("retries", node, set(STEPS), file, prefix="retries.")
     return {k: _int_in(v, f"retries.{k}", file, 1, 100, default=1) for k, v in fields.items()}
 
 
@@ -387,30 +433,36 @@ def _timeouts(node: yaml.Node | None, file: str) -> dict[str, float]:
     if node is None:
         return {}
     allowed = {"export", "import", "validate"}
-    fields = _mapping("timeouts", node, allowed, f"{file} line {node.start_mark.line + 1}")
+    fields = _mapping("timeouts", node, allowed, file, prefix="timeouts.")
     found = {k: float(_scalar(v, float, f"timeouts.{k}", file)) for k, v in fields.items()}
     for key, seconds in found.items():
         if seconds <= 0:
-            raise ConfigError(f"{file}: timeouts.{key} must be above 0 seconds")
+            raise _error(
+                file, fields[key], f"timeouts.{key}", f"expected seconds above 0, got {seconds:g}"
+            )
     return found
 
 
 def _notify(node: yaml.Node | None, file: str) -> dict[str, Any]:
     if node is None:
         return {}
-    fields = _mapping("notify", node, _NOTIFY, f"{file} line {node.start_mark.line + 1}")
+    fields = _mapping("notify", node, _NOTIFY, file, prefix="notify.")
     out: dict[str, Any] = {}
     for key, value in fields.items():
         out[key] = _scalar(value, bool if key == "steps" else str, f"notify.{key}", file)
     if "sns" in out and not str(out["sns"]).startswith("arn:aws"):
-        raise ConfigError(
-            f"{file} line {fields['sns'].start_mark.line + 1}, notify.sns: "
-            "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)"
+        raise _error(
+            file,
+            fields["sns"],
+            "notify.sns",
+            "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)",
         )
     if "webhook" in out and not str(out["webhook"]).startswith(("http://", "https://")):
         # A webhook URL may carry credentials or a token: the message never shows it.
-        raise ConfigError(
-            f"{file} line {fields['webhook'].start_mark.line + 1}, notify.webhook: "
-            "not an http:// or https:// URL (the value is not shown: it may hold a secret)"
+        raise _error(
+            file,
+            fields["webhook"],
+            "notify.webhook",
+            "not an http:// or https:// URL (the value is not shown: it may hold a secret)",
         )
     return out

@@ -55,6 +55,14 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:(iam::\d{12}:role/.+|sts::\d{12}:assumed-role/.+)$")
+_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
+
+
+def account_in_arn(arn: str | None) -> str | None:
+    """The account id an IAM/STS ARN names (``arn:aws:iam::ACCOUNT:role/NAME``), else None:
+    the policies a role needs are written before the role (or any credentials) exist."""
+    match = _ARN_ACCOUNT.match(arn or "")
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -471,3 +479,61 @@ def _ordered(statement: Statement) -> Statement:
 
 def _document(statements: list[Statement]) -> PolicyDocument:
     return {"Version": VERSION, "Statement": statements}
+
+
+# --- bulk import and capacity boost (issue 16; not yet part of policies()) --------------------
+
+
+def bulk_import_statements(plan: PolicyPlan) -> list[Statement]:
+    """What the destination role needs, beyond :func:`dest_role_policy`, to load an export
+    with StartBulkPutItems (``ddbmigrate.bulk``). DynamoDB reads the data files and writes
+    the error report with the caller's permissions, as ImportTable does; reading them is
+    ReadExportsAndManifests already. The bulk operation's ARN format is not documented in
+    the botocore model: it is assumed to be below its table's ARN (ADR 0034)."""
+    return [
+        _allow(
+            "StartBulkLoadIntoDestTable",
+            ["dynamodb:StartBulkPutItems"],
+            _tables(plan, source=False),
+        ),
+        _allow(
+            "FollowAndCancelBulkLoad",
+            ["dynamodb:CancelBulkOperation", "dynamodb:DescribeBulkOperation"],
+            _tables(plan, source=False, suffix="/*"),
+        ),
+        # The error report (written by DynamoDB) and the operation's record (ddbmigrate's).
+        _allow(
+            "WriteBulkErrorReportAndRecord", ["s3:PutObject"], _objects(plan, f"{_RUNS}/*/bulk/*")
+        ),
+    ]
+
+
+def boost_statements(plan: PolicyPlan, *, source: bool) -> list[Statement]:
+    """What a role needs, beyond its document, to raise and restore its tables' capacity
+    (``ddbmigrate.boost``): UpdateTable, and the tables' Application Auto Scaling targets.
+    Scalable target ARNs end in a random id, so RegisterScalableTarget goes on all of the
+    account's targets, limited to DynamoDB's; DescribeScalableTargets has no resource type.
+    DescribeTable is in both documents already."""
+    side, region, account = (
+        ("Source", plan.source_region, plan.source_account)
+        if source
+        else ("Dest", plan.dest_region, plan.dest_account)
+    )
+    targets = f"arn:{plan.partition}:application-autoscaling:{region}:{account}:scalable-target/*"
+    register = _allow(
+        f"Boost{side}AutoScalingTargets",
+        ["application-autoscaling:RegisterScalableTarget"],
+        targets,
+    )
+    register["Condition"] = {
+        "StringEquals": {"application-autoscaling:service-namespace": "dynamodb"}
+    }
+    return [
+        _allow(f"Boost{side}TableCapacity", ["dynamodb:UpdateTable"], _tables(plan, source=source)),
+        register,
+        _allow(
+            f"Read{side}AutoScalingTargets",
+            ["application-autoscaling:DescribeScalableTargets"],
+            "*",
+        ),
+    ]

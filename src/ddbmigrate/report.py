@@ -1,4 +1,5 @@
-"""The run's report: items per second over time per step, report.json and a one-page HTML.
+"""The run's report: items per second over time per step, and report.json (the one-page HTML
+is drawn from it by ``ddbmigrate.render``).
 
 ``RateRecorder`` is an ``Observer`` wrapper: it forwards every call and samples each step's
 throughput on the injected clock, so the report is built from what the run did rather than
@@ -7,10 +8,8 @@ from a second pass over the ledger.
 
 from __future__ import annotations
 
-import html
-import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,176 +298,9 @@ def write_report_files(
     return keys
 
 
-# --- the one-page HTML report --------------------------------------------------------------
-
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
-_W, _H = 760, 300
-_LEFT, _RIGHT, _TOP, _BOTTOM = 70, 20, 20, 40
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:820px;color:#222}
-h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
-table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:4px 8px;
-text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.success{color:#1a7f37}.failure{color:#c62828}.warning{color:#9a6700}.hint{color:#555}
-svg text{font:11px system-ui,sans-serif;fill:#444}
-"""
-
-
 def render_html(report: Mapping[str, Any]) -> str:
-    """One self-contained page: the verdict, per-table results, the items/s chart."""
-    e = _esc
-    outcome = str(report.get("outcome", ""))
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>ddbmigrate run {e(report.get('run_id') or '')}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>ddbmigrate run {e(report.get('run_id') or '(not started)')}</h1>",
-        f'<p class="{e(outcome)}"><strong>{e(outcome.upper())}</strong>'
-        f" — started {e(report.get('started_at'))}, finished {e(report.get('finished_at'))},"
-        f" {_num(report.get('duration_s'))} s</p>",
-        *_error_html(report.get("error")),
-        "<h2>Tables</h2>",
-        _tables_html(report.get("tables") or []),
-        "<h2>Items per second</h2>",
-        _chart_svg((report.get("series") or {}).get("items_per_s") or {}),
-        "</body></html>",
-    ]
-    return "\n".join(parts) + "\n"
+    """The one-page HTML report (kept here so old imports work; the page is drawn by
+    ``ddbmigrate.render.html``, which this core module loads only when asked)."""
+    from ddbmigrate.render.html import render_html as draw  # noqa: PLC0415 - presentation
 
-
-def _esc(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _num(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "-"
-    return f"{value:,.0f}" if isinstance(value, int) or value >= 100 else f"{value:,.1f}"
-
-
-def _error_html(error: object) -> list[str]:
-    if not isinstance(error, Mapping):
-        return []
-    lines = [f'<p class="failure">error: {_esc(error.get("message"))}</p>']
-    if error.get("hint"):
-        lines.append(f'<p class="hint">hint: {_esc(error.get("hint"))}</p>')
-    return lines
-
-
-def _tables_html(tables: Sequence[Mapping[str, Any]]) -> str:
-    head = (
-        "<table><thead><tr><th>table</th><th>step</th><th>outcome</th><th>items</th>"
-        "<th>seconds</th><th>items/s</th><th>summary</th></tr></thead><tbody>"
-    )
-    rows = [row for table in tables for row in _table_rows(table)]
-    if not rows:
-        rows = ['<tr><td colspan="7">no steps ran</td></tr>']
-    return head + "".join(rows) + "</tbody></table>"
-
-
-def _table_rows(table: Mapping[str, Any]) -> list[str]:
-    e = _esc
-    name = f"{table.get('source_table')} → {table.get('dest_table')}"
-    steps = list(table.get("steps") or [])
-    rows = [
-        f"<tr><td>{e(name)}</td><td>{e(s.get('step'))}</td>"
-        f'<td class="{e(_outcome_class(s.get("outcome")))}">{e(s.get("outcome"))}</td>'
-        f'<td class="n">{_num(s.get("items"))}</td><td class="n">{_num(s.get("duration_s"))}</td>'
-        f'<td class="n">{_num(s.get("items_per_s"))}</td><td>{e(s.get("summary"))}</td></tr>'
-        for s in steps
-    ]
-    verdict = (table.get("validation") or {}).get("summary") if table.get("validation") else None
-    outcome = str(table.get("outcome", ""))
-    rows += _settings_rows(name, table.get("settings") or [])
-    rows.append(
-        f'<tr><td>{e(name)}</td><td>result</td><td class="{e(outcome)}">{e(outcome)}</td>'
-        f'<td colspan="4">{e(verdict or (table.get("error") or {}).get("message") or "")}</td></tr>'
-    )
-    return rows
-
-
-def _settings_rows(name: str, settings: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One row per optional table setting: copied, or not copied and why."""
-    e = _esc
-    rows = []
-    for entry in settings:
-        copied = bool(entry.get("copied"))
-        outcome = "copied" if copied else "not copied"
-        rows.append(
-            f"<tr><td>{e(name)}</td><td>setting {e(entry.get('label'))}</td>"
-            f'<td class="{"success" if copied else "warning"}">{outcome}</td>'
-            f'<td colspan="4">{e(entry.get("reason") or "")}</td></tr>'
-        )
-    return rows
-
-
-def _outcome_class(outcome: object) -> str:
-    return {"done": "success", "failed": "failure"}.get(str(outcome), "")
-
-
-def _chart_svg(series: Mapping[str, Sequence[Sequence[float]]]) -> str:
-    """A line per step: x seconds since the run started, y items/s. Inline, no scripts."""
-    points = [p for samples in series.values() for p in samples]
-    if len(points) < 2:
-        return "<p>No throughput samples were recorded.</p>"
-    x_max = _nice(max(p[0] for p in points) or 1.0)
-    y_max = _nice(max(p[1] for p in points) or 1.0)
-    width, height = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
-
-    def xy(t: float, rate: float) -> str:
-        return f"{_LEFT + t / x_max * width:.1f},{_TOP + height - rate / y_max * height:.1f}"
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
-        f'viewBox="0 0 {_W} {_H}" role="img" aria-label="items per second over time">',
-        *_axes(x_max, y_max, width, height),
-    ]
-    for index, (step, samples) in enumerate(series.items()):
-        color = _COLORS[index % len(_COLORS)]
-        line = " ".join(xy(t, rate) for t, rate in samples)
-        out.append(
-            f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{line}">'
-            f"<title>{_esc(step)}</title></polyline>"
-        )
-        y = _TOP + 12 + 14 * index
-        out.append(
-            f'<rect x="{_W - _RIGHT - 110}" y="{y - 8}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{_W - _RIGHT - 95}" y="{y + 1}">{_esc(step)}</text>'
-        )
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def _axes(x_max: float, y_max: float, width: float, height: float) -> list[str]:
-    bottom = _TOP + height
-    out = [
-        f'<line x1="{_LEFT}" y1="{bottom}" x2="{_LEFT + width}" y2="{bottom}" stroke="#888"/>',
-        f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" y2="{bottom}" stroke="#888"/>',
-        f'<text x="{_LEFT + width / 2:.0f}" y="{_H - 5}" text-anchor="middle">'
-        "seconds since start</text>",
-    ]
-    for i in range(5):
-        frac = i / 4
-        x = _LEFT + frac * width
-        y = bottom - frac * height
-        out.append(
-            f'<text x="{x:.1f}" y="{bottom + 15}" text-anchor="middle">{_tick(frac * x_max)}</text>'
-        )
-        out.append(
-            f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + width}" y2="{y:.1f}" stroke="#eee"/>'
-            f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_tick(frac * y_max)}</text>'
-        )
-    return out
-
-
-def _nice(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above ``value``."""
-    if value <= 0 or not math.isfinite(value):
-        return 1.0
-    power = 10.0 ** math.floor(math.log10(value))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= value)
-
-
-def _tick(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:,.1f}"
+    return draw(report)

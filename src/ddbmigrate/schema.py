@@ -281,6 +281,18 @@ def missing_settings(target: TableTarget, table: TableSchema) -> list[Setting]:
     return found
 
 
+def ignored_by_create(target: TableTarget, table: TableSchema) -> dict[str, str]:
+    """Optional settings that CreateTable was sent (``table`` was made from ``target``'s
+    request) and ``table`` does not show: setting name -> request field. The endpoint took
+    the field and ignored it, so it does not implement that setting; dynalite does this with
+    StreamSpecification, TableClass and DeletionProtectionEnabled, and answers the UpdateTable
+    that would set them with a ValidationException."""
+    return {
+        str(s.setting): _REQUEST_FIELDS[str(s.setting)]
+        for s in _table_settings(target.request, table.description)
+    }
+
+
 def _check_lsis(request: dict[str, Any], desc: dict[str, Any], table: str) -> None:
     have = {i["IndexName"] for i in desc.get("LocalSecondaryIndexes") or []}
     lacking = [i["IndexName"] for i in request.get("LocalSecondaryIndexes") or []]

@@ -388,4 +388,4 @@ def _pct(fraction: float) -> str:
 
 
 def _fmt(units: float) -> str:
-    return f"{units:.0f}" if units >= 10 or units == int(units) else f"{units:.2f}"
+    return f"{units:,.0f}" if units >= 10 or units == int(units) else f"{units:.2f}"

@@ -77,13 +77,13 @@ class ValidationReport:
         """One line for humans."""
         if self.matches:
             return (
-                f"MATCH: {self.dest_count} of {self.source_count} items identical "
+                f"MATCH: {self.dest_count:,} of {self.source_count:,} items identical "
                 f"({self.source_table} -> {self.dest_table})"
             )
         return (
-            f"MISMATCH: source {self.source_count} items, destination {self.dest_count}; "
-            f"{self.missing_count} missing, {self.extra_count} extra, "
-            f"{self.changed_count} changed"
+            f"MISMATCH: source {self.source_count:,} items, destination {self.dest_count:,}; "
+            f"{self.missing_count:,} missing, {self.extra_count:,} extra, "
+            f"{self.changed_count:,} changed"
         )
 
     def to_dict(self) -> dict[str, object]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from ddbmigrate import api
+from ddbmigrate.config import Side
+from ddbmigrate.pipeline import MigrateOptions
 from itemcompare import assert_same_items, dynamodb_client
 
 pytestmark = pytest.mark.cli
@@ -31,10 +36,16 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def run(
-    args: list[str], env: dict[str, str], timeout: float = 240
+    args: list[str], env: dict[str, str], timeout: float = 240, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [str(BIN), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
     )
 
 
@@ -103,6 +114,64 @@ def test_bad_staging_url_is_a_usage_error(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
+def test_staging_without_a_scheme_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """``no-such-bucket/x/`` used to stage silently into ./no-such-bucket/x/ and exit 0."""
+    out = run(
+        [
+            "export",
+            "--table",
+            "t",
+            "--staging",
+            "no-such-bucket/x/",
+            "--source-region",
+            "us-east-1",
+        ],
+        clean_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.splitlines() == [
+        "error: staging URL 'no-such-bucket/x/' is neither s3://BUCKET/PREFIX/ nor an explicit "
+        "local path",
+        "hint: did you mean s3://no-such-bucket/x/ ? For a local directory write "
+        "./no-such-bucket/x/ (or an absolute path, or file:///abs/path)",
+    ]
+    assert not (tmp_path / "no-such-bucket").exists()
+
+
+def test_policies_from_role_arns_need_no_credentials_and_make_no_aws_call(tmp_path: Path) -> None:
+    """The policies come before the roles: the accounts are in the ARNs, regions in flags."""
+    empty = tmp_path / "empty-aws-config"
+    empty.write_text("")
+    env = clean_env(
+        tmp_path,
+        AWS_CONFIG_FILE=str(empty),
+        AWS_SHARED_CREDENTIALS_FILE=str(empty),
+        AWS_ENDPOINT_URL="http://127.0.0.1:1",  # any call that slipped through would fail
+    )
+    out = run(
+        [
+            *("policies", "--source-role-arn", "arn:aws:iam::111111111111:role/src"),
+            *("--dest-role-arn", "arn:aws:iam::222222222222:role/dst"),
+            *("--source-table", "customer", "--staging", "s3://bucket-in-b/migrations/"),
+            *("--source-region", "us-east-1", "--dest-region", "eu-west-1", "--json"),
+        ],
+        env,
+    )
+    assert out.returncode == 0, out.stderr
+    docs = json.loads(out.stdout)
+    resources = json.dumps(docs)
+    assert "arn:aws:dynamodb:us-east-1:111111111111:table/customer" in resources
+    assert "arn:aws:dynamodb:eu-west-1:222222222222:table/customer" in resources
+    principals = [
+        st["Principal"]
+        for st in docs["staging-bucket-policy.json"]["Statement"]
+        if "Principal" in st
+    ]
+    assert principals
+    assert all(p == {"AWS": "arn:aws:iam::111111111111:role/src"} for p in principals)
+
+
 def test_demo_validates_every_item(tmp_path: Path) -> None:
     out = run(["demo", "--items", "60", "--progress", "off"], clean_env(tmp_path))
     assert out.returncode == 0, out.stderr
@@ -129,7 +198,7 @@ def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         exported = dict(pair.split("=", 1) for pair in lines[-1].split()[1:])
         command = "".join(proc.stdout.readline() for _ in range(3))
         try:
-            yield {**exported, "_command": command}
+            yield {**exported, "_command": command, "_export_line": lines[-1].strip()}
         finally:
             proc.terminate()
             proc.wait(timeout=20)
@@ -148,6 +217,98 @@ def test_local_up_prints_a_migrate_command_that_works(
     # The copy, read by the test itself from both accounts (the command names no --dest-table).
     source, dest = (dynamodb_client(local_up["AWS_ENDPOINT_URL"], r) for r in (SRC_ROLE, DST_ROLE))
     assert_same_items(source, "customer", dest, "customer", count=40)
+
+
+def test_local_up_exports_run_the_readme_first_example_verbatim(
+    local_up: dict[str, str], tmp_path: Path
+) -> None:
+    """Profiles a and b: the export line, eval'd by a shell, runs the README's command as is."""
+    assert set(local_up) >= {"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_REGION"}
+    assert "AWS_REGION" not in local_up
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    command = readme.split("```\n", 2)[1]  # the first fenced block: the one-command migrate
+    assert "--source-profile a" in command
+    assert "--dest-profile b" in command
+    endpoint = local_up["AWS_ENDPOINT_URL"]
+    dest = dynamodb_client(endpoint, DST_ROLE)
+    if "customer" in dest.list_tables()["TableNames"]:  # an earlier test's copy
+        dest.delete_table(TableName="customer")
+    script = f"eval {shlex.quote(local_up['_export_line'])}\n{command}"
+    env = clean_env(tmp_path, PATH=f"{BIN.parent}{os.pathsep}{os.environ['PATH']}")
+    out = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert "MATCH: 40 of 40 items identical" in out.stdout
+    assert_same_items(dynamodb_client(endpoint, SRC_ROLE), "customer", dest, "customer", count=40)
+
+
+def test_wrong_bucket_owner_is_refused_by_the_embedded_s3(
+    local_up: dict[str, str], tmp_path: Path
+) -> None:
+    """The embedded S3 answers a wrong ExpectedBucketOwner with AccessDenied, as AWS does."""
+    env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
+    out = run(
+        [
+            *("migrate", "--source-profile", "a", "--source-table", "customer"),
+            *("--dest-profile", "b", "--dest-table", "owner-check"),
+            *("--staging", "s3://bucket-in-b/owner-check/", "--bucket-owner", "333333333333"),
+        ],
+        env,
+    )
+    assert out.returncode == 1, out.stderr
+    error, hint = out.stderr.splitlines()
+    assert error.startswith("error: s3://bucket-in-b/owner-check/")
+    assert "AccessDenied" in error
+    assert "(bucket 'bucket-in-b' is not owned by account 333333333333," in error
+    assert hint.startswith("hint: pass --bucket-owner with the account that owns 'bucket-in-b'")
+    dest = dynamodb_client(local_up["AWS_ENDPOINT_URL"], DST_ROLE)
+    assert "owner-check" not in dest.list_tables()["TableNames"]
+
+
+def test_plan_in_local_mode_measures_the_table_that_describe_table_reports_as_empty(
+    local_up: dict[str, str], tmp_path: Path
+) -> None:
+    """moto keeps TableSizeBytes and ItemCount at 0; the plan reads the table instead."""
+    env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
+    out = run(
+        ["plan", "--source-profile", "a", "--source-table", "customer", "--dest-profile", "b"], env
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(li for li in out.stdout.splitlines() if li.startswith("source table"))
+    size = int(re.search(r"~([\d,]+) bytes", line).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert "customer: ~40 items" in line
+    assert size > 40 * 100  # every demo item holds well over 100 bytes
+    assert "(estimated from a Scan of every item: DescribeTable reports 0)" in line
+
+
+def test_a_relative_local_staging_is_named_as_a_local_directory_in_preflight_and_plan(
+    local_up: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
+    out = run(
+        [
+            *("migrate", "--source-profile", "a", "--source-table", "customer"),
+            *("--dest-profile", "b", "--dest-table", "to-local-dir"),
+            *("--staging", "./stage/", "--progress", "off"),
+        ],
+        env,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    stage = (tmp_path / "stage").resolve()
+    assert f"preflight ok: staging: local directory {stage} writable" in out.stderr
+    assert (stage / "ddbmigrate" / "runs").is_dir()
+    for name, value in env.items():  # the API in this process, against the same accounts
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    lines = api.plan_lines(
+        source=Side(profile="a"),
+        dest=Side(profile="b"),
+        options=MigrateOptions(source_table="customer", dest_table="plan-only"),
+        staging=api.StagingOptions(url="./stage/"),
+    )
+    assert f"staging        local directory {stage}" in lines
 
 
 def test_unknown_table_is_one_clear_line(local_up: dict[str, str], tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from ddbmigrate import spark_job
-from ddbmigrate.local.demo import put_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import MotoServer
+from tables import make_customer_table
 
 pytestmark = pytest.mark.cli
 
@@ -131,19 +131,7 @@ def small_table(moto_server: MotoServer, aws_env: None) -> tuple[LocalAWS, str]:
     aws = LocalAWS(endpoint_url=moto_server.endpoint_url)
     bootstrap(aws)
     table = f"submitted-{uuid.uuid4().hex[:8]}"
-    aws.client(SOURCE_ROLE, "dynamodb").create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "name", "KeyType": "HASH"},
-            {"AttributeName": "city", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "name", "AttributeType": "S"},
-            {"AttributeName": "city", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    put_items(aws, table, customer_items(30))
+    make_customer_table(aws, table, items=customer_items(30))
     return aws, table
 
 

@@ -1,19 +1,21 @@
-"""Fault-test fixtures: the fault proxy in front of moto, and a Side through it.
+"""Fault-test fixtures: the fault proxy in front of moto (or of the implementation under
+test), and a Side through it.
 
 The moto server and the clean AWS environment come from tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from fault_proxy import FaultProxy
+from helpers import local_keys
 
 from ddbmigrate.config import Side
 from ddbmigrate.local.env import LocalAWS
-from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
+from ddbmigrate.local.server import LOCAL_REGION, MotoServer
+from dynamoimpl import DynamoImpl
 
 ACCOUNT = "111111111111"
 SEED = 20260101
@@ -25,6 +27,16 @@ def fault_proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
     with FaultProxy(moto_server.endpoint_url, seed=SEED) as proxy:
         yield proxy
         assert proxy.stats().errors == []  # the proxy itself must never fail
+
+
+@pytest.fixture
+def impl_proxy(dynamo_impl: DynamoImpl, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """A fresh proxy in front of the DynamoDB under test (moto or dynalite, see
+    tests/dynamoimpl.py); ``dynamo_impl.side(role, via=proxy.url)`` reaches it."""
+    with FaultProxy(dynamo_impl.dynamodb_url, seed=SEED) as proxy:
+        dynamo_impl.use(monkeypatch, via=proxy.url)
+        yield proxy
+        assert proxy.stats().errors == []
 
 
 @pytest.fixture
@@ -41,13 +53,5 @@ def proxy_side(fault_proxy: FaultProxy, aws_env: None) -> Side:
 def aws(moto_server: MotoServer) -> Iterator[LocalAWS]:
     """The embedded AWS for a module's tables, with its keys in this process's environment
     for the module (function-scoped ``aws_env`` cannot serve a module-scoped table)."""
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY)
-    try:
+    with local_keys():
         yield LocalAWS(endpoint_url=moto_server.endpoint_url)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -336,15 +336,17 @@ SMALL_ITEMS = 11_000
 SMALL_WINDOW = 20.0
 
 
-def small_steady_state(proxy: FaultProxy, table: str) -> Held:
-    """The mean read rate over SMALL_WINDOW seconds, WARMUP seconds after the first charge."""
-    series = proxy.consumed(table, "read")
+def small_steady_state(
+    proxy: FaultProxy, table: str, direction: str = "read", window: float = SMALL_WINDOW
+) -> Held:
+    """The mean rate over ``window`` seconds, WARMUP seconds after the first charge."""
+    series = proxy.consumed(table, direction)  # type: ignore[arg-type]
     assert series, f"the proxy charged nothing to {table}"
     first, last = series[0][0], series[-1][0]
     start = first + WARMUP
-    end = start + SMALL_WINDOW
+    end = start + window
     assert last >= end, f"the run ended at {last:.1f} s, before the window's end {end:.1f} s"
-    rate = proxy.held_rate(table, "read", start=start, end=end)
+    rate = proxy.held_rate(table, direction, start=start, end=end)  # type: ignore[arg-type]
     return Held(rate=rate, start=start, end=end, first=first, last=last)
 
 
@@ -413,6 +415,60 @@ def test_validation_holds_80_percent_of_a_60_rcu_table_with_1_kb_items(
     # Every item of the source was read (whether the tables match is not this test's matter).
     assert report.source_count == SMALL_ITEMS
     assert_small_share_held(fault_proxy, source, " (both tables)")
+
+
+SMALL_WCU = 500.0
+SMALL_WRITE_WINDOW = 15.0
+"""At 80% of 500 WCU a 1 KB item a unit, the import writes 400 items/s. 15 s of steady state
+(6,000 units) is the shortest window that still tells the tool from one writing flat out:
+that one would hold 100% + one second's bank (500 WCU) / 15 s = 107%, far above 88%, and a
+one-second stall of a loaded machine moves the share by under 7 points. Longer windows cost
+the suite 2.5 s per second of window (loading, exporting and importing 400 more items)."""
+SMALL_WRITE_ITEMS = 9_000
+"""WARMUP + SMALL_WRITE_WINDOW = 20 s at 400 items/s is 8,000 items, and a margin."""
+
+
+def test_import_holds_80_percent_of_a_500_wcu_table_banking_1_s(
+    aws: LocalAWS, fault_proxy: FaultProxy, staging: str
+) -> None:
+    """Writes of ~1 KB items into 500 WCU that bank one second (as a busy table does):
+    72-88% of the provisioned WCU as the proxy charges it, under 5% of calls throttled."""
+    source = f"cap-ssrc-{uuid.uuid4().hex[:8]}"
+    dest = f"cap-sdst-{uuid.uuid4().hex[:8]}"
+    create_provisioned(aws, SOURCE_ROLE, source, rcu=10_000, wcu=10_000)
+    load_direct(aws, SOURCE_ROLE, source, count=SMALL_WRITE_ITEMS, size=SMALL_ITEM_BYTES)
+    direct = Side(role_arn=SOURCE_ROLE, endpoint_url=aws.endpoint_url, region=aws.region)
+    exported = api.export(source=direct, table=source, staging=api.StagingOptions(url=staging))
+    assert exported.item_count == SMALL_WRITE_ITEMS
+    create_provisioned(aws, DEST_ROLE, dest, rcu=1_000, wcu=SMALL_WCU)
+    fault_proxy.limit(dest, wcu=SMALL_WCU, burst_seconds=1.0)
+    messages = Messages()
+
+    result = api.import_(
+        dest=through(fault_proxy, DEST_ROLE),
+        source_url=exported.url,
+        table=dest,
+        workers=2,
+        throughput=ThroughputOptions(write_percent=PERCENT),
+        observer=messages,
+    )
+
+    assert result.item_count == SMALL_WRITE_ITEMS
+    assert "dest writes provisioned: 80% of 500 WCU = 400 WCU/s" in messages.words()
+    held = small_steady_state(fault_proxy, dest, "write", SMALL_WRITE_WINDOW)
+    stats = fault_proxy.stats()
+    calls = stats.requests["BatchWriteItem"]
+    unprocessed = stats.capacity_unprocessed
+    report = (
+        f"{held.describe(SMALL_WCU)}; {calls} BatchWriteItem calls, {stats.throttled} "
+        f"refused, {unprocessed} items returned unprocessed by the limit"
+    )
+    print(report)
+    assert 0.72 * SMALL_WCU <= held.rate <= 0.88 * SMALL_WCU, report
+    # A call that had items returned unprocessed counts as throttled: at most one per item.
+    assert (stats.throttled + min(unprocessed, calls)) / calls < 0.05, report
+    # Every write the proxy charged is one item: nothing was written twice.
+    assert sum(u for _, u in fault_proxy.consumed(dest, "write")) == SMALL_WRITE_ITEMS
 
 
 STORM_AFTER = 8.0

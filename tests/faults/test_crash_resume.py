@@ -13,11 +13,9 @@ not done again (Scan pages of the source, items written to the destination, file
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,17 +25,13 @@ from typing import Any
 
 import orjson
 import pytest
-from fault_proxy import FaultKind, FaultProxy
+from fault_proxy import FaultKind
+from helpers import CountingProxy, create_filled_table
 
 from cliprocess import cli_env
-from ddbmigrate.aws.dynamodb import DynamoTableWriter
-from ddbmigrate.aws.session import SideSession
-from ddbmigrate.aws.wire import WireClient
-from ddbmigrate.config import Side
 from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
-from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
+from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from ddbmigrate.model import Item
-from ddbmigrate.ports import WriteRequest
 from itemcompare import assert_same_items, dynamodb_client
 
 pytestmark = pytest.mark.faults
@@ -53,34 +47,6 @@ PREFLIGHT_PROBES = 1
 """Preflight proves dynamodb:Scan on the source with one one-item Scan per run."""
 WRITE_DELAY = 0.02
 TIMEOUT = 120.0
-
-
-class CountingProxy(FaultProxy):
-    """The fault proxy, plus how many requests are inside it right now."""
-
-    def __init__(self, upstream: str, **kwargs: Any) -> None:
-        super().__init__(upstream, **kwargs)
-        self._busy = 0
-        self._busy_lock = threading.Lock()
-
-    def handle(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> Any:
-        with self._busy_lock:
-            self._busy += 1
-        try:
-            return super().handle(method, path, headers, body)
-        finally:
-            with self._busy_lock:
-                self._busy -= 1
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        """Until no request is being served (a killed client's last one still counts)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._busy_lock:
-                if self._busy == 0:
-                    return
-            time.sleep(0.01)
-        raise AssertionError("the proxy is still serving requests of a dead process")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,31 +70,7 @@ def setup(moto_server: MotoServer) -> Iterator[Setup]:
     """One proxy (so one endpoint URL, part of every run's plan) and one source table."""
     aws = LocalAWS(endpoint_url=moto_server.endpoint_url)
     source = f"crash-src-{uuid.uuid4().hex[:8]}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY)
-    try:
-        aws.client(SOURCE_ROLE, "dynamodb").create_table(
-            TableName=source,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        side = Side(role_arn=SOURCE_ROLE, endpoint_url=aws.endpoint_url, region=aws.region)
-        wire = WireClient(SideSession(side))
-        writer = DynamoTableWriter(wire, source)
-        for first in range(0, ITEMS, 25):
-            pending: list[WriteRequest] = [
-                {"PutRequest": {"Item": sized_item(n)}} for n in range(first, first + 25)
-            ]
-            while pending:
-                pending = writer.batch_write(pending).unprocessed
-        wire.close()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    create_filled_table(aws, source, [sized_item(n) for n in range(ITEMS)])
     proxy = CountingProxy(moto_server.endpoint_url, seed=7)
     proxy.start()
     try:
@@ -343,7 +285,7 @@ def check_resumed(
 ) -> None:
     assert out.returncode == 0, out.stderr
     assert f"resuming run {before.run_id}" in out.stderr
-    assert f"MATCH: {ITEMS} of {ITEMS} items identical" in out.stdout
+    assert f"MATCH: {ITEMS:,} of {ITEMS:,} items identical" in out.stdout
     assert [p.name for p in ledger.run_dirs()] == [before.run_id]  # no second run
     run = ledger.run()
     assert run is not None
@@ -453,7 +395,7 @@ def test_another_dest_table_on_the_same_staging_is_a_new_run(setup: Setup, tmp_p
 
     assert other.returncode == 0, other.stderr
     assert "resuming run" not in other.stderr
-    assert f"MATCH: {ITEMS} of {ITEMS} items identical" in other.stdout
+    assert f"MATCH: {ITEMS:,} of {ITEMS:,} items identical" in other.stdout
     assert len(ledger.run_dirs()) == 2
     assert stopped[0] in ledger.run_dirs()
     unfinished = orjson.loads((stopped[0] / "run.json").read_bytes())

@@ -1,5 +1,6 @@
-"""A migrate killed in the middle of its import resumes to an exact copy, on moto and on
-dynalite: the gated proxy holds the second BatchWriteItem, the test SIGKILLs the command
+"""A migrate killed in the middle of its export or its import resumes to an exact copy, on
+moto and on dynalite: the gated proxy holds the export's Scan (the second: preflight's
+one-item probe is the first) or the second BatchWriteItem, the test SIGKILLs the command
 while it is held, and runs the same command again."""
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def side_flags(flag: str, url: str, role: str | None) -> list[str]:
     return [*flags, f"--{flag}-role-arn", role] if role else flags
 
 
-def test_a_migrate_killed_during_its_import_resumes_to_an_exact_copy(
-    upstream: tuple[str, str], gated: GatedProxy, aws_env: None, tmp_path: Path
+@pytest.mark.parametrize("held", ["Scan", "BatchWriteItem"], ids=["export", "import"])
+def test_a_migrate_killed_mid_step_resumes_to_an_exact_copy(
+    upstream: tuple[str, str], gated: GatedProxy, aws_env: None, tmp_path: Path, held: str
 ) -> None:
     name, url = upstream
     roles = (SOURCE_ROLE, DEST_ROLE) if name == "moto" else (None, None)
@@ -68,7 +70,7 @@ def test_a_migrate_killed_during_its_import_resumes_to_an_exact_copy(
         *side_flags("dest", gated.url, roles[1]),
     ]
     env = cli_env(tmp_path)
-    gated.arm("BatchWriteItem", skip=1)
+    gated.arm(held, skip=1)
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -79,6 +81,8 @@ def test_a_migrate_killed_during_its_import_resumes_to_an_exact_copy(
     finally:
         gated.disarm()
     assert proc.returncode == -signal.SIGKILL
+    if held == "Scan":  # killed in the export: nothing was written yet
+        assert gated.stats().requests.get("BatchWriteItem", 0) == 0
 
     again = subprocess.run(
         args, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False

@@ -23,11 +23,11 @@ from fault_proxy import FaultKind, FaultProxy
 
 from ddbmigrate.cli.app import main
 from ddbmigrate.cli.exit_codes import ExitCode
-from ddbmigrate.local.demo import put_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import MotoServer
 from itemcompare import assert_same_items, dynamodb_client
+from tables import make_customer_table
 
 pytestmark = pytest.mark.faults
 
@@ -65,23 +65,15 @@ def local_aws(moto_server: MotoServer, aws_env: None) -> LocalAWS:
 
 
 def _tables(env: LocalAWS, prefix: str) -> list[str]:
-    ddb = env.client(SOURCE_ROLE, "dynamodb")
     names = [f"{prefix}-{n}" for n in ("a", "b", "c")]
     for name in names:
-        ddb.create_table(
-            TableName=name,
-            KeySchema=[
-                {"AttributeName": "name", "KeyType": "HASH"},
-                {"AttributeName": "city", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "name", "AttributeType": "S"},
-                {"AttributeName": "city", "AttributeType": "S"},
-            ],
+        make_customer_table(
+            env,
+            name,
+            items=customer_items(150, seed=len(name)),
             BillingMode="PROVISIONED",
             ProvisionedThroughput={"ReadCapacityUnits": 5000, "WriteCapacityUnits": 5000},
         )
-        put_items(env, name, customer_items(150, seed=len(name)))
     return names
 
 

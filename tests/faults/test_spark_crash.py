@@ -15,25 +15,19 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
-from fault_proxy import FaultKind, FaultProxy
+from fault_proxy import FaultKind
+from helpers import CountingProxy, create_filled_table
 
-from ddbmigrate.aws.dynamodb import DynamoTableWriter
-from ddbmigrate.aws.session import SideSession
-from ddbmigrate.aws.wire import WireClient
-from ddbmigrate.config import Side
 from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, MotoServer
-from ddbmigrate.ports import WriteRequest
 from itemcompare import assert_same_items, dynamodb_client
 
 pytestmark = pytest.mark.faults
@@ -47,33 +41,6 @@ second, so the import is still running when two files are recorded."""
 TIMEOUT = 180.0
 
 
-class CountingProxy(FaultProxy):
-    """The fault proxy, plus how many requests are inside it right now."""
-
-    def __init__(self, upstream: str, **kwargs: Any) -> None:
-        super().__init__(upstream, **kwargs)
-        self._busy = 0
-        self._busy_lock = threading.Lock()
-
-    def handle(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> Any:
-        with self._busy_lock:
-            self._busy += 1
-        try:
-            return super().handle(method, path, headers, body)
-        finally:
-            with self._busy_lock:
-                self._busy -= 1
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._busy_lock:
-                if self._busy == 0:
-                    return
-            time.sleep(0.01)
-        raise AssertionError("the proxy is still serving requests of a dead process")
-
-
 @dataclass(frozen=True, slots=True)
 class Setup:
     proxy: CountingProxy
@@ -85,32 +52,8 @@ class Setup:
 def setup(moto_server: MotoServer) -> Iterator[Setup]:
     aws = LocalAWS(endpoint_url=moto_server.endpoint_url)
     source = f"spark-crash-{uuid.uuid4().hex[:8]}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY)
-    try:
-        aws.client(SOURCE_ROLE, "dynamodb").create_table(
-            TableName=source,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        side = Side(role_arn=SOURCE_ROLE, endpoint_url=aws.endpoint_url, region=aws.region)
-        wire = WireClient(SideSession(side))
-        writer = DynamoTableWriter(wire, source)
-        for first in range(0, ITEMS, 25):
-            pending: list[WriteRequest] = [
-                {"PutRequest": {"Item": {"pk": {"S": f"item-{n:05d}"}, "v": {"N": str(n)}}}}
-                for n in range(first, first + 25)
-            ]
-            while pending:
-                pending = writer.batch_write(pending).unprocessed
-        wire.close()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    items = [{"pk": {"S": f"item-{n:05d}"}, "v": {"N": str(n)}} for n in range(ITEMS)]
+    create_filled_table(aws, source, items)
     with CountingProxy(moto_server.endpoint_url, seed=11) as proxy:
         proxy.inject(FaultKind.SLOW, operations="BatchWriteItem", delay=WRITE_DELAY)
         yield Setup(proxy, source, moto_server.endpoint_url)

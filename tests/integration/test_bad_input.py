@@ -43,6 +43,7 @@ from ddbmigrate.retry import RetryPolicy
 from ddbmigrate.runs import RejectLog, RejectsError
 from ddbmigrate.stores import LocalStore
 from ddbmigrate.testing import FakeClock
+from tables import make_customer_table
 
 pytestmark = pytest.mark.integration
 
@@ -69,19 +70,7 @@ class Importer:
 
     def new_table(self) -> str:
         table = f"bad-input-{uuid.uuid4().hex[:8]}"
-        self.aws.client(DEST_ROLE, "dynamodb").create_table(
-            TableName=table,
-            KeySchema=[
-                {"AttributeName": "name", "KeyType": "HASH"},
-                {"AttributeName": "city", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "name", "AttributeType": "S"},
-                {"AttributeName": "city", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        return table
+        return make_customer_table(self.aws, table, role=DEST_ROLE)
 
     def run(self, source: Path, table: str, *extra: str) -> Outcome:
         self.capsys.readouterr()  # only this run's output

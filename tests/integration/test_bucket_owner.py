@@ -28,7 +28,6 @@ from ddbmigrate import api
 from ddbmigrate.cli.app import main
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.errors import ConfigError
-from ddbmigrate.local.demo import put_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import (
     BUCKET,
@@ -40,6 +39,7 @@ from ddbmigrate.local.env import (
 )
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, MotoServer
 from ddbmigrate.pipeline import MigrateOptions
+from tables import make_customer_table
 
 _FAULTS = str(Path(__file__).resolve().parents[1] / "faults")
 if _FAULTS not in sys.path:
@@ -153,19 +153,7 @@ def _bootstrap(env: LocalAWS) -> None:
 
 
 def _source_table(env: LocalAWS, name: str, count: int) -> None:
-    env.client(SOURCE_ROLE, "dynamodb").create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "name", "KeyType": "HASH"},
-            {"AttributeName": "city", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "name", "AttributeType": "S"},
-            {"AttributeName": "city", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    put_items(env, name, customer_items(count))
+    make_customer_table(env, name, items=customer_items(count))
 
 
 def _bucket(env: LocalAWS, account: str, *, enforced: bool = False) -> str:

@@ -24,13 +24,14 @@ from ddbmigrate.aws.session import SideSession
 from ddbmigrate.checkpoint import LedgerConflictError
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.errors import AccessDeniedError
-from ddbmigrate.local.demo import put_items, scan_items
+from ddbmigrate.local.demo import scan_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import BUCKET, DEST_ACCOUNT, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from ddbmigrate.model import StoreURL
 from ddbmigrate.pipeline import MigrateOptions
 from ddbmigrate.planlock import take_lock
+from tables import make_customer_table
 
 pytestmark = pytest.mark.integration
 
@@ -47,20 +48,7 @@ def aws(moto_server: MotoServer, aws_env: None) -> LocalAWS:
 
 def source_table(aws: LocalAWS) -> str:
     table = f"lock-src-{uuid.uuid4().hex[:8]}"
-    aws.client(SOURCE_ROLE, "dynamodb").create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "name", "KeyType": "HASH"},
-            {"AttributeName": "city", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "name", "AttributeType": "S"},
-            {"AttributeName": "city", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    put_items(aws, table, customer_items(ITEMS))
-    return table
+    return make_customer_table(aws, table, items=customer_items(ITEMS))
 
 
 def lock_pids(staging: Path) -> set[int]:

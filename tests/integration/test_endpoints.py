@@ -8,6 +8,7 @@ Copies are judged with tests/itemcompare.py, never with the tool's validator.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -43,6 +44,11 @@ class Endpoints:
     name: str
     source: SideAt
     dest: SideAt
+
+
+def unlabelled(stderr: str) -> list[str]:
+    """The lines of ``stderr`` without the ``[table] `` label every console line starts with."""
+    return [re.sub(r"^\[[^\]]*\] ", "", line) for line in stderr.splitlines()]
 
 
 def _moto_side(url: str, role: str, flag: str) -> SideAt:
@@ -199,7 +205,8 @@ def test_dynalite_source_without_pitr_is_copied_with_a_warning_and_a_report_entr
     )
 
     assert done.returncode == 0, done.stderr
-    warnings = [line for line in done.stderr.splitlines() if line.startswith("not copied:")]
+    warnings = [w for w in done.stderr.splitlines() if w.startswith(f"[{source}] not copied:")]
+    warnings = [w.removeprefix(f"[{source}] ") for w in warnings]
     assert warnings == [
         "not copied: point-in-time recovery — the source endpoint does not support "
         "DescribeContinuousBackups"
@@ -223,10 +230,12 @@ def test_dynalite_source_without_pitr_is_copied_with_a_warning_and_a_report_entr
     assert_same_items(client, source, client, dest)
 
 
-def test_ttl_and_pitr_a_dynalite_destination_lacks_are_warned_and_reported(
+def test_settings_a_dynalite_destination_lacks_are_warned_and_reported(
     moto_server: MotoServer, dynalite_server: DynaliteServer, aws_env: None, tmp_path: Path
 ) -> None:
-    """moto source with TTL, PITR and tags -> dynalite, which cannot set TTL or PITR."""
+    """moto source with TTL, PITR, tags, a stream and deletion protection -> dynalite, which
+    cannot set TTL or PITR, and takes a stream and deletion protection in CreateTable and
+    ignores them (the UpdateTable that would set them it refuses: the run used to stop)."""
     moto = _moto_side(moto_server.endpoint_url, SOURCE_ROLE, "source")
     dyn = _dynalite_side(dynalite_server.endpoint_url, "dest")
     source, dest = unique("src"), unique("dst")
@@ -237,19 +246,33 @@ def test_ttl_and_pitr_a_dynalite_destination_lacks_are_warned_and_reported(
     moto.client.update_continuous_backups(
         TableName=source, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
+    moto.client.update_table(
+        TableName=source,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        DeletionProtectionEnabled=True,
+    )
     logs = tmp_path / "logs"
     mixed = Endpoints("mixed", moto, dyn)
 
     done = migrate(mixed, source, dest, tmp_path / "staging", "--log-location", str(logs))
 
     assert done.returncode == 0, done.stderr
-    warnings = sorted(line for line in done.stderr.splitlines() if line.startswith("not copied"))
+    prefix = f"[{source}] "
+    warnings = sorted(
+        w.removeprefix(prefix) for w in done.stderr.splitlines() if w.startswith(prefix + "not ")
+    )
     assert warnings == [
         "not copied: TTL — the destination endpoint does not support UpdateTimeToLive",
+        "not copied: deletion protection — the destination endpoint does not support "
+        "DeletionProtectionEnabled in CreateTable",
         "not copied: point-in-time recovery — the destination endpoint does not support "
         "UpdateContinuousBackups",
+        "not copied: stream — the destination endpoint does not support StreamSpecification "
+        "in CreateTable",
     ]
     settings = settings_of(report_of(logs))
+    assert settings["stream"]["copied"] is False
+    assert settings["deletion-protection"]["copied"] is False
     assert settings["ttl"]["copied"] is False
     assert settings["ttl"]["reason"] == (
         "the destination endpoint does not support UpdateTimeToLive"
@@ -278,6 +301,35 @@ def test_strict_settings_stops_before_anything_moves(
     ) in done.stderr
     assert "Traceback" not in done.stderr
     assert dest not in on_dynalite.dest.client.list_tables()["TableNames"]
+
+
+def test_a_migrate_stopped_at_the_destination_by_strict_settings_resumes_without_it(
+    moto_server: MotoServer, dynalite_server: DynaliteServer, aws_env: None, tmp_path: Path
+) -> None:
+    """The table is created before dynalite refuses its TTL; the same command without
+    ``--strict-settings`` finishes the run (it used to stay strict: a run no flag could end)."""
+    moto = _moto_side(moto_server.endpoint_url, SOURCE_ROLE, "source")
+    dyn = _dynalite_side(dynalite_server.endpoint_url, "dest")
+    source, dest = unique("src"), unique("dst")
+    create_source(moto.client, source, items=5)
+    moto.client.update_time_to_live(
+        TableName=source, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
+    )
+    mixed, staging = Endpoints("mixed", moto, dyn), tmp_path / "staging"
+
+    refused = migrate(mixed, source, dest, staging, "--strict-settings")
+    resumed = migrate(mixed, source, dest, staging)
+
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        "error: TTL cannot be copied: the destination endpoint does not support UpdateTimeToLive"
+    ) in refused.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming run" in resumed.stderr
+    assert (
+        "not copied: TTL — the destination endpoint does not support UpdateTimeToLive"
+    ) in unlabelled(resumed.stderr)
+    assert_same_items(moto.client, source, dyn.client, dest)
 
 
 def test_strict_settings_passes_when_the_lacking_setting_is_left_out(
@@ -340,10 +392,109 @@ def test_the_schema_command_creates_the_table_and_warns_about_what_it_cannot_rea
 
     assert done.returncode == 0, done.stderr
     assert (
-        "not copied: point-in-time recovery — the source endpoint does not support "
+        f"[{source}] not copied: point-in-time recovery — the source endpoint does not support "
         "DescribeContinuousBackups"
     ) in done.stderr.splitlines()
     assert gsi_names(on_dynalite.dest.client, dest) == {"by-city"}
+
+
+def test_the_schema_command_with_strict_settings_stops_before_creating_the_table(
+    on_dynalite: Endpoints, tmp_path: Path
+) -> None:
+    source, dest = unique("src"), unique("dst")
+    create_source(on_dynalite.source.client, source, items=1)
+    sides = [*on_dynalite.source.flags, *on_dynalite.dest.flags]
+    names = ["--source-table", source, "--dest-table", dest]
+
+    refused = ddbmigrate("schema", *names, *sides, "--strict-settings", home=tmp_path)
+    assert dest not in on_dynalite.dest.client.list_tables()["TableNames"]
+    left_out = ddbmigrate(
+        "schema", *names, *sides, "--strict-settings", "--settings", "ttl,tags", home=tmp_path
+    )
+
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        "error: point-in-time recovery cannot be copied: the source endpoint does not "
+        "support DescribeContinuousBackups"
+    ) in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert left_out.returncode == 0, left_out.stderr
+    assert "not copied" not in left_out.stderr
+    assert gsi_names(on_dynalite.dest.client, dest) == {"by-city"}
+
+
+def export_with_ttl_and_pitr(moto_server: MotoServer, tmp_path: Path) -> tuple[SideAt, str, str]:
+    """A moto table with TTL and PITR, exported to a local folder: (its side, name, folder)."""
+    moto = _moto_side(moto_server.endpoint_url, SOURCE_ROLE, "source")
+    source, staging = unique("src"), str(tmp_path / "exports")
+    create_source(moto.client, source, items=10)
+    moto.client.update_time_to_live(
+        TableName=source, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
+    )
+    moto.client.update_continuous_backups(
+        TableName=source, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    done = ddbmigrate("export", "--table", source, "--staging", staging, *moto.flags, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return moto, source, staging
+
+
+def test_import_into_dynalite_warns_about_the_settings_it_cannot_set(
+    moto_server: MotoServer, dynalite_server: DynaliteServer, aws_env: None, tmp_path: Path
+) -> None:
+    """The import creates the table from the export's ddbmigrate-table.json (TTL and PITR
+    on): best effort, one line per setting, as migrate."""
+    moto, source, staging = export_with_ttl_and_pitr(moto_server, tmp_path)
+    dyn = _dynalite_side(dynalite_server.endpoint_url, "dest")
+    dest = unique("dst")
+
+    done = ddbmigrate("import", staging, "--dest-table", dest, *dyn.flags, home=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    warnings = sorted(line for line in unlabelled(done.stderr) if line.startswith("not copied"))
+    assert warnings == [
+        "not copied: TTL — the destination endpoint does not support UpdateTimeToLive",
+        "not copied: point-in-time recovery — the destination endpoint does not support "
+        "UpdateContinuousBackups",
+    ]
+    assert_same_items(moto.client, source, dyn.client, dest)
+
+
+def test_import_with_strict_settings_stops_at_a_setting_dynalite_cannot_set(
+    moto_server: MotoServer, dynalite_server: DynaliteServer, aws_env: None, tmp_path: Path
+) -> None:
+    moto, source, staging = export_with_ttl_and_pitr(moto_server, tmp_path)
+    dyn = _dynalite_side(dynalite_server.endpoint_url, "dest")
+    dest, other = unique("dst"), unique("dst")
+
+    refused = ddbmigrate(
+        "import", staging, "--dest-table", dest, "--strict-settings", *dyn.flags, home=tmp_path
+    )
+    left_out = ddbmigrate(
+        "import",
+        staging,
+        *("--dest-table", other, "--strict-settings", "--settings", "tags,stream"),
+        *dyn.flags,
+        home=tmp_path,
+    )
+
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        "error: TTL cannot be copied: the destination endpoint does not support UpdateTimeToLive"
+    ) in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert dyn.client.scan(TableName=dest, Select="COUNT")["Count"] == 0  # no item written
+    assert left_out.returncode == 0, left_out.stderr
+    assert "not copied" not in left_out.stderr
+    assert_same_items(moto.client, source, dyn.client, other)
+    # The same import without the flag resumes the stopped run and finishes the table.
+    resumed = ddbmigrate("import", staging, "--dest-table", dest, *dyn.flags, home=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming run" in resumed.stderr
+    assert "not copied: TTL — the destination endpoint does not support UpdateTimeToLive" in (
+        unlabelled(resumed.stderr)
+    )
+    assert_same_items(moto.client, source, dyn.client, dest)
 
 
 def test_an_unknown_setting_name_is_a_usage_error(tmp_path: Path) -> None:

@@ -1,31 +1,39 @@
-"""The real tool against moto server over HTTP with two accounts: migrate, schema, validate.
+"""The real tool over HTTP: migrate, schema, export, import, validate.
 
-Copies are judged item by item by the test's own comparison (tests/itemcompare.py), not only
-by the tool's validator.
+The end-to-end paths run on two DynamoDB implementations (``dynamo_impl``, tests/dynamoimpl.py):
+moto server with two accounts, and dynalite; the roles and the staging bucket are on moto
+either way. What only moto implements (AWS's managed export and import, and point-in-time
+recovery and TTL, which dynalite lacks) is tested on moto alone. Copies are judged item by
+item by the test's own comparison (tests/itemcompare.py), not only by the tool's validator.
 """
 
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
 
 from ddbmigrate import api
+from ddbmigrate.aws.dynamodb import DynamoTableWriter
+from ddbmigrate.aws.session import SideSession
+from ddbmigrate.aws.wire import WireClient
+from ddbmigrate.config import Side
 from ddbmigrate.errors import (
     DestinationNotEmptyError,
     FatalError,
     NotFoundError,
     SchemaMismatchError,
 )
-from ddbmigrate.local.demo import put_items, scan_items
+from ddbmigrate.local.demo import scan_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import MotoServer
 from ddbmigrate.model import Item
 from ddbmigrate.pipeline import MigrateOptions
-from itemcompare import assert_same_items, differences, dynamodb_client, key_names, scan_all
+from ddbmigrate.ports import WriteRequest
+from dynamoimpl import DynamoImpl
+from itemcompare import assert_same_items, differences, key_names, scan_all
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +51,22 @@ def aws(local_aws: LocalAWS, aws_env: None) -> LocalAWS:
     return local_aws
 
 
+@pytest.fixture
+def impl(local_aws: LocalAWS, dynamo_impl: DynamoImpl) -> DynamoImpl:
+    """The test once on moto and once on dynalite; roles and staging bucket on moto."""
+    return dynamo_impl
+
+
+@pytest.fixture
+def on_moto(aws: LocalAWS) -> DynamoImpl:
+    """moto alone, for what dynalite does not implement."""
+    return DynamoImpl("moto", aws.endpoint_url, aws.endpoint_url)
+
+
+def staging() -> api.StagingOptions:
+    return api.StagingOptions(url=f"s3://{BUCKET}/{unique('mig')}/")
+
+
 def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
@@ -55,20 +79,33 @@ def by_key(items: list[Item]) -> dict[tuple[str, str], bytes]:
     }
 
 
-def assert_copied(aws: LocalAWS, source_table: str, dest_table: str, count: int) -> None:
+def assert_copied(impl: DynamoImpl, source_table: str, dest_table: str, count: int) -> None:
     """``dest_table`` (destination account) holds the items of ``source_table``, no more."""
     assert_same_items(
-        dynamodb_client(aws.endpoint_url, SOURCE_ROLE),
-        source_table,
-        dynamodb_client(aws.endpoint_url, DEST_ROLE),
-        dest_table,
-        count=count,
+        impl.client(SOURCE_ROLE), source_table, impl.client(DEST_ROLE), dest_table, count=count
     )
 
 
-def create_rich_table(aws: LocalAWS, table: str, items: list[Item], *, lsi: bool = True) -> None:
-    """Key (name, city), a GSI, an LSI, TTL, tags, PITR; filled with ``items``."""
-    ddb = aws.client(SOURCE_ROLE, "dynamodb")
+def put_items(side: Side, table: str, items: list[Item]) -> None:
+    """Write wire-form items with the tool's data plane (boto3 would re-encode binary)."""
+    wire = WireClient(SideSession(side))
+    writer = DynamoTableWriter(wire, table)
+    try:
+        for start in range(0, len(items), 25):
+            pending: list[WriteRequest] = [
+                {"PutRequest": {"Item": item}} for item in items[start : start + 25]
+            ]
+            while pending:
+                pending = writer.batch_write(pending).unprocessed
+    finally:
+        wire.close()
+
+
+def create_rich_table(impl: DynamoImpl, table: str, items: list[Item], *, lsi: bool = True) -> None:
+    """Key (name, city), a GSI, an LSI, tags, and on moto a stream, TTL and PITR (dynalite
+    ignores a StreamSpecification and implements neither UpdateTimeToLive nor
+    UpdateContinuousBackups); provisioned at 11 RCU and 5 WCU; filled with ``items``."""
+    ddb = impl.client(SOURCE_ROLE)
     lsis = [
         {
             "IndexName": "by-visits",
@@ -101,65 +138,84 @@ def create_rich_table(aws: LocalAWS, table: str, items: list[Item], *, lsi: bool
         ],
         BillingMode="PROVISIONED",
         ProvisionedThroughput={"ReadCapacityUnits": 11, "WriteCapacityUnits": 5},
-        Tags=[{"Key": "team", "Value": "payments"}, {"Key": "env", "Value": "prod"}],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
-    ddb.update_time_to_live(
-        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    # TagResource, not CreateTable's Tags: dynalite ignores those.
+    arn = ddb.describe_table(TableName=table)["Table"]["TableArn"]
+    ddb.tag_resource(
+        ResourceArn=arn,
+        Tags=[{"Key": "team", "Value": "payments"}, {"Key": "env", "Value": "prod"}],
     )
-    ddb.update_continuous_backups(
-        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
-    put_items(aws, table, items)
+    if impl.name == "moto":  # dynalite implements neither call
+        ddb.update_time_to_live(
+            TableName=table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
+        ddb.update_continuous_backups(
+            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+    put_items(impl.side(SOURCE_ROLE), table, items)
 
 
-def test_migrate_copies_schema_and_every_item_byte_identical(aws: LocalAWS) -> None:
+def test_migrate_copies_schema_and_every_item_byte_identical(impl: DynamoImpl) -> None:
     table = unique("customer")
-    items = customer_items(120)
-    create_rich_table(aws, table, items)
+    dest = impl.dest_name(table)
+    # 48 items over 3 segments: the table is provisioned at 5 WCU, so the import's pace (50%)
+    # sets the test's time, about a second per item.
+    items = customer_items(48)
+    create_rich_table(impl, table, items)
 
     report = api.migrate(
-        source=aws.source,
-        dest=aws.dest,
-        staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('mig')}/"),
-        options=MigrateOptions(source_table=table, dest_table=table, segments=3, workers=3),
+        source=impl.side(SOURCE_ROLE),
+        dest=impl.side(DEST_ROLE),
+        staging=staging(),
+        options=MigrateOptions(source_table=table, dest_table=dest, segments=3, workers=3),
     )
 
-    assert report.export.item_count == 120
-    assert report.imported.item_count == 120
+    assert report.export.item_count == 48
+    assert report.imported.item_count == 48
     assert report.validation is not None
     assert report.validation.matches, report.validation.to_dict()
-    assert report.validation.source_count == report.validation.dest_count == 120
-    assert_copied(aws, table, table, 120)
+    assert report.validation.source_count == report.validation.dest_count == 48
+    assert_copied(impl, table, dest, 48)
 
-    ddb = aws.client(DEST_ROLE, "dynamodb")
-    desc = ddb.describe_table(TableName=table)["Table"]
-    assert desc["TableArn"].split(":")[4] == "222222222222"
+    ddb = impl.client(DEST_ROLE)
+    desc = ddb.describe_table(TableName=dest)["Table"]
+    # Keys, indexes and billing are never best effort: the same on both implementations.
+    assert [k["AttributeName"] for k in desc["KeySchema"]] == ["name", "city"]
     assert [g["IndexName"] for g in desc["GlobalSecondaryIndexes"]] == ["by-city"]
     assert desc["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"]["ReadCapacityUnits"] == 7
     assert [i["IndexName"] for i in desc["LocalSecondaryIndexes"]] == ["by-visits"]
     assert desc["ProvisionedThroughput"]["ReadCapacityUnits"] == 11
-    assert desc["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
-    ttl = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-    assert ttl["AttributeName"] == "expires_at"
     tags = ddb.list_tags_of_resource(ResourceArn=desc["TableArn"])["Tags"]
     assert sorted((t["Key"], t["Value"]) for t in tags) == [("env", "prod"), ("team", "payments")]
-    pitr = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    copied = {o.setting: o.copied for o in report.settings}
+    if impl.name == "dynalite":
+        # dynalite cannot tell PITR: best effort, reported. It has no streams (it accepts a
+        # StreamSpecification and ignores it) and TTL is not set on it: nothing to copy.
+        assert copied == {"pitr": False, "tags": True}, report.settings
+        return
+    assert desc["TableArn"].split(":")[4] == "222222222222"
+    assert desc["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    ttl = ddb.describe_time_to_live(TableName=dest)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expires_at"
+    pitr = ddb.describe_continuous_backups(TableName=dest)["ContinuousBackupsDescription"]
     assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 
 
-def test_every_attribute_type_survives_including_nested_binary(aws: LocalAWS) -> None:
+def test_every_attribute_type_survives_including_nested_binary(impl: DynamoImpl) -> None:
     table = unique("types")
     items = customer_items(10, seed=3)
-    create_rich_table(aws, table, items)
+    create_rich_table(impl, table, items)
     api.migrate(
-        source=aws.source,
-        dest=aws.dest,
-        staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('types')}/"),
+        source=impl.side(SOURCE_ROLE),
+        dest=impl.side(DEST_ROLE),
+        staging=staging(),
         options=MigrateOptions(source_table=table, dest_table=f"{table}-copy", segments=2),
     )
-    assert_copied(aws, table, f"{table}-copy", 10)
-    got = {k: orjson.loads(v) for k, v in by_key(scan_items(aws.dest, f"{table}-copy")).items()}
+    assert_copied(impl, table, f"{table}-copy", 10)
+    copies = scan_items(impl.side(DEST_ROLE), f"{table}-copy")
+    got = {k: orjson.loads(v) for k, v in by_key(copies).items()}
     for item in items:
         copy = got[(item["name"]["S"], item["city"]["S"])]
         assert copy["prefs"]["M"]["icon"] == item["prefs"]["M"]["icon"]  # nested B, still base64
@@ -172,11 +228,14 @@ def test_every_attribute_type_survives_including_nested_binary(aws: LocalAWS) ->
         assert copy["deleted_at"] == {"NULL": True}
 
 
-def test_destination_with_other_key_schema_is_refused_before_any_write(aws: LocalAWS) -> None:
+def test_destination_with_other_key_schema_is_refused_before_any_write(
+    impl: DynamoImpl, aws: LocalAWS
+) -> None:
     table = unique("mismatch")
-    create_rich_table(aws, table, customer_items(5))
-    aws.client(DEST_ROLE, "dynamodb").create_table(
-        TableName=table,
+    dest = impl.dest_name(table)
+    create_rich_table(impl, table, customer_items(5))
+    impl.client(DEST_ROLE).create_table(
+        TableName=dest,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
@@ -184,13 +243,13 @@ def test_destination_with_other_key_schema_is_refused_before_any_write(aws: Loca
     prefix = unique("mismatch")
     with pytest.raises(SchemaMismatchError) as err:
         api.migrate(
-            source=aws.source,
-            dest=aws.dest,
+            source=impl.side(SOURCE_ROLE),
+            dest=impl.side(DEST_ROLE),
             staging=api.StagingOptions(url=f"s3://{BUCKET}/{prefix}/"),
-            options=MigrateOptions(source_table=table, dest_table=table),
+            options=MigrateOptions(source_table=table, dest_table=dest),
         )
     assert str(err.value) == (
-        f"destination table {table!r} has key (id:S) but the source has (name:S, city:S)"
+        f"destination table {dest!r} has key (id:S) but the source has (name:S, city:S)"
     )
     assert err.value.hint is not None
     assert "--dest-table" in err.value.hint
@@ -198,40 +257,47 @@ def test_destination_with_other_key_schema_is_refused_before_any_write(aws: Loca
     assert listed.get("KeyCount", 0) == 0
 
 
-def test_validate_names_changed_deleted_and_added_items(aws: LocalAWS) -> None:
+def test_validate_names_changed_deleted_and_added_items(impl: DynamoImpl) -> None:
     table = unique("val")
-    create_rich_table(aws, table, customer_items(40))
+    dest = impl.dest_name(table)
+    # 20 items (customer-000001 and -000010 among them): the 5 WCU table sets the pace.
+    create_rich_table(impl, table, customer_items(20))
     api.migrate(
-        source=aws.source,
-        dest=aws.dest,
-        staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('val')}/"),
-        options=MigrateOptions(source_table=table, dest_table=table, validate=False),
+        source=impl.side(SOURCE_ROLE),
+        dest=impl.side(DEST_ROLE),
+        staging=staging(),
+        options=MigrateOptions(source_table=table, dest_table=dest, validate=False),
     )
-    ddb = aws.client(DEST_ROLE, "dynamodb")
+    ddb = impl.client(DEST_ROLE)
     ddb.update_item(
-        TableName=table,
+        TableName=dest,
         Key={"name": {"S": "customer-000001"}, "city": {"S": "Zürich"}},
         UpdateExpression="SET visits = :v",
         ExpressionAttributeValues={":v": {"N": "424242"}},
     )
     ddb.delete_item(
-        TableName=table, Key={"name": {"S": "customer-000010"}, "city": {"S": "São Paulo"}}
+        TableName=dest, Key={"name": {"S": "customer-000010"}, "city": {"S": "São Paulo"}}
     )
-    ddb.put_item(TableName=table, Item={"name": {"S": "intruder"}, "city": {"S": "Nowhere"}})
+    ddb.put_item(TableName=dest, Item={"name": {"S": "intruder"}, "city": {"S": "Nowhere"}})
 
-    report = api.validate(source=aws.source, dest=aws.dest, source_table=table, dest_table=table)
+    report = api.validate(
+        source=impl.side(SOURCE_ROLE),
+        dest=impl.side(DEST_ROLE),
+        source_table=table,
+        dest_table=dest,
+    )
 
     assert not report.matches
     assert report.changed == ['name="customer-000001", city="Zürich"']
     assert report.missing == ['name="customer-000010", city="São Paulo"']
     assert report.extra == ['name="intruder", city="Nowhere"']
-    assert (report.source_count, report.dest_count) == (40, 40)
+    assert (report.source_count, report.dest_count) == (20, 20)
 
 
-def drift(aws: LocalAWS, table: str, count: int) -> None:
+def drift(impl: DynamoImpl, table: str, count: int) -> None:
     """Rewrite the first ``count`` items of the destination's ``table`` with other content:
     a changed number, a changed nested value, an attribute dropped and one the source lacks."""
-    dest = dynamodb_client(aws.endpoint_url, DEST_ROLE)
+    dest = impl.client(DEST_ROLE)
     for item in sorted(scan_all(dest, table), key=lambda i: i["name"]["S"])[:count]:
         item["visits"] = {"N": "-1"}
         item["prefs"]["M"]["theme"] = {"S": "changed"}
@@ -240,64 +306,64 @@ def drift(aws: LocalAWS, table: str, count: int) -> None:
         dest.put_item(TableName=table, Item=item)
 
 
-def test_import_refuses_a_table_that_holds_items(aws: LocalAWS, tmp_path: Path) -> None:
+def test_import_refuses_a_table_that_holds_items(impl: DynamoImpl) -> None:
     table = unique("full")
-    create_rich_table(aws, table, customer_items(8))
-    exported = api.export(
-        source=aws.source, table=table, staging=api.StagingOptions(url=str(tmp_path))
-    )
+    copy = impl.dest_name(table)
+    create_rich_table(impl, table, customer_items(8))
+    exported = api.export(source=impl.side(SOURCE_ROLE), table=table, staging=staging())
     assert exported.item_count == 8
-    api.import_(dest=aws.dest, source_url=str(tmp_path), table=table)
+    dest_side = impl.side(DEST_ROLE)
+    api.import_(dest=dest_side, source_url=exported.url, table=copy)
     with pytest.raises(DestinationNotEmptyError, match="already holds items"):
-        api.import_(dest=aws.dest, source_url=str(tmp_path), table=table)
-    drift(aws, table, 3)
-    source, dest = (dynamodb_client(aws.endpoint_url, r) for r in (SOURCE_ROLE, DEST_ROLE))
-    before = differences(scan_all(source, table), scan_all(dest, table), key_names(source, table))
+        api.import_(dest=dest_side, source_url=exported.url, table=copy)
+    drift(impl, copy, 3)
+    source, dest = impl.client(SOURCE_ROLE), impl.client(DEST_ROLE)
+    before = differences(scan_all(source, table), scan_all(dest, copy), key_names(source, table))
     assert len(before) == 3 * 4, before  # four attributes differ in each of three items
 
-    again = api.import_(dest=aws.dest, source_url=str(tmp_path), table=table, into_existing=True)
+    again = api.import_(dest=dest_side, source_url=exported.url, table=copy, into_existing=True)
 
     assert again.item_count == 8
-    assert_copied(aws, table, table, 8)  # every overwritten item is the source's again
+    assert_copied(impl, table, copy, 8)  # every overwritten item is the source's again
 
 
-def test_migrate_into_existing_overwrites_items_with_the_same_key(aws: LocalAWS) -> None:
+def test_migrate_into_existing_overwrites_items_with_the_same_key(on_moto: DynamoImpl) -> None:
+    """moto only, to save three migrations' time: the import's --into-existing, the same
+    code, runs on both (test_import_refuses_a_table_that_holds_items)."""
+    impl = on_moto
     table = unique("over")
-    create_rich_table(aws, table, customer_items(20))
+    dest = impl.dest_name(table)
+    create_rich_table(impl, table, customer_items(20))
+    sides = {"source": impl.side(SOURCE_ROLE), "dest": impl.side(DEST_ROLE)}
     first = api.migrate(
-        source=aws.source,
-        dest=aws.dest,
-        staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('over')}/"),
-        options=MigrateOptions(source_table=table, dest_table=table, validate=False),
+        **sides,
+        staging=staging(),
+        options=MigrateOptions(source_table=table, dest_table=dest, validate=False),
     )
     assert first.imported.item_count == 20
-    drift(aws, table, 5)
+    drift(impl, dest, 5)
     with pytest.raises(DestinationNotEmptyError):
         api.migrate(
-            source=aws.source,
-            dest=aws.dest,
-            staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('over')}/"),
-            options=MigrateOptions(source_table=table, dest_table=table),
+            **sides, staging=staging(), options=MigrateOptions(source_table=table, dest_table=dest)
         )
 
     report = api.migrate(
-        source=aws.source,
-        dest=aws.dest,
-        staging=api.StagingOptions(url=f"s3://{BUCKET}/{unique('over')}/"),
-        options=MigrateOptions(source_table=table, dest_table=table, into_existing=True),
+        **sides,
+        staging=staging(),
+        options=MigrateOptions(source_table=table, dest_table=dest, into_existing=True),
     )
 
     assert report.imported.item_count == 20
     assert report.validation is not None
     assert report.validation.matches, report.validation.to_dict()
-    assert_copied(aws, table, table, 20)
+    assert_copied(impl, table, dest, 20)
 
 
-def test_unknown_source_table_is_a_clear_error(aws: LocalAWS) -> None:
+def test_unknown_source_table_is_a_clear_error(impl: DynamoImpl) -> None:
     with pytest.raises(NotFoundError, match="source table 'no-such-table' does not exist"):
         api.migrate(
-            source=aws.source,
-            dest=aws.dest,
+            source=impl.side(SOURCE_ROLE),
+            dest=impl.side(DEST_ROLE),
             staging=api.StagingOptions(url=f"s3://{BUCKET}/x/"),
             options=MigrateOptions(source_table="no-such-table", dest_table="no-such-table"),
         )
@@ -316,11 +382,12 @@ def _without_empty_maps(items: list[Item]) -> list[Item]:
     ("export_method", "import_method"), [("native", "batch"), ("scan", "native")]
 )
 def test_aws_managed_export_and_import_paths(
-    aws: LocalAWS, export_method: str, import_method: str
+    aws: LocalAWS, on_moto: DynamoImpl, export_method: str, import_method: str
 ) -> None:
+    """moto only: dynalite implements neither ExportTableToPointInTime nor ImportTable."""
     table = unique(f"managed-{export_method}-{import_method}")
     items = _without_empty_maps(customer_items(30))
-    create_rich_table(aws, table, items, lsi=import_method != "native")
+    create_rich_table(on_moto, table, items, lsi=import_method != "native")
     dest_table = f"{table}-copy"
     report = api.migrate(
         source=aws.source,
@@ -336,13 +403,14 @@ def test_aws_managed_export_and_import_paths(
     assert report.validation is not None
     assert report.validation.matches, report.validation.to_dict()
     assert report.imported.item_count == 30
-    assert_copied(aws, table, dest_table, 30)
+    assert_copied(on_moto, table, dest_table, 30)
     ddb = aws.client(DEST_ROLE, "dynamodb")
     ttl = ddb.describe_time_to_live(TableName=dest_table)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expires_at"
 
 
 def test_native_export_needs_point_in_time_recovery(aws: LocalAWS) -> None:
+    """moto only: dynalite has no point-in-time recovery and no managed export."""
     table = unique("nopitr")
     ddb = aws.client(SOURCE_ROLE, "dynamodb")
     ddb.create_table(
@@ -362,9 +430,12 @@ def test_native_export_needs_point_in_time_recovery(aws: LocalAWS) -> None:
     assert "update-continuous-backups" in info.value.hint
 
 
-def test_native_import_refuses_a_table_with_lsis_before_anything_moves(aws: LocalAWS) -> None:
+def test_native_import_refuses_a_table_with_lsis_before_anything_moves(
+    aws: LocalAWS, on_moto: DynamoImpl
+) -> None:
+    """moto only: dynalite has no ImportTable."""
     table = unique("lsi")
-    create_rich_table(aws, table, customer_items(2))
+    create_rich_table(on_moto, table, customer_items(2))
     prefix = unique("lsi")
     with pytest.raises(FatalError, match="local secondary ind"):
         api.migrate(

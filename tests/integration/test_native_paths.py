@@ -42,6 +42,7 @@ from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.model import Item, Segment, StoreURL
 from ddbmigrate.ports import TableSchema
 from ddbmigrate.testing import FakeClock
+from tables import CUSTOMER_KEY as KEY
 
 pytestmark = pytest.mark.integration
 
@@ -73,18 +74,6 @@ def bucket(dest: SideSession) -> str:
     name = unique("native-staging")
     dest.client("s3").create_bucket(Bucket=name)
     return name
-
-
-KEY = {
-    "KeySchema": [
-        {"AttributeName": "name", "KeyType": "HASH"},
-        {"AttributeName": "city", "KeyType": "RANGE"},
-    ],
-    "AttributeDefinitions": [
-        {"AttributeName": "name", "AttributeType": "S"},
-        {"AttributeName": "city", "AttributeType": "S"},
-    ],
-}
 
 
 def create_table(session: SideSession, table: str, *, pitr: bool, **extra: Any) -> str:

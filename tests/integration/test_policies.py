@@ -47,6 +47,7 @@ from ddbmigrate.local.env import (
 )
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, MotoServer
 from ddbmigrate.pipeline import MigrateOptions
+from tables import make_customer_table
 
 _FAULTS = str(Path(__file__).resolve().parents[1] / "faults")
 if _FAULTS not in sys.path:
@@ -316,18 +317,7 @@ def create_source(env: LocalAWS, table: str) -> None:
 
 
 def create_empty_dest(env: LocalAWS, table: str) -> None:
-    env.client(DEST_ROLE, "dynamodb").create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "name", "KeyType": "HASH"},
-            {"AttributeName": "city", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "name", "AttributeType": "S"},
-            {"AttributeName": "city", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    make_customer_table(env, table, role=DEST_ROLE)
 
 
 def _base_credentials_only(mp: pytest.MonkeyPatch, env: LocalAWS) -> None:

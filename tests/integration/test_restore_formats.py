@@ -34,6 +34,7 @@ from ddbmigrate.local.demo import create_customer_table, scan_items
 from ddbmigrate.local.demo_data import customer_items
 from ddbmigrate.local.env import (
     BUCKET,
+    DEST_ACCOUNT,
     DEST_ROLE,
     SOURCE_ROLE,
     LocalAWS,
@@ -42,6 +43,7 @@ from ddbmigrate.local.env import (
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from ddbmigrate.model import Item
 from itemcompare import assert_same_items, dynamodb_client
+from tables import make_customer_table
 
 pytestmark = pytest.mark.integration
 
@@ -79,18 +81,7 @@ def unique(name: str) -> str:
 
 def create_dest_table(aws: LocalAWS, table: str) -> None:
     """A (name S, city S) table in the destination account: AWS exports carry no schema."""
-    aws.client(DEST_ROLE, "dynamodb").create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "name", "KeyType": "HASH"},
-            {"AttributeName": "city", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "name", "AttributeType": "S"},
-            {"AttributeName": "city", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    make_customer_table(aws, table, role=DEST_ROLE)
 
 
 def put_dest_items(aws: LocalAWS, table: str, items: list[Item]) -> None:
@@ -883,6 +874,8 @@ def test_export_in_ion_or_data_pipeline_format_reimports_identically(
             aws.endpoint_url,
             "--source-region",
             LOCAL_REGION,
+            "--bucket-owner",  # the source exports into the destination's bucket
+            DEST_ACCOUNT,
             "--progress",
             "off",
         ]

@@ -28,13 +28,14 @@ from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.engines.local import INTERRUPT, Shared
 from ddbmigrate.engines.spark import SparkEngine, open_session
 from ddbmigrate.errors import CredentialsError, FatalError, Interrupted
-from ddbmigrate.local.demo import put_items, scan_items
+from ddbmigrate.local.demo import scan_items
 from ddbmigrate.local.demo_data import customer_items
-from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
+from ddbmigrate.local.env import BUCKET, DEST_ACCOUNT, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, MotoServer
 from ddbmigrate.model import Item
 from ddbmigrate.pipeline import MigrateOptions
 from ddbmigrate.runs import RejectLimitError, RejectsError
+from tables import make_customer_table
 
 pytestmark = [pytest.mark.integration]
 if pyspark.__version__.startswith("3."):
@@ -87,20 +88,13 @@ def unique(name: str) -> str:
 
 
 def create_table(aws: LocalAWS, table: str, items: list[Item]) -> None:
-    aws.client(SOURCE_ROLE, "dynamodb").create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "name", "KeyType": "HASH"},
-            {"AttributeName": "city", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "name", "AttributeType": "S"},
-            {"AttributeName": "city", "AttributeType": "S"},
-        ],
+    make_customer_table(
+        aws,
+        table,
+        items=items,
         BillingMode="PROVISIONED",
         ProvisionedThroughput={"ReadCapacityUnits": 400, "WriteCapacityUnits": 400},
     )
-    put_items(aws, table, items)
 
 
 def by_key(items: list[Item]) -> dict[tuple[str, str], bytes]:
@@ -157,7 +151,8 @@ def export_on(aws: LocalAWS, table: str, engine: EngineChoice) -> tuple[api.Expo
     result = api.export(
         source=aws.source,
         table=table,
-        staging=api.StagingOptions(url=staging),
+        # The source exports into the destination's bucket: name its owner, as AWS requires.
+        staging=api.StagingOptions(url=staging, bucket_owner=DEST_ACCOUNT),
         segments=SEGMENTS,
         workers=1,
         part_max_items=15,  # several parts per segment
@@ -277,19 +272,7 @@ def test_rejects_of_spark_tasks_are_recorded_and_counted_by_the_driver(
     bad = '{"name":{"s":"bad"},"city":{"s":"Oslo"},"v":{"q":"1"}}'
     for name, lines in (("part-a", [good.format("a1"), bad]), ("part-b", [bad, good.format("b")])):
         (tmp_path / name).write_text("\n".join(lines) + "\n")
-    table = unique("spark-rej")
-    aws.client(DEST_ROLE, "dynamodb").create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "name", "KeyType": "HASH"},
-            {"AttributeName": "city", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "name", "AttributeType": "S"},
-            {"AttributeName": "city", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    table = make_customer_table(aws, unique("spark-rej"), role=DEST_ROLE)
     source = str(tmp_path) + "/"
 
     with pytest.raises(RejectsError, match="2 item"):

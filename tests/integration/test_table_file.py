@@ -93,7 +93,9 @@ def as_older_export(folder: Path) -> None:
 
 
 def tables(aws: LocalAWS) -> list[str]:
-    return list(aws.client(DEST_ROLE, "dynamodb").list_tables()["TableNames"])
+    # Every page: a session of many tests holds more than one page (100) of tables.
+    pages = aws.client(DEST_ROLE, "dynamodb").get_paginator("list_tables").paginate()
+    return [name for page in pages for name in page["TableNames"]]
 
 
 def import_into(aws: LocalAWS, folder: Path, table: str, **kwargs: Any) -> Lines:

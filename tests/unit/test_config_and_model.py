@@ -72,6 +72,44 @@ def test_store_urls() -> None:
         StoreURL.parse("gs://bucket/x")
 
 
+@pytest.mark.parametrize("text", ["no-such-bucket/x/", "exports", "bucket-in-b", "a/b/c"])
+def test_a_staging_url_without_scheme_or_explicit_path_is_refused_with_a_hint(text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        StoreURL.parse(text)
+    assert info.value.message == (
+        f"staging URL {text!r} is neither s3://BUCKET/PREFIX/ nor an explicit local path"
+    )
+    assert (info.value.hint or "").startswith(f"did you mean s3://{text} ? ")
+    assert f"./{text}" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/srv/exports/", "/srv/exports"),
+        ("./exports", "{cwd}/exports"),
+        ("../exports", "{parent}/exports"),
+        (".", "{cwd}"),
+        ("file:///srv/exports", "/srv/exports"),
+        ("file://./exports", "{cwd}/exports"),
+        ("~/exports", "{home}/exports"),
+    ],
+)
+def test_every_explicit_local_path_form_is_accepted_as_an_absolute_directory(
+    text: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    url = StoreURL.parse(text)
+    want = expected.format(cwd=tmp_path, parent=tmp_path.parent, home=tmp_path / "home")
+    assert (url.scheme, url.prefix) == ("file", str(Path(want).resolve()))
+    assert url.describe() == f"local directory {url.prefix}"
+
+
+def test_an_s3_url_describes_itself_as_the_url() -> None:
+    assert StoreURL.parse("s3://bucket-in-b/m/").describe() == "s3://bucket-in-b/m"
+
+
 def test_exit_codes_are_decided_by_error_class() -> None:
     assert exit_code_for(ConfigError("x")) is ExitCode.USAGE
     assert exit_code_for(NotFoundError("x")) is ExitCode.FAILURE

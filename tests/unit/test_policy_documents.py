@@ -382,3 +382,20 @@ def test_parliament_finds_only_what_aws_requires(options: dict[str, Any]) -> Non
     assert ("PERMISSIONS_MANAGEMENT_ACTIONS", "s3:putobjectacl") in lint(
         native[policies.SOURCE_ROLE_FILE]
     ), "the linter is not a rubber stamp"
+
+
+@pytest.mark.parametrize(
+    ("arn", "account"),
+    [
+        ("arn:aws:iam::111111111111:role/x", "111111111111"),
+        ("arn:aws-us-gov:iam::222222222222:role/path/x", "222222222222"),
+        ("arn:aws:sts::333333333333:assumed-role/x/session", "333333333333"),
+        ("arn:aws:iam::12345:role/x", None),
+        ("arn:aws:s3:::bucket", None),
+        (None, None),
+    ],
+)
+def test_the_account_of_a_role_arn_is_read_without_any_call(
+    arn: str | None, account: str | None
+) -> None:
+    assert policies.account_in_arn(arn) == account

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
 import sys
 import threading
 from html.parser import HTMLParser
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ddbmigrate import report as core_report
 from ddbmigrate.cli.logging_setup import (
     JsonFormatter,
     LineObserver,
@@ -24,12 +26,12 @@ from ddbmigrate.exporter import ExportResult
 from ddbmigrate.importer import ImportResult
 from ddbmigrate.pipeline import MigrateReport, Plan
 from ddbmigrate.ports import NullObserver
+from ddbmigrate.render.html import render_html
 from ddbmigrate.report import (
     RateRecorder,
     bind_run,
     build_report,
     migrate_counts,
-    render_html,
     write_report_files,
 )
 from ddbmigrate.testing import FakeClock, MemoryStore
@@ -317,6 +319,18 @@ def test_html_without_samples_says_so() -> None:
     parsed = parse(render_html(report))
     assert "svg" not in parsed.tags
     assert any("No throughput samples" in t for t in parsed.text)
+
+
+def test_the_page_is_drawn_outside_the_core_report() -> None:
+    """report.py builds the data; ``ddbmigrate.render`` draws it. The old name still works,
+    and the core module does not load the drawing code until it is asked to draw."""
+    report = build_report(recorder=recorded(), source_table="a", dest_table="b", finished_at="x")
+    assert core_report.render_html(report) == render_html(report)
+    script = "import sys, ddbmigrate.report\nprint([m for m in sys.modules if 'render' in m])"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_report_files_go_to_the_log_location() -> None:

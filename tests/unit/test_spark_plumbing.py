@@ -19,9 +19,10 @@ import pytest
 from ddbmigrate.checkpoint import Ledger, SegmentState
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
-from ddbmigrate.engines import spark
+from ddbmigrate.engines import spark, spark_task
 from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.engines.local import Shared
+from ddbmigrate.engines.portable import from_spark_task
 from ddbmigrate.errors import ConfigError, FatalError
 from ddbmigrate.model import PartInfo
 from ddbmigrate.ports import Store
@@ -64,9 +65,9 @@ class Job:
         return unit * 10 + int(self.budget.target)
 
 
-def plan_for(job: Job, *, parts: int = 2) -> tuple[spark._TaskPlan, Shared]:
+def plan_for(job: Job, *, parts: int = 2) -> tuple[spark_task.TaskPlan, Shared]:
     shared = Shared(forward=(job.rejects,), notify=(job.observer,), budgets=(job.budget,))
-    return spark._TaskPlan.build(job.run, shared, parts), shared
+    return spark_task.TaskPlan.build(job.run, shared, parts), shared
 
 
 def rejects(store: Store, *, max_rejects: int = 5) -> RejectLog:
@@ -80,7 +81,7 @@ def test_a_unit_runs_with_task_sides_and_hands_back_what_the_driver_replays(
     budget = CapacityBudget(100.0, clock=SystemClock())
     plan, _ = plan_for(Job(Recording(), rejects(store), budget))
 
-    outcome = spark.run_unit(pickle.loads(pickle.dumps(plan)), 3, 7)
+    outcome = spark_task.run_unit(pickle.loads(pickle.dumps(plan)), 3, 7)
 
     assert outcome.index == 3
     assert outcome.error is None
@@ -96,7 +97,7 @@ def test_a_unit_runs_with_task_sides_and_hands_back_what_the_driver_replays(
 
 def test_a_unit_error_is_its_outcome_never_an_exception_for_spark() -> None:
     plan, _ = plan_for(Job(Recording(), None, CapacityBudget(10.0, clock=SystemClock()), True))
-    outcome = spark.run_unit(plan, 0, 1)
+    outcome = spark_task.run_unit(plan, 0, 1)
     assert isinstance(outcome.error, FatalError)
     assert outcome.error.message == "unit 1 failed"
     assert outcome.notes[0] == (0, "advanced", ("import", 3), {})
@@ -106,7 +107,7 @@ def test_an_error_that_does_not_pickle_comes_back_with_its_traceback() -> None:
     class LocalError(Exception):  # a local class cannot be pickled
         pass
 
-    error = spark._portable(LocalError("odd"))
+    error = from_spark_task(LocalError("odd"))
     assert isinstance(error, FatalError)
     assert "a Spark task failed: LocalError: odd" in error.message
     pickle.dumps(error)
@@ -114,7 +115,7 @@ def test_an_error_that_does_not_pickle_comes_back_with_its_traceback() -> None:
 
 def test_an_object_without_a_task_side_cannot_be_forwarded() -> None:
     with pytest.raises(FatalError, match="Recording has no task side"):
-        spark._TaskPlan.build(lambda u, s: u, Shared(forward=(Recording(),)), 1)
+        spark_task.TaskPlan.build(lambda u, s: u, Shared(forward=(Recording(),)), 1)
 
 
 class FakeJob:
@@ -129,9 +130,9 @@ def test_the_driver_applies_each_units_outcome_once_and_stops_at_the_first_error
     observer, log = Recording(), rejects(MemoryStore(), max_rejects=0)
     collector = spark._Collector(Shared(forward=(log,), notify=(observer,)), total=3)
     job = FakeJob()
-    ok = spark._Outcome(0, "a", None, [(0, "advanced", ("export", 5), {})], [])
-    again = spark._Outcome(0, "b", None, [(0, "advanced", ("export", 5), {})], [])
-    bad = spark._Outcome(1, None, FatalError("boom"), [], [])
+    ok = spark_task.Outcome(0, "a", None, [(0, "advanced", ("export", 5), {})], [])
+    again = spark_task.Outcome(0, "b", None, [(0, "advanced", ("export", 5), {})], [])
+    bad = spark_task.Outcome(1, None, FatalError("boom"), [], [])
     collector._apply([ok, again, bad], job)  # type: ignore[arg-type]
     assert observer.calls == [("advanced", ("export", 5))]
     assert collector.done[0].result == "a"
@@ -144,7 +145,7 @@ def test_a_reject_handed_back_past_the_limit_stops_the_job() -> None:
     collector = spark._Collector(Shared(forward=(log,)), total=1)
     job = FakeJob()
     reject = Reject("f", 3, "no")
-    collector._apply([spark._Outcome(0, 1, None, [], [(0, "record", (reject,), {})])], job)  # type: ignore[arg-type]
+    collector._apply([spark_task.Outcome(0, 1, None, [], [(0, "record", (reject,), {})])], job)  # type: ignore[arg-type]
     assert isinstance(collector.first_error, RejectLimitError)
     assert job.cancelled == 1
     assert log.rejects == [reject]

@@ -281,7 +281,7 @@ def test_provisioned_capacity_is_a_percent_of_the_provisioned_units() -> None:
 def test_provisioned_capacity_is_capped_by_the_users_maximum() -> None:
     units, why = _capacity(_provisioned(10000, 10000), mode="read", max_units=2000.0)
     assert units == 2000.0
-    assert why == "provisioned: 50% of 10000 RCU = 5000 RCU/s, capped by --max-rcu at 2000 RCU/s"
+    assert why == "provisioned: 50% of 10,000 RCU = 5,000 RCU/s, capped by --max-rcu at 2,000 RCU/s"
 
 
 def test_on_demand_uses_the_tables_maximum_throughput_first() -> None:
@@ -307,20 +307,20 @@ def test_on_demand_without_a_maximum_uses_the_warm_throughput() -> None:
     )
     units, why = _capacity(description, mode="read")
     assert units == 6000.0
-    assert why == "on-demand: 50% of the table's warm throughput of 12000 RCU/s = 6000 RCU/s"
+    assert why == "on-demand: 50% of the table's warm throughput of 12,000 RCU/s = 6,000 RCU/s"
     assert _capacity(description, mode="read", max_units=500.0)[0] == 500.0
 
 
 def test_on_demand_without_throughput_settings_uses_the_users_maximum() -> None:
     units, why = _capacity(_on_demand(), mode="write", max_units=2500.0)
-    assert (units, why) == (2500.0, "on-demand: no maximum set, using --max-wcu = 2500 WCU/s")
+    assert (units, why) == (2500.0, "on-demand: no maximum set, using --max-wcu = 2,500 WCU/s")
 
 
 def test_on_demand_without_anything_uses_the_default_and_says_how_to_change_it() -> None:
     units, why = _capacity(_on_demand(), mode="write")
     assert units == 4000.0
     assert why == (
-        "on-demand: no maximum set, using the default of 4000 WCU/s; pass --max-wcu to change"
+        "on-demand: no maximum set, using the default of 4,000 WCU/s; pass --max-wcu to change"
     )
 
 

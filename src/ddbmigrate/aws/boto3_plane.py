@@ -25,12 +25,10 @@ from typing import Any
 import orjson
 from botocore import exceptions as bce
 from botocore.config import Config
-from botocore.credentials import CredentialProvider, CredentialResolver
-from botocore.session import Session as BotocoreSession
 
 from ddbmigrate.aws.dynamodb import scan_request
 from ddbmigrate.aws.errors import classify, translate
-from ddbmigrate.aws.session import SideSession, client_config
+from ddbmigrate.aws.session import SideSession, botocore_session, client_config
 from ddbmigrate.errors import RejectedItemError, TransientError
 from ddbmigrate.model import Item, Segment
 from ddbmigrate.ports import ScanPage, WriteRequest, WriteResult
@@ -217,23 +215,8 @@ def data_client(session: SideSession) -> Any:
         return client
 
 
-class _SideCredentials(CredentialProvider):  # type: ignore[misc]  # untyped base
-    """Hands botocore the side's credentials (refreshable ones renew themselves)."""
-
-    METHOD = "ddbmigrate-side"
-
-    def __init__(self, credentials: Any) -> None:
-        super().__init__()
-        self._credentials = credentials
-
-    def load(self) -> Any:
-        return self._credentials
-
-
 def _new_client(session: SideSession) -> Any:
-    core = BotocoreSession(profile=session.side.profile)
-    provider = _SideCredentials(session.credentials())
-    core.register_component("credential_provider", CredentialResolver(providers=[provider]))
+    core = botocore_session(session.side.profile, session.credentials())
     config = client_config("dynamodb", path_style=False).merge(_NO_RETRIES)
     try:
         client = core.create_client(

@@ -195,6 +195,19 @@ def profile_not_found(profile: str) -> ConfigError:
     )
 
 
+def profiles_not_found(missing: dict[str, str]) -> ConfigError:
+    """Every named profile that ~/.aws/config does not define, by the flag that names it."""
+    if len(set(missing.values())) == 1:
+        (profile,) = set(missing.values())
+        return profile_not_found(profile)
+    names = " and ".join(f"{profile!r} ({flag})" for flag, profile in missing.items())
+    return ConfigError(
+        f"AWS profiles {names} are not configured",
+        hint="run `aws configure --profile NAME` (or `aws sso login --profile NAME` for an SSO "
+        f"profile) for each, or fix {'/'.join(missing)}",
+    )
+
+
 REGION_HINT = (
     "pass --source-region/--dest-region, set AWS_REGION, or add `region = ...` to the profile"
 )

@@ -203,7 +203,20 @@ class S3Store:
         self, exc: Exception, key: str, action: str, *, resource: str | None = None
     ) -> DdbMigrateError:
         what = f"s3://{self.bucket}/{self._key(key)}"
-        return translate(exc, what=what, action=action, resource=resource or self._object_arn(key))
+        error = translate(exc, what=what, action=action, resource=resource or self._object_arn(key))
+        if isinstance(error, AccessDeniedError) and self.expected_owner:
+            return self._maybe_wrong_owner(error)
+        return error
+
+    def _maybe_wrong_owner(self, error: AccessDeniedError) -> AccessDeniedError:
+        # AWS answers a wrong ExpectedBucketOwner with a plain AccessDenied: say both causes.
+        owner = self.expected_owner
+        return AccessDeniedError(
+            f"{error.message} (bucket {self.bucket!r} is not owned by account {owner}, "
+            "or this identity may not use it)",
+            hint=f"pass --bucket-owner with the account that owns {self.bucket!r} "
+            f"(expected now: {owner})" + (f"; if it is: {error.hint}" if error.hint else ""),
+        )
 
     def _bucket_error(self, exc: Exception) -> DdbMigrateError:
         error = translate(exc, what=f"bucket {self.bucket!r}", action="s3:ListBucket")

@@ -29,6 +29,7 @@ from ddbmigrate.aws.errors import (
     NO_CREDENTIALS_HINT,
     REGION_HINT,
     profile_not_found,
+    profiles_not_found,
     translate,
 )
 from ddbmigrate.config import Side
@@ -40,10 +41,10 @@ MAX_POOL_CONNECTIONS = 32
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 
 
-class _AssumedRoleProvider(CredentialProvider):  # type: ignore[misc]  # untyped base
-    """Hands botocore the role credentials we built, instead of its own chain."""
+class _GivenCredentials(CredentialProvider):  # type: ignore[misc]  # untyped base
+    """Hands botocore credentials we already hold instead of running its chain again."""
 
-    METHOD = "ddbmigrate-assume-role"
+    METHOD = "ddbmigrate-side"
 
     def __init__(self, credentials: Any) -> None:
         super().__init__()
@@ -51,6 +52,30 @@ class _AssumedRoleProvider(CredentialProvider):  # type: ignore[misc]  # untyped
 
     def load(self) -> Any:
         return self._credentials
+
+
+def botocore_session(profile: str | None, credentials: Any = None) -> BotocoreSession:
+    """A botocore session of ``profile`` (its region and settings) that signs with
+    ``credentials`` when given: the object itself, not a frozen copy, so an assumed role
+    keeps refreshing through a run of many hours."""
+    core = BotocoreSession(profile=profile)
+    if credentials is not None:
+        resolver = CredentialResolver(providers=[_GivenCredentials(credentials)])
+        core.register_component("credential_provider", resolver)
+    return core
+
+
+def check_profiles(named: dict[str, str | None]) -> None:
+    """Refuse, in one error, every profile (by the flag that names it) that the AWS config
+    and credentials files do not define: a user with two typos fixes both at once. Reads
+    the files only; no AWS call."""
+    wanted = {flag: profile for flag, profile in named.items() if profile}
+    if not wanted:
+        return
+    known = set(BotocoreSession().available_profiles)
+    missing = {flag: profile for flag, profile in wanted.items() if profile not in known}
+    if missing:
+        raise profiles_not_found(missing)
 
 
 class SideSession:
@@ -198,11 +223,7 @@ def client_config(service: str, *, path_style: bool) -> Config:
 
 
 def _boto3_session(side: Side, *, credentials: Any = None) -> Any:
-    core = BotocoreSession(profile=side.profile)
-    if credentials is not None:
-        core.register_component(
-            "credential_provider", CredentialResolver(providers=[_AssumedRoleProvider(credentials)])
-        )
+    core = botocore_session(side.profile, credentials)
     try:
         core.get_scoped_config()  # fails now, not mid-run, when the profile does not exist
         # The AWS CLI v2 reads AWS_REGION before AWS_DEFAULT_REGION and the profile; botocore
@@ -211,6 +232,14 @@ def _boto3_session(side: Side, *, credentials: Any = None) -> Any:
         return boto3.Session(botocore_session=core, region_name=region)
     except bce.ProfileNotFound as exc:
         raise profile_not_found(str(exc.kwargs.get("profile", side.profile))) from exc
+
+
+def side_region(side: Side) -> str:
+    """The side's region from flag, environment or profile, with no credentials needed."""
+    region = _boto3_session(side).region_name
+    if not region:
+        raise ConfigError(f"no AWS region for {side.describe()}", hint=REGION_HINT)
+    return str(region)
 
 
 def _session_name(side: Side) -> str:

@@ -14,11 +14,9 @@ from typing import Any
 
 import boto3
 from botocore import exceptions as bce
-from botocore.credentials import CredentialProvider, CredentialResolver
-from botocore.session import Session as BotocoreSession
 
 from ddbmigrate.aws.errors import translate
-from ddbmigrate.aws.session import SideSession, client_config
+from ddbmigrate.aws.session import SideSession, botocore_session, client_config
 from ddbmigrate.errors import ConfigError, DdbMigrateError
 from ddbmigrate.notify.events import NotificationError, RunEvent
 
@@ -100,9 +98,7 @@ class SnsNotifier:
     def _regional_client(self) -> Any:
         # Built on the side's credentials object, not a frozen copy, so an assumed role keeps
         # refreshing through a run of many hours; the profile still supplies its settings.
-        core = BotocoreSession(profile=self.session.side.profile)
-        provider = _GivenCredentials(self.session.credentials())
-        core.register_component("credential_provider", CredentialResolver(providers=[provider]))
+        core = botocore_session(self.session.side.profile, self.session.credentials())
         try:
             return boto3.Session(botocore_session=core).client(
                 "sns",
@@ -156,19 +152,6 @@ class SnsNotifier:
     def _identity(self) -> str:
         side = self.session.side
         return f"role {side.role_arn}" if side.role_arn else f"the identity of {side.describe()}"
-
-
-class _GivenCredentials(CredentialProvider):  # type: ignore[misc]  # untyped base
-    """Hands botocore credentials we already hold instead of running its chain again."""
-
-    METHOD = "ddbmigrate-side"
-
-    def __init__(self, credentials: Any) -> None:
-        super().__init__()
-        self._credentials = credentials
-
-    def load(self) -> Any:
-        return self._credentials
 
 
 def _code(exc: Exception) -> str:

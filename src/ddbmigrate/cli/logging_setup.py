@@ -103,10 +103,44 @@ class _Lines:
 
     def started(self, step: str, total: int | None) -> str:
         expected = f" ({total:,} items expected)" if total else ""
-        return self.line("info", f"{step}: started{expected}", step=step, expected=total)
+        return self.line("info", f"{step}: started{expected}", **_step_fields(step), expected=total)
 
     def finished(self, step: str, summary: str) -> str:
-        return self.line("info", f"{step}: {summary}", step=step)
+        return self.line("info", f"{step}: {summary}", **_step_fields(step))
+
+
+def _step_fields(step: str) -> dict[str, str]:
+    """``[orders] export`` as the fields of a JSON line: ``table`` and ``step``."""
+    if step.startswith("[") and "] " in step:
+        table, _, bare = step[1:].partition("] ")
+        return {"table": table, "step": bare}
+    return {"step": step}
+
+
+class Labelled:
+    """Names the table in every step and line of a single-table command: ``[table] step: …``,
+    the style of a pipeline's tables too (``multi.Prefixed``), so every line reads alike.
+
+    Anything else (``bind_run``, ``warning`` ...) goes to ``inner`` unchanged."""
+
+    def __init__(self, inner: Observer, table: str) -> None:
+        self.inner = inner
+        self._prefix = f"[{table}] "
+
+    def step_started(self, step: str, *, total: int | None) -> None:
+        self.inner.step_started(self._prefix + step, total=total)
+
+    def advanced(self, step: str, items: int) -> None:
+        self.inner.advanced(self._prefix + step, items)
+
+    def message(self, text: str) -> None:
+        self.inner.message(self._prefix + text)
+
+    def step_finished(self, step: str, *, summary: str) -> None:
+        self.inner.step_finished(self._prefix + step, summary=summary)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 class LineObserver:

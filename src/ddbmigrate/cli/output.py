@@ -22,6 +22,7 @@ from rich.text import Text
 
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.importer import ImportResult
+from ddbmigrate.model import StoreURL
 from ddbmigrate.pipeline import MigrateReport
 from ddbmigrate.validator import ValidationReport
 
@@ -54,7 +55,7 @@ class ConsoleObserver:
         """The run's id once its ledger is open, for the message of an interrupted run."""
         if self._bars:
             self._progress = Progress(
-                TextColumn("{task.description:<9}"),
+                TextColumn("{task.description:<9}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 _ItemsPerSecond(),
@@ -86,7 +87,7 @@ class ConsoleObserver:
             if self._progress is not None:
                 self._tasks[step] = self._progress.add_task(step, total=total or None)
             else:
-                stderr.print(f"{step}: started")
+                stderr.print(f"{step}: started", markup=False)
 
     def advanced(self, step: str, items: int) -> None:
         if self._progress is not None and step in self._tasks:
@@ -139,17 +140,27 @@ def _rate(items: int, seconds: float) -> str:
     return f"{items / seconds:,.0f} items/s" if seconds > 0 else "-"
 
 
+def _before(items_before: int) -> str:
+    """After a resume: how many items an earlier process moved (the rate leaves them out)."""
+    return f" ({items_before:,} before the stop)" if items_before else ""
+
+
+def _moved_rate(result: ExportResult | ImportResult) -> str:
+    """Items per second of this process: items moved before a stop are not its work."""
+    return _rate(result.item_count - result.items_before, result.seconds)
+
+
 def migrate_lines(report: MigrateReport) -> list[str]:
     """The human summary of a migration, one line a step."""
     exp, imp = report.export, report.imported
     lines = [
         f"migrated {report.plan.source_table} -> {report.plan.dest_table}",
         f"  schema    {report.schema_action}",
-        f"  export    {exp.item_count:,} items in {len(exp.parts)} parts, "
-        f"{_size(exp.bytes_written)}, {exp.seconds:.1f} s "
-        f"({_rate(exp.item_count, exp.seconds)}) -> {exp.url}",
-        f"  import    {imp.item_count:,} items from {imp.files} files, {imp.seconds:.1f} s "
-        f"({_rate(imp.item_count, imp.seconds)})",
+        f"  export    {exp.item_count:,} items{_before(exp.items_before)} in {len(exp.parts):,} "
+        f"parts, {_size(exp.bytes_written)}, {exp.seconds:.1f} s ({_moved_rate(exp)}) "
+        f"-> {exp.url}",
+        f"  import    {imp.item_count:,} items{_before(imp.items_before)} from {imp.files:,} "
+        f"files, {imp.seconds:.1f} s ({_moved_rate(imp)})",
     ]
     if report.validation is not None:
         val = report.validation
@@ -175,17 +186,23 @@ def validation_lines(report: ValidationReport) -> list[str]:
 
 def export_line(result: ExportResult) -> str:
     return (
-        f"exported {result.item_count:,} items in {len(result.parts)} parts "
-        f"({_size(result.bytes_written)}, {result.seconds:.1f} s) to {result.url}"
+        f"exported {result.item_count:,} items{_before(result.items_before)} in "
+        f"{len(result.parts):,} parts ({_size(result.bytes_written)}, {result.seconds:.1f} s, "
+        f"{_moved_rate(result)}) to {result.url}"
     )
 
 
 def import_line(result: ImportResult, table: str | None) -> str:
     into = f" into {table}" if table else ""
     return (
-        f"imported {result.item_count:,} items from {result.files} files{into} "
-        f"({result.seconds:.1f} s, {_rate(result.item_count, result.seconds)})"
+        f"imported {result.item_count:,} items{_before(result.items_before)} from "
+        f"{result.files:,} files{into} ({result.seconds:.1f} s, {_moved_rate(result)})"
     )
+
+
+def staging_line(url: str) -> str:
+    """Where staging data would go, as ``plan`` says it; a bad URL is refused here."""
+    return f"staging: {StoreURL.parse(url).describe()}"
 
 
 def print_interrupted(text: str) -> None:

@@ -38,7 +38,6 @@ import pickle
 import signal
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -51,9 +50,9 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
+from ddbmigrate.engines.portable import from_worker as _portable
 from ddbmigrate.errors import (
     ConfigError,
-    DdbMigrateError,
     FatalError,
     Interrupted,
     TransientError,
@@ -890,13 +889,3 @@ def _flush(job: _Job) -> None:
     """What this unit consumed reaches the parent's budgets before its result does."""
     for budget in job.budgets:
         budget.flush()
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The error itself when it survives pickling; else a FatalError with its traceback."""
-    if isinstance(exc, DdbMigrateError | Cancelled):
-        with contextlib.suppress(Exception):
-            pickle.dumps(exc)
-            return exc
-    text = "".join(traceback.format_exception(exc)).strip()
-    return FatalError(f"a worker failed: {type(exc).__name__}: {exc}", hint=text)

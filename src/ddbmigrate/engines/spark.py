@@ -5,7 +5,8 @@ functions only, so this module loads without it; the engine is chosen by name, n
 happens to be installed. Only the RDD API that Spark 3.5 and 4.x share is used (EMR and Glue
 ship 3.5).
 
-How the :class:`~ddbmigrate.engines.local.Engine` contract maps onto Spark:
+How the :class:`~ddbmigrate.engines.local.Engine` contract maps onto Spark (the task side is in
+``engines.spark_task``):
 
 - **One task per unit.** ``parallelize(units, len(units))`` and ``foreachPartition``: Spark
   spreads the tasks over the executors' cores. Each task unpickles the job (a bound method
@@ -35,31 +36,24 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
-import io
 import itertools
 import os
-import pickle
 import re
 import socket
 import sys
 import threading
-import traceback
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from ddbmigrate.engines.choice import PYSPARK_MISSING
-from ddbmigrate.engines.local import INTERRUPT, Cancelled, Shared, dumps_job
+from ddbmigrate.engines.local import INTERRUPT, Cancelled, Shared
+from ddbmigrate.engines.spark_task import Outcome, Outcomes, TaskPlan, TaskRunner
 from ddbmigrate.errors import (
     ConfigError,
-    DdbMigrateError,
     EngineError,
-    FatalError,
     TransientError,
 )
-from ddbmigrate.ports import Budget
 
 U = TypeVar("U")
 R = TypeVar("R")
@@ -75,14 +69,6 @@ NOTHING_SHARED = Shared()
 _LOCAL_MASTER = re.compile(r"^local(-cluster)?(\[.*\])?$")
 _LOCAL_SLOTS = re.compile(r"^local(-cluster)?(?:\[(.*)\])?$")
 _INFINITY = 2**31 - 1  # Spark's "no maximum" for spark.dynamicAllocation.maxExecutors
-
-
-class TaskSide(Protocol):
-    """What a forwarded object becomes in a Spark task (see the module docstring)."""
-
-    def task_side(self) -> object:
-        """A picklable stand-in with the same methods, for one task."""
-        ...
 
 
 def is_local_master(master: str) -> bool:
@@ -377,8 +363,8 @@ class SparkEngine:
         if not units:
             return []
         parts = self.parts(len(units))
-        plan = _TaskPlan.build(fn, shared, parts)
-        outcomes = self.context.accumulator([], _Outcomes())
+        plan = TaskPlan.build(fn, shared, parts)
+        outcomes = self.context.accumulator([], Outcomes())
         group = f"ddbmigrate-{self._token}-{next(self._groups)}"
         job = _Job(self.context, group, _describe(fn, len(units)))
         collector = _Collector(shared, len(units))
@@ -410,14 +396,14 @@ class _Job:
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, plan: _TaskPlan, indexed: list[tuple[int, Any]], outcomes: Any) -> None:
+    def start(self, plan: TaskPlan, indexed: list[tuple[int, Any]], outcomes: Any) -> None:
         from pyspark import InheritableThread  # noqa: PLC0415
 
         def submit() -> None:
             try:
                 self.context.setJobGroup(self.group, self.description, interruptOnCancel=True)
                 rdd = self.context.parallelize(indexed, len(indexed))
-                rdd.foreachPartition(_TaskRunner(plan, outcomes))
+                rdd.foreachPartition(TaskRunner(plan, outcomes))
             except BaseException as exc:  # noqa: BLE001 - reported by the driver's thread
                 self.error = exc
 
@@ -473,7 +459,7 @@ class _Collector:
                 hint="a re-run resumes where it stopped",
             )
 
-    def _apply(self, arrived: list[_Outcome], job: _Job) -> None:
+    def _apply(self, arrived: list[Outcome], job: _Job) -> None:
         while self.seen < len(arrived):
             outcome = arrived[self.seen]
             self.seen += 1
@@ -487,7 +473,7 @@ class _Collector:
             if outcome.error is not None and not isinstance(outcome.error, Cancelled):
                 self._fail(outcome.error, job)
 
-    def _replay(self, outcome: _Outcome) -> None:
+    def _replay(self, outcome: Outcome) -> None:
         for index, method, args, kwargs in outcome.notes:
             target = self.shared.notify[index]
             if target is not None:
@@ -518,181 +504,3 @@ def _monotonic() -> float:
     import time  # noqa: PLC0415 - the engine measures its own waits only here
 
     return time.monotonic()
-
-
-# --- what travels to the executors -----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """What one task hands back to the driver."""
-
-    index: int
-    result: Any
-    error: BaseException | None
-    notes: list[tuple[int, str, tuple[Any, ...], dict[str, Any]]]
-    """Observer calls the task made: (notify index, method, args, kwargs), in order."""
-    handback: list[tuple[int, str, tuple[Any, ...], dict[str, Any]]]
-    """Calls for the driver to make on forwarded objects (a task's rejects, say)."""
-
-
-class _Outcomes:
-    """AccumulatorParam (duck-typed, so this module needs no pyspark): a list of outcomes."""
-
-    def zero(self, value: list[_Outcome]) -> list[_Outcome]:
-        return []
-
-    def addInPlace(self, first: list[_Outcome], second: list[_Outcome]) -> list[_Outcome]:  # noqa: N802 - pyspark's name
-        first.extend(second)
-        return first
-
-
-@dataclass(frozen=True, slots=True)
-class _TaskPlan:
-    """A step's job for the executors: the unit function pickled without the shared
-    objects, and what stands in for them in a task."""
-
-    payload: bytes
-    sides: bytes
-    """Pickled (task sides of the forwarded objects, budget shares); unpickled per unit, so
-    every unit starts with fresh ones."""
-    notify: int
-
-    @classmethod
-    def build(cls, fn: Callable[..., Any], shared: Shared, parts: int) -> _TaskPlan:
-        forward = tuple(_task_side(obj) for obj in shared.forward)
-        budgets = tuple(b.share(parts) for b in shared.budgets)
-        return cls(
-            payload=dumps_job(fn, shared, where="as Spark tasks", hint="use --engine local"),
-            sides=_dumps((forward, budgets), "the task sides of the run's ledger and rejects"),
-            notify=len(shared.notify),
-        )
-
-    def load(
-        self,
-    ) -> tuple[Callable[[Any, threading.Event], Any], list[object | None], list[_Recorder]]:
-        forward, budgets = pickle.loads(self.sides)  # noqa: S301 - our own bytes, from the driver
-        recorders = [_Recorder() for _ in range(self.notify)]
-        fn = _JobUnpickler(self.payload, forward, recorders, budgets).load()
-        return fn, forward, recorders
-
-
-def _task_side(obj: object | None) -> object | None:
-    if obj is None:
-        return None
-    if not hasattr(obj, "task_side"):
-        raise FatalError(
-            f"{type(obj).__name__} has no task side, so it cannot be used from Spark tasks",
-            hint="use --engine local",
-        )
-    side: TaskSide = obj  # a task_side method, checked just above
-    return side.task_side()
-
-
-def _dumps(value: object, what: str) -> bytes:
-    try:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
-        raise FatalError(f"{what} cannot be sent to Spark executors: {exc}") from exc
-
-
-class _JobUnpickler(pickle.Unpickler):
-    def __init__(
-        self,
-        data: bytes,
-        forward: list[object | None],
-        recorders: list[_Recorder],
-        budgets: list[Budget],
-    ) -> None:
-        super().__init__(io.BytesIO(data))
-        self._objects: dict[str, list[Any]] = {
-            "forward": forward,
-            "notify": list(recorders),
-            "budget": list(budgets),
-        }
-
-    def persistent_load(self, pid: Any) -> Any:
-        kind, index = pid
-        return self._objects[kind][index]
-
-
-class _Recorder:
-    """Stands in a task for an observer: records its calls for the driver to replay.
-
-    ``advanced(step, n)`` calls in a row are summed into one: a segment of 10,000 pages
-    hands back one progress call, not 10,000."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        if name.startswith("_"):
-            raise AttributeError(name)
-
-        def call(*args: Any, **kwargs: Any) -> None:
-            with self._lock:
-                self._add(name, args, kwargs)
-
-        return call
-
-    def _add(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if name == "advanced" and self.calls and not kwargs and len(args) == 2:
-            last_name, last_args, last_kwargs = self.calls[-1]
-            if last_name == "advanced" and not last_kwargs and last_args[0] == args[0]:
-                self.calls[-1] = (name, (args[0], last_args[1] + args[1]), {})
-                return
-        self.calls.append((name, args, kwargs))
-
-
-class _TaskRunner:
-    """The function of every task (picklable by reference: ddbmigrate is installed on the
-    executors). Runs the partition's units and adds one outcome per unit."""
-
-    def __init__(self, plan: _TaskPlan, outcomes: Any) -> None:
-        self.plan = plan
-        self.outcomes = outcomes
-
-    def __call__(self, partition: Iterator[tuple[int, Any]]) -> None:
-        _tune_gc()
-        for index, unit in partition:
-            self.outcomes.add([run_unit(self.plan, index, unit)])
-
-
-def run_unit(plan: _TaskPlan, index: int, unit: Any) -> _Outcome:
-    """One unit in a task: its result or its error, with what the driver must replay."""
-    fn, forward, recorders = plan.load()
-    result, error = None, None
-    try:
-        result = fn(unit, threading.Event())
-    except Exception as exc:  # noqa: BLE001 - every failure goes back to the driver
-        error = _portable(exc)
-    notes = [(i, *call) for i, rec in enumerate(recorders) for call in rec.calls]
-    handback = [
-        (i, *call)
-        for i, side in enumerate(forward)
-        for call in (getattr(side, "handback", list)() if side is not None else [])
-    ]
-    return _Outcome(index, result, error, notes, handback)
-
-
-_GC_TUNED = threading.Event()
-
-
-def _tune_gc() -> None:
-    """As in the local engine's workers: the hot loop allocates many short-lived dicts, and
-    collecting them less often saves about a third of the CPU. Once per Python worker."""
-    if not _GC_TUNED.is_set():
-        _GC_TUNED.set()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The error itself when it survives pickling; else a FatalError with its traceback."""
-    if isinstance(exc, DdbMigrateError | Cancelled):
-        with contextlib.suppress(Exception):
-            pickle.dumps(exc)
-            return exc
-    text = "".join(traceback.format_exception(exc)).strip()
-    return FatalError(f"a Spark task failed: {type(exc).__name__}: {exc}", hint=text)

@@ -50,9 +50,9 @@ class SourcePlan:
 
     def describe(self, root: str) -> str:
         where = f"{root.rstrip('/')}/{self.folder}".rstrip("/")
-        items = f", {self.total_items} items" if self.total_items is not None else ""
+        items = f", {self.total_items:,} items" if self.total_items is not None else ""
         kind = f"incremental {self.kind}" if self.incremental else self.kind
-        return f"{kind} ({self.format}) at {where}: {len(self.files)} data files{items}"
+        return f"{kind} ({self.format}) at {where}: {len(self.files):,} data files{items}"
 
 
 def _join(folder: str, name: str) -> str:

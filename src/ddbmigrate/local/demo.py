@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from pathlib import Path
 from typing import Protocol
 
 from ddbmigrate import api
@@ -17,12 +19,15 @@ from ddbmigrate.local.env import (
     BUCKET,
     DEST_ACCOUNT,
     DEST_ROLE,
+    README_BUCKET,
     SOURCE_ACCOUNT,
     SOURCE_ROLE,
     LocalAWS,
+    add_staging_bucket,
     base_credentials,
     running,
 )
+from ddbmigrate.local.profiles import ProfileFiles, write_profiles
 from ddbmigrate.model import Item, Segment
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.ports import Observer
@@ -98,7 +103,7 @@ def run_demo(*, items: int, workers: int | None, threads: int, observer: Observe
             f"destination account {DEST_ACCOUNT}, staging {env.staging}"
         )
         create_customer_table(env, customer_items(items))
-        observer.message(f"source table {DEMO_TABLE!r} holds {items} items of every type")
+        observer.message(f"source table {DEMO_TABLE!r} holds {items:,} items of every type")
         report = api.migrate(
             source=env.source,
             dest=env.dest,
@@ -114,28 +119,36 @@ def run_demo(*, items: int, workers: int | None, threads: int, observer: Observe
     return report
 
 
-def usage_text(env: LocalAWS) -> str:
-    """How to point the CLI at a running embedded AWS."""
-    exports = " ".join(f"{k}={v}" for k, v in env.base_env.items())
+def usage_text(env: LocalAWS, files: ProfileFiles) -> str:
+    """How to point the CLI at a running embedded AWS: one export line, then a command."""
+    exports = " ".join(f"{k}={v}" for k, v in files.env.items())
     return f"""Embedded AWS running at {env.endpoint_url} (Ctrl-C stops it)
-  source account       {SOURCE_ACCOUNT}  role {SOURCE_ROLE}
+  source account       {SOURCE_ACCOUNT}  profile a  role {SOURCE_ROLE}
                        table {DEMO_TABLE!r} (key name, city)
-  destination account  {DEST_ACCOUNT}  role {DEST_ROLE}
-  staging bucket       s3://{BUCKET}/ (owned by {DEST_ACCOUNT}; the source role may write)
+  destination account  {DEST_ACCOUNT}  profile b  role {DEST_ROLE}
+  staging buckets      s3://{BUCKET}/ and s3://{README_BUCKET}/
+                       (owned by {DEST_ACCOUNT}; the source role may write)
+  AWS config files     {files.config} and {files.credentials.name} beside it
+                       (profiles a and b; removed when this stops)
 
 In another shell:
-  export {exports} AWS_ENDPOINT_URL={env.endpoint_url}
-  ddbmigrate migrate --source-role-arn {SOURCE_ROLE} \\
-    --dest-role-arn {DEST_ROLE} \\
-    --source-table {DEMO_TABLE} --staging {env.staging}
+  export {exports}
+  ddbmigrate migrate --source-profile a --source-table {DEMO_TABLE} \\
+    --dest-profile b --staging s3://{README_BUCKET}/migrations/
 """
 
 
 def serve_forever(*, port: int | None, out: Printer, items: int = 1000) -> None:
     """Run the embedded AWS with the demo table until Ctrl-C."""
-    with running(port=port) as env, base_credentials(env):
+    with (
+        running(port=port) as env,
+        base_credentials(env),
+        tempfile.TemporaryDirectory(prefix="ddbmigrate-local-") as directory,
+    ):
+        add_staging_bucket(env, README_BUCKET)
         create_customer_table(env, customer_items(items))
-        out.print(usage_text(env), markup=False)
+        files = write_profiles(env, Path(directory))
+        out.print(usage_text(env, files), markup=False)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -30,6 +30,8 @@ DEST_ACCOUNT = "222222222222"
 SOURCE_ROLE = f"arn:aws:iam::{SOURCE_ACCOUNT}:role/ddbmigrate-source"
 DEST_ROLE = f"arn:aws:iam::{DEST_ACCOUNT}:role/ddbmigrate-destination"
 BUCKET = f"ddbmigrate-staging-{DEST_ACCOUNT}"
+README_BUCKET = "bucket-in-b"
+"""The README's example bucket, made by ``local up`` so the README's commands run verbatim."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ class LocalAWS:
         return {
             "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
-            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,  # what boto3 reads (AWS_REGION it does not)
         }
 
     def session(self, role_arn: str) -> Any:
@@ -128,11 +130,16 @@ def bootstrap(env: LocalAWS) -> None:
         name = role.rsplit("/", 1)[1]
         if name not in {r["RoleName"] for r in iam.list_roles()["Roles"]}:
             iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust_policy())
+    add_staging_bucket(env, BUCKET)
+
+
+def add_staging_bucket(env: LocalAWS, bucket: str) -> None:
+    """A bucket of the destination account that the source role may write; idempotent."""
     s3 = env.client(DEST_ROLE, "s3")
-    if BUCKET not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-        s3.create_bucket(Bucket=BUCKET)
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket)
     s3.put_bucket_policy(
-        Bucket=BUCKET, Policy=json.dumps(staging_bucket_policy(BUCKET, SOURCE_ROLE))
+        Bucket=bucket, Policy=json.dumps(staging_bucket_policy(bucket, SOURCE_ROLE))
     )
 
 

@@ -1,5 +1,8 @@
 """moto in server mode on a free loopback port: a real HTTP server speaking the AWS protocols.
 
+Its S3 refuses a request whose ExpectedBucketOwner is not the bucket's owner, as AWS does
+(``local/moto_main.py``; moto itself ignores the header).
+
 It runs as a child process (so it has its own interpreter and GIL) and is stopped with the
 context manager. Accounts are isolated by AssumeRole: credentials returned for
 ``arn:aws:iam::111111111111:role/x`` act as account 111111111111.
@@ -24,6 +27,7 @@ from ddbmigrate.errors import ConfigError, FatalError
 LOCAL_ACCESS_KEY = "ddbmigrate-local"
 LOCAL_SECRET_KEY = "ddbmigrate-local-secret"  # noqa: S105 - a fixed value for a local emulator
 LOCAL_REGION = "us-east-1"
+MOTO_MAIN = "ddbmigrate.local.moto_main"
 
 
 def free_port() -> int:
@@ -34,7 +38,7 @@ def free_port() -> int:
 
 
 class MotoServer:
-    """Start and stop ``python -m moto.server`` bound to 127.0.0.1."""
+    """Start and stop moto's server (``python -m ddbmigrate.local.moto_main``) on 127.0.0.1."""
 
     def __init__(self, *, port: int | None = None, startup_timeout: float = 30.0) -> None:
         self.port = port or free_port()
@@ -53,7 +57,8 @@ class MotoServer:
             )
         env = dict(os.environ, MOTO_ALLOW_NONEXISTENT_REGION="false")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            # moto's server plus S3's ExpectedBucketOwner check, which moto lacks.
+            [sys.executable, "-m", MOTO_MAIN, "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,

@@ -10,6 +10,7 @@ from ddbmigrate.errors import AccessDeniedError, FatalError, NotFoundError
 from ddbmigrate.model import Segment
 from ddbmigrate.ports import Observer, TableAdmin, TableReader, TableSchema
 from ddbmigrate.schema import billing_mode
+from ddbmigrate.sizing import DESCRIBED, TableSize
 
 GIB = 1024**3
 
@@ -32,12 +33,14 @@ class Plan:
     billing_mode: str
     segments: int
     dest_exists: bool
+    size_basis: str = DESCRIBED
+    """Where approx_items/approx_bytes come from (``sizing``)."""
 
     def lines(self) -> list[str]:
         action = "exists: write into it" if self.dest_exists else "absent: create it"
         return [
-            f"source table   {self.source_table}: ~{self.approx_items} items, "
-            f"~{self.approx_bytes} bytes (DescribeTable's estimate), {self.billing_mode}",
+            f"source table   {self.source_table}: ~{self.approx_items:,} items, "
+            f"~{self.approx_bytes:,} bytes ({self.size_basis}), {self.billing_mode}",
             f"destination    {self.dest_table}: {action}",
             f"scan segments  {self.segments}",
         ]
@@ -52,19 +55,26 @@ class Plan:
         segments: int | None,
         parallel: int,
         dest_exists: bool,
+        size: TableSize | None = None,
     ) -> Plan:
         """The plan of moving ``source`` into ``dest_table``; ``segments`` None picks one
-        per GiB of table, at least one per unit run at once (``parallel``)."""
+        per GiB of table, at least one per unit run at once (``parallel``). ``size`` replaces
+        DescribeTable's figures when the caller measured the table (``sizing.table_size``)."""
         desc = source.description
-        size = int(desc.get("TableSizeBytes", 0))
+        size = size or TableSize(
+            items=int(desc.get("ItemCount", 0)),
+            bytes=int(desc.get("TableSizeBytes", 0)),
+            basis=DESCRIBED,
+        )
         return cls(
             source_table=source_table,
             dest_table=dest_table,
-            approx_items=int(desc.get("ItemCount", 0)),
-            approx_bytes=size,
+            approx_items=size.items,
+            approx_bytes=size.bytes,
             billing_mode=billing_mode(desc),
-            segments=segments or default_segments(size, parallel),
+            segments=segments or default_segments(size.bytes, parallel),
             dest_exists=dest_exists,
+            size_basis=size.basis,
         )
 
 

@@ -74,7 +74,8 @@ def ensure_table(
         )
     # It may be a table someone else made meanwhile: same key?
     schemas.check_compatible(source=source, dest=created, dest_flag="--dest-table")
-    finish_table(admin, target, created, wait_timeout, observer, log=log)
+    skip = _ignored_by_create(target, created, log)
+    finish_table(admin, target, created, wait_timeout, observer, log=log, skip=skip)
     for name, label in target.optional_settings().items():
         log.copied(name, label)
     return f"created table {table_name!r} like {source.name!r}"
@@ -100,6 +101,19 @@ def _pinned_table(ledger: Ledger | None, target: schemas.TableTarget) -> schemas
     return pinned
 
 
+def _ignored_by_create(
+    target: schemas.TableTarget, table: TableSchema, log: opt.SettingsLog
+) -> frozenset[str]:
+    """The optional settings the endpoint ignored in the CreateTable that just made
+    ``table``: not copied (an UpdateTable for them would only be refused). Not asked of a
+    table found on a resume: what made it, and what it lacks, is not known there."""
+    ignored = schemas.ignored_by_create(target, table)
+    for name, field_name in ignored.items():
+        why = opt.reason("destination", "unsupported", f"{field_name} in CreateTable")
+        log.not_copied(name, opt.LABELS[name], why)
+    return frozenset(ignored)
+
+
 def finish_table(
     admin: TableAdmin,
     target: schemas.TableTarget,
@@ -108,12 +122,16 @@ def finish_table(
     observer: Observer,
     *,
     log: opt.SettingsLog | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Apply what ``table`` lacks of ``target``, one call each; return what was applied.
-    An optional setting the endpoint lacks or the role may not set goes to ``log``."""
+    An optional setting the endpoint lacks or the role may not set goes to ``log``; those in
+    ``skip`` are left alone."""
     log = log or opt.SettingsLog(observer)
     applied: list[str] = []
     for setting in schemas.missing_settings(target, table):
+        if setting.setting in skip:
+            continue
         observer.message(f"table {target.name!r}: applying {setting.label}")
         try:
             setting.apply(admin, target.name)

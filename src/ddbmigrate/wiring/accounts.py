@@ -125,7 +125,8 @@ def store_checks(store: Store, *, role: str, write: bool) -> list[Check]:
         if write:
             checks.append((f"staging writable by the {role} account", store.probe_write))
     elif isinstance(store, LocalStore) and write:
-        checks.append(("staging directory writable", lambda: _probe_local(store)))
+        where = StoreURL.parse(store.root).describe()
+        checks.append((f"staging: {where} writable", lambda: _probe_local(store)))
     return checks
 
 

@@ -7,18 +7,21 @@ from dataclasses import dataclass, replace
 from typing import cast
 
 from ddbmigrate import pipeline, policies
+from ddbmigrate import settings as settings_opt
+from ddbmigrate.aws.session import side_region
 from ddbmigrate.capacity import ThroughputOptions, make_budgets, task_shares
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.estimate import Prices, estimate
-from ddbmigrate.model import KeySchema
+from ddbmigrate.model import KeySchema, StoreURL
 from ddbmigrate.options import ValidateOptions
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.plans import ExportMethod, ImportMethod, MigratePlan, SidePlan
 from ddbmigrate.ports import NullObserver, Observer, Store
 from ddbmigrate.schema import check_compatible
+from ddbmigrate.sizing import table_size
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.preflight import Plan, read_source
 from ddbmigrate.steps.schema import ensure_table
@@ -173,10 +176,14 @@ def copy_schema(
     dest_table: str,
     dest_kms_key_id: str | None = None,
     observer: Observer | None = None,
+    settings: frozenset[str] = settings_opt.ALL,
+    strict_settings: bool = False,
 ) -> str:
-    """Create ``dest_table`` like ``source_table`` (or check the existing one)."""
+    """Create ``dest_table`` like ``source_table`` (or check the existing one); the optional
+    ``settings`` best effort unless ``strict_settings`` (as ``migrate``)."""
     src, dst = Account(source, "source"), Account(dest, "destination")
     schema = read_source(src.admin, source_table, src.label)
+    observer = observer or NullObserver()
     return ensure_table(
         dst.admin,
         source=schema,
@@ -184,6 +191,8 @@ def copy_schema(
         table_name=dest_table,
         dest_kms_key_id=dest_kms_key_id,
         observer=observer,
+        settings=settings,
+        log=settings_opt.SettingsLog(observer, strict=strict_settings),
     )
 
 
@@ -202,14 +211,18 @@ def policy_documents(
     dest_kms_key_id: str | None = None,
 ) -> dict[str, policies.PolicyDocument]:
     """The least-privilege policies a migration needs, ARNs filled in; STS is asked for an
-    account id only when it is not given."""
+    account id only when neither a flag nor a role ARN gives it."""
     src, dst = Account(source, "source"), Account(dest, "destination")
+    # Accounts known from flags or role ARNs need no credentials (the roles may not exist yet).
+    dest_account = dest_account or staging.bucket_owner or policies.account_in_arn(dest.role_arn)
     plan = policies.PolicyPlan.for_staging(
         staging.url,
-        source_account=source_account or src.session.account_id(),
-        dest_account=dest_account or staging.bucket_owner or dst.session.account_id(),
-        source_region=src.session.region,
-        dest_region=dst.session.region,
+        source_account=source_account
+        or policies.account_in_arn(source.role_arn)
+        or src.session.account_id(),
+        dest_account=dest_account or dst.session.account_id(),
+        source_region=side_region(source),
+        dest_region=side_region(dest),
         source_tables=tuple(source_tables),
         dest_tables=tuple(dest_tables or source_tables),
         source_role_arn=source.role_arn,
@@ -271,8 +284,10 @@ def plan_lines(
     options: MigrateOptions,
     throughput: ThroughputOptions | None = None,
     prices: Prices | None = None,
+    staging: StagingOptions | None = None,
 ) -> list[str]:
-    """What ``migrate`` would do, from read-only calls: nothing is written."""
+    """What ``migrate`` would do, from read-only calls: nothing is written (a table that
+    DescribeTable says is empty is sized from a bounded sample, ``sizing``)."""
     throughput = throughput or ThroughputOptions()
     prices = prices or Prices()
     src, dst = Account(source, "source"), Account(dest, "destination")
@@ -281,6 +296,7 @@ def plan_lines(
     if existing is not None:
         check_compatible(source=schema, dest=existing, dest_flag="--dest-table")
     budgets = make_budgets(schema, existing, throughput, SystemClock())
+    measured = table_size(schema.description, src.reader(options.source_table))
     plan = Plan.of(
         schema,
         source_table=options.source_table,
@@ -288,12 +304,14 @@ def plan_lines(
         segments=options.segments,
         parallel=options.workers * options.threads,
         dest_exists=existing is not None,
+        size=measured,
     )
     figures = estimate(
-        schema.description,
+        {**schema.description, "ItemCount": measured.items, "TableSizeBytes": measured.bytes},
         read_rate=budgets.rates[0],
         write_rate=budgets.rates[1],
         validate=options.validate,
         prices=prices,
     )
-    return [*plan.lines(), *budgets.notes, *figures.lines(prices)]
+    where = [f"staging        {StoreURL.parse(staging.url).describe()}"] if staging else []
+    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices)]

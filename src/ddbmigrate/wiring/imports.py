@@ -18,6 +18,7 @@ from ddbmigrate.pins import pin_source
 from ddbmigrate.plans import ImportPlan, SidePlan
 from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
 from ddbmigrate.schema import TableTarget, check_capacity
+from ddbmigrate.settings import SettingsLog
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.import_ import import_step
 from ddbmigrate.steps.schema import TABLE_PIN, ensure_table
@@ -198,7 +199,14 @@ def _ready_destination(
         )
     pin_source(ledger, store, plan, observer)
     return _ready_table(
-        dst, plan=plan, table=table, existing=existing, ledger=ledger, observer=observer
+        dst,
+        plan=plan,
+        table=table,
+        existing=existing,
+        ledger=ledger,
+        observer=observer,
+        settings=options.settings,
+        log=SettingsLog(observer, strict=options.strict_settings),
     )
 
 
@@ -210,8 +218,11 @@ def _ready_table(
     existing: TableSchema | None,
     ledger: Ledger,
     observer: Observer,
+    settings: frozenset[str],
+    log: SettingsLog,
 ) -> TableSchema:
-    """The destination, created from the export's table description when it is absent."""
+    """The destination, created from the export's table description when it is absent, with
+    the optional ``settings`` (best effort, or strict as ``log`` says)."""
     if plan.schema is not None:
         observer.message(
             ensure_table(
@@ -221,6 +232,8 @@ def _ready_table(
                 table_name=table,
                 observer=observer,
                 ledger=ledger,
+                settings=settings,
+                log=log,
             )
         )
     elif existing is None:

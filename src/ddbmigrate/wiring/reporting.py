@@ -16,12 +16,12 @@ from ddbmigrate.notify import MultiNotifier, Notifier, RunNotifications
 from ddbmigrate.notify.webhook import WebhookNotifier
 from ddbmigrate.pipeline import MigrateReport
 from ddbmigrate.ports import Observer
+from ddbmigrate.render.html import render_html
 from ddbmigrate.report import (
     RateRecorder,
     build_report,
     migrate_counts,
     outcome_of,
-    render_html,
     write_report_files,
 )
 from ddbmigrate.wiring.accounts import Account, StagingOptions, run_store

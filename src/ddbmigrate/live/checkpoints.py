@@ -1,0 +1,156 @@
+"""Per-shard checkpoints of a live replay, kept in the run ledger's folder::
+
+    ddbmigrate/runs/<run-id>/stream/<shard-hash>.json
+
+Each names its shard, the sequence number of the last record whose write DynamoDB
+confirmed, whether the shard was read to its end, and counts for ``status``. A record is
+saved only after the write it follows succeeded, so a crash re-applies at most the records
+written since the last save: puts of full images and deletes, which change nothing the
+second time (docs/adr/0031).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import orjson
+
+from ddbmigrate.checkpoint import Ledger, LedgerConflictError
+from ddbmigrate.planlock import damaged
+from ddbmigrate.ports import Store
+
+STREAM_DIR = "stream"
+BRIDGE_FILE = "stream-bridge.json"
+_T = TypeVar("_T")
+_HINT = "move the run's folder out of ddbmigrate/runs/ and start a new live migration"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardMark:
+    """How far the replay of one shard got."""
+
+    shard_id: str
+    sequence: str | None = None
+    """The last applied record; None before the first."""
+    finished: bool = False
+    """The shard is closed and every record of it is applied."""
+    applied: int = 0
+    newest: float | None = None
+    """``ApproximateCreationDateTime`` of the newest applied record."""
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "shard": self.shard_id,
+                "sequence": self.sequence,
+                "finished": self.finished,
+                "applied": self.applied,
+                "newest": self.newest,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ShardMark:
+        body = orjson.loads(data)
+        sequence = body.get("sequence")
+        newest = body.get("newest")
+        return cls(
+            shard_id=str(body["shard"]),
+            sequence=None if sequence is None else str(sequence),
+            finished=bool(body["finished"]),
+            applied=int(body["applied"]),
+            newest=None if newest is None else float(newest),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """A gap in the stream closed by incremental exports (``ddbmigrate.live.bridge``)."""
+
+    start: float
+    """Epoch seconds: no unapplied change was older."""
+    end: float
+    """Epoch seconds: the exports' end (ExportToTime)."""
+    resume_from: float
+    """Stream records older than this are covered by the exports."""
+    shards: tuple[str, ...]
+    """Shards listed when the gap was closed: their lost parents are covered too."""
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "start": self.start,
+                "end": self.end,
+                "resume_from": self.resume_from,
+                "shards": list(self.shards),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Bridge:
+        body = orjson.loads(data)
+        return cls(
+            start=float(body["start"]),
+            end=float(body["end"]),
+            resume_from=float(body["resume_from"]),
+            shards=tuple(str(s) for s in body["shards"]),
+        )
+
+
+class ShardCheckpoints:
+    """Reads and writes the shard marks of one run. Thread-safe (one object per shard)."""
+
+    def __init__(self, store: Store, run_dir: str, guard: Callable[[], None] | None = None) -> None:
+        self._store = store
+        self._dir = f"{run_dir}/{STREAM_DIR}"
+        self._bridge_key = f"{run_dir}/{BRIDGE_FILE}"
+        self._guard = guard
+
+    @classmethod
+    def of(cls, ledger: Ledger) -> ShardCheckpoints:
+        """The checkpoints of ``ledger``'s run; writes stop once its plan lock is lost."""
+        return cls(ledger.store, ledger.dir, lambda: _check_held(ledger))
+
+    def load(self) -> dict[str, ShardMark]:
+        marks: dict[str, ShardMark] = {}
+        for key in self._store.list(f"{self._dir}/"):
+            if key.endswith(".json"):
+                mark = self._parsed(key, ShardMark.from_json)
+                marks[mark.shard_id] = mark
+        return marks
+
+    def save(self, mark: ShardMark) -> None:
+        if self._guard is not None:
+            self._guard()
+        self._store.put(self._key(mark.shard_id), mark.to_json())
+
+    def load_bridge(self) -> Bridge | None:
+        if not self._store.exists(self._bridge_key):
+            return None
+        return self._parsed(self._bridge_key, Bridge.from_json)
+
+    def save_bridge(self, bridge: Bridge) -> None:
+        if self._guard is not None:
+            self._guard()
+        self._store.put(self._bridge_key, bridge.to_json())
+
+    def _key(self, shard_id: str) -> str:
+        name = hashlib.sha1(shard_id.encode(), usedforsecurity=False).hexdigest()
+        return f"{self._dir}/{name}.json"
+
+    def _parsed(self, key: str, parse: Callable[[bytes], _T]) -> _T:
+        try:
+            return parse(self._store.get(key))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            raise damaged(self._store, key, "stream checkpoint", reason, _HINT) from exc
+
+
+def _check_held(ledger: Ledger) -> None:
+    # Another process runs this plan now: two replays writing one checkpoint would each
+    # skip what the other applied.
+    if ledger.lock is not None and ledger.lock.lost:
+        raise LedgerConflictError(ledger.lock.lost, hint="let the other run finish")

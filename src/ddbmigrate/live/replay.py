@@ -1,0 +1,336 @@
+"""The replay: every shard of the stream applied to the destination, in order, resumably.
+
+One reader per shard (DynamoDB Streams allows two at once), at most ``workers`` shards at a
+time, children only after their parent is read to its end (``ddbmigrate.live.lineage``).
+Each page of up to 1,000 records is written in batches (``ddbmigrate.live.apply``), then
+the shard's checkpoint is saved: at-least-once, and a record applied twice changes nothing
+(docs/adr/0031). An iterator that expired (15 minutes) is opened again after the
+checkpoint; records trimmed before they were applied stop the replay with
+StreamTrimmedError instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from ddbmigrate.checkpoint import Ledger
+from ddbmigrate.errors import ConfigError, ExpiredIteratorError, StreamTrimmedError
+from ddbmigrate.importer import ImportOptions
+from ddbmigrate.live.apply import Applier, batches
+from ddbmigrate.live.checkpoints import Bridge, ShardCheckpoints, ShardMark
+from ddbmigrate.live.lineage import ready_shards, trimmed_error
+from ddbmigrate.live.ports import ChangeRecord, ChangeStreams, RecordsPage, Shard
+from ddbmigrate.live.start import StreamStart, check_stream, epoch_seconds, recorded_start
+from ddbmigrate.ports import Budget, Clock, NullObserver, Observer, TableWriter, Unlimited
+from ddbmigrate.retry import RetryPolicy, call_with_retry
+
+STEP = "replay"
+_T = TypeVar("_T")
+MAX_RECORDS_PER_CALL = 1000  # GetRecords' limit (and 1 MB, which DynamoDB applies itself)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReplayOptions:
+    """How to replay a stream."""
+
+    workers: int = 4
+    """Shards read at once (one reader each)."""
+    page_limit: int = MAX_RECORDS_PER_CALL
+    """Records asked for per GetRecords call."""
+    write: ImportOptions = field(default_factory=ImportOptions)
+    """Retry policy and stall guard of the writes (import's)."""
+    read_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """Retry policy of each stream call."""
+    max_reopens: int = 5
+    """Iterators in a row that expire before a page is read before the replay stops."""
+    pages_per_pass: int = 100
+    """GetRecords calls per shard in one ``catch_up`` pass: a shard that never runs dry
+    (the source keeps writing) still lets the pass end, and the caller look at the time."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayStatus:
+    """Where a replay stands: ``status`` and progress show it."""
+
+    applied: int
+    """Records applied, since the run began."""
+    shards_open: int
+    """Listed shards not read to their end yet."""
+    shards_finished: int
+    newest_applied: float | None
+    """``ApproximateCreationDateTime`` of the newest applied record (epoch seconds)."""
+    lag: float | None
+    """Seconds from the newest applied change to now; None before the first."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "applied": self.applied,
+            "shards_open": self.shards_open,
+            "shards_finished": self.shards_finished,
+            "newest_applied": self.newest_applied,
+            "lag_seconds": None if self.lag is None else round(self.lag, 3),
+        }
+
+
+Watcher = Callable[[ChangeRecord], None]
+"""Called with each record once its write succeeded (the cutover watches for its sentinel)."""
+
+
+@dataclass(slots=True)
+class Replay:
+    """Replays one stream into one table; ``catch_up`` may be called again and again."""
+
+    streams: ChangeStreams
+    start: StreamStart
+    writer: TableWriter
+    checkpoints: ShardCheckpoints
+    clock: Clock
+    options: ReplayOptions = field(default_factory=ReplayOptions)
+    budget: Budget = field(default_factory=Unlimited)
+    observer: Observer = field(default_factory=NullObserver)
+    watchers: list[Watcher] = field(default_factory=list)
+    bridge: Bridge | None = field(init=False, default=None)
+    """The last gap closed by incremental exports (``ddbmigrate.live.bridge``)."""
+    _marks: dict[str, ShardMark] = field(init=False, default_factory=dict)
+    _listed: list[Shard] = field(init=False, default_factory=list)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _pass: threading.Lock = field(init=False, default_factory=threading.Lock)
+    """One pass at a time: two would read a shard twice (Streams allows two readers, and
+    the application may have one) and could move its checkpoint back."""
+
+    def __post_init__(self) -> None:
+        self._marks = self.checkpoints.load()
+        self.bridge = self.checkpoints.load_bridge()
+
+    def catch_up(self, stop: threading.Event | None = None) -> int:
+        """Read every shard until it is read to its end (closed) or has nothing more now
+        (open), children after parents; return the records applied."""
+        with self._pass:
+            return self._catch_up(stop or threading.Event())
+
+    def _catch_up(self, stop: threading.Event) -> int:
+        read: set[str] = set()
+        applied = 0
+        while not stop.is_set():
+            self._listed = check_stream(self.streams, self.start).shards
+            with self._lock:
+                marks = dict(self._marks)
+            ready = ready_shards(self._listed, marks, self._known_shards())
+            ready = [s for s in ready if s.shard_id not in read]
+            if not ready:
+                return applied
+            applied += self._read_all(ready, stop)
+            read |= {s.shard_id for s in ready}
+        return applied
+
+    def _known_shards(self) -> set[str]:
+        """Shards whose lost parents are harmless: listed at the start or at a bridge."""
+        bridged = self.bridge.shards if self.bridge else ()
+        return {*self.start.shards, *bridged}
+
+    def listed_shards(self) -> list[Shard]:
+        """The shards of the stream now."""
+        self._listed = self.streams.describe_stream(self.start.arn).shards
+        return list(self._listed)
+
+    def oldest_unapplied(self) -> float:
+        """Epoch seconds no unapplied change is older than: the newest applied change of the
+        least advanced shard, or, for a shard never applied from, the start point (or the
+        last bridge's resume point)."""
+        started = epoch_seconds(self.start.started)
+        if self.bridge is not None:
+            started = max(started, self.bridge.resume_from)
+        with self._lock:
+            marks = dict(self._marks)
+        listed = {s.shard_id for s in self.listed_shards()}
+        unfinished = [m for m in marks.values() if not m.finished]
+        times = [started if m.newest is None else m.newest for m in unfinished]
+        if listed - set(marks) or not times:
+            times.append(started)
+        return min(times)
+
+    def bridged(self, bridge: Bridge) -> None:
+        """Incremental exports applied every change up to ``bridge.end``: shards that left
+        the stream count as read, the others are read again from TRIM_HORIZON, skipping
+        what the exports covered."""
+        with self._pass:
+            self.checkpoints.save_bridge(bridge)
+            self.bridge = bridge
+            listed = {s.shard_id for s in self.listed_shards()}
+            with self._lock:
+                marks = [m for m in self._marks.values() if not m.finished]
+            for mark in marks:
+                gone = mark.shard_id not in listed
+                self._save(replace(mark, sequence=None, finished=gone))
+
+    def status(self) -> ReplayStatus:
+        with self._lock:
+            marks = dict(self._marks)
+        newest = max((m.newest for m in marks.values() if m.newest is not None), default=None)
+        finished = {k for k, m in marks.items() if m.finished}
+        now = self.clock.now_ms() / 1000.0
+        return ReplayStatus(
+            applied=sum(m.applied for m in marks.values()),
+            shards_open=sum(1 for s in self._listed if s.shard_id not in finished),
+            shards_finished=len(finished),
+            newest_applied=newest,
+            lag=None if newest is None else max(0.0, now - newest),
+        )
+
+    def _read_all(self, shards: list[Shard], stop: threading.Event) -> int:
+        """Read ``shards`` at once; the first failure stops the others at their next page."""
+        halt = threading.Event()
+        with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
+            futures = [pool.submit(self._read_one, s, stop, halt) for s in shards]
+            for future in futures:
+                future.add_done_callback(lambda f: halt.set() if f.exception() else None)
+        return _results(futures)
+
+    def _read_one(self, shard: Shard, stop: threading.Event, halt: threading.Event) -> int:
+        with self._lock:
+            mark = self._marks.get(shard.shard_id, ShardMark(shard.shard_id))
+        reader = _ShardReader(self, shard, mark, random.Random())
+        return reader.run(lambda: stop.is_set() or halt.is_set())
+
+    def _save(self, mark: ShardMark) -> None:
+        self.checkpoints.save(mark)  # after the writes: see the module docstring
+        with self._lock:
+            self._marks[mark.shard_id] = mark
+
+
+def open_replay(
+    *,
+    streams: ChangeStreams,
+    ledger: Ledger,
+    writer: TableWriter,
+    clock: Clock,
+    options: ReplayOptions | None = None,
+    budget: Budget | None = None,
+    observer: Observer | None = None,
+) -> Replay:
+    """The replay of a live run: the start point its ledger recorded, proven to still be
+    the table's ENABLED stream, and the shard checkpoints it saved (resumed from there)."""
+    start = recorded_start(ledger)
+    if start is None:
+        raise ConfigError(
+            f"run {ledger.run_id!r} is not a live migration: it recorded no stream",
+            hint="`ddbmigrate status` lists the runs and what they did",
+        )
+    check_stream(streams, start)
+    return Replay(
+        streams=streams,
+        start=start,
+        writer=writer,
+        checkpoints=ShardCheckpoints.of(ledger),
+        clock=clock,
+        options=options or ReplayOptions(),
+        budget=budget or Unlimited(),
+        observer=observer or NullObserver(),
+    )
+
+
+def _results(futures: list[Future[int]]) -> int:
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]  # type: ignore[misc]
+    return sum(f.result() for f in futures)
+
+
+@dataclass(slots=True)
+class _ShardReader:
+    """Reads one shard from its checkpoint until it ends or has nothing more now."""
+
+    replay: Replay
+    shard: Shard
+    mark: ShardMark
+    rng: random.Random
+    reopens: int = 0
+
+    def run(self, stopped: Callable[[], bool]) -> int:
+        applied = 0
+        iterator = self._open()
+        for _ in range(self.replay.options.pages_per_pass):
+            if stopped():
+                return applied
+            page = self._page(iterator)
+            self._apply(page.records)
+            applied += len(page.records)
+            if page.next_iterator is None:
+                self.replay._save(replace(self.mark, finished=True))
+                return applied
+            if not page.records and not self.shard.closed:
+                return applied  # caught up with an open shard
+            # A closed shard is read on until GetRecords says it ended: an empty page in
+            # the middle of one is not its end.
+            iterator = page.next_iterator
+        return applied
+
+    def _open(self) -> str:
+        replay, after = self.replay, self.mark.sequence
+        try:
+            return self._retried(
+                lambda: replay.streams.shard_iterator(
+                    replay.start.arn, self.shard.shard_id, after=after
+                )
+            )
+        except StreamTrimmedError as exc:
+            raise trimmed_error(self.shard.shard_id, after) from exc
+
+    def _page(self, iterator: str) -> RecordsPage:
+        limit, streams = self.replay.options.page_limit, self.replay.streams
+        while True:
+            try:
+                page = self._retried(lambda it=iterator: streams.get_records(it, limit=limit))  # type: ignore[misc]
+            except ExpiredIteratorError:
+                self.reopens += 1
+                if self.reopens > self.replay.options.max_reopens:
+                    raise
+                iterator = self._open()  # at the checkpoint: nothing applied is read again
+                continue
+            except StreamTrimmedError as exc:
+                raise trimmed_error(self.shard.shard_id, self.mark.sequence) from exc
+            self.reopens = 0
+            return page
+
+    def _retried(self, call: Callable[[], _T]) -> _T:
+        options = self.replay.options
+        return call_with_retry(
+            call, policy=options.read_retry, clock=self.replay.clock, rng=self.rng
+        )
+
+    def _apply(self, records: list[ChangeRecord]) -> None:
+        if not records:
+            return
+        replay = self.replay
+        applier = Applier(replay.writer, replay.budget, replay.options.write, replay.clock)
+        todo = _not_bridged(records, replay.bridge)
+        for batch in batches(todo):
+            applier.write(batch, self.rng)
+            replay.observer.advanced(STEP, len(batch.records))
+            for record in batch.records:
+                for watch in replay.watchers:
+                    watch(record)
+        self.mark = _advanced(self.mark, records, applied=len(todo))
+        replay._save(self.mark)
+
+
+def _not_bridged(records: list[ChangeRecord], bridge: Bridge | None) -> list[ChangeRecord]:
+    """The records an incremental export did not cover already."""
+    if bridge is None:
+        return records
+    return [r for r in records if r.created >= bridge.resume_from]
+
+
+def _advanced(mark: ShardMark, records: list[ChangeRecord], *, applied: int) -> ShardMark:
+    newest = max(r.created for r in records)
+    return replace(
+        mark,
+        sequence=records[-1].sequence,
+        applied=mark.applied + applied,
+        newest=newest if mark.newest is None else max(mark.newest, newest),
+    )

@@ -1,0 +1,112 @@
+"""The one-page HTML report: report.json drawn for a person, self-contained (no scripts, no
+external files). Presentation only: ``ddbmigrate.report`` builds the data it draws."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ddbmigrate.render.svg import chart_svg
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:820px;color:#222}
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
+table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:4px 8px;
+text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.success{color:#1a7f37}.failure{color:#c62828}.warning{color:#9a6700}.hint{color:#555}
+svg text{font:11px system-ui,sans-serif;fill:#444}
+"""
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """One self-contained page: the verdict, per-table results, the items/s chart."""
+    e = _esc
+    outcome = str(report.get("outcome", ""))
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>ddbmigrate run {e(report.get('run_id') or '')}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>ddbmigrate run {e(report.get('run_id') or '(not started)')}</h1>",
+        f'<p class="{e(outcome)}"><strong>{e(outcome.upper())}</strong>'
+        f" — started {e(report.get('started_at'))}, finished {e(report.get('finished_at'))},"
+        f" {_num(report.get('duration_s'))} s</p>",
+        *_error_html(report.get("error")),
+        "<h2>Tables</h2>",
+        _tables_html(report.get("tables") or []),
+        "<h2>Items per second</h2>",
+        chart_svg((report.get("series") or {}).get("items_per_s") or {}),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _esc(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _num(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{value:,.0f}" if isinstance(value, int) or value >= 100 else f"{value:,.1f}"
+
+
+def _error_html(error: object) -> list[str]:
+    if not isinstance(error, Mapping):
+        return []
+    lines = [f'<p class="failure">error: {_esc(error.get("message"))}</p>']
+    if error.get("hint"):
+        lines.append(f'<p class="hint">hint: {_esc(error.get("hint"))}</p>')
+    return lines
+
+
+def _tables_html(tables: Sequence[Mapping[str, Any]]) -> str:
+    head = (
+        "<table><thead><tr><th>table</th><th>step</th><th>outcome</th><th>items</th>"
+        "<th>seconds</th><th>items/s</th><th>summary</th></tr></thead><tbody>"
+    )
+    rows = [row for table in tables for row in _table_rows(table)]
+    if not rows:
+        rows = ['<tr><td colspan="7">no steps ran</td></tr>']
+    return head + "".join(rows) + "</tbody></table>"
+
+
+def _table_rows(table: Mapping[str, Any]) -> list[str]:
+    e = _esc
+    name = f"{table.get('source_table')} → {table.get('dest_table')}"
+    steps = list(table.get("steps") or [])
+    rows = [
+        f"<tr><td>{e(name)}</td><td>{e(s.get('step'))}</td>"
+        f'<td class="{e(_outcome_class(s.get("outcome")))}">{e(s.get("outcome"))}</td>'
+        f'<td class="n">{_num(s.get("items"))}</td><td class="n">{_num(s.get("duration_s"))}</td>'
+        f'<td class="n">{_num(s.get("items_per_s"))}</td><td>{e(s.get("summary"))}</td></tr>'
+        for s in steps
+    ]
+    verdict = (table.get("validation") or {}).get("summary") if table.get("validation") else None
+    outcome = str(table.get("outcome", ""))
+    rows += _settings_rows(name, table.get("settings") or [])
+    rows.append(
+        f'<tr><td>{e(name)}</td><td>result</td><td class="{e(outcome)}">{e(outcome)}</td>'
+        f'<td colspan="4">{e(verdict or (table.get("error") or {}).get("message") or "")}</td></tr>'
+    )
+    return rows
+
+
+def _settings_rows(name: str, settings: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One row per optional table setting: copied, or not copied and why."""
+    e = _esc
+    rows = []
+    for entry in settings:
+        copied = bool(entry.get("copied"))
+        outcome = "copied" if copied else "not copied"
+        rows.append(
+            f"<tr><td>{e(name)}</td><td>setting {e(entry.get('label'))}</td>"
+            f'<td class="{"success" if copied else "warning"}">{outcome}</td>'
+            f'<td colspan="4">{e(entry.get("reason") or "")}</td></tr>'
+        )
+    return rows
+
+
+def _outcome_class(outcome: object) -> str:
+    return {"done": "success", "failed": "failure"}.get(str(outcome), "")
