@@ -37,7 +37,7 @@ from ddbmigrate.wiring.commands import (
     policy_documents,
 )
 from ddbmigrate.wiring.engines import check_executors, engine_preflight, open_engine
-from ddbmigrate.wiring.records import cleanup, resume, status
+from ddbmigrate.wiring.records import cleanup, restore_run_boosts, resume, status
 from ddbmigrate.wiring.reporting import (
     Reporting,
     merge_reports,
@@ -88,6 +88,7 @@ __all__ = [  # the functions, and the types they take and return
     "publish_report",
     "read_object",
     "reporting_of",
+    "restore_run_boosts",
     "resume",
     "run_pipeline",
     "run_store",

@@ -27,6 +27,7 @@ from ddbmigrate.exporter import ExportOptions, ExportResult
 from ddbmigrate.formats.detect import SourcePlan, detect
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty
 from ddbmigrate.model import KeySchema
+from ddbmigrate.options import BulkSettings
 from ddbmigrate.plans import check_methods
 from ddbmigrate.ports import (
     Clock,
@@ -38,7 +39,6 @@ from ddbmigrate.ports import (
     TableSchema,
     TableWriter,
 )
-from ddbmigrate.options import BulkSettings
 from ddbmigrate.steps.bulk import BoostRequest, BulkStep, boost_around, bulk_import_step
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.export import ManagedExport, export_step, managed_export_step
@@ -176,7 +176,7 @@ class ManagedPaths:
     import_: ManagedImport | None = None
     """ImportTable into a new table, then the settings it cannot set; returns items imported."""
     bulk: BulkStep | None = None
-    """StartBulkPutItems into the existing (or just created) table, with ``--import-method bulk``."""
+    """StartBulkPutItems into the existing (or just created) table (``--import-method bulk``)."""
     boost_dest: BoostRequest | None = None
     """``--boost``: the destination's write capacity raised around the import."""
     boost_source: BoostRequest | None = None

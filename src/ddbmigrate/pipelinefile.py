@@ -55,6 +55,10 @@ _TABLE = {
     "max_rejects",
     "export_method",
     "import_method",
+    "bulk_max_wru",
+    "bulk_tier",
+    "boost",
+    "boost_source",
 }
 _THROUGHPUT = {"read_percent", "write_percent", "max_rcu", "max_wcu"}
 _NOTIFY = {"sns", "webhook", "steps"}
@@ -73,6 +77,13 @@ class TableSpec:
     max_rejects: int | None = None
     export_method: str = "scan"
     import_method: str = "batch"
+    bulk_max_wru: int | None = None
+    """With ``import_method: bulk``: MaxWriteRequestUnits (``--bulk-max-wru``)."""
+    bulk_tier: str = "STANDARD"
+    boost: int | None = None
+    """The destination's write capacity for the import (``--boost``)."""
+    boost_source: int | None = None
+    """The source's read capacity for the export (``--boost-source``)."""
     line: int = 0
 
 
@@ -343,7 +354,14 @@ def _tables(node: yaml.Node, file: str) -> list[TableSpec]:
     return specs
 
 
-_TABLE_KINDS: dict[str, type] = {"segments": int, "validate": bool, "max_rejects": int}
+_TABLE_KINDS: dict[str, type] = {
+    "segments": int,
+    "validate": bool,
+    "max_rejects": int,
+    "bulk_max_wru": int,
+    "boost": int,
+    "boost_source": int,
+}
 
 
 def _table(node: yaml.Node, index: int, file: str) -> TableSpec:
@@ -365,7 +383,11 @@ def _table(node: yaml.Node, index: int, file: str) -> TableSpec:
             "a glob cannot be renamed with 'to'",
             hint="list the tables one by one to rename them",
         )
-    methods = (("export_method", ("scan", "native")), ("import_method", ("batch", "native")))
+    methods = (
+        ("export_method", ("scan", "native")),
+        ("import_method", ("batch", "native", "bulk")),
+        ("bulk_tier", ("STANDARD", "ACCELERATED")),
+    )
     for key, allowed in methods:
         if key in values and values[key] not in allowed:
             raise _error(

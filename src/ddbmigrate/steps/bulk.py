@@ -112,4 +112,3 @@ def _say(observer: Observer, side: str, lines: list[str], verb: str) -> None:
         observer.message(f"boost {side}: the table has the capacity already; nothing {verb}")
     for line in lines:
         observer.message(f"boost {side}: {verb} {line}")
-

@@ -36,7 +36,13 @@ from ddbmigrate.wiring.accounts import (
     store_checks,
     with_acl,
 )
-from ddbmigrate.wiring.bulk import boost_request, bulk_plan, bulk_step, check_bulk_location
+from ddbmigrate.wiring.bulk import (
+    boost_request,
+    bulk_plan,
+    bulk_step,
+    check_bulk_location,
+    import_rows,
+)
 from ddbmigrate.wiring.engines import EngineRequest
 from ddbmigrate.wiring.managed import managed_paths
 from ddbmigrate.wiring.scope import run_scope
@@ -209,6 +215,8 @@ def policy_documents(
     import_method: str = "batch",
     validate: bool = True,
     dest_kms_key_id: str | None = None,
+    boost: bool = False,
+    boost_source: bool = False,
 ) -> dict[str, policies.PolicyDocument]:
     """The least-privilege policies a migration needs, ARNs filled in; STS is asked for an
     account id only when neither a flag nor a role ARN gives it."""
@@ -233,6 +241,8 @@ def policy_documents(
         sse_kms_key_id=staging.sse_kms_key_id,
         dest_kms_key_id=dest_kms_key_id,
         bucket_owner_from_sts=staging.bucket_owner is None,
+        boost=boost,
+        boost_source=boost_source,
     )
     return policies.policies(plan)
 
@@ -314,4 +324,13 @@ def plan_lines(
         prices=prices,
     )
     where = [f"staging        {StoreURL.parse(staging.url).describe()}"] if staging else []
-    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices)]
+    sized = {**schema.description, "ItemCount": measured.items, "TableSizeBytes": measured.bytes}
+    rows = import_rows(
+        dst,
+        sized,
+        dest_description=existing.description if existing is not None else None,
+        options=options,
+        write_rate=budgets.rates[1],
+        prices=prices,
+    )
+    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices), *rows]

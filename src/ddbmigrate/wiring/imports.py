@@ -19,10 +19,10 @@ from ddbmigrate.plans import ImportPlan, SidePlan
 from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
 from ddbmigrate.schema import TableTarget, check_capacity
 from ddbmigrate.settings import SettingsLog
+from ddbmigrate.steps.bulk import boost_around, bulk_import_step
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.import_ import import_step
 from ddbmigrate.steps.schema import TABLE_PIN, ensure_table
-from ddbmigrate.steps.bulk import boost_around, bulk_import_step
 from ddbmigrate.wiring.accounts import Account, StagingOptions, source_store
 from ddbmigrate.wiring.bulk import boost_request, bulk_plan, bulk_step, check_bulk_location
 from ddbmigrate.wiring.engines import EngineRequest

@@ -222,7 +222,9 @@ def restore_run_boosts(
 
 def _accounts(source: Side, dest: Side) -> Callable[[str], Account]:
     """The account of a boost journal's side (``source``/``dest``)."""
-    return lambda side: Account(source, "source") if side == "source" else Account(dest, "destination")
+    return lambda side: (
+        Account(source, "source") if side == "source" else Account(dest, "destination")
+    )
 
 
 def cleanup(*, staging: StagingOptions, side: Side, run_id: str) -> list[str]:

@@ -247,7 +247,7 @@ def _raise_for_failed(outcomes: list[TableOutcome]) -> None:
     )
 
 
-@uses(DEST, CONFIG, OWNER, DEBUG)
+@uses(SOURCE, DEST, CONFIG, OWNER, DEBUG)
 def cleanup(
     run_id: Annotated[str, typer.Argument(help="A finished run (see `status`).")],
     *,
@@ -259,12 +259,17 @@ def cleanup(
 
     Its export and its run folder. Asks first
     unless --yes (answering no deletes nothing and exits 5); refuses an unfinished run (a
-    resume needs its data).
+    resume needs its data). First, any capacity the run raised (--boost, --boost-source) and
+    did not restore (a crash) is restored, whether the run finished or not.
 
     Example: ddbmigrate cleanup 20261127T143000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
     """
-    side = resolve(given).dest
+    run = resolve(given)
+    side = run.dest
     options = staging_options(staging, given)
+    restored = api.restore_run_boosts(staging=options, side=side, run_id=run_id, source=run.source)
+    for line in restored:
+        stderr.print(line, markup=False)
     if not yes and not typer.confirm(
         f"delete the export and ledger of run {run_id} under {staging}?", err=True
     ):
