@@ -90,7 +90,7 @@ class PolicyPlan:
     leaves the choice of principals to the source account's IAM."""
     export_method: Literal["scan", "native"] = "scan"
     """scan (parallel Scan) or native (ExportTableToPointInTime)."""
-    import_method: Literal["batch", "native"] = "batch"
+    import_method: Literal["batch", "native", "bulk"] = "batch"
     """batch (CreateTable + BatchWriteItem) or native (ImportTable)."""
     validate: bool = True
     """Whether the run scans both tables at the end (the default)."""
