@@ -316,3 +316,20 @@ def test_settings_and_strict_settings_are_read(tmp_path: Path) -> None:
     assert load_pipeline(write(tmp_path, GOOD + "settings: keys-only\n")).settings == frozenset()
     with pytest.raises(ConfigError, match=r"yaml:29: settings: .*unknown setting.*pirt"):
         load_pipeline(write(tmp_path, GOOD + "settings: pirt\n"))
+
+
+def test_a_table_may_load_by_bulk_and_boost_its_capacity(tmp_path: Path) -> None:
+    extra = (
+        "    import_method: bulk\n    bulk_max_wru: 2048\n    bulk_tier: ACCELERATED\n"
+        "    boost: 400\n    boost_source: 300\n"
+    )
+    text = GOOD.replace("    validate: false\n", "    validate: false\n" + extra)
+    orders = load_pipeline(write(tmp_path, text)).tables[1]
+    assert (orders.import_method, orders.bulk_max_wru, orders.bulk_tier) == (
+        "bulk",
+        2048,
+        "ACCELERATED",
+    )
+    assert (orders.boost, orders.boost_source) == (400, 300)
+    with pytest.raises(ConfigError, match=r"bulk_tier: expected one of STANDARD, ACCELERATED"):
+        load_pipeline(write(tmp_path, text.replace("ACCELERATED", "FAST")))
