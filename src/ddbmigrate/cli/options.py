@@ -366,7 +366,7 @@ BulkMaxWru = Annotated[
         "--bulk-max-wru",
         min=1024,
         help="With --import-method bulk: the operation's MaxWriteRequestUnits (write request "
-        "units per second, at least 1024).",
+        "units per second).",
         show_default="AWS decides",
     ),
 ]
