@@ -216,3 +216,26 @@ def test_a_local_staging_is_refused_before_anything_moves_with_a_batch_hint(
     assert "Traceback" not in done.stderr
     assert not staging.exists() or not any(staging.rglob("*.gz"))  # nothing exported
     assert stub.calls == []
+
+
+def test_ctrl_c_cancels_the_operation_and_says_so(
+    local_aws: LocalAWS, stub: BulkStub, tmp_path: Path
+) -> None:
+    source, dest = source_table(local_aws, ITEMS[:4]), unique("bulk-dst")
+    stub.script[dest] = "hang"
+    process = subprocess.Popen(
+        [str(BIN), *migrate_args(local_aws, stub, source, dest, staging_url())],
+        env=cli_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: any(name == "DescribeBulkOperation" for name, _ in stub.calls))
+
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=TIMEOUT)
+
+    assert process.returncode == 130, err
+    assert [name for name, _ in stub.calls].count("CancelBulkOperation") == 1
+    assert "CANCELLED after the interrupt" in err
+    assert "Traceback" not in err

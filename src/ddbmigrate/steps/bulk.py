@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ddbmigrate.boost import Boost, BoostRun, Direction, RestoreResult, boosted
-from ddbmigrate.bulk import BulkOptions, BulkPort
+from ddbmigrate.bulk import BulkImport, BulkOptions, BulkPort
 from ddbmigrate.bulk_run import BulkTarget, import_bulk
 from ddbmigrate.formats.detect import SourcePlan
 from ddbmigrate.importer import ImportResult
@@ -52,20 +52,38 @@ def bulk_import_step(ctx: RunContext, step: BulkStep, target: BulkTarget) -> Imp
     ledger.step("import", "running")
     rejects = RejectLog(target.store, ledger.dir, max_rejects=ctx.max_rejects)
     started = ctx.clock.monotonic()
-    result = import_bulk(
-        step.port,
-        target,
-        run_id=ledger.run_id,
-        unit=UNIT,
-        options=step.options,
-        clock=ctx.clock,
-        rejects=rejects,
-        observer=ctx.observer,
-    )
+    try:
+        result = import_bulk(
+            step.port,
+            target,
+            run_id=ledger.run_id,
+            unit=UNIT,
+            options=step.options,
+            clock=ctx.clock,
+            rejects=rejects,
+            observer=ctx.observer,
+        )
+    except KeyboardInterrupt:  # Ctrl-C: the core asked AWS to cancel; say how it ended
+        ctx.observer.message(_interrupted(step, target, ledger.run_id, ctx))
+        raise
     rejects.raise_if_any()
     ledger.step("import", "done")
     seconds = ctx.clock.monotonic() - started
     return ImportResult(result.items, len(target.plan.files), seconds, rejected=result.failed)
+
+
+def _interrupted(step: BulkStep, target: BulkTarget, run_id: str, ctx: RunContext) -> str:
+    """The operation's state as the run recorded it after the cancel."""
+    job = BulkImport(
+        port=step.port, store=target.store, request={}, run_id=run_id, unit=UNIT, clock=ctx.clock
+    )
+    record = job.recorded() or {}
+    if not record.get("arn"):
+        return "bulk import interrupted before its operation started"
+    return (
+        f"bulk operation {record['arn']}: {record.get('status')} after the interrupt "
+        "(items written before it stay; the same command or resume loads the export anew)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
