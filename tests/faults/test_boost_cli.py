@@ -81,12 +81,13 @@ def write_units(aws: LocalAWS, table: str) -> int:
 def dest_flags(proxy: GatedProxy) -> list[str]:
     return [
         *("--dest-role-arn", DEST_ROLE, "--dest-endpoint-url", proxy.url),
-        *("--dest-region", LOCAL_REGION, "--progress", "off"),
+        *("--dest-region", LOCAL_REGION),
     ]
 
 
 def import_args(staging: Path, table: str, proxy: GatedProxy) -> list[str]:
-    return ["import", str(staging), "--table", table, "--boost", "100", *dest_flags(proxy)]
+    flags = ["--table", table, "--boost", "100", "--progress", "off", *dest_flags(proxy)]
+    return ["import", str(staging), *flags]
 
 
 def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -145,8 +146,9 @@ def test_import_boost_raises_for_the_run_and_restores_after(
     del out
 
 
-def test_a_sigkill_while_boosted_then_resume_restores(
-    aws: LocalAWS, proxy: GatedProxy, tmp_path: Path
+@pytest.mark.parametrize("command", ["resume", "cleanup"])
+def test_a_sigkill_while_boosted_then_resume_or_cleanup_restores(
+    aws: LocalAWS, proxy: GatedProxy, tmp_path: Path, command: str
 ) -> None:
     source, staging = exported(aws, tmp_path)
     dest = provisioned_table(aws)
@@ -172,10 +174,17 @@ def test_a_sigkill_while_boosted_then_resume_restores(
         if orjson.loads(p.read_bytes())["command"] == "import"
     )
 
-    resumed = run(["resume", run_id, "--staging", str(staging), *dest_flags(proxy)], tmp_path)
+    again = [command, run_id, "--staging", str(staging), *dest_flags(proxy)]
+    more = ["--yes"] if command == "cleanup" else ["--progress", "off"]
 
-    assert resumed.returncode == 0, resumed.stderr
-    assert "restored to what was recorded" in resumed.stderr
+    done = run([*again, *more], tmp_path)
+
+    assert "restored to what was recorded" in done.stderr
     assert write_units(aws, dest) == 5
     assert [j["state"] for j in journals(staging)] == ["restored"]
-    assert_copied(aws, source, dest)
+    if command == "resume":
+        assert done.returncode == 0, done.stderr
+        assert_copied(aws, source, dest)
+    else:  # the unfinished run's data stays: a resume needs it
+        assert done.returncode == 2, done.stderr
+        assert "has not finished" in done.stderr

@@ -31,6 +31,7 @@ def _cleanup_does(monkeypatch: pytest.MonkeyPatch, effect: Callable[[], object])
         return []
 
     monkeypatch.setattr(api, "cleanup", fake)
+    monkeypatch.setattr(api, "restore_run_boosts", lambda **_: [])  # no boost to restore
 
 
 def _raise(exc: BaseException) -> Callable[[], NoReturn]:
