@@ -103,10 +103,11 @@ class Result:
 class Endpoint:
     """synthetic.py in its own process, so its CPU is neither ours nor the client's."""
 
-    def __init__(self, items: int, log: Path) -> None:
+    def __init__(self, items: int, log: Path, *, latency_ms: float = 0.0) -> None:
         self._log = log.open("w")
+        argv = [sys.executable, str(HERE / "synthetic.py"), "--items", str(items), "--port", "0"]
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "synthetic.py"), "--items", str(items), "--port", "0"],
+            [*argv, "--latency-ms", str(latency_ms)],
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
@@ -410,7 +411,7 @@ def print_header(args: argparse.Namespace, planes: list[str]) -> None:
     print(
         f"ddbmigrate bench: {args.items:,} items of 1,024 bytes, {args.workers} workers, "
         f"engine {args.engine}{f' on {args.spark_master}' if args.engine == 'spark' else ''}, "
-        f"data plane {'+'.join(planes) or 'none'}"
+        f"data plane {'+'.join(planes) or 'none'}, endpoint latency {args.latency_ms:g} ms"
     )
     print(
         f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -583,11 +584,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="both",
         help="ddbmigrate data paths to measure (boto3: DDBMIGRATE_DATA_PLANE=boto3)",
     )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="delay the endpoint adds to every DynamoDB answer (served concurrently), "
+        "to stand in for the network between a client and AWS",
+    )
     parser.add_argument("--skip-dynamodump", action="store_true", help="do not run dynamodump")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     if args.items < 1:
         parser.error("--items must be at least 1")
+    if not 0 <= args.latency_ms <= 10_000:
+        parser.error("--latency-ms must be between 0 and 10000")
     return args
 
 
@@ -609,7 +619,7 @@ def run_bench(args: argparse.Namespace, planes: list[str], tmp: Path) -> list[Re
     logs = tmp / "logs"
     logs.mkdir()
     print_header(args, planes)
-    endpoint = Endpoint(args.items, logs / "synthetic.err")
+    endpoint = Endpoint(args.items, logs / "synthetic.err", latency_ms=args.latency_ms)
     try:
         steps = [step for plane in planes for step in ours(args, endpoint.url, tmp, plane)]
         if not args.skip_dynamodump:

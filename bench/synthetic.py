@@ -8,7 +8,10 @@ change, and writes are counted with ``bytes.count``. The control plane (Describe
 CreateTable, ...) is answered from small dicts; it is called a handful of times per run.
 
 Run it alone with ``python bench/synthetic.py --items N --port 0``: it prints its URL on
-stdout. ``GET /stats`` returns the items written per table, the items served per table and
+stdout. ``--latency-ms M`` delays every DynamoDB answer by M ms, as the network between a
+client and AWS does; each connection has its own thread, so a delayed answer holds up only
+its own connection and requests in flight on other connections are served meanwhile.
+``GET /stats`` returns the items written per table, the items served per table and
 the process's own CPU seconds, so the bench can check counts and charge the endpoint's share.
 """
 
@@ -169,8 +172,10 @@ class ApiError(Exception):
 class Endpoint:
     """The state behind the socket: tables, counters, and one handler per operation."""
 
-    def __init__(self, *, table: str, items: int) -> None:
+    def __init__(self, *, table: str, items: int, latency: float = 0.0) -> None:
         self.factory = ItemFactory()
+        self.latency = latency
+        """Seconds every DynamoDB answer waits before it is sent."""
         self.tables: dict[str, Table] = {table: Table(table, items=items)}
         self.lock = threading.Lock()
         self.unknown: dict[str, int] = {}
@@ -394,6 +399,8 @@ class Connection:
         target = headers.get(b"x-amz-target", b"")
         if not target.startswith(TARGET_PREFIX):
             return 400, _error("UnknownOperationException", f"no X-Amz-Target in {request_line!r}")
+        if self.endpoint.latency:
+            time.sleep(self.endpoint.latency)  # this connection's thread only
         try:
             return 200, self.endpoint.dispatch(target[len(TARGET_PREFIX) :].decode(), body)
         except ApiError as exc:
@@ -467,11 +474,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--items", type=int, default=200_000, help="items in the source table")
     parser.add_argument("--table", default="bench", help="name of the source table")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay of every DynamoDB answer, in ms"
+    )
     args = parser.parse_args(argv)
     listener = listen(args.port)
     print(f"http://127.0.0.1:{listener.getsockname()[1]}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        serve(Endpoint(table=args.table, items=args.items), listener)
+        endpoint = Endpoint(table=args.table, items=args.items, latency=args.latency_ms / 1000)
+        serve(endpoint, listener)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,19 @@ import threading
 from dataclasses import dataclass, field
 
 from ddbmigrate.checkpoint import Ledger, SegmentState
-from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
+from ddbmigrate.engines.base import (
+    Cancelled,
+    Engine,
+    Shared,
+    ThreadEngine,
+    gated_processes,
+    requests_per_worker,
+)
 from ddbmigrate.formats import native
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format
 from ddbmigrate.formats.layout import Layout, PartWriterLike
+from ddbmigrate.inflight import InflightGate, Slot
 from ddbmigrate.model import Item, PartInfo, Segment
 from ddbmigrate.pages import PageSizer
 from ddbmigrate.ports import (
@@ -113,6 +121,11 @@ class _SegmentJob:
     budget: Budget
     ledger: Ledger | None
     resumed: dict[int, SegmentState]
+    gate: InflightGate
+    """Slots for Scan requests: a segment's pages are sequential, so more requests in
+    flight means more segments scanned at once (up to the engine's threads)."""
+    processes: int | None
+    """Processes with a gate like this one (``gated_processes``): pages share the budget."""
 
     def run(self, segment: Segment, stop: threading.Event) -> list[PartInfo]:
         state = self.resumed.get(segment.index) or SegmentState(segment.index, segment.total)
@@ -132,9 +145,10 @@ class _SegmentJob:
                 if stop.is_set():
                     raise Cancelled
                 check_deadline(self.options.deadline, self.clock, STEP)
-                page = self._page(segment, start_key, sizer, rng)
-                sizer.observe(len(page.items), page.consumed)
-                writer.add_many(page.items)
+                with self.gate.holding() as slot:
+                    page = self._page(segment, start_key, sizer, rng, slot)
+                    sizer.observe(len(page.items), page.consumed)
+                    writer.add_many(page.items)
                 self.observer.advanced(STEP, len(page.items))
                 start_key = page.last_key
                 if start_key is None:
@@ -158,11 +172,16 @@ class _SegmentJob:
         return state.parts
 
     def _page(
-        self, segment: Segment, start_key: Item | None, sizer: PageSizer, rng: random.Random
+        self,
+        segment: Segment,
+        start_key: Item | None,
+        sizer: PageSizer,
+        rng: random.Random,
+        slot: Slot,
     ) -> ScanPage:
         # Sized before each page, so a budget backing off after throttling asks for smaller
         # pages, and one growing back for larger ones.
-        plan = sizer.plan(self.budget)
+        plan = sizer.plan(self.budget, self.gate.readers(self.processes))
         return metered(
             lambda: self.reader.scan(
                 segment=segment,
@@ -176,6 +195,7 @@ class _SegmentJob:
             policy=self.options.retry,
             clock=self.clock,
             rng=rng,
+            gate=slot,
         )
 
     def _full(self, writer: PartWriterLike) -> bool:
@@ -245,11 +265,15 @@ def export_table(
     resumed = ledger.segments() if ledger is not None else {}
     layout.start(store, schema)
     observer.step_started(STEP, total=_approx_items(schema))
+    engine = engine or ThreadEngine(options.workers)
+    gate = InflightGate(requests_per_worker(engine), clock=clock)
+    budget = budget or Unlimited()
     job = _SegmentJob(
-        reader, store, layout, options, clock, observer, budget or Unlimited(), ledger, resumed
+        *(reader, store, layout, options, clock, observer, budget, ledger, resumed),
+        gate=gate,
+        processes=gated_processes(engine),
     )
     segments = [Segment(i, options.segments) for i in range(options.segments)]
-    engine = engine or ThreadEngine(options.workers)
     shared = Shared(forward=(ledger,), notify=(observer,), budgets=(job.budget,))
     per_segment = engine.run(job.run, segments, shared=shared)
     parts = [p for seg_parts in per_segment for p in seg_parts]

@@ -10,6 +10,7 @@ items are sent again with backoff until none are left: nothing is dropped.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import random
 import threading
@@ -17,11 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from ddbmigrate import destination
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
+from ddbmigrate.destination import check_key
+from ddbmigrate.engines.base import Cancelled, Engine, Shared, ThreadEngine, requests_per_worker
 from ddbmigrate.errors import (
     CorruptDataError,
-    DestinationNotEmptyError,
     NotFoundError,
     RejectedItemError,
     StepTimeoutError,
@@ -31,15 +33,15 @@ from ddbmigrate.errors import (
 from ddbmigrate.formats import codecs, incremental, native
 from ddbmigrate.formats.compression import Limits, decompressed_chunks, read_chunks
 from ddbmigrate.formats.detect import SourceFile, SourcePlan
+from ddbmigrate.inflight import InflightGate, Pipeline, RequestGate
 from ddbmigrate.items import item_size, key_bytes, key_of
-from ddbmigrate.model import Item, KeySchema, Segment
+from ddbmigrate.model import Item, KeySchema
 from ddbmigrate.ports import (
     Budget,
     Clock,
     NullObserver,
     Observer,
     Store,
-    TableReader,
     TableWriter,
     Unlimited,
     WriteRequest,
@@ -48,6 +50,7 @@ from ddbmigrate.retry import RetryPolicy, check_deadline, metered
 from ddbmigrate.runs import Reject, RejectLog
 
 STEP = "import"
+ensure_empty = destination.ensure_empty  # callers of the import step find it here
 MAX_BATCH_ITEMS = 25
 # BatchWriteItem's 16 MB request limit, less room for the request envelope.
 MAX_BATCH_BYTES = 16 * 1024 * 1024 - 64 * 1024
@@ -92,33 +95,6 @@ class ImportResult:
             "seconds": round(self.seconds, 3),
             "items_before": self.items_before,
         }
-
-
-def ensure_empty(reader: TableReader, *, into_existing: bool, flag: str) -> None:
-    """Refuse a destination that already holds items, unless the user said so."""
-    if into_existing:
-        return
-    page = reader.scan(segment=Segment(0, 1), limit=1)
-    if page.items:
-        raise DestinationNotEmptyError(
-            f"destination table {reader.table_name!r} already holds items",
-            hint=f"pass {flag} to write into it anyway (items with the same key are replaced); "
-            "a re-run after a stopped import is safe with it",
-        )
-
-
-def check_key(item: Item, key: KeySchema) -> str | None:
-    """Why the destination would refuse this item's key, or None when it is fine."""
-    for attr in (key.partition, key.sort):
-        if attr is None:
-            continue
-        value = item.get(attr.name)
-        if not isinstance(value, dict) or attr.type not in value:
-            found = "missing" if value is None else f"of type {next(iter(value), '?')}"
-            return f"key attribute {attr.name!r} is {found}; the table needs {attr.type}"
-        if value[attr.type] == "":
-            return f"key attribute {attr.name!r} is empty; DynamoDB refuses empty keys"
-    return None
 
 
 @dataclass(slots=True)
@@ -174,26 +150,33 @@ class _Writer:
     observer: Observer
     rejects: RejectLog
     budget: Budget
+    gate: InflightGate
+    """BatchWriteItem calls in flight; a file's batches are sent together (Pipeline)."""
     units_per_byte: float = 0.0
     """Write units DynamoDB charged per byte of line in the last whole batch: the next
     batch's reservation, so the budget reserves what it will be charged (lines are longer
     than items, and ``ceil(KB)`` per item overshoots when items sit near a KB boundary)."""
 
     def write_all(self, entries: Iterator[_Line], stop: threading.Event) -> int:
+        """Write every entry; returns once all their batches are written (or one failed).
+
+        Batches go out together, up to the gate's limit; a batch holding a key that an
+        earlier batch still in flight writes waits for it (Pipeline), so the later record
+        of a key wins as it did when batches went one by one."""
         rng = random.Random()
         batch = _Batch(self.key)
-        written = 0
-        for entry in entries:
-            if stop.is_set():
-                raise Cancelled
-            check_deadline(self.options.deadline, self.clock, STEP)
-            if not batch.fits(entry):
-                written += self._send(batch, rng)
-                batch = _Batch(self.key)
-            batch.add(entry)
-        if batch.lines:
-            written += self._send(batch, rng)
-        return written
+        with Pipeline(self.gate, stop) as pipeline:
+            for entry in entries:
+                if stop.is_set():
+                    raise Cancelled
+                check_deadline(self.options.deadline, self.clock, STEP)
+                if not batch.fits(entry):
+                    pipeline.submit(batch.keys, functools.partial(self._send, batch, rng))
+                    batch = _Batch(self.key)
+                batch.add(entry)
+            if batch.lines:
+                pipeline.submit(batch.keys, functools.partial(self._send, batch, rng))
+            return pipeline.finish()
 
     def _send(self, batch: _Batch, rng: random.Random) -> int:
         try:
@@ -225,6 +208,7 @@ class _Writer:
             clock=self.clock,
             rng=rng,
             units=units,
+            gate=self.gate,
         )
 
 
@@ -237,11 +221,13 @@ def send_requests(
     clock: Clock,
     rng: random.Random,
     units: float | None = None,
+    gate: RequestGate | None = None,
 ) -> float:
     """Send one batch until DynamoDB applied every request, under ``budget`` with the retry
     policy and stall guard of ``options``; return what the first call was charged when it
     took the whole batch (else 0). A refused item raises RejectedItemError. Import and the
-    live replay (``ddbmigrate.live``) both write through here."""
+    live replay (``ddbmigrate.live``) both write through here; ``gate``: the slots of
+    requests in flight each attempt takes (``ddbmigrate.inflight``)."""
     pending = requests
     stalled = 0
     charged = 0.0
@@ -254,6 +240,7 @@ def send_requests(
             policy=options.retry,
             clock=clock,
             rng=rng,
+            gate=gate,
         )
         stalled = stalled + 1 if len(result.unprocessed) == len(pending) else 0
         if stalled >= options.max_stalled_rounds:
@@ -494,15 +481,14 @@ def import_source(
     t0 = clock.monotonic()
     observer.step_started(STEP, total=plan.total_items)
     reader = _FileReader(store, plan, key, rejects, options)
-    sender = _Writer(writer, key, options, clock, observer, rejects, budget or Unlimited())
+    engine = engine or ThreadEngine(options.workers)
+    gate = InflightGate(requests_per_worker(engine), clock=clock)
+    sender = _Writer(writer, key, options, clock, observer, rejects, budget or Unlimited(), gate)
     done = ledger.imported_files() if ledger and not plan.incremental else {}
-    if plan.incremental:
-        total = _apply_changes(plan, reader, sender)
-    else:
-        job = _FileJob(reader, sender, ledger, done)
-        engine = engine or ThreadEngine(options.workers)
-        shared = Shared(forward=(ledger, rejects), notify=(observer,), budgets=(sender.budget,))
-        total = sum(engine.run(job.run, plan.files, shared=shared))
+    try:
+        total = _write_files(plan, reader, _FileJob(reader, sender, ledger, done), engine)
+    finally:
+        gate.close()
     if plan.total_items is not None and not plan.incremental and rejects.count == 0:
         _check_total(total, plan.total_items)
     observer.step_finished(STEP, summary=f"{total:,} items from {len(plan.files):,} files")
@@ -513,6 +499,16 @@ def import_source(
         seconds=clock.monotonic() - t0,
         items_before=sum(done.get(file.key, 0) for file in plan.files),
     )
+
+
+def _write_files(plan: SourcePlan, reader: _FileReader, job: _FileJob, engine: Engine) -> int:
+    sender, ledger = job.sender, job.ledger
+    if plan.incremental:
+        return _apply_changes(plan, reader, sender)
+    shared = Shared(
+        forward=(ledger, reader.rejects), notify=(sender.observer,), budgets=(sender.budget,)
+    )
+    return sum(engine.run(job.run, plan.files, shared=shared))
 
 
 @dataclass(slots=True)
@@ -526,6 +522,12 @@ class _FileJob:
         if file.key in self.done:
             self.sender.observer.advanced(STEP, self.done[file.key])
             return self.done[file.key]
+        with self.sender.gate.unit():
+            return self._write(file, stop)
+
+    def _write(self, file: SourceFile, stop: threading.Event) -> int:
+        if stop.is_set():  # stopped while waiting for its turn
+            raise Cancelled
         data = self.reader.payload(file)
         if data is None:
             return 0

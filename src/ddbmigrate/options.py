@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ddbmigrate.engines.base import DEFAULT_THREADS
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format
 from ddbmigrate.settings import ALL as ALL_SETTINGS
 
-THREADS = 4
-"""Units each local worker runs at once (``engines.local.DEFAULT_THREADS``)."""
+THREADS = DEFAULT_THREADS
+"""Units each local worker runs at once: the engine's own default, not a copy of it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -70,13 +70,17 @@ class PageSizer:
             self._items += items
             self._units += consumed
 
-    def plan(self, budget: Budget) -> PagePlan:
-        """The next page's ``Limit`` and reservation under ``budget``'s current rate."""
+    def plan(self, budget: Budget, readers: int | None = None) -> PagePlan:
+        """The next page's ``Limit`` and reservation under ``budget``'s current rate.
+
+        ``readers``: the most pages the run has in flight now (ADR 22), when fewer than the
+        segments; the budget is shared by the pages in flight, not by every segment."""
         full = FULL_PAGE_RCU * (2 if self.consistent else 1)
         rate = budget.rate
         if not math.isfinite(rate):  # no budget: DynamoDB's full pages (or the user's Limit)
             return PagePlan(self.ceiling, full)
-        share = rate / max(1, self.total_segments) * PAGE_SECONDS
+        sharing = min(self.total_segments, readers or self.total_segments)
+        share = rate / max(1, sharing) * PAGE_SECONDS
         per_item = self.item_units()
         limit = max(1, int(share / per_item))
         if self.ceiling is not None:

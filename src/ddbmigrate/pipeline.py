@@ -21,7 +21,7 @@ from ddbmigrate.capacity import (
     watch_migration,
 )
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.engines.local import Engine, ThreadEngine
+from ddbmigrate.engines.base import Engine, ThreadEngine
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.exporter import ExportOptions, ExportResult
 from ddbmigrate.formats.detect import SourcePlan, detect

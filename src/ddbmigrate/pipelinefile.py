@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from ddbmigrate.config import SIDE_FIELDS, Side
+from ddbmigrate.engines.base import DEFAULT_THREADS, default_workers, max_workers
 from ddbmigrate.engines.choice import ENGINES, EngineChoice
-from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers, max_workers
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.settings import ALL, parse_settings
 from ddbmigrate.yamlwords import at, key_on_line, yaml_error

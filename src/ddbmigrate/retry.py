@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ddbmigrate.errors import StepTimeoutError, ThrottledError, TransientError
+from ddbmigrate.inflight import RequestGate
 from ddbmigrate.ports import Budget, Clock
 
 T = TypeVar("T")
@@ -64,6 +65,7 @@ def metered(
     policy: RetryPolicy,
     clock: Clock,
     rng: random.Random,
+    gate: RequestGate | None = None,
 ) -> T:
     """One request under a capacity budget, with retries.
 
@@ -74,23 +76,37 @@ def metered(
     table refused it because its own bucket was empty; refunding the units would let the
     retry (and every other thread) go at once and be refused again, and the budget would
     spend its time halving on refusals instead of paying for pages.
+
+    With a ``gate``, each attempt first takes one of its slots (requests in flight), and the
+    gate learns the attempt's budget wait, latency and throttling (``ddbmigrate.inflight``).
     """
 
     def attempt() -> T:
-        budget.acquire(expected)
-        try:
-            result = fn()
-        except ThrottledError:
-            budget.on_throttled()
-            raise
-        except TransientError:
-            budget.settle(expected, 0.0)
-            raise
-        budget.settle(expected, consumed(result))
-        budget.on_success()
-        return result
+        if gate is None:
+            budget.acquire(expected)
+            return _settled(fn, budget, expected, consumed)
+        with gate.request() as ticket:
+            ticket.spend(budget, expected)
+            return _settled(fn, budget, expected, consumed)
 
     return call_with_retry(attempt, policy=policy, clock=clock, rng=rng)
+
+
+def _settled(
+    fn: Callable[[], T], budget: Budget, expected: float, consumed: Callable[[T], float]
+) -> T:
+    """Call ``fn`` with ``expected`` units reserved; settle the budget with the answer."""
+    try:
+        result = fn()
+    except ThrottledError:
+        budget.on_throttled()
+        raise
+    except TransientError:
+        budget.settle(expected, 0.0)
+        raise
+    budget.settle(expected, consumed(result))
+    budget.on_success()
+    return result
 
 
 def check_deadline(deadline: float | None, clock: Clock, step: str) -> None:

@@ -14,7 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ddbmigrate.digest import BucketDigest
-from ddbmigrate.engines.local import Cancelled, Engine, Shared, ThreadEngine
+from ddbmigrate.engines.base import (
+    Cancelled,
+    Engine,
+    Shared,
+    ThreadEngine,
+    gated_processes,
+    requests_per_worker,
+)
+from ddbmigrate.inflight import InflightGate
 from ddbmigrate.items import item_hash, key_bytes, key_of, key_text
 from ddbmigrate.model import Item, KeySchema, Segment
 from ddbmigrate.pages import PageSizer
@@ -117,6 +125,7 @@ def _scan_all(
     options: ValidateOptions,
     clock: Clock,
     budget: Budget,
+    slots: tuple[InflightGate, int | None],
     stop: threading.Event,
     visit: Callable[[list[Item]], None],
 ) -> None:
@@ -128,7 +137,7 @@ def _scan_all(
         if stop.is_set():
             raise Cancelled
         check_deadline(options.deadline, clock, STEP)
-        plan = sizer.plan(budget)
+        plan = sizer.plan(budget, slots[0].readers(slots[1]))
         page = metered(
             lambda key=start_key, limit=plan.limit: reader.scan(  # type: ignore[misc]
                 segment=segment, start_key=key, limit=limit, consistent=options.consistent_read
@@ -139,6 +148,7 @@ def _scan_all(
             policy=options.retry,
             clock=clock,
             rng=rng,
+            gate=slots[0],
         )
         sizer.observe(len(page.items), page.consumed)
         visit(page.items)
@@ -157,6 +167,10 @@ class _Scans:
     clock: Clock
     limits: tuple[Budget, Budget]
     observer: Observer
+    gates: tuple[InflightGate, InflightGate]
+    """Scan requests in flight per table (they may differ in latency)."""
+    processes: int | None
+    """Processes with gates like these (``gated_processes``): pages share the budget."""
 
     def digest(self, unit: _Unit, stop: threading.Event) -> BucketDigest:
         """Pass 1: the bucketed digest of one segment of one table."""
@@ -183,6 +197,7 @@ class _Scans:
             options=options,
             clock=self.clock,
             budget=self.limits[unit.side],
+            slots=(self.gates[unit.side], self.processes),
             stop=stop,
             visit=visit,
         )
@@ -231,7 +246,10 @@ def validate_tables(
     engine = engine or ThreadEngine(options.workers)
     t0 = clock.monotonic()
     observer.step_started(STEP, total=None)
-    scans = _Scans((source, dest), key, options, clock, limits, observer)
+    ceiling = requests_per_worker(engine)
+    gates = (InflightGate(ceiling, clock=clock), InflightGate(ceiling, clock=clock))
+    processes = gated_processes(engine)
+    scans = _Scans((source, dest), key, options, clock, limits, observer, gates, processes)
     shared = Shared(notify=(observer,), budgets=limits)
     units = [
         _Unit(side, Segment(i, options.segments))

@@ -43,7 +43,7 @@ import time
 import uuid
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -183,6 +183,9 @@ class ProxyStats:
     """BatchWriteItem requests returned unprocessed by ``unprocessed(fraction)``."""
     errors: list[str] = field(default_factory=list)
     """Unexpected exceptions inside the proxy (a test should expect none)."""
+    peak_in_flight: dict[str, int] = field(default_factory=dict)
+    """The most requests of each DynamoDB operation the proxy was serving at once (a
+    request counts from its arrival to its answer, injected delay included)."""
 
 
 class FaultProxy:
@@ -319,6 +322,7 @@ class FaultProxy:
                 capacity_unprocessed=self._capacity_unprocessed,
                 injected_unprocessed=self._injected_unprocessed,
                 errors=list(self._errors),
+                peak_in_flight=dict(self._peak_in_flight),
             )
 
     def consumed(self, table: str, direction: Direction) -> list[tuple[float, float]]:
@@ -356,7 +360,20 @@ class FaultProxy:
             return self.forward(method, path, headers, body)
         operation = target.removeprefix(TARGET_PREFIX)
         self._count(operation)
-        return self._dynamodb(operation, path, headers, body)
+        with self._serving(operation):
+            return self._dynamodb(operation, path, headers, body)
+
+    @contextlib.contextmanager
+    def _serving(self, operation: str) -> Iterator[None]:
+        with self._lock:
+            self._in_flight[operation] += 1
+            peak = max(self._peak_in_flight[operation], self._in_flight[operation])
+            self._peak_in_flight[operation] = peak
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight[operation] -= 1
 
     def record_error(self, text: str) -> None:
         with self._lock:
@@ -576,6 +593,8 @@ class FaultProxy:
         self._unprocessed_fraction = 0.0
         self._buckets: dict[tuple[str, Direction], _Bucket] = {}
         self._requests: Counter[str] = Counter()
+        self._in_flight: Counter[str] = Counter()
+        self._peak_in_flight: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
         self._throttled = 0
         self._capacity_unprocessed = 0

@@ -10,6 +10,7 @@ item by the test's own comparison (tests/itemcompare.py), not only by the tool's
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -27,7 +28,14 @@ from ddbmigrate.errors import (
 )
 from ddbmigrate.local.demo import scan_items
 from ddbmigrate.local.demo_data import customer_items
-from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
+from ddbmigrate.local.env import (
+    BUCKET,
+    DEST_ACCOUNT,
+    DEST_ROLE,
+    SOURCE_ROLE,
+    LocalAWS,
+    bootstrap,
+)
 from ddbmigrate.local.server import MotoServer
 from ddbmigrate.model import Item
 from ddbmigrate.pipeline import MigrateOptions
@@ -310,7 +318,9 @@ def test_import_refuses_a_table_that_holds_items(impl: DynamoImpl) -> None:
     table = unique("full")
     copy = impl.dest_name(table)
     create_rich_table(impl, table, customer_items(8))
-    exported = api.export(source=impl.side(SOURCE_ROLE), table=table, staging=staging())
+    # The source exports into the destination's bucket: it names the bucket's owner.
+    into_dest = replace(staging(), bucket_owner=DEST_ACCOUNT)
+    exported = api.export(source=impl.side(SOURCE_ROLE), table=table, staging=into_dest)
     assert exported.item_count == 8
     dest_side = impl.side(DEST_ROLE)
     api.import_(dest=dest_side, source_url=exported.url, table=copy)

@@ -90,4 +90,4 @@ def test_an_option_object_and_its_keywords_together_are_refused(aws: LocalAWS) -
     with pytest.raises(TypeError, match="pass source_table in options="):
         api.validate(source=aws.source, dest=aws.dest, options=options, source_table="a")
     with pytest.raises(TypeError, match="missing keyword argument 'table'"):
-        api.export(source=aws.source, staging=api.StagingOptions(url="staging/"))
+        api.export(source=aws.source, staging=api.StagingOptions(url="./staging/"))

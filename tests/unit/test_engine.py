@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ddbmigrate.engines import local
+from ddbmigrate.engines import base, local
 from ddbmigrate.engines.local import Cancelled, run_units
 from ddbmigrate.errors import ConfigError, FatalError
 
@@ -41,7 +41,7 @@ def test_first_fatal_error_stops_the_rest() -> None:
 
 
 def test_workers_must_be_between_one_and_four_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local, "cpu_count", lambda: 2)
+    monkeypatch.setattr(base, "cpu_count", lambda: 2)
     with pytest.raises(ConfigError, match="--workers 0 must be at least 1"):
         local.check_workers(0)
     with pytest.raises(ConfigError, match="more processes than this machine's 2 cores") as caught:

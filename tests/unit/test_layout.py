@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import ddbmigrate
-from ddbmigrate.engines.local import DEFAULT_THREADS
+from ddbmigrate.engines.base import DEFAULT_THREADS
 from ddbmigrate.options import THREADS
 
 PACKAGE = Path(ddbmigrate.__file__).parent
@@ -100,5 +100,5 @@ def is_docstring(node: ast.stmt) -> bool:
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
 
 
-def test_the_option_objects_default_threads_like_the_local_engine() -> None:
+def test_the_option_objects_default_threads_like_the_engine() -> None:
     assert THREADS == DEFAULT_THREADS

@@ -9,7 +9,7 @@ import ddbmigrate
 PACKAGE = Path(ddbmigrate.__file__).parent
 MOST_LINES = 600
 # Being split by their own work streams; take a module off this list once it is short.
-NOT_YET = {"engines/local.py"}
+NOT_YET: set[str] = set()
 
 
 def test_no_module_is_over_600_lines() -> None:

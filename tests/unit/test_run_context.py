@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ddbmigrate.capacity import Budgets
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.engines.local import ThreadEngine
+from ddbmigrate.engines.base import ThreadEngine
 from ddbmigrate.ports import NullObserver
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.testing import FakeClock, MemoryStore

@@ -161,7 +161,8 @@ Threads = Annotated[
     int,
     typer.Option(
         "--threads",
-        help="Segments or files each worker processes at once (requests in flight).",
+        help="Most requests each worker keeps in flight, and segments or files it works on "
+        "at once; the requests in flight adapt below it to latency and capacity.",
     ),
 ]
 SparkMaster = Annotated[

@@ -12,15 +12,13 @@ import contextlib
 import pickle
 import traceback
 
+from ddbmigrate.engines.base import Cancelled
 from ddbmigrate.errors import DdbMigrateError, FatalError
 
 
 def portable(exc: BaseException, *, failed: str) -> BaseException:
     """``exc`` itself when it is ours and survives pickling; else a FatalError saying what
     ``failed`` (``"a worker"``), with the traceback."""
-    # engines.local imports this module, so its Cancelled is looked up when first needed.
-    from ddbmigrate.engines.local import Cancelled  # noqa: PLC0415
-
     if isinstance(exc, DdbMigrateError | Cancelled):
         with contextlib.suppress(Exception):
             pickle.dumps(exc)

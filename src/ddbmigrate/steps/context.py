@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ddbmigrate.capacity import Budgets
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.engines.local import Engine
+from ddbmigrate.engines.base import Engine
 from ddbmigrate.ports import Clock, Observer
 
 

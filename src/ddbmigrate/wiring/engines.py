@@ -6,14 +6,9 @@ from dataclasses import dataclass
 
 from ddbmigrate.aws.session import session_for
 from ddbmigrate.config import Side
+from ddbmigrate.engines.base import ThreadEngine, check_workers, default_workers
 from ddbmigrate.engines.choice import EngineChoice
-from ddbmigrate.engines.local import (
-    ProcessEngine,
-    ThreadEngine,
-    check_workers,
-    default_workers,
-    local_engine,
-)
+from ddbmigrate.engines.local import ProcessEngine, local_engine
 from ddbmigrate.engines.spark import SparkEngine, open_session
 from ddbmigrate.engines.spark import preflight as spark_preflight
 from ddbmigrate.errors import CredentialsError, DdbMigrateError

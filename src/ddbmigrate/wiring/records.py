@@ -18,8 +18,8 @@ from ddbmigrate.checkpoint import (
 )
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
+from ddbmigrate.engines.base import DEFAULT_THREADS, default_workers
 from ddbmigrate.engines.choice import EngineChoice
-from ddbmigrate.engines.local import DEFAULT_THREADS, default_workers
 from ddbmigrate.errors import ConfigError, NotFoundError
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.importer import ImportResult

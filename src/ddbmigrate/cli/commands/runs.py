@@ -133,7 +133,7 @@ FILE_PARALLEL = OptionSet(
         )
         for name, text in (
             ("workers", "Worker processes per table (with engine spark: Spark tasks at once)."),
-            ("threads", "Segments or files each worker processes at once."),
+            ("threads", "Most requests in flight (and segments or files) per worker."),
         )
     )
 )
