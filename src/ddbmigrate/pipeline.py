@@ -300,6 +300,7 @@ def migrate(
         observer=observer,
     )
     limits, watchers = _budgets(source, dest, ready, throughput, clock)
+    managed = _budgets_follow_boosts(managed, watchers)
     ctx = RunContext(
         clock=clock,
         observer=observer,
@@ -376,6 +377,23 @@ def _budgets(
         options=throughput,
     )
     return made, watchers
+
+
+def _budgets_follow_boosts(managed: ManagedPaths, watchers: list[CapacityWatcher]) -> ManagedPaths:
+    """A boost re-reads the boosted table's capacity into its budget at once (the watcher
+    would in up to a minute)."""
+    if not watchers:
+        return managed
+    source, dest = watchers
+    return replace(
+        managed,
+        boost_source=_following(managed.boost_source, source),
+        boost_dest=_following(managed.boost_dest, dest),
+    )
+
+
+def _following(request: BoostRequest | None, watcher: CapacityWatcher) -> BoostRequest | None:
+    return None if request is None else replace(request, on_raise=watcher.refresh)
 
 
 def _announce(observer: Observer, limits: Budgets, engine: Engine) -> None:

@@ -188,3 +188,53 @@ def test_a_sigkill_while_boosted_then_resume_or_cleanup_restores(
     else:  # the unfinished run's data stays: a resume needs it
         assert done.returncode == 2, done.stderr
         assert "has not finished" in done.stderr
+
+
+def test_migrate_boosts_both_sides_for_their_steps_and_restores_both(
+    aws: LocalAWS, tmp_path: Path
+) -> None:
+    source = f"boost-src-{uuid.uuid4().hex[:8]}"
+    with local_keys():
+        client = aws.client(SOURCE_ROLE, "dynamodb")
+        client.create_table(
+            TableName=source,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        )
+        for item in ITEMS:
+            client.put_item(TableName=source, Item=item)
+    dest = f"boost-dst-{uuid.uuid4().hex[:8]}"
+    staging = tmp_path / "staging"
+
+    done = run(
+        [
+            "migrate",
+            *("--source-table", source, "--dest-table", dest, "--staging", str(staging)),
+            *("--source-role-arn", SOURCE_ROLE, "--source-endpoint-url", aws.endpoint_url),
+            *("--dest-role-arn", DEST_ROLE, "--dest-endpoint-url", aws.endpoint_url),
+            *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
+            *("--boost", "100", "--boost-source", "50", "--progress", "off"),
+        ],
+        tmp_path,
+    )
+
+    assert done.returncode == 0, done.stderr
+    lines = [line.split("] ", 1)[-1] for line in done.stderr.splitlines()]
+    assert (
+        "boost source: raised table "
+        + repr(source)
+        + (" provisioned: read 5 write 5 -> read 50 write 5")
+        in lines
+    )
+    assert f"boost dest: raised table {dest!r} provisioned: read 5 write 5 -> read 5 write 100" in (
+        lines
+    )
+    assert sum("restored to what was recorded" in line for line in lines) == 2
+    with local_keys():
+        for role, table in ((SOURCE_ROLE, source), (DEST_ROLE, dest)):
+            described = aws.client(role, "dynamodb").describe_table(TableName=table)["Table"]
+            assert described["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+            assert described["ProvisionedThroughput"]["WriteCapacityUnits"] == 5
+    assert sorted(j["side"] for j in journals(staging)) == ["dest", "source"]
+    assert_copied(aws, source, dest)

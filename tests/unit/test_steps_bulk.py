@@ -3,6 +3,7 @@ capacity port: the outlook before the raise, each change, and how the restore we
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,3 +68,17 @@ def test_no_boost_asked_changes_nothing() -> None:
     with boost_around(None, observer) as run:
         assert run is None
     assert observer.messages == []
+
+
+def test_on_raise_is_called_once_the_capacity_is_raised() -> None:
+    seen: list[int] = []
+    asked = request()
+
+    def budget_rereads() -> None:
+        seen.append(
+            asked.boost.port.describe("orders")["ProvisionedThroughput"]["WriteCapacityUnits"]
+        )
+
+    with boost_around(replace(asked, on_raise=budget_rereads), RecordingObserver()):
+        assert seen == [100]
+    assert seen == [100]

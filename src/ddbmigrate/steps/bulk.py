@@ -3,7 +3,7 @@ around an import (``--boost``): both as the steps use them, over a RunContext.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +93,8 @@ class BoostRequest:
     boost: Boost
     direction: Direction
     units: int
+    on_raise: Callable[[], None] | None = None
+    """Called once the capacity is raised (the run's budget re-reads it)."""
 
 
 @contextmanager
@@ -110,6 +112,8 @@ def boost_around(request: BoostRequest | None, observer: Observer) -> Iterator[B
         with boosted(request.boost, request.direction, request.units) as run:
             lines = [c.describe(request.boost.table) for c in run.changes]
             _say(observer, side, lines, "raised")
+            if request.on_raise is not None:
+                request.on_raise()
             yield run
     finally:
         if run is not None:  # None: the raise itself failed, and was undone
