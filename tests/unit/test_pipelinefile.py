@@ -333,3 +333,28 @@ def test_a_table_may_load_by_bulk_and_boost_its_capacity(tmp_path: Path) -> None
     assert (orders.boost, orders.boost_source) == (400, 300)
     with pytest.raises(ConfigError, match=r"bulk_tier: expected one of STANDARD, ACCELERATED"):
         load_pipeline(write(tmp_path, text.replace("ACCELERATED", "FAST")))
+
+
+def test_a_tables_bulk_and_boost_keys_reach_its_migrate_options(tmp_path: Path) -> None:
+    from ddbmigrate import api  # noqa: PLC0415 - the wiring, only for this test
+    from ddbmigrate.multi import TableJob  # noqa: PLC0415
+    from ddbmigrate.notify import MultiNotifier  # noqa: PLC0415
+    from ddbmigrate.ports import NullObserver  # noqa: PLC0415
+    from ddbmigrate.wiring.tables import _PipelineRun  # noqa: PLC0415
+
+    extra = "    import_method: bulk\n    bulk_max_wru: 2048\n    boost: 400\n"
+    spec = load_pipeline(
+        write(tmp_path, GOOD.replace("    validate: false\n", "    validate: false\n" + extra))
+    )
+    run = _PipelineRun(
+        spec,
+        observer=NullObserver(),
+        notifications=MultiNotifier([], on_error=lambda _text: None),
+        throughput=api.ThroughputOptions(),
+    )
+    orders = TableJob(spec.tables[1], "orders", "orders-v2")
+    options = run.options_of(orders)
+    assert options.import_method == "bulk"
+    assert options.bulk is not None
+    assert (options.bulk.max_wru, options.bulk.tier, options.boost) == (2048, "STANDARD", 400)
+    assert run.plan_of(options).to_json()["bulk"] == {"max_wru": 2048, "tier": "STANDARD"}
