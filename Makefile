@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test check fmt clean venv dynalite
+.PHONY: help demo test check fmt clean venv dynalite chromium
 
 help:
 	@echo "make demo   - set up and migrate a table between two local AWS accounts"
@@ -27,9 +27,19 @@ demo: $(STAMP)
 dynalite: $(STAMP)
 	$(BIN)/python tests/dynalite.py
 
+# Chromium (Debian's package) loads the HTML report in tests/cli/test_report_page.py. Installed
+# with apt-get only when missing, as root or through sudo without a password; otherwise this
+# says how, and the test fails with the same advice (it is never skipped).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ echo "chromium is missing: installing Debian's package (apt-get install -y chromium)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y chromium; \
+	  else sudo -n apt-get update -qq && sudo -n apt-get install -y chromium; fi || \
+	  echo "could not install chromium: run 'apt-get install -y chromium' as root"; }
+
 # Two test processes, a test file each at a time (its fixtures stay together): the suite is
 # mostly waiting on moto and subprocesses, so this halves its time on two cores.
-test: $(STAMP) dynalite
+test: $(STAMP) dynalite chromium
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 check: $(STAMP)

@@ -18,6 +18,7 @@ from ddbmigrate.importer import ImportResult
 from ddbmigrate.options import THREADS, ExportOptions, ImportOptions, ValidateOptions
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.ports import NullObserver, Observer
+from ddbmigrate.report import merge_reports
 from ddbmigrate.validator import ValidationReport
 from ddbmigrate.wiring import commands, exports, imports
 from ddbmigrate.wiring.accounts import (
@@ -37,10 +38,10 @@ from ddbmigrate.wiring.commands import (
     policy_documents,
 )
 from ddbmigrate.wiring.engines import check_executors, engine_preflight, open_engine
+from ddbmigrate.wiring.live import CutoverReport, cutover_run, sync
 from ddbmigrate.wiring.records import cleanup, restore_run_boosts, resume, status
 from ddbmigrate.wiring.reporting import (
     Reporting,
-    merge_reports,
     notifier,
     observed,
     publish_report,
@@ -53,6 +54,7 @@ __all__ = [  # the functions, and the types they take and return
     "DEFAULT_ACL",
     "RESUMER_DECIDES",
     "Account",
+    "CutoverReport",
     "EngineChoice",
     "ExportOptions",
     "ExportResult",
@@ -71,6 +73,7 @@ __all__ = [  # the functions, and the types they take and return
     "check_executors",
     "cleanup",
     "copy_schema",
+    "cutover_run",
     "data_plane",
     "engine_preflight",
     "expand_pipeline",
@@ -93,6 +96,7 @@ __all__ = [  # the functions, and the types they take and return
     "run_pipeline",
     "run_store",
     "status",
+    "sync",
     "task_shares",
     "validate",
 ]

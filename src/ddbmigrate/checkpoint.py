@@ -37,7 +37,7 @@ from ddbmigrate.planlock import (
     read_record,
 )
 from ddbmigrate.ports import Clock, Store
-from ddbmigrate.runs import RUNS_DIR
+from ddbmigrate.runs import RUNS_DIR, RejectCount
 
 __all__ = [
     "Ledger",
@@ -384,6 +384,25 @@ class RunStatus:
     """``pid@host`` of the process holding the run now, if any."""
     damaged: str | None = None
     """Why the run's ledger cannot be read (then the counts above are zeros)."""
+    rejects: int = 0
+    """Items or files recorded as rejected (not written)."""
+    rejects_url: str | None = None
+    """Where they are listed, when there are any."""
+    live: dict[str, Any] | None = None
+    """A live run's replay, from its shard checkpoints (``steps.live.live_figures``)."""
+
+    @property
+    def state(self) -> str:
+        """finished; running (a live process holds its lock); stopped (unfinished, and no
+        live holder: the process ended, or its heartbeat went stale); unknown (its lock
+        file is damaged); damaged (its ledger is)."""
+        if self.damaged:
+            return "damaged"
+        if self.finished:
+            return "finished"
+        if self.holder and self.holder.startswith(_UNKNOWN_HOLDER):
+            return "unknown"  # its lock is damaged: it may be running
+        return "running" if self.holder else "stopped"
 
     @classmethod
     def of_damaged(cls, run_id: str, error: LedgerDamagedError) -> RunStatus:
@@ -407,19 +426,36 @@ class RunStatus:
     def lines(self) -> list[str]:
         if self.damaged:
             return [f"{self.run_id}  DAMAGED: {self.damaged}"]
-        state = "finished" if self.finished else "unfinished"
-        held = f", held by {self.holder}" if self.holder else ""
+        held = {"running": f" by {self.holder}", "unknown": f", held by {self.holder}"}.get(
+            self.state, ""
+        )
         tables = " -> ".join(
             str(self.plan[k]) for k in ("source_table", "dest_table", "table") if k in self.plan
         )
         steps = ", ".join(f"{k} {v}" for k, v in self.steps.items() if v != "pending")
         return [
-            f"{self.run_id}  {self.command} {tables}  {state}{held}  (started {self.created})",
+            f"{self.run_id}  {self.command} {tables}  {self.state}{held}  (started {self.created})",
             f"  steps     {steps or 'none yet'}",
             f"  export    {self.segments_done:,}/{self.segments_total:,} segments, "
             f"{self.items_exported:,} items",
             f"  import    {self.files_imported:,} files, {self.items_imported:,} items",
+            f"  rejects   {self.rejects:,}" + (f" in {self.rejects_url}" if self.rejects else ""),
+            *_live_lines(self.live),
         ]
+
+
+_UNKNOWN_HOLDER = "nobody knows: "
+
+
+def _live_lines(live: dict[str, Any] | None) -> list[str]:
+    if live is None:
+        return []
+    lag = live.get("lag_seconds")
+    return [
+        f"  replay    {live['applied']:,} records applied, {live['shards_open']} shards open, "
+        f"{live['shards_finished']} read to their end, "
+        f"lag {'-' if lag is None else f'{lag:.1f}s'}"
+    ]
 
 
 def run_status(store: Store, run: dict[str, Any], clock: Clock) -> RunStatus:
@@ -435,7 +471,7 @@ def _holder_of(store: Store, run: dict[str, Any], clock: Clock) -> str | None:
     try:
         holder = live_holder(store, str(run["command"]), run["plan"], clock)
     except LedgerDamagedError as exc:
-        return f"nobody knows: {exc.message}"
+        return f"{_UNKNOWN_HOLDER}{exc.message}"
     if holder is None or holder.get("run_id") != run["run_id"]:
         return None
     return f"{holder.get('pid')}@{holder.get('host')}"
@@ -446,6 +482,7 @@ def _run_status(store: Store, run: dict[str, Any], clock: Clock) -> RunStatus:
     segments = ledger.segments()
     imported = ledger.imported_files()
     holder = _holder_of(store, run, clock)
+    rejects = RejectCount.of(store, ledger.dir)
     return RunStatus(
         run_id=str(run["run_id"]),
         command=str(run.get("command")),
@@ -459,4 +496,6 @@ def _run_status(store: Store, run: dict[str, Any], clock: Clock) -> RunStatus:
         files_imported=len(imported),
         items_imported=sum(imported.values()),
         holder=holder,
+        rejects=rejects.count,
+        rejects_url=rejects.url if rejects.count else None,
     )

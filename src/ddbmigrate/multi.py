@@ -34,7 +34,8 @@ class TableOutcome:
 
     job: TableJob
     status: str
-    """match, mismatch, done (not validated), failed or skipped (fail-fast)."""
+    """match, mismatch, copied (not validated: ``validate: false``), done (finished in an
+    earlier run), failed or skipped (fail-fast)."""
     report: MigrateReport | None = None
     error: str | None = None
     hint: str | None = None
@@ -42,7 +43,7 @@ class TableOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("match", "done")
+        return self.status in ("match", "done", "copied")
 
     def line(self) -> str:
         tables = f"{self.job.source_table} -> {self.job.dest_table}"
@@ -128,15 +129,19 @@ def run_tables(
             return TableOutcome(job, "skipped", error="not started: an earlier table failed")
         earlier = finished_before(job)
         if earlier is not None:
-            return TableOutcome(job, "done", note=f"finished earlier in run {earlier}")
+            status = "done" if job.spec.validate else "copied"
+            return TableOutcome(job, status, note=f"finished earlier in run {earlier}")
         try:
             report = run_one(job)
         except DdbMigrateError as exc:
             if fail_fast:
                 stop.set()
             return TableOutcome(job, "failed", error=exc.message, hint=exc.hint)
+        if report.live is not None:  # validated by its cutover
+            note = f"live run {report.run_id}: caught up; next `sync` or `cutover` it"
+            return TableOutcome(job, "done", report, note=note)
         if report.validation is None:
-            return TableOutcome(job, "done", report)
+            return TableOutcome(job, "copied", report, note="not validated")
         status = "match" if report.validation.matches else "mismatch"
         if status == "mismatch" and fail_fast:
             stop.set()

@@ -21,11 +21,12 @@ from ddbmigrate.capacity import (
     watch_migration,
 )
 from ddbmigrate.checkpoint import Ledger
-from ddbmigrate.engines.base import Engine, ThreadEngine
+from ddbmigrate.engines.base import DEFAULT_THREADS, Engine, ThreadEngine
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.exporter import ExportOptions, ExportResult
 from ddbmigrate.formats.detect import SourcePlan, detect
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty
+from ddbmigrate.live import ReplayStatus
 from ddbmigrate.model import KeySchema
 from ddbmigrate.options import BulkSettings
 from ddbmigrate.plans import check_methods
@@ -43,6 +44,7 @@ from ddbmigrate.steps.bulk import BoostRequest, BulkStep, boost_around, bulk_imp
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.export import ManagedExport, export_step, managed_export_step
 from ddbmigrate.steps.import_ import ManagedImport, import_step, managed_import_step
+from ddbmigrate.steps.live import LiveSource, follow, replay_of, stream_start_step
 from ddbmigrate.steps.preflight import (
     GIB,
     MAX_SEGMENTS,
@@ -107,7 +109,7 @@ class MigrateOptions:
     """Parallel Scan segments; None picks one per GiB of table, at least one per thread."""
     workers: int = 1
     """Worker processes (``ddbmigrate.engines.local``); the engine is made by the caller."""
-    threads: int = 4
+    threads: int = DEFAULT_THREADS
     """Units (segments, files) each worker runs at once."""
     into_existing: bool = False
     validate: bool = True
@@ -135,6 +137,9 @@ class MigrateOptions:
     """``--boost``: the destination's write capacity for the import, restored after."""
     boost_source: int | None = None
     """``--boost-source``: the source's read capacity for the export, restored after."""
+    live: bool = False
+    """Live migration: the source's stream is enabled before the export and replayed after
+    the import until caught up; validation waits for the cutover (``steps.live``)."""
 
     def __post_init__(self) -> None:
         # Checked here, once, so a wrong method fails before any AWS call.
@@ -152,6 +157,11 @@ class MigrateReport:
     validation: ValidationReport | None
     settings: tuple[opt.SettingOutcome, ...] = ()
     """Each optional setting of the source: copied, or not and why."""
+    live: ReplayStatus | None = None
+    """A live run: where its replay stood when the command ended (the run stays open for
+    ``sync`` and ``cutover``)."""
+    run_id: str = ""
+    """The run (a live run's next commands name it)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -162,6 +172,7 @@ class MigrateReport:
             "import": self.imported.to_dict(),
             "validation": self.validation.to_dict() if self.validation else None,
             "settings": [o.to_dict() for o in self.settings],
+            **({"live": {"run_id": self.run_id, **self.live.to_dict()}} if self.live else {}),
         }
 
 
@@ -277,6 +288,7 @@ def migrate(
     managed: ManagedPaths | None = None,
     observer: Observer | None = None,
     engine: Engine | None = None,
+    live: LiveSource | None = None,
 ) -> MigrateReport:
     """Move one table: every step in order; the first fatal error stops the run.
 
@@ -286,7 +298,12 @@ def migrate(
 
     Steps the ledger records as done are skipped, so a re-run continues where the last one
     stopped; export and import resume inside the step (segments, files).
+
+    With ``options.live`` (and ``live``, the source's stream), the stream's start point comes
+    before the export and the replay catches up after the import; the run stays unfinished.
     """
+    if options.live and live is None:  # pragma: no cover - a wiring mistake, not a user's
+        raise RuntimeError("a live migration needs the source's stream")
     observer = observer or NullObserver()
     managed = managed or ManagedPaths()
     engine = engine or ThreadEngine(options.workers * options.threads)
@@ -312,9 +329,11 @@ def migrate(
     )
     try:
         _announce(observer, limits, engine)
-        return _run_steps(
-            ctx, source, dest, ready, managed=managed, stores=(export_store, import_store)
-        )
+        # Preflight and schema say only that they finished (a mistake found there stays one
+        # error line); the report's recorder times them from where the step before ended.
+        observer.step_finished("preflight", summary=f"{len(checks):,} checks passed")
+        stores = (export_store, import_store)
+        return _run_steps(ctx, source, dest, ready, managed=managed, stores=stores, live=live)
     finally:
         for watcher in watchers:
             watcher.stop()
@@ -412,11 +431,16 @@ def _run_steps(
     *,
     managed: ManagedPaths,
     stores: tuple[Store, Store],
+    live: LiveSource | None = None,
 ) -> MigrateReport:
-    """schema -> export -> import -> validate; the ledger finished after the last."""
+    """schema -> [stream] -> export -> import -> validate or [replay]; the ledger finished
+    after the last (a live run's by its cutover)."""
     export_store, import_store = stores
     options, src = ready.options, ready.src
+    if live is not None:  # first: an unusable stream is refused before the table is made
+        stream_start_step(ctx, live, options.source_table)
     action = _schema(ctx, dest, ready, managed)
+    ctx.observer.step_finished("schema", summary=action)
     if managed.export is None:
         with boost_around(_unless_done(ctx, "export", managed.boost_source), ctx.observer):
             exported = export_step(
@@ -439,8 +463,7 @@ def _run_steps(
         imported = _import(
             ctx, dest, ready, managed=managed, store=import_store, source_plan=source_plan, key=key
         )
-    report = _validate(ctx, source, dest, ready, key) if options.validate else None
-    ctx.run_ledger.finish()
+    report, status = _validate_or_replay(ctx, source, dest, ready, key, live=live)
     return MigrateReport(
         plan=ready.plan,
         schema_action=action,
@@ -448,7 +471,29 @@ def _run_steps(
         imported=imported,
         validation=report,
         settings=tuple(ready.log.outcomes),
+        live=status,
+        run_id=ctx.run_ledger.run_id,
     )
+
+
+def _validate_or_replay(
+    ctx: RunContext,
+    source: SideHandles,
+    dest: SideHandles,
+    ready: _Prepared,
+    key: KeySchema,
+    *,
+    live: LiveSource | None,
+) -> tuple[ValidationReport | None, ReplayStatus | None]:
+    """After the import: a live run replays until caught up and stays open (its cutover
+    validates and finishes it); any other run validates (unless told not to) and finishes."""
+    options = ready.options
+    if live is not None:
+        replay = replay_of(ctx, live, dest.writer(options.dest_table))
+        return None, follow(ctx, replay, until_caught_up=True)
+    report = _validate(ctx, source, dest, ready, key) if options.validate else None
+    ctx.run_ledger.finish()
+    return report, None
 
 
 def _schema(ctx: RunContext, dest: SideHandles, ready: _Prepared, managed: ManagedPaths) -> str:

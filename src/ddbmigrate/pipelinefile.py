@@ -59,6 +59,7 @@ _TABLE = {
     "bulk_tier",
     "boost",
     "boost_source",
+    "live",
 }
 _THROUGHPUT = {"read_percent", "write_percent", "max_rcu", "max_wcu"}
 _NOTIFY = {"sns", "webhook", "steps"}
@@ -84,6 +85,9 @@ class TableSpec:
     """The destination's write capacity for the import (``--boost``)."""
     boost_source: int | None = None
     """The source's read capacity for the export (``--boost-source``)."""
+    live: bool = False
+    """A live migration (``migrate --live``): the table's run stays open for ``sync`` and
+    ``cutover``."""
     line: int = 0
 
 
@@ -361,6 +365,7 @@ _TABLE_KINDS: dict[str, type] = {
     "bulk_max_wru": int,
     "boost": int,
     "boost_source": int,
+    "live": bool,
 }
 
 

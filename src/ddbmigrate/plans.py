@@ -120,6 +120,8 @@ class MigratePlan(_Plan):
     export_method: ExportMethod = "scan"
     import_method: ImportMethod = "batch"
     bulk: BulkPlan | None = None
+    live: bool = False
+    """A live migration (``--live``): the run stays open for ``sync`` and ``cutover``."""
 
     def to_json(self) -> dict[str, object]:
         return _with_bulk(self._json(), self.bulk)
@@ -135,6 +137,9 @@ class MigratePlan(_Plan):
             "part_max_items": self.part_max_items,
             "export_method": self.export_method,
             "import_method": self.import_method,
+            # Only when set: the plans (and plan hashes) of runs that are not live stay as
+            # they were, so their resumes still find them.
+            **({"live": True} if self.live else {}),
         }
 
     @classmethod
@@ -150,6 +155,7 @@ class MigratePlan(_Plan):
             export_method=body.get("export_method", "scan"),
             import_method=body.get("import_method", "batch"),
             bulk=BulkPlan.from_json(body.get("bulk")),
+            live=bool(body.get("live", False)),
         )
 
 

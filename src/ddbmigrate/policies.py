@@ -94,6 +94,9 @@ class PolicyPlan:
     """batch (CreateTable + BatchWriteItem) or native (ImportTable)."""
     validate: bool = True
     """Whether the run scans both tables at the end (the default)."""
+    live: bool = False
+    """A live migration (``--live``): the source role also enables, reads and disables the
+    source's stream and writes the cutover's sentinel item."""
     sse: Literal["AES256", "aws:kms"] | None = None
     """Server-side encryption asked for the staging objects."""
     sse_kms_key_id: str | None = None
@@ -198,6 +201,8 @@ def source_role_policy(plan: PolicyPlan) -> PolicyDocument:
                 _tables(plan, source=True, suffix="/export/*"),
             ),
         ]
+    if plan.live:
+        statements += live_source_statements(plan)
     statements += _source_s3_statements(plan)
     if plan.sse == "aws:kms" and plan.sse_kms_key_id:
         statements.append(
@@ -211,6 +216,23 @@ def source_role_policy(plan: PolicyPlan) -> PolicyDocument:
             )
         )
     return _document(statements)
+
+
+def live_source_statements(plan: PolicyPlan) -> list[Statement]:
+    """What ``migrate --live``, ``sync`` and ``cutover`` add to the source role: the stream
+    enabled before the copy and disabled after the cutover (UpdateTable), read shard by
+    shard, and the sentinel item the cutover writes and removes (BatchWriteItem is the only
+    write call the tool makes). The destination writes as import does."""
+    tables = _tables(plan, source=True)
+    return [
+        _allow("EnableAndDisableSourceStream", ["dynamodb:UpdateTable"], tables),
+        _allow(
+            "ReadSourceStreamForReplay",
+            ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+            _tables(plan, source=True, suffix="/stream/*"),
+        ),
+        _allow("WriteAndRemoveCutoverSentinel", ["dynamodb:BatchWriteItem"], tables),
+    ]
 
 
 def dest_role_policy(plan: PolicyPlan) -> PolicyDocument:

@@ -9,8 +9,9 @@ from a second pass over the ledger.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -74,6 +75,7 @@ class RateRecorder:
         self._lock = threading.Lock()
         self._steps: dict[str, _Step] = {}
         self._samples: dict[str, list[_Sample]] = {}
+        self._last_end = 0.0
 
     def bind_run(self, run_id: str) -> None:
         """The run's id, known once its ledger is open; forwarded to ``inner`` too."""
@@ -106,13 +108,20 @@ class RateRecorder:
         self.inner.message(text)
 
     def step_finished(self, step: str, *, summary: str) -> None:
+        """A step that never said it started (migrate's preflight and schema say only that
+        they are done) began where the last finished step ended, or when the recorder did."""
         now = self._now()
         with self._lock:
             state = self._steps.get(step)
-            if state is not None:
-                self._last_window(state, now)
-                state.finished = now
-                state.summary = summary
+            if state is None:
+                began = self._last_end
+                state = _Step(step, None, began, window_start=began, interval=self.interval)
+                self._steps[step] = state
+                self._samples[step] = [_Sample(began, 0.0, 0)]
+            self._last_window(state, now)
+            state.finished = now
+            state.summary = summary
+            self._last_end = max(self._last_end, now)
         self.inner.step_finished(step, summary=summary)
 
     def elapsed(self) -> float:
@@ -126,12 +135,19 @@ class RateRecorder:
             return [_step_dict(s, now) for s in self._steps.values()]
 
     def series(self) -> dict[str, list[list[float]]]:
-        """Per step, ``[seconds since start, items/s over the window ending then]`` pairs."""
+        """Per step, ``[seconds since start, items/s over the window ending then]`` pairs;
+        the first pair marks the step's start (the window of the second begins there)."""
         with self._lock:
             return {
                 step: [[round(s.end, 3), round(s.rate, 3)] for s in samples]
                 for step, samples in self._samples.items()
             }
+
+    def progress(self) -> dict[str, list[list[float]]]:
+        """Per step, ``[seconds since start, items done by then]``: the progress the run saw,
+        sampled at most once per interval and at most ``max_samples`` times."""
+        with self._lock:
+            return {step: _done(samples) for step, samples in self._samples.items()}
 
     def _now(self) -> float:
         return self.clock.monotonic() - self._t0
@@ -167,6 +183,14 @@ def _halve(samples: list[_Sample]) -> list[_Sample]:
     if len(samples) % 2:
         merged.append(samples[-1])
     return merged
+
+
+def _done(samples: list[_Sample]) -> list[list[float]]:
+    done, out = 0, []
+    for sample in samples:
+        done += sample.items
+        out.append([round(sample.end, 3), done])
+    return out
 
 
 def _step_dict(state: _Step, now: float) -> dict[str, Any]:
@@ -247,6 +271,7 @@ def build_report(
             if step["outcome"] == "running":
                 step["outcome"] = "failed"
     table: dict[str, Any] = {
+        "run_id": run_id or recorder.run_id,
         "source_table": source_table,
         "dest_table": dest_table,
         "outcome": "failure" if found else "success",
@@ -267,8 +292,99 @@ def build_report(
         "duration_s": round(recorder.elapsed(), 3),
         "error": table["error"],
         "tables": [table],
-        "series": {"interval_s": recorder.interval, "items_per_s": recorder.series()},
+        "series": {
+            "interval_s": recorder.interval,
+            "items_per_s": recorder.series(),
+            "items_done": recorder.progress(),
+        },
     }
+
+
+def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One report for the tables of one pipeline run, on one time axis.
+
+    Each table's recorder counts seconds from the table's own start; here every time is
+    moved to seconds since the first table started (a table that began 9 s into the run is
+    drawn at 9 s), and the run's duration is its last finish minus its first start.
+    """
+    if len(reports) == 1:
+        return dict(reports[0])
+    starts = [_epoch(r.get("started_at")) for r in reports]
+    origin = min((s for s in starts if s is not None), default=None)
+    offsets = [0.0 if s is None or origin is None else s - origin for s in starts]
+    failed = [r for r in reports if r.get("outcome") != "success"]
+    first = min(range(len(reports)), key=lambda i: offsets[i])
+    finished = max((str(r.get("finished_at")) for r in reports), key=_sort_time)
+    return {
+        **reports[first],
+        "run_id": reports[first].get("run_id"),
+        "run_ids": [str(r["run_id"]) for r in reports if r.get("run_id")],
+        "outcome": "failure" if failed else "success",
+        "started_at": reports[first].get("started_at"),
+        "finished_at": finished,
+        "duration_s": _run_duration(reports, offsets, origin, _epoch(finished)),
+        "error": failed[0].get("error") if failed else None,
+        "tables": [
+            _shift_table(t, offset)
+            for r, offset in zip(reports, offsets, strict=True)
+            for t in r.get("tables") or []
+        ],
+        "series": _merged_series(reports, offsets),
+    }
+
+
+def _epoch(stamp: object) -> float | None:
+    """Seconds since the epoch of a report's ISO time; None for anything else."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _sort_time(stamp: str) -> tuple[float, str]:
+    return (_epoch(stamp) or 0.0, stamp)
+
+
+def _run_duration(
+    reports: Sequence[Mapping[str, Any]],
+    offsets: list[float],
+    started: float | None,
+    finished: float | None,
+) -> float:
+    """The run's finish minus its start; without readable times, the last table's end on
+    the shared axis."""
+    if started is not None and finished is not None:
+        return round(max(finished - started, 0.0), 3)
+    ends = [
+        offset + float(r.get("duration_s") or 0.0)
+        for r, offset in zip(reports, offsets, strict=True)
+    ]
+    return round(max(ends), 3)
+
+
+def _shift_table(table: Mapping[str, Any], offset: float) -> dict[str, Any]:
+    steps = [
+        {**step, "started_s": round(float(step.get("started_s") or 0.0) + offset, 3)}
+        for step in table.get("steps") or []
+    ]
+    return {**table, "steps": steps}
+
+
+def _merged_series(reports: Sequence[Mapping[str, Any]], offsets: list[float]) -> dict[str, Any]:
+    """Each table's series under ``<table> <step>``, its times moved onto the run's axis."""
+    merged: dict[str, Any] = {"interval_s": INTERVAL, "items_per_s": {}, "items_done": {}}
+    for report, offset in zip(reports, offsets, strict=True):
+        table = report["tables"][0]["source_table"]
+        series = report.get("series") or {}
+        merged["interval_s"] = series.get("interval_s", merged["interval_s"])
+        for kind in ("items_per_s", "items_done"):
+            for step, points in (series.get(kind) or {}).items():
+                merged[kind][f"{table} {step}"] = [
+                    [round(t + offset, 3), value] for t, value in points
+                ]
+    return merged
 
 
 def _validation(result: MigrateReport | None) -> dict[str, Any] | None:

@@ -162,6 +162,27 @@ class TaskRejects:
         return [("record", (r,), {}) for r in self.mine]
 
 
+@dataclass(frozen=True, slots=True)
+class RejectCount:
+    """How many rejects a run recorded and where they are listed, read without writing
+    (``status`` must not merge a stopped Spark run's task files into the rejects file)."""
+
+    count: int
+    url: str
+
+    @classmethod
+    def of(cls, store: Store, run_dir: str) -> RejectCount:
+        key = f"{run_dir}/{REJECTS_FILE}"
+        keys = [key] if store.exists(key) else []
+        keys += sorted(store.list(f"{run_dir}/{TASK_REJECTS_DIR}/"))
+        found: list[Reject] = []
+        for one in keys:
+            for reject in _parse(store.get(one).splitlines()):
+                if not any(_same(r, reject) for r in found):
+                    found.append(reject)
+        return cls(len(found), f"{store.root.rstrip('/')}/{key}")
+
+
 def _parse(lines: Iterable[bytes]) -> list[Reject]:
     found = []
     for line in lines:

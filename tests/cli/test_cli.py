@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -178,32 +176,6 @@ def test_demo_validates_every_item(tmp_path: Path) -> None:
     assert "MATCH: 60 of 60 items identical (customer -> customer)" in out.stdout
 
 
-@pytest.fixture(scope="module")
-def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """``ddbmigrate local up`` in the background; returns the environment it tells us to export."""
-    tmp = tmp_path_factory.mktemp("local-up")
-    with subprocess.Popen(
-        [str(BIN), "local", "up", "--items", "40"],
-        env=clean_env(tmp),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.strip().startswith("export "):
-                break
-        exported = dict(pair.split("=", 1) for pair in lines[-1].split()[1:])
-        command = "".join(proc.stdout.readline() for _ in range(3))
-        try:
-            yield {**exported, "_command": command, "_export_line": lines[-1].strip()}
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-
-
 def test_local_up_prints_a_migrate_command_that_works(
     local_up: dict[str, str], tmp_path: Path
 ) -> None:
@@ -217,30 +189,6 @@ def test_local_up_prints_a_migrate_command_that_works(
     # The copy, read by the test itself from both accounts (the command names no --dest-table).
     source, dest = (dynamodb_client(local_up["AWS_ENDPOINT_URL"], r) for r in (SRC_ROLE, DST_ROLE))
     assert_same_items(source, "customer", dest, "customer", count=40)
-
-
-def test_local_up_exports_run_the_readme_first_example_verbatim(
-    local_up: dict[str, str], tmp_path: Path
-) -> None:
-    """Profiles a and b: the export line, eval'd by a shell, runs the README's command as is."""
-    assert set(local_up) >= {"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_REGION"}
-    assert "AWS_REGION" not in local_up
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    command = readme.split("```\n", 2)[1]  # the first fenced block: the one-command migrate
-    assert "--source-profile a" in command
-    assert "--dest-profile b" in command
-    endpoint = local_up["AWS_ENDPOINT_URL"]
-    dest = dynamodb_client(endpoint, DST_ROLE)
-    if "customer" in dest.list_tables()["TableNames"]:  # an earlier test's copy
-        dest.delete_table(TableName="customer")
-    script = f"eval {shlex.quote(local_up['_export_line'])}\n{command}"
-    env = clean_env(tmp_path, PATH=f"{BIN.parent}{os.pathsep}{os.environ['PATH']}")
-    out = subprocess.run(
-        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=240, check=False
-    )
-    assert out.returncode == 0, out.stderr
-    assert "MATCH: 40 of 40 items identical" in out.stdout
-    assert_same_items(dynamodb_client(endpoint, SRC_ROLE), "customer", dest, "customer", count=40)
 
 
 def test_wrong_bucket_owner_is_refused_by_the_embedded_s3(

@@ -80,7 +80,7 @@ def test_status_lists_the_other_runs_and_marks_the_damaged_one(
         "run cannot be resumed: move its folder out of ddbmigrate/runs/ (keep it to look "
         "into), then run again"
     )
-    assert lines[1].startswith(f"{GOOD_RUN['run_id']}  export orders  unfinished  (started")
+    assert lines[1].startswith(f"{GOOD_RUN['run_id']}  export orders  stopped  (started")
     assert "Traceback" not in err
 
 
@@ -93,7 +93,7 @@ def test_status_marks_a_damaged_lock_and_still_lists_the_run(
     assert main(["status", "--staging", str(staging), GOOD_RUN["run_id"]]) == ExitCode.OK
     out = capsys.readouterr().out
     assert out.startswith(
-        f"{GOOD_RUN['run_id']}  export orders  unfinished, held by nobody knows: run lock "
+        f"{GOOD_RUN['run_id']}  export orders  unknown, held by nobody knows: run lock "
         f"file {lock} is damaged (not JSON"
     )
 

@@ -249,3 +249,16 @@ def test_webhook_refuses_urls_it_cannot_post_to(url: str) -> None:
 def test_webhook_names_itself_without_secrets() -> None:
     hook = WebhookNotifier("https://hooks.example.com/services/abc/secret")
     assert hook.target == "webhook https://hooks.example.com/services/…"
+
+
+def test_a_step_that_only_says_it_finished_lasts_from_the_step_before() -> None:
+    """migrate's preflight and schema send no step_started (ADR 44)."""
+    run, sink, _, clock = notifications(steps=True)
+    clock.advance(2.0)
+    run.step_finished("preflight", summary="2 checks passed")
+    clock.advance(3.0)
+    run.step_finished("schema", summary="created table 'b' like 'a'")
+    assert [(e.step, e.duration_s, dict(e.counts)) for e in sink.events] == [
+        ("preflight", 2.0, {"items": 0}),
+        ("schema", 3.0, {"items": 0}),
+    ]

@@ -156,6 +156,7 @@ class _Report:
     """Stands in for a MigrateReport that was not validated."""
 
     validation = None
+    live = None
 
 
 def _failing(name: str) -> Callable[[TableJob], _Report]:
@@ -170,7 +171,7 @@ def _failing(name: str) -> Callable[[TableJob], _Report]:
 def test_one_failing_table_does_not_stop_the_others_unless_fail_fast() -> None:
     jobs = [TableJob(TableSpec(name=n), n, n) for n in ("a", "b", "c")]
     outcomes = run_tables(jobs, _failing("b"), concurrency=1, fail_fast=False)  # type: ignore[arg-type]
-    assert [o.status for o in outcomes] == ["done", "failed", "done"]
+    assert [o.status for o in outcomes] == ["copied", "failed", "copied"]
     assert outcomes[1].error == "boom"
     fast = run_tables(jobs, _failing("a"), concurrency=1, fail_fast=True)  # type: ignore[arg-type]
     assert [o.status for o in fast] == ["failed", "skipped", "skipped"]
@@ -337,7 +338,6 @@ def test_a_table_may_load_by_bulk_and_boost_its_capacity(tmp_path: Path) -> None
 
 def test_a_tables_bulk_and_boost_keys_reach_its_migrate_options(tmp_path: Path) -> None:
     from ddbmigrate import api  # noqa: PLC0415 - the wiring, only for this test
-    from ddbmigrate.multi import TableJob  # noqa: PLC0415
     from ddbmigrate.notify import MultiNotifier  # noqa: PLC0415
     from ddbmigrate.ports import NullObserver  # noqa: PLC0415
     from ddbmigrate.wiring.tables import _PipelineRun  # noqa: PLC0415
@@ -358,3 +358,28 @@ def test_a_tables_bulk_and_boost_keys_reach_its_migrate_options(tmp_path: Path) 
     assert options.bulk is not None
     assert (options.bulk.max_wru, options.bulk.tier, options.boost) == (2048, "STANDARD", 400)
     assert run.plan_of(options).to_json()["bulk"] == {"max_wru": 2048, "tier": "STANDARD"}
+
+
+def test_a_table_may_be_migrated_live(tmp_path: Path) -> None:
+    text = GOOD.replace("    validate: false\n", "    validate: false\n    live: true\n")
+    spec = load_pipeline(write(tmp_path, text))
+    assert [t.live for t in spec.tables] == [False, True, False]
+    bad = GOOD.replace("    validate: false\n", "    live: soon\n")
+    with pytest.raises(ConfigError, match=r"tables\[1\]\.live: expected true or false, got 'soon'"):
+        load_pipeline(write(tmp_path, bad))
+
+
+class _LiveReport:
+    """Stands in for the MigrateReport of a live table: caught up, run left open."""
+
+    validation = None
+    live = object()
+    run_id = "20260101T000000Z-live0001"
+
+
+def test_a_live_table_is_done_and_names_the_run_to_sync_or_cut_over() -> None:
+    jobs = [TableJob(TableSpec(name="a", live=True), "a", "a")]
+    (outcome,) = run_tables(jobs, lambda job: _LiveReport(), concurrency=1, fail_fast=False)  # type: ignore[arg-type,return-value]
+    assert outcome.status == "done"
+    assert outcome.note is not None
+    assert "live run 20260101T000000Z-live0001" in outcome.note

@@ -57,10 +57,11 @@ ALL_OPTIONS = [
     {"export_method": "native", "import_method": "native"},
     {"sse": "aws:kms", "sse_kms_key_id": "alias/staging", "dest_kms_key_id": "k-1"},
     {"validate": False, "bucket_owner_from_sts": False},
+    {"live": True},
 ]
 
 
-@pytest.mark.parametrize("options", ALL_OPTIONS, ids=["default", "native", "kms", "lean"])
+@pytest.mark.parametrize("options", ALL_OPTIONS, ids=["default", "native", "kms", "lean", "live"])
 def test_documents_are_valid_policy_json_with_unique_sids(options: dict[str, Any]) -> None:
     for name, doc in policies.policies(make_plan(**options)).items():
         assert json.loads(json.dumps(doc)) == doc
@@ -71,7 +72,7 @@ def test_documents_are_valid_policy_json_with_unique_sids(options: dict[str, Any
         assert all(s["Effect"] == "Allow" for s in doc["Statement"])
 
 
-@pytest.mark.parametrize("options", ALL_OPTIONS, ids=["default", "native", "kms", "lean"])
+@pytest.mark.parametrize("options", ALL_OPTIONS, ids=["default", "native", "kms", "lean", "live"])
 def test_every_arn_is_filled_from_the_plan(options: dict[str, Any]) -> None:
     plan = make_plan(**options)
     for doc in policies.policies(plan).values():
@@ -85,12 +86,12 @@ def test_every_arn_is_filled_from_the_plan(options: dict[str, Any]) -> None:
                 assert (region, account) == ("", "")
             elif service == "dynamodb" and account == plan.source_account:
                 assert region == plan.source_region
-                assert re.search(r":table/customer(/export/\*)?$", arn), arn
+                assert re.search(r":table/customer(/export/\*|/stream/\*)?$", arn), arn
             else:
                 assert (region, account) == (plan.dest_region, plan.dest_account), arn
 
 
-@pytest.mark.parametrize("options", ALL_OPTIONS, ids=["default", "native", "kms", "lean"])
+@pytest.mark.parametrize("options", ALL_OPTIONS, ids=["default", "native", "kms", "lean", "live"])
 def test_no_wildcard_resource_except_where_aws_requires_one(options: dict[str, Any]) -> None:
     for doc in policies.policies(make_plan(**options)).values():
         for statement in doc["Statement"]:
@@ -407,6 +408,26 @@ def test_parliament_finds_only_what_aws_requires(options: dict[str, Any]) -> Non
     assert ("PERMISSIONS_MANAGEMENT_ACTIONS", "s3:putobjectacl") in lint(
         native[policies.SOURCE_ROLE_FILE]
     ), "the linter is not a rubber stamp"
+
+
+def test_live_adds_the_stream_and_the_sentinel_to_the_source_role_only() -> None:
+    plain, live = policies.policies(make_plan()), policies.policies(make_plan(live=True))
+    source = statements(live[policies.SOURCE_ROLE_FILE])
+    table = "arn:aws:dynamodb:eu-west-1:111111111111:table/customer"
+    assert source["EnableAndDisableSourceStream"]["Action"] == ["dynamodb:UpdateTable"]
+    assert source["EnableAndDisableSourceStream"]["Resource"] == table
+    assert source["ReadSourceStreamForReplay"]["Action"] == [
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+    ]
+    assert source["ReadSourceStreamForReplay"]["Resource"] == f"{table}/stream/*"
+    assert source["WriteAndRemoveCutoverSentinel"]["Action"] == ["dynamodb:BatchWriteItem"]
+    assert source["WriteAndRemoveCutoverSentinel"]["Resource"] == table
+    assert "dynamodb:UpdateTable" not in actions(plain[policies.SOURCE_ROLE_FILE])
+    for name in plain:
+        if name != policies.SOURCE_ROLE_FILE:
+            assert live[name] == plain[name], name
 
 
 @pytest.mark.parametrize(

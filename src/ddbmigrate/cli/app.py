@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from ddbmigrate import __version__
-from ddbmigrate.cli.commands import migrate, runs, steps, tools
+from ddbmigrate.cli.commands import live, migrate, runs, steps, tools
 from ddbmigrate.cli.exit_codes import ExitCode, exit_code_for
 from ddbmigrate.cli.helptext import Command, Group
 from ddbmigrate.cli.logging_setup import LineObserver
@@ -52,6 +52,8 @@ app.command("import", cls=Command)(steps.import_cmd)
 app.command("validate", cls=Command)(steps.validate_cmd)
 app.command("status", cls=Command)(runs.status)
 app.command("resume", cls=Command)(runs.resume)
+app.command("sync", cls=Command)(live.sync)
+app.command("cutover", cls=Command)(live.cutover)
 app.command("run", cls=Command)(runs.run_cmd)
 app.command("plan", cls=Command)(migrate.plan_cmd)
 app.command("cleanup", cls=Command)(runs.cleanup)
@@ -114,7 +116,11 @@ def _stopped(exc: BaseException, args: list[str]) -> int:
     signalled = exc if isinstance(exc, KeyboardInterrupt) else exc.__context__
     if isinstance(signalled, KeyboardInterrupt):
         return _interrupted(Interrupted.of(signalled), args)
-    _error("no answer to the question (stdin is closed)", "pass --yes", args)
+    _error(
+        "no answer to the question (stdin is closed or not a terminal): nothing was done",
+        "pass --yes to go ahead without a question",
+        args,
+    )
     return int(ExitCode.DECLINED)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -75,26 +76,51 @@ def reported(
     progress: ProgressMode,
     log_format: LogFormat,
     table: str | None = None,
+    ref: RunRef | None = None,
 ) -> Any:
     """Run with notifications, a captured log and the report written at the end; with
-    ``table``, every line (on stderr and in run.log) is ``[table] ...``."""
+    ``table``, every line (on stderr and in run.log) is ``[table] ...``; ``ref`` gets the
+    run's id and where the report went."""
     clock = SystemClock()
     with observing(progress, log_format) as console:
         capture = LogCapture(console, clock, fmt=log_format)
         notifications = api.notifier(dest=dest, reporting=reporting, on_error=capture.warning)
         observer: Observer = capture if table is None else Labelled(capture, table)
         result, report = run(observer, notifications)
+        written = []
         if report:
-            for where in api.publish_report(
+            written = api.publish_report(
                 report,
                 reporting=reporting,
                 side=dest,
                 log_text=capture.text(),
                 clock=clock,
                 warn=capture.warning,
-            ):
+            )
+            for where in written:
                 capture.message(f"report written: {where}")
+    if ref is not None:
+        ref.run_id, ref.report = getattr(console, "run_id", None), written
     return result
+
+
+@dataclass(slots=True)
+class RunRef:
+    """Where a command's run is found again, for its ``--json`` result: the run's id (None
+    for a command that records no run), the staging URL it is recorded under, and where
+    its report was written (the HTML file, report.json and run.log; empty when none)."""
+
+    staging: str | None
+    run_id: str | None = None
+    report: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, observer: Observer, staging: str | None) -> RunRef:
+        """The run an observer was bound to (``bind_run``) under ``staging``."""
+        return cls(staging, getattr(observer, "run_id", None))
+
+    def json(self, body: dict[str, object]) -> dict[str, object]:
+        return {"run_id": self.run_id, "staging": self.staging, "report": self.report, **body}
 
 
 def print_lines(lines: list[str]) -> None:
@@ -116,9 +142,9 @@ def finish_validation(report: ValidationReport | None, *, as_json: bool) -> None
         raise ValidationMismatchError(report.summary(), report=report)
 
 
-def print_migration(report: MigrateReport, *, as_json: bool) -> None:
+def print_migration(report: MigrateReport, *, as_json: bool, ref: RunRef) -> None:
     if as_json:
-        print_json(report.to_dict())
+        print_json(ref.json(report.to_dict()))
     else:
         print_lines(migrate_lines(report))
     finish_validation(report.validation, as_json=as_json)

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.importer import ImportResult
+from ddbmigrate.live import ReplayStatus
 from ddbmigrate.model import StoreURL
 from ddbmigrate.pipeline import MigrateReport
 from ddbmigrate.validator import ValidationReport
@@ -167,7 +168,22 @@ def migrate_lines(report: MigrateReport) -> list[str]:
         lines.append(
             f"  validate  {val.source_count + val.dest_count:,} items read, {val.seconds:.1f} s"
         )
+    if report.live is not None:
+        lines += live_lines(report.run_id, report.live)
     return lines
+
+
+def live_lines(run_id: str, status: ReplayStatus) -> list[str]:
+    """Where a live run's replay stands, and the two commands that come next."""
+    lag = "-" if status.lag is None else f"{status.lag:.1f} s"
+    return [
+        f"  replay    {status.applied:,} records applied, {status.shards_open} shards open, "
+        f"lag {lag}: caught up",
+        f"live run {run_id} follows the source's stream; next (same flags and --staging):",
+        f"  ddbmigrate sync {run_id}       keep the destination in step until Ctrl-C",
+        f"  ddbmigrate cutover {run_id} --source-stopped   once the application's writes "
+        "to the source have stopped: catch up, validate, finish",
+    ]
 
 
 def validation_lines(report: ValidationReport) -> list[str]:

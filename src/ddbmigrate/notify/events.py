@@ -204,6 +204,8 @@ class RunNotifications:
         self._started: dict[str, float] = {}
         self._items: dict[str, int] = {}
         self._running: str | None = None
+        self._last_end = self._t0
+        """When the last step finished: a step that only says it finished began then."""
 
     def bind_run(self, run_id: str) -> None:
         """The run's id, known once its ledger is open; forwarded to ``inner`` too."""
@@ -231,7 +233,9 @@ class RunNotifications:
     def step_finished(self, step: str, *, summary: str) -> None:
         self.inner.step_finished(step, summary=summary)
         with self._lock:
-            duration = self.clock.monotonic() - self._started.get(step, self._t0)
+            now = self.clock.monotonic()
+            duration = now - self._started.get(step, self._last_end)
+            self._last_end = now
             counts = {"items": self._items.get(step, 0)}
             if self._running == step:
                 self._running = None

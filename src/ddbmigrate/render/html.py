@@ -23,15 +23,17 @@ def render_html(report: Mapping[str, Any]) -> str:
     """One self-contained page: the verdict, per-table results, the items/s chart."""
     e = _esc
     outcome = str(report.get("outcome", ""))
+    title = page_title(report)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>ddbmigrate run {e(report.get('run_id') or '')}</title>",
+        f"<title>{e(title)}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>ddbmigrate run {e(report.get('run_id') or '(not started)')}</h1>",
+        f"<h1>{e(title)}</h1>",
+        _run_ids_html(report),
         f'<p class="{e(outcome)}"><strong>{e(outcome.upper())}</strong>'
         f" — started {e(report.get('started_at'))}, finished {e(report.get('finished_at'))},"
-        f" {_num(report.get('duration_s'))} s</p>",
+        f" {_seconds(report.get('duration_s'))} s</p>",
         *_error_html(report.get("error")),
         "<h2>Tables</h2>",
         _tables_html(report.get("tables") or []),
@@ -42,6 +44,34 @@ def render_html(report: Mapping[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def page_title(report: Mapping[str, Any]) -> str:
+    """What ran and when, e.g. "ddbmigrate run of 3 tables, 2026-12-06 07:12 UTC" (the run
+    ids, long and alike, are listed under it rather than glued into it)."""
+    tables = list(report.get("tables") or [])
+    if len(tables) == 1:
+        what = f"{tables[0].get('source_table')} → {tables[0].get('dest_table')}"
+    else:
+        what = f"{len(tables):,} tables"
+    when = _minute(report.get("started_at"))
+    return f"ddbmigrate run of {what}, {when}" if when else f"ddbmigrate run of {what}"
+
+
+def _minute(stamp: object) -> str | None:
+    """``2026-12-06T07:12:31.123Z`` as ``2026-12-06 07:12 UTC``; None when not such a time."""
+    text = str(stamp or "")
+    if len(text) < 16 or text[10] != "T" or not text.endswith("Z"):
+        return None
+    return f"{text[:10]} {text[11:16]} UTC"
+
+
+def _run_ids_html(report: Mapping[str, Any]) -> str:
+    ids = [str(i) for i in report.get("run_ids") or [report.get("run_id")] if i]
+    if not ids:
+        return '<p class="hint">no run was started</p>'
+    label = "run id" if len(ids) == 1 else "run ids"
+    return f'<p class="hint">{label}: ' + ", ".join(f"<code>{_esc(i)}</code>" for i in ids) + "</p>"
+
+
 def _esc(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
@@ -50,6 +80,13 @@ def _num(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "-"
     return f"{value:,.0f}" if isinstance(value, int) or value >= 100 else f"{value:,.1f}"
+
+
+def _seconds(value: object) -> str:
+    """Seconds to a tenth: a step of 0.4 s is not "0"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{value:,.1f}"
 
 
 def _error_html(error: object) -> list[str]:
@@ -64,11 +101,11 @@ def _error_html(error: object) -> list[str]:
 def _tables_html(tables: Sequence[Mapping[str, Any]]) -> str:
     head = (
         "<table><thead><tr><th>table</th><th>step</th><th>outcome</th><th>items</th>"
-        "<th>seconds</th><th>items/s</th><th>summary</th></tr></thead><tbody>"
+        "<th>started at s</th><th>seconds</th><th>items/s</th><th>summary</th></tr></thead><tbody>"
     )
     rows = [row for table in tables for row in _table_rows(table)]
     if not rows:
-        rows = ['<tr><td colspan="7">no steps ran</td></tr>']
+        rows = ['<tr><td colspan="8">no steps ran</td></tr>']
     return head + "".join(rows) + "</tbody></table>"
 
 
@@ -79,7 +116,9 @@ def _table_rows(table: Mapping[str, Any]) -> list[str]:
     rows = [
         f"<tr><td>{e(name)}</td><td>{e(s.get('step'))}</td>"
         f'<td class="{e(_outcome_class(s.get("outcome")))}">{e(s.get("outcome"))}</td>'
-        f'<td class="n">{_num(s.get("items"))}</td><td class="n">{_num(s.get("duration_s"))}</td>'
+        f'<td class="n">{_num(s.get("items"))}</td>'
+        f'<td class="n">{_seconds(s.get("started_s"))}</td>'
+        f'<td class="n">{_seconds(s.get("duration_s"))}</td>'
         f'<td class="n">{_num(s.get("items_per_s"))}</td><td>{e(s.get("summary"))}</td></tr>'
         for s in steps
     ]
@@ -88,7 +127,7 @@ def _table_rows(table: Mapping[str, Any]) -> list[str]:
     rows += _settings_rows(name, table.get("settings") or [])
     rows.append(
         f'<tr><td>{e(name)}</td><td>result</td><td class="{e(outcome)}">{e(outcome)}</td>'
-        f'<td colspan="4">{e(verdict or (table.get("error") or {}).get("message") or "")}</td></tr>'
+        f'<td colspan="5">{e(verdict or (table.get("error") or {}).get("message") or "")}</td></tr>'
     )
     return rows
 
@@ -103,7 +142,7 @@ def _settings_rows(name: str, settings: Sequence[Mapping[str, Any]]) -> list[str
         rows.append(
             f"<tr><td>{e(name)}</td><td>setting {e(entry.get('label'))}</td>"
             f'<td class="{"success" if copied else "warning"}">{outcome}</td>'
-            f'<td colspan="4">{e(entry.get("reason") or "")}</td></tr>'
+            f'<td colspan="5">{e(entry.get("reason") or "")}</td></tr>'
         )
     return rows
 

@@ -198,6 +198,5 @@ def schema_step(
         settings=settings,
         log=log,
     )
-    ctx.observer.message(action)
     ledger.step("schema", "done")
     return action

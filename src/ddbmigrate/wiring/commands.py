@@ -44,6 +44,7 @@ from ddbmigrate.wiring.bulk import (
     import_rows,
 )
 from ddbmigrate.wiring.engines import EngineRequest
+from ddbmigrate.wiring.live import live_source
 from ddbmigrate.wiring.managed import managed_paths
 from ddbmigrate.wiring.scope import run_scope
 
@@ -109,6 +110,7 @@ def migrate(
             ),
             observer=observer,
             engine=scope.engine,
+            live=live_source(src) if options.live else None,
         )
 
 
@@ -171,6 +173,7 @@ def migrate_plan(
         export_method=cast(ExportMethod, options.export_method),  # MigrateOptions checked it
         import_method=cast(ImportMethod, options.import_method),
         bulk=bulk_plan(options.import_method, options.bulk),
+        live=options.live,
     )
 
 
@@ -217,6 +220,7 @@ def policy_documents(
     dest_kms_key_id: str | None = None,
     boost: bool = False,
     boost_source: bool = False,
+    live: bool = False,
 ) -> dict[str, policies.PolicyDocument]:
     """The least-privilege policies a migration needs, ARNs filled in; STS is asked for an
     account id only when neither a flag nor a role ARN gives it."""
@@ -237,6 +241,7 @@ def policy_documents(
         export_method=export_method,
         import_method=import_method,
         validate=validate,
+        live=live,
         sse=staging.sse,
         sse_kms_key_id=staging.sse_kms_key_id,
         dest_kms_key_id=dest_kms_key_id,

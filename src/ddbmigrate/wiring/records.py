@@ -4,11 +4,12 @@ plan), list them (``status``), delete a finished one's data (``cleanup``)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ddbmigrate.capacity import ThroughputOptions
 from ddbmigrate.checkpoint import (
     Ledger,
+    LedgerDamagedError,
     RunStatus,
     check_run_id,
     find_unfinished,
@@ -16,6 +17,7 @@ from ddbmigrate.checkpoint import (
     run_status,
     scan_runs,
 )
+from ddbmigrate.cleanup import remove_run
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.engines.base import DEFAULT_THREADS, default_workers
@@ -26,7 +28,8 @@ from ddbmigrate.importer import ImportResult
 from ddbmigrate.options import ExportOptions, ImportOptions
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.plans import ExportPlan, ImportPlan, MigratePlan, RunPlan, SidePlan, plan_of
-from ddbmigrate.ports import NullObserver, Observer
+from ddbmigrate.ports import NullObserver, Observer, Store
+from ddbmigrate.steps.live import live_figures
 from ddbmigrate.wiring.accounts import Account, StagingOptions, run_store
 from ddbmigrate.wiring.bulk import restore_boosts, settings_of
 from ddbmigrate.wiring.commands import migrate
@@ -109,6 +112,7 @@ def _resume_migrate(plan: MigratePlan, again: _Resuming) -> MigrateReport:
             export_method=plan.export_method,
             import_method=plan.import_method,
             bulk=settings_of(plan.bulk),
+            live=plan.live,
             workers=default_workers() if again.workers is None else again.workers,
             threads=again.threads,
         ),
@@ -198,7 +202,8 @@ def status(*, staging: StagingOptions, side: Side, run_id: str | None = None) ->
     """The runs recorded under ``staging`` (or one of them), with their progress."""
     store = run_store(staging, side)
     runs, damaged = scan_runs(store)
-    found = [run_status(store, run, SystemClock()) for run in runs]
+    clock = SystemClock()
+    found = [_with_live(store, run, run_status(store, run, clock), clock) for run in runs]
     found += [RunStatus.of_damaged(name, error) for name, error in damaged.items()]
     found.sort(key=lambda s: s.run_id)
     if run_id is not None:
@@ -227,25 +232,23 @@ def _accounts(source: Side, dest: Side) -> Callable[[str], Account]:
     )
 
 
-def cleanup(*, staging: StagingOptions, side: Side, run_id: str) -> list[str]:
-    """Delete a finished run's staging data (its export and its run folder); the keys removed."""
-    store = run_store(staging, side)
-    ledger = Ledger(store, check_run_id(run_id), SystemClock())
-    run = ledger.load()
-    if not run.get("finished"):
-        raise ConfigError(
-            f"run {run_id!r} has not finished; its staging data is what a resume needs",
-            hint=f"finish it first (ddbmigrate resume {run_id}), then clean up",
-        )
-    folders = [ledger.dir]
-    if run.get("export_id") and run.get("command") != "import":
-        folders.append(f"AWSDynamoDB/{run['export_id']}")
-    removed = []
-    for folder in folders:
-        for key in list(store.list(f"{folder}/")):
-            store.delete(key)
-            removed.append(key)
-    return removed
+def _with_live(
+    store: Store, run: Mapping[str, object], found: RunStatus, clock: SystemClock
+) -> RunStatus:
+    """A live run's status with its replay's figures (from the shard checkpoints)."""
+    if found.damaged or not isinstance(run.get("live"), dict):
+        return found
+    run_dir = Ledger(store, found.run_id, clock).dir
+    try:
+        return replace(found, live=live_figures(store, run_dir, clock))
+    except LedgerDamagedError as exc:
+        return RunStatus.of_damaged(found.run_id, exc)
+
+
+def cleanup(*, staging: StagingOptions, side: Side, run_id: str, force: bool = False) -> list[str]:
+    """Delete a run's staging data (its export and its run folder); the keys removed. An
+    unfinished run only with ``force``, never while a live process runs it."""
+    return remove_run(run_store(staging, side), run_id, force=force, clock=SystemClock())
 
 
 def finished_run(staging: StagingOptions, side: Side, plan: MigratePlan) -> str | None:

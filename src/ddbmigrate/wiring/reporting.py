@@ -93,29 +93,6 @@ def observed(
     return result, error, report
 
 
-def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """One report for many tables: every table, and each table's series under its name."""
-    if len(reports) == 1:
-        return reports[0]
-    series: dict[str, Any] = {}
-    for report in reports:
-        table = report["tables"][0]["source_table"]
-        for step, points in report["series"]["items_per_s"].items():
-            series[f"{table} {step}"] = points
-    failed = [r for r in reports if r["outcome"] != "success"]
-    return {
-        **reports[0],
-        "run_id": ", ".join(str(r["run_id"]) for r in reports if r.get("run_id")),
-        "outcome": "failure" if failed else "success",
-        "started_at": min(str(r["started_at"]) for r in reports),
-        "finished_at": max(str(r["finished_at"]) for r in reports),
-        "duration_s": max(float(r["duration_s"]) for r in reports),
-        "error": failed[0]["error"] if failed else None,
-        "tables": [t for r in reports for t in r["tables"]],
-        "series": {"interval_s": reports[0]["series"]["interval_s"], "items_per_s": series},
-    }
-
-
 def publish_report(
     report: dict[str, Any],
     *,

@@ -46,17 +46,7 @@ def run_scope(
     run is named to ``observer`` (an interrupted run says which run to resume)."""
     engine = request.open(sides, observer)
     try:
-        command, recorded = plan.command, plan.to_json()  # run.json keeps the plain JSON
-        lock = take_lock(store, command=command, plan=recorded, run_id=run_id, clock=clock)
-        ledger = open_ledger(
-            store,
-            command=command,
-            plan=recorded,
-            run_id=run_id,
-            clock=clock,
-            observer=observer,
-            lock=lock,
-        )
+        ledger = _held(store, plan=plan, run_id=run_id, observer=observer, clock=clock)
     except BaseException:
         engine.close()
         raise
@@ -66,6 +56,36 @@ def run_scope(
     finally:
         engine.close()
         ledger.release()
+
+
+@contextmanager
+def held_run(
+    store: Store, *, plan: RunPlan, run_id: str, observer: Observer, clock: SystemClock
+) -> Iterator[Ledger]:
+    """The run ``run_id`` of ``plan`` under the plan's lock, without an engine (``sync``,
+    ``cutover``); the lock released on the way out."""
+    ledger = _held(store, plan=plan, run_id=run_id, observer=observer, clock=clock)
+    try:
+        yield ledger
+    finally:
+        ledger.release()
+
+
+def _held(
+    store: Store, *, plan: RunPlan, run_id: str | None, observer: Observer, clock: SystemClock
+) -> Ledger:
+    """The plan's lock taken, then the run chosen under it and holding it."""
+    command, recorded = plan.command, plan.to_json()  # run.json keeps the plain JSON
+    lock = take_lock(store, command=command, plan=recorded, run_id=run_id, clock=clock)
+    return open_ledger(
+        store,
+        command=command,
+        plan=recorded,
+        run_id=run_id,
+        clock=clock,
+        observer=observer,
+        lock=lock,
+    )
 
 
 RESUMER_DECIDES: dict[str, tuple[str, ...]] = {

@@ -22,10 +22,11 @@ from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.pipelinefile import PipelineSpec
 from ddbmigrate.plans import MigratePlan
 from ddbmigrate.ports import NullObserver, Observer
+from ddbmigrate.report import merge_reports
 from ddbmigrate.wiring.accounts import Account, StagingOptions
 from ddbmigrate.wiring.commands import migrate, migrate_plan
 from ddbmigrate.wiring.records import finished_run, running_step
-from ddbmigrate.wiring.reporting import Reporting, merge_reports, observed
+from ddbmigrate.wiring.reporting import Reporting, observed
 
 
 def expand_pipeline(spec: PipelineSpec) -> list[TableJob]:
@@ -107,6 +108,7 @@ class _PipelineRun:
             bulk=BulkSettings(max_wru=job.spec.bulk_max_wru, tier=job.spec.bulk_tier),
             boost=job.spec.boost,
             boost_source=job.spec.boost_source,
+            live=job.spec.live,
             timeouts=spec.timeouts,
             settings=spec.settings,
             strict_settings=spec.strict_settings,

@@ -9,6 +9,7 @@ import typer
 
 from ddbmigrate import api
 from ddbmigrate.cli.common import (
+    RunRef,
     bulk_settings,
     print_lines,
     print_migration,
@@ -89,6 +90,15 @@ def migrate(
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Compare both tables at the end.")
     ] = True,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Live migration: enable the source's stream before the export and replay it "
+            "after the import until caught up; then `sync` and `cutover` (README: Live "
+            "migration).",
+        ),
+    ] = False,
     export_method: Annotated[
         str,
         typer.Option(
@@ -146,8 +156,10 @@ def migrate(
         bulk=bulk_settings(given),
         boost=boost,
         boost_source=boost_source,
+        live=live,
     )
     job = _migration(run, options, staging_options(staging, given))
+    ref = RunRef(staging)
     report, error = reported(
         job,
         dest=run.dest,
@@ -155,10 +167,11 @@ def migrate(
         progress=given["progress"],
         log_format=given["log_format"],
         table=source_table,
+        ref=ref,
     )
     if error is not None:
         raise error
-    print_migration(report, as_json=given["as_json"])
+    print_migration(report, as_json=given["as_json"], ref=ref)
 
 
 def _table_options(

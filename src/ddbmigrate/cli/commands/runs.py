@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +11,10 @@ from typing import Annotated
 import typer
 
 from ddbmigrate import api
+from ddbmigrate.checkpoint import RunStatus
+from ddbmigrate.cleanup import running, unfinished
 from ddbmigrate.cli.common import (
+    RunRef,
     observing,
     print_json,
     print_lines,
@@ -55,10 +60,12 @@ def status(
 ) -> None:
     """Show the runs recorded under a staging URL.
 
-    From STAGING/ddbmigrate/runs/: steps, segments exported,
-    files imported, and whether a process holds the run now. A run whose ledger file is
-    damaged is listed as DAMAGED with the reason. Reads with the destination's
-    credentials (the staging bucket is the destination's).
+    From STAGING/ddbmigrate/runs/: finished, running (a live process holds it) or stopped
+    (nobody does: killed, crashed, or its heartbeat went stale), steps, segments exported,
+    files imported, rejects and where they are listed, and for a stopped run the command
+    that resumes it. A run whose ledger file is damaged is listed as DAMAGED with the
+    reason. Reads with the destination's credentials (the staging bucket is the
+    destination's).
 
     Example: ddbmigrate status --staging s3://bucket-in-b/migrations/ --dest-profile b
     """
@@ -66,12 +73,38 @@ def status(
         staging=staging_options(staging, given), side=resolve(given).dest, run_id=run_id
     )
     if given["as_json"]:
-        print_json([asdict(run) for run in found])
+        print_json([_status_json(run, staging, given) for run in found])
         return
     if not found:
         print_lines([f"no runs under {staging}"])
     for run in found:
-        print_lines(run.lines())
+        again = resume_command(run, staging, given)
+        print_lines([*run.lines(), *([f"  resume    {again}"] if again else [])])
+
+
+def _status_json(run: RunStatus, staging: str, given: Given) -> dict[str, object]:
+    return {**asdict(run), "state": run.state, "resume": resume_command(run, staging, given)}
+
+
+# The fields of a side a run records in its plan, and the flags that set them again.
+_SIDE_FLAGS = ("profile", "role_arn", "region", "endpoint_url")
+
+
+def resume_command(run: RunStatus, staging: str, given: Given) -> str | None:
+    """The command that continues a stopped run, with the sides its plan recorded (a
+    resume takes them from its own flags); None unless the run is stopped."""
+    if run.state != "stopped":
+        return None
+    words = ["ddbmigrate", "resume", run.run_id, "--staging", staging]
+    for role in ("source", "dest"):
+        side = run.plan.get(role)
+        recorded: dict[str, object] = side if isinstance(side, dict) else {}
+        for name in _SIDE_FLAGS:
+            if recorded.get(name):
+                words += [f"--{role}-{name.replace('_', '-')}", str(recorded[name])]
+    if given["bucket_owner"]:
+        words += ["--bucket-owner", str(given["bucket_owner"])]
+    return shlex.join(words)
 
 
 @uses(SOURCE, DEST, CONFIG, OWNER, READ, WRITE, ENGINE, JSON, PROGRESS, LOGS, DEBUG)
@@ -108,14 +141,16 @@ def resume(
             observer=observer,
             engine=run.engine,
         )
-    _print_resumed(result, as_json=given["as_json"])
+    _print_resumed(result, as_json=given["as_json"], ref=RunRef(staging, run_id))
 
 
-def _print_resumed(result: MigrateReport | ExportResult | ImportResult, *, as_json: bool) -> None:
+def _print_resumed(
+    result: MigrateReport | ExportResult | ImportResult, *, as_json: bool, ref: RunRef
+) -> None:
     if isinstance(result, MigrateReport):
-        print_migration(result, as_json=as_json)
+        print_migration(result, as_json=as_json, ref=ref)
     elif as_json:
-        print_json(result.to_dict())
+        print_json(ref.json(result.to_dict()))
     elif isinstance(result, ExportResult):
         print_lines([export_line(result)])
     else:
@@ -163,7 +198,8 @@ def run_cmd(
     Sides, tables (names, globs, renames), staging,
     throughput, steps, retries, notifications, log location, HTML report. Tables run side by
     side; one failing does not stop the others unless --fail-fast. Exits 0 only when every
-    table finished (and matched). A flag given here wins over the file's key of the same
+    table finished and matched; 6 when every table was copied but one or more was not
+    validated (validate: false). A flag given here wins over the file's key of the same
     name (workers, threads, notify, log_location, report_html, engine).
 
     Example: ddbmigrate run pipeline.yaml --report-html report.html
@@ -184,7 +220,7 @@ def run_cmd(
         print_json([_outcome_json(o) for o in outcomes])
     else:
         print_lines([o.line() for o in outcomes])
-    _raise_for_failed(outcomes)
+    _raise_for_failed(outcomes, as_json=given["as_json"])
 
 
 def _with_flags(
@@ -235,8 +271,20 @@ def _outcome_json(outcome: TableOutcome) -> dict[str, object]:
     }
 
 
-def _raise_for_failed(outcomes: list[TableOutcome]) -> None:
+def _raise_for_failed(outcomes: list[TableOutcome], *, as_json: bool) -> None:
+    """Failures first (exit 1, or 3 when every one is a mismatch); then tables copied but
+    not validated (exit 6, with a line saying so); else exit 0: every table matched."""
     failed = [o for o in outcomes if not o.ok]
+    copied = [o for o in outcomes if o.status == "copied"]
+    if not failed and copied:
+        if not as_json:  # JSON carries each table's status
+            print_lines(
+                [
+                    f"{len(copied)} of {len(outcomes)} tables copied, not validated "
+                    f"(validate: false): exit {int(ExitCode.NOT_VALIDATED)}, not 0"
+                ]
+            )
+        raise typer.Exit(ExitCode.NOT_VALIDATED)
     if not failed:
         return
     message = f"{len(failed)} of {len(outcomes)} tables did not finish cleanly"
@@ -249,31 +297,51 @@ def _raise_for_failed(outcomes: list[TableOutcome]) -> None:
 
 @uses(SOURCE, DEST, CONFIG, OWNER, DEBUG)
 def cleanup(
-    run_id: Annotated[str, typer.Argument(help="A finished run (see `status`).")],
+    run_id: Annotated[str, typer.Argument(help="The run to delete (see `status`).")],
     *,
     staging: Annotated[str, typer.Option("--staging", help="The staging URL of the run.")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Delete an unfinished run too (it can no longer be resumed)."),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
     given: Given,
 ) -> None:
-    """Delete a finished run's staging data.
+    """Delete a run's staging data.
 
-    Its export and its run folder. Asks first
-    unless --yes (answering no deletes nothing and exits 5); refuses an unfinished run (a
-    resume needs its data). First, any capacity the run raised (--boost, --boost-source) and
-    did not restore (a crash) is restored, whether the run finished or not.
+    Its export and its run folder. Asks first unless --yes (answering no, or no answer
+    because stdin is not a terminal, deletes nothing and exits 5). An unfinished run is
+    refused (a resume needs its data) unless --force; a run a live process holds is always
+    refused. Any capacity the run raised (--boost, --boost-source) and did not restore (a
+    crash) is restored first, whether the run finished or not.
 
     Example: ddbmigrate cleanup 20261127T143000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
     """
     run = resolve(given)
     side = run.dest
     options = staging_options(staging, given)
+    found = api.status(staging=options, side=side, run_id=run_id)[0]
+    if found.holder:  # its capacity is that process's to restore
+        raise running(run_id, found.holder)
     restored = api.restore_run_boosts(staging=options, side=side, run_id=run_id, source=run.source)
     for line in restored:
         stderr.print(line, markup=False)
-    if not yes and not typer.confirm(
-        f"delete the export and ledger of run {run_id} under {staging}?", err=True
-    ):
-        stderr.print(f"not confirmed: nothing of run {run_id} was deleted", markup=False)
-        raise typer.Exit(ExitCode.DECLINED)
-    removed = api.cleanup(staging=options, side=side, run_id=run_id)
+    if found.state == "stopped" and not force:
+        raise unfinished(run_id)
+    if not yes:
+        _confirm(found, staging)
+    removed = api.cleanup(staging=options, side=side, run_id=run_id, force=force)
     print_lines([f"deleted {len(removed):,} objects of run {run_id}"])
+
+
+def _confirm(found: RunStatus, staging: str) -> None:
+    """Ask; no means exit 5. Without a readable stdin there is no answer (typer's Abort:
+    ``main`` says so and exits 5 too)."""
+    if sys.stdin is None or sys.stdin.closed:
+        raise typer.Abort
+    what = f"run {found.run_id} under {staging}"
+    if found.state == "stopped":
+        what = f"unfinished run {found.run_id} under {staging} (it can no longer be resumed)"
+    if not typer.confirm(f"delete the export and ledger of {what}?", err=True):
+        stderr.print(f"not confirmed: nothing of run {found.run_id} was deleted", markup=False)
+        raise typer.Exit(ExitCode.DECLINED)

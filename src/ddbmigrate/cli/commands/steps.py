@@ -8,6 +8,7 @@ import typer
 
 from ddbmigrate import api
 from ddbmigrate.cli.common import (
+    RunRef,
     bulk_settings,
     choice,
     finish_validation,
@@ -140,7 +141,7 @@ def export(
             engine=run.engine,
         )
     if given["as_json"]:
-        print_json(result.to_dict())
+        print_json(RunRef.of(observer, staging).json(result.to_dict()))
     else:
         print_lines([export_line(result)])
 
@@ -241,8 +242,8 @@ def import_cmd(
             observer=observer,
             engine=run.engine,
         )
-    if given["as_json"]:
-        print_json(result.to_dict())
+    if given["as_json"]:  # an import's run is recorded under its SOURCE
+        print_json(RunRef.of(observer, source).json(result.to_dict()))
     else:
         print_lines([import_line(result, table)])
 
@@ -285,6 +286,6 @@ def validate_cmd(
             observer=observer,
             engine=run.engine,
         )
-    if given["as_json"]:
-        print_json(report.to_dict())
+    if given["as_json"]:  # a validation records no run and needs no staging
+        print_json(RunRef(None).json(report.to_dict()))
     finish_validation(report, as_json=given["as_json"])

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from ddbmigrate import api
-from ddbmigrate.cli.common import choice, observing, print_lines, print_migration, staging_options
+from ddbmigrate.cli.common import (
+    RunRef,
+    choice,
+    observing,
+    print_lines,
+    print_migration,
+    staging_options,
+)
 from ddbmigrate.cli.options import (
     CONFIG,
     DEBUG,
@@ -61,6 +68,12 @@ def policies_cmd(
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Include the validation reads.")
     ] = True,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="Include a live migration's stream, UpdateTable and sentinel writes."
+        ),
+    ] = False,
     dest_kms_key_id: Annotated[
         str | None, typer.Option("--dest-kms-key-id", help="KMS key of the new table.")
     ] = None,
@@ -109,6 +122,7 @@ def policies_cmd(
         dest_kms_key_id=dest_kms_key_id,
         boost=boost is not None,
         boost_source=boost_source is not None,
+        live=live,
     )
     if output is not None:
         print_lines([f"wrote {path}" for path in render_files(docs, output)])
@@ -133,7 +147,7 @@ def demo(
     run = resolve(given)
     with observing(given["progress"], table=DEMO_TABLE) as observer:
         report = run_demo(items=items, workers=run.workers, threads=run.threads, observer=observer)
-    print_migration(report, as_json=False)
+    print_migration(report, as_json=False, ref=RunRef(None))
 
 
 @uses(DEBUG)

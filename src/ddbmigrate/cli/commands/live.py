@@ -1,0 +1,118 @@
+"""A live run after ``migrate --live``: ``sync`` keeps the destination in step, ``cutover``
+finishes it with proof."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ddbmigrate import api
+from ddbmigrate.cli.common import (
+    finish_validation,
+    observing,
+    print_json,
+    print_lines,
+    staging_options,
+)
+from ddbmigrate.cli.options import (
+    CONFIG,
+    DEBUG,
+    DEST,
+    JSON,
+    LOGS,
+    OWNER,
+    PROGRESS,
+    READ,
+    SOURCE,
+    WRITE,
+)
+from ddbmigrate.cli.optionset import Given, uses
+from ddbmigrate.cli.output import live_lines
+from ddbmigrate.cli.resolve import resolve
+
+LiveRun = Annotated[str, typer.Argument(help="The live run (see `status`).")]
+LiveStaging = Annotated[
+    str, typer.Option("--staging", help="The staging URL the run was made with.")
+]
+
+
+@uses(SOURCE, DEST, CONFIG, OWNER, WRITE, JSON, PROGRESS, LOGS, DEBUG)
+def sync(
+    run_id: LiveRun,
+    *,
+    staging: LiveStaging,
+    until_caught_up: Annotated[
+        bool,
+        typer.Option("--until-caught-up", help="Stop once caught up, instead of at Ctrl-C."),
+    ] = False,
+    given: Given,
+) -> None:
+    """Keep a live run's destination in step with the source.
+
+    Replays the source's stream from the run's checkpoints and keeps following it until
+    Ctrl-C (exit code 130; the same command again resumes, nothing lost or applied out of
+    order) or, with --until-caught-up, until caught up (a pass finds nothing new, or the
+    newest applied change is under 5 seconds old). Writes within the destination's write
+    budget (--write-percent, --max-wcu). Pass the same profiles, roles and endpoints as the
+    migrate command.
+
+    Example: ddbmigrate sync 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
+    --source-profile a --dest-profile b
+    """
+    run = resolve(given)
+    with observing(given["progress"], given["log_format"]) as observer:
+        status = api.sync(
+            run_id=run_id,
+            staging=staging_options(staging, given),
+            source=run.source,
+            dest=run.dest,
+            throughput=run.throughput,
+            until_caught_up=until_caught_up,
+            observer=observer,
+        )
+    if given["as_json"]:
+        print_json({"run_id": run_id, **status.to_dict()})
+    else:
+        print_lines(live_lines(run_id, status))
+
+
+@uses(SOURCE, DEST, CONFIG, OWNER, READ, WRITE, JSON, PROGRESS, LOGS, DEBUG)
+def cutover(
+    run_id: LiveRun,
+    *,
+    staging: LiveStaging,
+    source_stopped: Annotated[
+        bool,
+        typer.Option(
+            "--source-stopped",
+            help="You stopped the application's writes to the source table (required).",
+        ),
+    ] = False,
+    given: Given,
+) -> None:
+    """Finish a live run: catch up, prove it, validate.
+
+    With the application's writes to the source stopped (say so with --source-stopped):
+    writes a sentinel item to the source and waits until the replay applied it and its
+    removal, drains every shard, then compares both tables item by item and prints MATCH
+    with the counts (exit code 3 when they differ). The stream is disabled again when the
+    run enabled it, and the run is finished.
+
+    Example: ddbmigrate cutover 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
+    --source-stopped --source-profile a --dest-profile b
+    """
+    run = resolve(given)
+    with observing(given["progress"], given["log_format"]) as observer:
+        done = api.cutover_run(
+            run_id=run_id,
+            staging=staging_options(staging, given),
+            source=run.source,
+            dest=run.dest,
+            source_stopped=source_stopped,
+            throughput=run.throughput,
+            observer=observer,
+        )
+    if given["as_json"]:
+        print_json(done.to_dict())
+    finish_validation(done.validation, as_json=given["as_json"])

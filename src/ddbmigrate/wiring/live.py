@@ -1,0 +1,200 @@
+"""A live run after its import, wired: ``sync`` follows the source's stream (resumed from
+the checkpoints), ``cutover`` proves the replay caught up and validates. Both open the run
+by id under its plan's lock, with the sides and staging of the command that runs them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from ddbmigrate.aws.streams import DynamoStreams
+from ddbmigrate.capacity import ThroughputOptions, make_budgets
+from ddbmigrate.checkpoint import Ledger, check_run_id
+from ddbmigrate.clock import SystemClock
+from ddbmigrate.config import Side
+from ddbmigrate.engines.base import DEFAULT_THREADS, ThreadEngine
+from ddbmigrate.errors import ConfigError
+from ddbmigrate.live import ReplayStatus, StreamStart, cutover, recorded_start
+from ddbmigrate.model import KeySchema
+from ddbmigrate.plans import MigratePlan, plan_of
+from ddbmigrate.ports import NullObserver, Observer, TableSchema
+from ddbmigrate.report import bind_run
+from ddbmigrate.steps.context import RunContext
+from ddbmigrate.steps.live import REPLAY_STEP, LiveSource, follow, replay_of, status_line
+from ddbmigrate.steps.preflight import read_source
+from ddbmigrate.steps.validate import validate_step
+from ddbmigrate.validator import ValidateOptions, ValidationReport
+from ddbmigrate.wiring.accounts import Account, StagingOptions, run_store
+from ddbmigrate.wiring.scope import held_run
+
+CUTOVER_TIMEOUT = 900.0
+"""Seconds the sentinel and the drain may take before the cutover stops (resumable)."""
+
+
+def live_source(account: Account) -> LiveSource:
+    """The source's stream on AWS."""
+    return LiveSource(DynamoStreams(account.session))
+
+
+@dataclass(frozen=True, slots=True)
+class CutoverReport:
+    """What a cutover did: the replay's final standing and the validation."""
+
+    run_id: str
+    status: ReplayStatus
+    validation: ValidationReport
+    stream_disabled: bool
+    """The stream was enabled by this run and is now disabled again."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "replay": self.status.to_dict(),
+            "validation": self.validation.to_dict(),
+            "stream_disabled": self.stream_disabled,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveRun:
+    """An open live run: its plan, context and both sides."""
+
+    plan: MigratePlan
+    ctx: RunContext
+    src: Account
+    dst: Account
+    schema: TableSchema
+    start: StreamStart
+
+
+def sync(
+    *,
+    run_id: str,
+    staging: StagingOptions,
+    source: Side,
+    dest: Side,
+    throughput: ThroughputOptions | None = None,
+    until_caught_up: bool = False,
+    stop: threading.Event | None = None,
+    observer: Observer | None = None,
+) -> ReplayStatus:
+    """Follow a live run's stream into the destination from its checkpoints, until ``stop``
+    is set (or Ctrl-C), or once caught up with ``until_caught_up``."""
+    with _live_run(_Ask(run_id, staging, source, dest, throughput, observer)) as run:
+        replay = replay_of(run.ctx, live_source(run.src), run.dst.writer(run.plan.dest_table))
+        return follow(run.ctx, replay, stop=stop, until_caught_up=until_caught_up)
+
+
+def cutover_run(
+    *,
+    run_id: str,
+    staging: StagingOptions,
+    source: Side,
+    dest: Side,
+    source_stopped: bool,
+    throughput: ThroughputOptions | None = None,
+    observer: Observer | None = None,
+    timeout: float = CUTOVER_TIMEOUT,
+) -> CutoverReport:
+    """Finish a live run whose source no longer takes the application's writes: sentinel
+    through the replay, every shard drained, validation; the stream disabled when this run
+    enabled it; the run finished when the tables match."""
+    if not source_stopped:
+        raise ConfigError(
+            "cutover needs the application's writes to the source table stopped, and "
+            "cannot tell that itself",
+            hint="stop the writers, then run the same command with --source-stopped",
+        )
+    with _live_run(_Ask(run_id, staging, source, dest, throughput, observer)) as run:
+        return _cut_over(run, timeout)
+
+
+def _cut_over(run: _LiveRun, timeout: float) -> CutoverReport:
+    ctx, plan = run.ctx, run.plan
+    streams = live_source(run.src).streams
+    replay = replay_of(ctx, LiveSource(streams), run.dst.writer(plan.dest_table))
+    key = KeySchema.from_description(run.schema.description)
+    ctx.observer.message("cutover        sentinel through the replay, then every shard drained")
+    result = cutover(
+        replay=replay,
+        source=run.src.writer(plan.source_table),
+        key=key,
+        clock=ctx.clock,
+        timeout=timeout,
+    )
+    ctx.observer.message(status_line(result.status))
+    ctx.mark(REPLAY_STEP, "done")
+    report = validate_step(
+        ctx,
+        source=run.src.reader(plan.source_table),
+        dest=run.dst.reader(plan.dest_table),
+        key=key,
+        options=ValidateOptions(segments=plan.segments or DEFAULT_THREADS),
+    )
+    disabled = report.matches and run.start.enabled_by_us
+    if disabled:  # the table is the application's again: leave its stream as it was
+        streams.disable_stream(plan.source_table)
+        table = plan.source_table
+        ctx.observer.message(f"stream         disabled on {table!r} (this run enabled it)")
+    if report.matches:
+        ctx.run_ledger.finish()
+    return CutoverReport(ctx.run_ledger.run_id, result.status, report, disabled)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """The run a command names, and what the command itself decides."""
+
+    run_id: str
+    staging: StagingOptions
+    source: Side
+    dest: Side
+    throughput: ThroughputOptions | None
+    observer: Observer | None
+
+
+@contextmanager
+def _live_run(ask: _Ask) -> Iterator[_LiveRun]:
+    """The live run named, under its plan's lock (released on the way out)."""
+    observer = ask.observer or NullObserver()
+    bind_run(observer, ask.run_id)  # an interrupt names the run, whenever it comes
+    clock = SystemClock()
+    store = run_store(ask.staging, ask.dest if ask.dest != Side() else ask.source)
+    recorded = Ledger(store, check_run_id(ask.run_id), clock).load()
+    plan = _live_plan(ask.run_id, recorded)
+    with held_run(store, plan=plan, run_id=ask.run_id, observer=observer, clock=clock) as ledger:
+        yield _opened(plan, ledger, ask)
+
+
+def _live_plan(run_id: str, recorded: dict[str, object]) -> MigratePlan:
+    plan = plan_of(str(recorded.get("command")), recorded.get("plan") or {})  # type: ignore[arg-type]
+    if not isinstance(plan, MigratePlan) or not plan.live:
+        raise ConfigError(
+            f"run {run_id!r} is not a live migration",
+            hint="start one with `ddbmigrate migrate --live`; `ddbmigrate status` lists the runs",
+        )
+    return plan
+
+
+def _opened(plan: MigratePlan, ledger: Ledger, ask: _Ask) -> _LiveRun:
+    src, dst = Account(ask.source, "source"), Account(ask.dest, "destination")
+    start = recorded_start(ledger)
+    if start is None or ledger.step_state("import") != "done":
+        raise ConfigError(
+            f"run {ledger.run_id!r} has not finished its copy (export and import) yet",
+            hint=f"finish it first: ddbmigrate resume {ledger.run_id}",
+        )
+    schema = read_source(src.admin, plan.source_table, src.label)
+    dest_schema = read_source(dst.admin, plan.dest_table, dst.label, role="destination")
+    clock = SystemClock()
+    budgets = make_budgets(schema, dest_schema, ask.throughput or ThroughputOptions(), clock)
+    ctx = RunContext(
+        clock=clock,
+        observer=ask.observer or NullObserver(),
+        engine=ThreadEngine(DEFAULT_THREADS),
+        budgets=budgets,
+        ledger=ledger,
+    )
+    return _LiveRun(plan, ctx, src, dst, schema, start)
