@@ -39,7 +39,7 @@ from ddbmigrate.wiring.commands import (
 )
 from ddbmigrate.wiring.engines import check_executors, engine_preflight, open_engine
 from ddbmigrate.wiring.live import CutoverReport, cutover_run, sync
-from ddbmigrate.wiring.records import cleanup, resume, status
+from ddbmigrate.wiring.records import cleanup, restore_run_boosts, resume, status
 from ddbmigrate.wiring.reporting import (
     Reporting,
     notifier,
@@ -91,6 +91,7 @@ __all__ = [  # the functions, and the types they take and return
     "publish_report",
     "read_object",
     "reporting_of",
+    "restore_run_boosts",
     "resume",
     "run_pipeline",
     "run_store",

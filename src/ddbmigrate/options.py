@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ddbmigrate.engines.base import DEFAULT_THREADS
+from ddbmigrate.errors import ConfigError
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format
 from ddbmigrate.settings import ALL as ALL_SETTINGS
@@ -40,6 +41,16 @@ class ExportOptions:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class BulkSettings:
+    """``--bulk-max-wru`` and ``--bulk-tier`` (checked by ``bulk.BulkOptions``)."""
+
+    max_wru: int | None = None
+    """MaxWriteRequestUnits, at least 1,024; None lets AWS decide."""
+    tier: str = "STANDARD"
+    """PerformanceTier: STANDARD or ACCELERATED."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ImportOptions:
     """What a SOURCE holds, into one table (``ddbmigrate import``)."""
 
@@ -66,6 +77,20 @@ class ImportOptions:
     """The optional settings a created table gets (``settings.ALL``), best effort..."""
     strict_settings: bool = False
     """...unless this: one that cannot be read or copied stops the run (as ``migrate``)."""
+    import_method: str = "batch"
+    """batch (BatchWriteItem within the write budget) or bulk (StartBulkPutItems)."""
+    bulk: BulkSettings | None = None
+    """``--bulk-max-wru`` / ``--bulk-tier`` of a bulk import (None: AWS's defaults)."""
+    boost: int | None = None
+    """``--boost``: the table's write capacity raised to this for the run, then restored."""
+
+    def __post_init__(self) -> None:
+        if self.import_method not in ("batch", "bulk"):
+            raise ConfigError(
+                f"--import-method {self.import_method!r} is not batch or bulk",
+                hint="import writes with --import-method batch (BatchWriteItem) or bulk "
+                "(StartBulkPutItems); native is migrate's",
+            )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

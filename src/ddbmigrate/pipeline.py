@@ -28,6 +28,7 @@ from ddbmigrate.formats.detect import SourcePlan, detect
 from ddbmigrate.importer import ImportOptions, ImportResult, ensure_empty
 from ddbmigrate.live import ReplayStatus
 from ddbmigrate.model import KeySchema
+from ddbmigrate.options import BulkSettings
 from ddbmigrate.plans import check_methods
 from ddbmigrate.ports import (
     Clock,
@@ -39,6 +40,7 @@ from ddbmigrate.ports import (
     TableSchema,
     TableWriter,
 )
+from ddbmigrate.steps.bulk import BoostRequest, BulkStep, boost_around, bulk_import_step
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.export import ManagedExport, export_step, managed_export_step
 from ddbmigrate.steps.import_ import ManagedImport, import_step, managed_import_step
@@ -129,6 +131,12 @@ class MigrateOptions:
     """Optional table settings to copy (``--settings``); keys, indexes and billing always."""
     strict_settings: bool = False
     """An optional setting that cannot be read or copied stops the run."""
+    bulk: BulkSettings | None = None
+    """``--bulk-max-wru`` / ``--bulk-tier`` with ``import_method="bulk"``."""
+    boost: int | None = None
+    """``--boost``: the destination's write capacity for the import, restored after."""
+    boost_source: int | None = None
+    """``--boost-source``: the source's read capacity for the export, restored after."""
     live: bool = False
     """Live migration: the source's stream is enabled before the export and replayed after
     the import until caught up; validation waits for the cutover (``steps.live``)."""
@@ -178,6 +186,12 @@ class ManagedPaths:
     """Refuses what ImportTable cannot do (LSIs); returns what is applied after it."""
     import_: ManagedImport | None = None
     """ImportTable into a new table, then the settings it cannot set; returns items imported."""
+    bulk: BulkStep | None = None
+    """StartBulkPutItems into the existing (or just created) table (``--import-method bulk``)."""
+    boost_dest: BoostRequest | None = None
+    """``--boost``: the destination's write capacity raised around the import."""
+    boost_source: BoostRequest | None = None
+    """``--boost-source``: the source's read capacity raised around the scan export."""
 
 
 def _recorded_settings(options: MigrateOptions, ledger: Ledger) -> MigrateOptions:
@@ -303,6 +317,7 @@ def migrate(
         observer=observer,
     )
     limits, watchers = _budgets(source, dest, ready, throughput, clock)
+    managed = _budgets_follow_boosts(managed, watchers)
     ctx = RunContext(
         clock=clock,
         observer=observer,
@@ -383,6 +398,23 @@ def _budgets(
     return made, watchers
 
 
+def _budgets_follow_boosts(managed: ManagedPaths, watchers: list[CapacityWatcher]) -> ManagedPaths:
+    """A boost re-reads the boosted table's capacity into its budget at once (the watcher
+    would in up to a minute)."""
+    if not watchers:
+        return managed
+    source, dest = watchers
+    return replace(
+        managed,
+        boost_source=_following(managed.boost_source, source),
+        boost_dest=_following(managed.boost_dest, dest),
+    )
+
+
+def _following(request: BoostRequest | None, watcher: CapacityWatcher) -> BoostRequest | None:
+    return None if request is None else replace(request, on_raise=watcher.refresh)
+
+
 def _announce(observer: Observer, limits: Budgets, engine: Engine) -> None:
     """The budgets (each Spark task's share first) and the workers, for the plan."""
     shares = {"source reads": limits.source_read, "dest writes": limits.dest_write}
@@ -410,33 +442,28 @@ def _run_steps(
     action = _schema(ctx, dest, ready, managed)
     ctx.observer.step_finished("schema", summary=action)
     if managed.export is None:
-        exported = export_step(
-            ctx,
-            reader=source.reader(options.source_table),
-            schema=src,
-            store=export_store,
-            options=ExportOptions(
-                segments=ready.plan.segments,
-                workers=options.workers,
-                part_max_items=options.part_max_items,
-            ),
-        )
+        with boost_around(_unless_done(ctx, "export", managed.boost_source), ctx.observer):
+            exported = export_step(
+                ctx,
+                reader=source.reader(options.source_table),
+                schema=src,
+                store=export_store,
+                options=ExportOptions(
+                    segments=ready.plan.segments,
+                    workers=options.workers,
+                    part_max_items=options.part_max_items,
+                ),
+            )
         source_plan = detect(import_store, export_id=exported.export_id)
     else:
         exported, source_plan = managed_export_step(ctx, managed.export, src, import_store)
     ctx.observer.message(f"import source: {source_plan.describe(import_store.root)}")
     key = KeySchema.from_description(src.description)
-    imported = _import(
-        ctx, dest, ready, managed=managed, store=import_store, source_plan=source_plan, key=key
-    )
-    if live is not None:
-        replay = replay_of(ctx, live, dest.writer(options.dest_table))
-        caught_up = follow(ctx, replay, until_caught_up=True)
-        report, status = None, caught_up
-    else:
-        report = _validate(ctx, source, dest, ready, key) if options.validate else None
-        ctx.run_ledger.finish()
-        status = None
+    with boost_around(_unless_done(ctx, "import", managed.boost_dest), ctx.observer):
+        imported = _import(
+            ctx, dest, ready, managed=managed, store=import_store, source_plan=source_plan, key=key
+        )
+    report, status = _validate_or_replay(ctx, source, dest, ready, key, live=live)
     return MigrateReport(
         plan=ready.plan,
         schema_action=action,
@@ -447,6 +474,26 @@ def _run_steps(
         live=status,
         run_id=ctx.run_ledger.run_id,
     )
+
+
+def _validate_or_replay(
+    ctx: RunContext,
+    source: SideHandles,
+    dest: SideHandles,
+    ready: _Prepared,
+    key: KeySchema,
+    *,
+    live: LiveSource | None,
+) -> tuple[ValidationReport | None, ReplayStatus | None]:
+    """After the import: a live run replays until caught up and stays open (its cutover
+    validates and finishes it); any other run validates (unless told not to) and finishes."""
+    options = ready.options
+    if live is not None:
+        replay = replay_of(ctx, live, dest.writer(options.dest_table))
+        return None, follow(ctx, replay, until_caught_up=True)
+    report = _validate(ctx, source, dest, ready, key) if options.validate else None
+    ctx.run_ledger.finish()
+    return report, None
 
 
 def _schema(ctx: RunContext, dest: SideHandles, ready: _Prepared, managed: ManagedPaths) -> str:
@@ -478,6 +525,13 @@ def _import(
 ) -> ImportResult:
     if managed.import_ is not None:
         return managed_import_step(ctx, managed.import_, ready.src, source_plan)
+    if managed.bulk is not None:
+        table = ready.options.dest_table
+        described = dest.admin.read_schema(table)
+        description = described.description if described is not None else {}
+        return bulk_import_step(
+            ctx, managed.bulk, managed.bulk.target(source_plan, store, table, description)
+        )
     return import_step(
         ctx,
         store=store,
@@ -486,6 +540,11 @@ def _import(
         key=key,
         options=ImportOptions(workers=ready.options.workers),
     )
+
+
+def _unless_done(ctx: RunContext, step: str, boost: BoostRequest | None) -> BoostRequest | None:
+    """A step the ledger records as done is skipped: no boost for it."""
+    return None if ctx.run_ledger.step_state(step) == "done" else boost
 
 
 def _validate(

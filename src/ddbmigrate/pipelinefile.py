@@ -55,6 +55,10 @@ _TABLE = {
     "max_rejects",
     "export_method",
     "import_method",
+    "bulk_max_wru",
+    "bulk_tier",
+    "boost",
+    "boost_source",
     "live",
 }
 _THROUGHPUT = {"read_percent", "write_percent", "max_rcu", "max_wcu"}
@@ -74,6 +78,13 @@ class TableSpec:
     max_rejects: int | None = None
     export_method: str = "scan"
     import_method: str = "batch"
+    bulk_max_wru: int | None = None
+    """With ``import_method: bulk``: MaxWriteRequestUnits (``--bulk-max-wru``)."""
+    bulk_tier: str = "STANDARD"
+    boost: int | None = None
+    """The destination's write capacity for the import (``--boost``)."""
+    boost_source: int | None = None
+    """The source's read capacity for the export (``--boost-source``)."""
     live: bool = False
     """A live migration (``migrate --live``): the table's run stays open for ``sync`` and
     ``cutover``."""
@@ -351,6 +362,9 @@ _TABLE_KINDS: dict[str, type] = {
     "segments": int,
     "validate": bool,
     "max_rejects": int,
+    "bulk_max_wru": int,
+    "boost": int,
+    "boost_source": int,
     "live": bool,
 }
 
@@ -374,7 +388,11 @@ def _table(node: yaml.Node, index: int, file: str) -> TableSpec:
             "a glob cannot be renamed with 'to'",
             hint="list the tables one by one to rename them",
         )
-    methods = (("export_method", ("scan", "native")), ("import_method", ("batch", "native")))
+    methods = (
+        ("export_method", ("scan", "native")),
+        ("import_method", ("batch", "native", "bulk")),
+        ("bulk_tier", ("STANDARD", "ACCELERATED")),
+    )
     for key, allowed in methods:
         if key in values and values[key] not in allowed:
             raise _error(

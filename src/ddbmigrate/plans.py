@@ -17,10 +17,11 @@ from ddbmigrate.errors import ConfigError
 
 ExportMethod: TypeAlias = Literal["scan", "native"]
 """scan (parallel Scan within the read budget) or native (ExportTableToPointInTime)."""
-ImportMethod: TypeAlias = Literal["batch", "native"]
-"""batch (BatchWriteItem within the write budget) or native (ImportTable, new table)."""
+ImportMethod: TypeAlias = Literal["batch", "native", "bulk"]
+"""batch (BatchWriteItem within the write budget), native (ImportTable, new table) or bulk
+(StartBulkPutItems, into an existing table)."""
 EXPORT_METHODS: tuple[ExportMethod, ...] = ("scan", "native")
-IMPORT_METHODS: tuple[ImportMethod, ...] = ("batch", "native")
+IMPORT_METHODS: tuple[ImportMethod, ...] = ("batch", "native", "bulk")
 
 
 def check_methods(export_method: str, import_method: str) -> None:
@@ -31,6 +32,30 @@ def check_methods(export_method: str, import_method: str) -> None:
     ):
         if value not in allowed:
             raise ConfigError(f"{flag} {value!r} is not one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BulkPlan:
+    """``--bulk-max-wru`` and ``--bulk-tier``: part of the plan of a bulk import, so a
+    resume sends the operation the parameters it was started with (its ClientToken's)."""
+
+    max_wru: int | None = None
+    tier: str = "STANDARD"
+
+    def to_json(self) -> dict[str, object]:
+        return {"max_wru": self.max_wru, "tier": self.tier}
+
+    @classmethod
+    def from_json(cls, body: object) -> BulkPlan | None:
+        if not isinstance(body, Mapping):
+            return None
+        return cls(max_wru=body.get("max_wru"), tier=str(body.get("tier", "STANDARD")))
+
+
+def _with_bulk(body: dict[str, object], bulk: BulkPlan | None) -> dict[str, object]:
+    """Only a bulk run records ``bulk``: the plans (and hashes) of other runs stay as they
+    were written before the method existed."""
+    return body if bulk is None else {**body, "bulk": bulk.to_json()}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -94,10 +119,14 @@ class MigratePlan(_Plan):
     part_max_items: int = 100_000
     export_method: ExportMethod = "scan"
     import_method: ImportMethod = "batch"
+    bulk: BulkPlan | None = None
     live: bool = False
     """A live migration (``--live``): the run stays open for ``sync`` and ``cutover``."""
 
     def to_json(self) -> dict[str, object]:
+        return _with_bulk(self._json(), self.bulk)
+
+    def _json(self) -> dict[str, object]:
         return {
             "source": self.source.to_json(),
             "dest": self.dest.to_json(),
@@ -125,6 +154,7 @@ class MigratePlan(_Plan):
             part_max_items=body.get("part_max_items", 100_000),
             export_method=body.get("export_method", "scan"),
             import_method=body.get("import_method", "batch"),
+            bulk=BulkPlan.from_json(body.get("bulk")),
             live=bool(body.get("live", False)),
         )
 
@@ -176,15 +206,18 @@ class ImportPlan(_Plan):
     table: str
     export_id: str | None = None
     format: str | None = None
+    bulk: BulkPlan | None = None
+    """Set when the import is by StartBulkPutItems (``--import-method bulk``)."""
 
     def to_json(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "dest": self.dest.to_json(),
             "source": self.source,
             "table": self.table,
             "export_id": self.export_id,
             "format": self.format,
         }
+        return _with_bulk(body, self.bulk)
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> ImportPlan:
@@ -194,6 +227,7 @@ class ImportPlan(_Plan):
             table=body["table"],
             export_id=body.get("export_id"),
             format=body.get("format"),
+            bulk=BulkPlan.from_json(body.get("bulk")),
         )
 
 

@@ -90,7 +90,7 @@ class PolicyPlan:
     leaves the choice of principals to the source account's IAM."""
     export_method: Literal["scan", "native"] = "scan"
     """scan (parallel Scan) or native (ExportTableToPointInTime)."""
-    import_method: Literal["batch", "native"] = "batch"
+    import_method: Literal["batch", "native", "bulk"] = "batch"
     """batch (CreateTable + BatchWriteItem) or native (ImportTable)."""
     validate: bool = True
     """Whether the run scans both tables at the end (the default)."""
@@ -109,6 +109,10 @@ class PolicyPlan:
     it is given (``--bucket-owner``)."""
     partition: str = "aws"
     """ARN partition: aws, aws-cn, aws-us-gov."""
+    boost: bool = False
+    """The run raises the destination's write capacity (``--boost``)."""
+    boost_source: bool = False
+    """The run raises the source's read capacity (``--boost-source``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefix", self.prefix.strip("/"))
@@ -128,8 +132,10 @@ class PolicyPlan:
             )
         if self.export_method not in ("scan", "native"):
             raise ConfigError(f"--export-method {self.export_method!r} is not scan or native")
-        if self.import_method not in ("batch", "native"):
-            raise ConfigError(f"--import-method {self.import_method!r} is not batch or native")
+        if self.import_method not in ("batch", "native", "bulk"):
+            raise ConfigError(
+                f"--import-method {self.import_method!r} is not batch, native or bulk"
+            )
         if self.sse not in (None, "AES256", "aws:kms"):
             raise ConfigError(f"--sse {self.sse!r} is not AES256 or aws:kms")
         if self.sse_kms_key_id and self.sse != "aws:kms":
@@ -279,9 +285,16 @@ def bucket_policy(plan: PolicyPlan) -> PolicyDocument:
 
 def policies(plan: PolicyPlan) -> dict[str, PolicyDocument]:
     """All three documents, by the file name :func:`write_files` gives each."""
+    source, dest = source_role_policy(plan), dest_role_policy(plan)
+    if plan.import_method == "bulk":
+        dest = _document([*dest["Statement"], *bulk_import_statements(plan)])
+    if plan.boost:
+        dest = _document([*dest["Statement"], *boost_statements(plan, source=False)])
+    if plan.boost_source:
+        source = _document([*source["Statement"], *boost_statements(plan, source=True)])
     return {
-        SOURCE_ROLE_FILE: source_role_policy(plan),
-        DEST_ROLE_FILE: dest_role_policy(plan),
+        SOURCE_ROLE_FILE: source,
+        DEST_ROLE_FILE: dest,
         BUCKET_POLICY_FILE: bucket_policy(plan),
     }
 
@@ -503,7 +516,7 @@ def _document(statements: list[Statement]) -> PolicyDocument:
     return {"Version": VERSION, "Statement": statements}
 
 
-# --- bulk import and capacity boost (issue 16; not yet part of policies()) --------------------
+# --- bulk import and capacity boost (added by policies() when the plan asks) ----------------
 
 
 def bulk_import_statements(plan: PolicyPlan) -> list[Statement]:

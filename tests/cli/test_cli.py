@@ -230,6 +230,32 @@ def test_plan_in_local_mode_measures_the_table_that_describe_table_reports_as_em
     assert "(estimated from a Scan of every item: DescribeTable reports 0)" in line
 
 
+def test_plan_compares_the_import_methods_and_prices_the_boost(
+    local_up: dict[str, str], tmp_path: Path
+) -> None:
+    env = clean_env(tmp_path, **{k: v for k, v in local_up.items() if not k.startswith("_")})
+    out = run(
+        [
+            *("plan", "--source-profile", "a", "--source-table", "customer"),
+            *("--dest-profile", "b", "--bulk-max-wru", "2048", "--boost", "100"),
+        ],
+        env,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {li.split()[1]: li for li in out.stdout.splitlines() if li.startswith("import ")}
+    assert sorted(rows) == ["batch", "bulk", "native"]
+    assert " WCU/s, ~$" in rows["batch"]
+    assert "at 2,048 WRU/s, ~$" in rows["bulk"]
+    assert "assumed $0.625/M write request units" in rows["bulk"]
+    assert "new table only" in rows["native"]
+    assert "($0.15/GB of uncompressed data)" in rows["native"]
+    boost = [li for li in out.stdout.splitlines() if li.startswith("boost ")]
+    assert boost == [
+        "boost          on-demand maximum raised to 100 WRU/s for the run (no charge for the "
+        "maximum itself; writes cost as above)"
+    ]
+
+
 def test_a_relative_local_staging_is_named_as_a_local_directory_in_preflight_and_plan(
     local_up: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,6 +23,7 @@ Import as ``from bulk_stub import BulkStub`` (pytest's "prepend" import mode).
 
 from __future__ import annotations
 
+import base64
 import gzip
 import http.client
 import re
@@ -108,6 +109,7 @@ class Operation:
     bytes_total: int | None = None
     describes: int = 0
     failure: tuple[str, str] | None = None
+    loaded: bool = False
 
     @property
     def table(self) -> str:
@@ -145,6 +147,9 @@ class BulkStub:
         self.moto_url = moto_url
         self.region = region
         self.script: dict[str, Script] = {}
+        self.refuse: dict[str, set[str]] = {}
+        """Per table, string values of items to refuse as DynamoDB refuses an invalid item
+        (ValidationException), for an error report where moto would accept everything."""
         self.operations: dict[str, Operation] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         """Every bulk request received, in order (operation, parameters)."""
@@ -241,7 +246,8 @@ class BulkStub:
         script = self.script.get(operation.table, "complete")
         if script == "hang":
             return
-        if operation.describes == 1:
+        if not operation.loaded:  # the first describe that does not hang
+            operation.loaded = True
             _Loader(self, operation).run(first_object_only=script == "fail")
             return
         operation.ended = datetime.now(UTC)
@@ -312,10 +318,17 @@ class _Loader:
             self.operation.processed += 1
             item = orjson.loads(line).get("Item")
             try:
-                dynamodb.put_item(TableName=self.operation.table, Item=item)
+                self._refused(item)
+                dynamodb.put_item(TableName=self.operation.table, Item=_binary_as_bytes(item))
             except ClientError as exc:
                 self.operation.failed += 1
                 self._reject(key, number, item, exc)
+
+    def _refused(self, item: Any) -> None:
+        values = {v.get("S") for v in item.values() if isinstance(v, dict)}
+        if values & self.stub.refuse.get(self.operation.table, set()):
+            error = {"Code": "ValidationException", "Message": "the test refuses this item"}
+            raise ClientError({"Error": error}, "PutItem")
 
     def _reject(self, key: str, number: int, item: Any, exc: ClientError) -> None:
         error = exc.response.get("Error", {})
@@ -335,6 +348,20 @@ class _Loader:
         key = f"{output.get('S3KeyPrefix', '').rstrip('/')}/errors-00001.json".lstrip("/")
         body = b"\n".join(self.report) + b"\n"
         s3.put_object(Bucket=output["S3Bucket"], Key=key, Body=body)
+
+
+def _binary_as_bytes(value: Any) -> Any:
+    """The wire form's base64 binaries as bytes: boto3's client base64-encodes B and BS
+    itself, so a line's text handed over as it is would be stored encoded twice."""
+    if isinstance(value, dict):
+        if set(value) == {"B"}:
+            return {"B": base64.b64decode(value["B"])}
+        if set(value) == {"BS"}:
+            return {"BS": [base64.b64decode(v) for v in value["BS"]]}
+        return {k: _binary_as_bytes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_binary_as_bytes(v) for v in value]
+    return value
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:

@@ -36,6 +36,7 @@ def _cleanup_does(monkeypatch: pytest.MonkeyPatch, effect: Callable[[], object])
         return [replace(RunStatus.of_damaged(RUN_ID, _DAMAGED), damaged=None, finished=True)]
 
     monkeypatch.setattr(api, "cleanup", fake)
+    monkeypatch.setattr(api, "restore_run_boosts", lambda **_: [])  # no boost to restore
     monkeypatch.setattr(api, "status", finished)
 
 
@@ -163,3 +164,48 @@ def test_a_signal_while_workers_start_is_raised_after_the_start(
     assert main([*CLEANUP, "--yes"]) == 143
     assert steps == ["every worker started"]
     assert capsys.readouterr().err.splitlines() == ["interrupted: run the same command again"]
+
+
+def _cleanup_finds(
+    monkeypatch: pytest.MonkeyPatch, calls: list[str], *, holder: str | None
+) -> None:
+    """``cleanup`` against an unfinished run (held by ``holder``, or stopped) whose boost
+    was not restored; ``calls`` records which API calls it made, in order."""
+
+    def found(**_: Any) -> list[RunStatus]:
+        return [replace(RunStatus.of_damaged(RUN_ID, _DAMAGED), damaged=None, holder=holder)]
+
+    def restore(**_: Any) -> list[str]:
+        calls.append("restore")
+        return ["[orders] boost: restored write capacity to 5 WCU"]
+
+    monkeypatch.setattr(api, "status", found)
+    monkeypatch.setattr(api, "restore_run_boosts", restore)
+    monkeypatch.setattr(api, "cleanup", lambda **_: calls.append("cleanup") or [])
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_cleanup_restores_a_stopped_runs_boost_then_refuses_it_without_force(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[str] = []
+    _cleanup_finds(monkeypatch, calls, holder=None)
+    assert main([*CLEANUP, "--yes"]) == ExitCode.USAGE
+    assert calls == ["restore"]
+    err = capsys.readouterr().err
+    assert "restored write capacity to 5 WCU" in err
+    assert f"run {RUN_ID!r} has not finished" in err
+    calls.clear()
+    assert main([*CLEANUP, "--yes", "--force"]) == ExitCode.OK
+    assert calls == ["restore", "cleanup"]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_cleanup_leaves_the_boost_of_a_run_a_live_process_holds(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[str] = []
+    _cleanup_finds(monkeypatch, calls, holder="host-a:4242")
+    assert main([*CLEANUP, "--yes", "--force"]) == ExitCode.FAILURE
+    assert calls == []  # that process restores its own boost
+    assert "process host-a:4242 is running it" in capsys.readouterr().err

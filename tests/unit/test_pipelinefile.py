@@ -319,6 +319,47 @@ def test_settings_and_strict_settings_are_read(tmp_path: Path) -> None:
         load_pipeline(write(tmp_path, GOOD + "settings: pirt\n"))
 
 
+def test_a_table_may_load_by_bulk_and_boost_its_capacity(tmp_path: Path) -> None:
+    extra = (
+        "    import_method: bulk\n    bulk_max_wru: 2048\n    bulk_tier: ACCELERATED\n"
+        "    boost: 400\n    boost_source: 300\n"
+    )
+    text = GOOD.replace("    validate: false\n", "    validate: false\n" + extra)
+    orders = load_pipeline(write(tmp_path, text)).tables[1]
+    assert (orders.import_method, orders.bulk_max_wru, orders.bulk_tier) == (
+        "bulk",
+        2048,
+        "ACCELERATED",
+    )
+    assert (orders.boost, orders.boost_source) == (400, 300)
+    with pytest.raises(ConfigError, match=r"bulk_tier: expected one of STANDARD, ACCELERATED"):
+        load_pipeline(write(tmp_path, text.replace("ACCELERATED", "FAST")))
+
+
+def test_a_tables_bulk_and_boost_keys_reach_its_migrate_options(tmp_path: Path) -> None:
+    from ddbmigrate import api  # noqa: PLC0415 - the wiring, only for this test
+    from ddbmigrate.notify import MultiNotifier  # noqa: PLC0415
+    from ddbmigrate.ports import NullObserver  # noqa: PLC0415
+    from ddbmigrate.wiring.tables import _PipelineRun  # noqa: PLC0415
+
+    extra = "    import_method: bulk\n    bulk_max_wru: 2048\n    boost: 400\n"
+    spec = load_pipeline(
+        write(tmp_path, GOOD.replace("    validate: false\n", "    validate: false\n" + extra))
+    )
+    run = _PipelineRun(
+        spec,
+        observer=NullObserver(),
+        notifications=MultiNotifier([], on_error=lambda _text: None),
+        throughput=api.ThroughputOptions(),
+    )
+    orders = TableJob(spec.tables[1], "orders", "orders-v2")
+    options = run.options_of(orders)
+    assert options.import_method == "bulk"
+    assert options.bulk is not None
+    assert (options.bulk.max_wru, options.bulk.tier, options.boost) == (2048, "STANDARD", 400)
+    assert run.plan_of(options).to_json()["bulk"] == {"max_wru": 2048, "tier": "STANDARD"}
+
+
 def test_a_table_may_be_migrated_live(tmp_path: Path) -> None:
     text = GOOD.replace("    validate: false\n", "    validate: false\n    live: true\n")
     spec = load_pipeline(write(tmp_path, text))

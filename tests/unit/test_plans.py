@@ -11,6 +11,7 @@ from ddbmigrate.checkpoint import plan_hash
 from ddbmigrate.config import Side
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.plans import (
+    BulkPlan,
     ExportPlan,
     ImportPlan,
     MigratePlan,
@@ -105,7 +106,7 @@ def test_a_record_without_its_table_is_refused_with_a_next_step() -> None:
     ("export_method", "import_method", "message"),
     [
         ("parallel", "batch", "--export-method 'parallel' is not one of scan, native"),
-        ("scan", "bulk", "--import-method 'bulk' is not one of batch, native"),
+        ("scan", "turbo", "--import-method 'turbo' is not one of batch, native, bulk"),
     ],
 )
 def test_methods_are_checked_in_one_place(
@@ -114,3 +115,18 @@ def test_methods_are_checked_in_one_place(
     with pytest.raises(ConfigError, match=message):
         check_methods(export_method, import_method)
     check_methods("native", "native")  # both allowed values pass
+
+
+@pytest.mark.parametrize("command", ["migrate", "import"])
+def test_a_bulk_run_records_its_rate_and_tier_so_other_options_are_another_plan(
+    command: str,
+) -> None:
+    body = {**RECORDED[command], "bulk": {"max_wru": 2048, "tier": "ACCELERATED"}}
+    if command == "migrate":
+        body["import_method"] = "bulk"
+    plan = plan_of(command, body)
+    assert plan.to_json() == body
+    other = plan_of(command, {**body, "bulk": {"max_wru": 4096, "tier": "ACCELERATED"}})
+    assert other.hash() != plan.hash()
+    assert "bulk" not in plan_of(command, RECORDED[command]).to_json()
+    assert BulkPlan.from_json(None) is None

@@ -256,7 +256,7 @@ def test_many_tables_and_other_partitions() -> None:
         ({"dest_tables": ("a", "b")}, "destination table"),
         ({"source_tables": ("bad name!",), "dest_tables": ("x-y",)}, "table name"),
         ({"source_role_arn": "ddbmigrate-source"}, "role ARN"),
-        ({"import_method": "bulk"}, "--import-method"),
+        ({"import_method": "turbo"}, "--import-method"),
         ({"sse_kms_key_id": "k"}, "--sse aws:kms"),
     ],
 )
@@ -320,6 +320,14 @@ ACCEPTED_FINDINGS: dict[tuple[str, str], tuple[Callable[[PolicyPlan], bool], str
         "DynamoDB creates grants on a customer managed table key with the caller's "
         "permission; the statement is limited by kms:ViaService to DynamoDB",
     ),
+    **{
+        ("UNKNOWN_ACTION", json.dumps(f"Unknown action dynamodb:{action}")): (
+            lambda plan: plan.import_method == "bulk",
+            "StartBulkPutItems and its two companions are newer than parliament's action "
+            "table (botocore >= 1.43.124 has them; ADR 0034)",
+        )
+        for action in ("StartBulkPutItems", "DescribeBulkOperation", "CancelBulkOperation")
+    },
     ("UNKNOWN_CONDITION_FOR_ACTION", "kms:ResourceAliases"): (
         lambda plan: "alias/" in (plan.sse_kms_key_id or ""),
         "KMS authorises on the key, never on an alias, and documents kms:ResourceAliases for "
@@ -371,7 +379,24 @@ LINTED_OPTIONS = [
     {"export_method": "native"},
     {"import_method": "native"},
     {"sse": "aws:kms", "sse_kms_key_id": "arn:aws:kms:eu-central-1:222222222222:key/k"},
+    {"import_method": "bulk", "boost": True, "boost_source": True},
 ]
+
+
+def test_bulk_and_boost_statements_join_the_documents_that_need_them() -> None:
+    plain = policies.policies(make_plan())
+    asked = policies.policies(make_plan(import_method="bulk", boost=True, boost_source=True))
+    dest, source = asked[policies.DEST_ROLE_FILE], asked[policies.SOURCE_ROLE_FILE]
+    assert "dynamodb:StartBulkPutItems" in actions(dest)
+    assert {"dynamodb:UpdateTable", "application-autoscaling:RegisterScalableTarget"} <= (
+        actions(dest) & actions(source)
+    )
+    assert "dynamodb:StartBulkPutItems" not in actions(source)
+    for name in (policies.DEST_ROLE_FILE, policies.SOURCE_ROLE_FILE):
+        assert not {"dynamodb:StartBulkPutItems", "dynamodb:UpdateTable"} & actions(plain[name])
+    boost_only = policies.policies(make_plan(boost=True))
+    assert "dynamodb:UpdateTable" not in actions(boost_only[policies.SOURCE_ROLE_FILE])
+    assert asked[policies.BUCKET_POLICY_FILE] == plain[policies.BUCKET_POLICY_FILE]
 
 
 @pytest.mark.parametrize("options", LINTED_OPTIONS)

@@ -17,6 +17,7 @@ from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.errors import ConfigError, Interrupted, ValidationMismatchError
 from ddbmigrate.notify import MultiNotifier
+from ddbmigrate.options import BulkSettings
 from ddbmigrate.pipeline import MigrateReport
 from ddbmigrate.ports import Observer
 from ddbmigrate.validator import ValidationReport
@@ -38,6 +39,14 @@ def choice(value: str, flag: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(f"{flag} {value!r} is not one of {', '.join(allowed)}")
     return value
+
+
+def bulk_settings(given: Mapping[str, Any]) -> BulkSettings:
+    """``--bulk-max-wru`` / ``--bulk-tier`` as the options object takes them; the tier in
+    capitals, as AWS spells it."""
+    tier = str(given["bulk_tier"]).upper()
+    choice(tier, "--bulk-tier", ("STANDARD", "ACCELERATED"))
+    return BulkSettings(max_wru=given["bulk_max_wru"], tier=tier)
 
 
 @contextlib.contextmanager

@@ -361,3 +361,44 @@ REPORTING = (
     )
 )
 """Where a migration's events, log and report go."""
+BulkMaxWru = Annotated[
+    int | None,
+    typer.Option(
+        "--bulk-max-wru",
+        min=1024,
+        help="With --import-method bulk: the operation's MaxWriteRequestUnits (write request "
+        "units per second).",
+        show_default="AWS decides",
+    ),
+]
+BulkTierOpt = Annotated[
+    str,
+    typer.Option(
+        "--bulk-tier",
+        help="With --import-method bulk: PerformanceTier STANDARD or ACCELERATED.",
+    ),
+]
+BULK = OptionSet((Opt("bulk_max_wru", BulkMaxWru), Opt("bulk_tier", BulkTierOpt, "STANDARD")))
+"""StartBulkPutItems' rate and tier (``--import-method bulk``)."""
+BoostOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--boost",
+        min=1,
+        metavar="WCU",
+        help="Raise the destination's write capacity (provisioned units, auto-scaling min/max, "
+        "on-demand maximum) to WCU for the import; restored exactly afterwards, also after a "
+        "crash by resume or cleanup.",
+        show_default="no boost",
+    ),
+]
+BoostSourceOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--boost-source",
+        min=1,
+        metavar="RCU",
+        help="Raise the source's read capacity to RCU for the export's scan; restored after.",
+        show_default="no boost",
+    ),
+]

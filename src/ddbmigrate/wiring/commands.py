@@ -10,6 +10,7 @@ from ddbmigrate import pipeline, policies
 from ddbmigrate import settings as settings_opt
 from ddbmigrate.aws.session import side_region
 from ddbmigrate.capacity import ThroughputOptions, make_budgets, task_shares
+from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.engines.choice import EngineChoice
@@ -34,6 +35,13 @@ from ddbmigrate.wiring.accounts import (
     owner_for,
     store_checks,
     with_acl,
+)
+from ddbmigrate.wiring.bulk import (
+    boost_request,
+    bulk_plan,
+    bulk_step,
+    check_bulk_location,
+    import_rows,
 )
 from ddbmigrate.wiring.engines import EngineRequest
 from ddbmigrate.wiring.live import live_source
@@ -62,6 +70,8 @@ def migrate(
     request = EngineRequest.checked(
         engine, workers=options.workers, threads=options.threads, locations=[staging.url]
     )
+    if options.import_method == "bulk":
+        check_bulk_location(staging.url)
     src, dst = Account(source, "source"), Account(dest, "destination")
     stores = _migrate_stores(src, dst, staging)
     checks = store_checks(stores.export, role="source", write=True)
@@ -88,13 +98,46 @@ def migrate(
             clock=clock,
             ledger=scope.ledger,
             throughput=throughput or ThroughputOptions(),
-            managed=managed_paths(
-                src, dst, staging=staging, owner=stores.owner, options=options, clock=clock
+            managed=_with_bulk_and_boosts(
+                managed_paths(
+                    src, dst, staging=staging, owner=stores.owner, options=options, clock=clock
+                ),
+                (src, dst),
+                scope.ledger,
+                owner=stores.owner,
+                staging=staging,
+                options=options,
             ),
             observer=observer,
             engine=scope.engine,
             live=live_source(src) if options.live else None,
         )
+
+
+def _with_bulk_and_boosts(
+    managed: pipeline.ManagedPaths,
+    accounts: tuple[Account, Account],
+    ledger: Ledger,
+    *,
+    owner: str | None,
+    staging: StagingOptions,
+    options: MigrateOptions,
+) -> pipeline.ManagedPaths:
+    """The bulk import (``--import-method bulk``) and the boosts the options ask for."""
+    src, dst = accounts
+    bulk = None
+    if options.import_method == "bulk":
+        bulk = bulk_step(dst, options.bulk, owner=owner, staging=staging)
+    return replace(
+        managed,
+        bulk=bulk,
+        boost_dest=boost_request(
+            ledger, dst, side="dest", table=options.dest_table, units=options.boost
+        ),
+        boost_source=boost_request(
+            ledger, src, side="source", table=options.source_table, units=options.boost_source
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +172,7 @@ def migrate_plan(
         part_max_items=options.part_max_items,
         export_method=cast(ExportMethod, options.export_method),  # MigrateOptions checked it
         import_method=cast(ImportMethod, options.import_method),
+        bulk=bulk_plan(options.import_method, options.bulk),
         live=options.live,
     )
 
@@ -174,6 +218,8 @@ def policy_documents(
     import_method: str = "batch",
     validate: bool = True,
     dest_kms_key_id: str | None = None,
+    boost: bool = False,
+    boost_source: bool = False,
     live: bool = False,
 ) -> dict[str, policies.PolicyDocument]:
     """The least-privilege policies a migration needs, ARNs filled in; STS is asked for an
@@ -200,6 +246,8 @@ def policy_documents(
         sse_kms_key_id=staging.sse_kms_key_id,
         dest_kms_key_id=dest_kms_key_id,
         bucket_owner_from_sts=staging.bucket_owner is None,
+        boost=boost,
+        boost_source=boost_source,
     )
     return policies.policies(plan)
 
@@ -281,4 +329,13 @@ def plan_lines(
         prices=prices,
     )
     where = [f"staging        {StoreURL.parse(staging.url).describe()}"] if staging else []
-    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices)]
+    sized = {**schema.description, "ItemCount": measured.items, "TableSizeBytes": measured.bytes}
+    rows = import_rows(
+        dst,
+        sized,
+        dest_description=existing.description if existing is not None else None,
+        options=options,
+        write_rate=budgets.rates[1],
+        prices=prices,
+    )
+    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices), *rows]

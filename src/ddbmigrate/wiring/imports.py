@@ -19,10 +19,12 @@ from ddbmigrate.plans import ImportPlan, SidePlan
 from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
 from ddbmigrate.schema import TableTarget, check_capacity
 from ddbmigrate.settings import SettingsLog
+from ddbmigrate.steps.bulk import boost_around, bulk_import_step
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.import_ import import_step
 from ddbmigrate.steps.schema import TABLE_PIN, ensure_table
-from ddbmigrate.wiring.accounts import Account, source_store
+from ddbmigrate.wiring.accounts import Account, StagingOptions, source_store
+from ddbmigrate.wiring.bulk import boost_request, bulk_plan, bulk_step, check_bulk_location
 from ddbmigrate.wiring.engines import EngineRequest
 from ddbmigrate.wiring.scope import RunScope, run_scope
 
@@ -46,6 +48,8 @@ def import_(
     local engine; ``engine`` may choose Spark.
     """
     observer = observer or NullObserver()
+    if options.import_method == "bulk":
+        check_bulk_location(options.source_url)
     request = EngineRequest.checked(
         engine, workers=options.workers, threads=options.threads, locations=[options.source_url]
     )
@@ -65,24 +69,48 @@ def import_(
         described = _ready_destination(
             scope.ledger, dst=dst, store=store, plan=plan, options=options, observer=observer
         )
-        ctx = _import_context(
-            scope,
-            described,
-            throughput=throughput or ThroughputOptions(),
-            clock=clock,
-            observer=observer,
-            max_rejects=options.max_rejects,
+        boost = boost_request(
+            scope.ledger, dst, side="dest", table=options.table, units=options.boost
         )
-        result = import_step(
-            ctx,
-            store=store,
-            plan=plan,
-            writer=dst.writer(options.table),
-            key=KeySchema.from_description(described.description),
-            options=WriteOptions(workers=scope.engine.workers),
-        )
+        with boost_around(boost, observer):
+            if boost is not None:  # the write budget follows the raised capacity
+                described = dst.admin.read_schema(options.table) or described
+            ctx = _import_context(
+                scope,
+                described,
+                throughput=throughput or ThroughputOptions(),
+                clock=clock,
+                observer=observer,
+                max_rejects=options.max_rejects,
+            )
+            result = _write(ctx, dst, store=store, plan=plan, options=options, described=described)
         scope.ledger.finish()
         return result
+
+
+def _write(
+    ctx: RunContext,
+    dst: Account,
+    *,
+    store: Store,
+    plan: SourcePlan,
+    options: ImportOptions,
+    described: TableSchema,
+) -> ImportResult:
+    """BatchWriteItem within the budget, or one StartBulkPutItems operation."""
+    if options.import_method == "bulk":
+        staging = StagingOptions(url=options.source_url)
+        step = bulk_step(dst, options.bulk, owner=options.bucket_owner, staging=staging)
+        target = step.target(plan, store, options.table, described.description)
+        return bulk_import_step(ctx, step, target)
+    return import_step(
+        ctx,
+        store=store,
+        plan=plan,
+        writer=dst.writer(options.table),
+        key=KeySchema.from_description(described.description),
+        options=WriteOptions(workers=ctx.engine.workers),
+    )
 
 
 def import_plan(dest: Side, options: ImportOptions, *, found: SourcePlan) -> ImportPlan:
@@ -93,6 +121,7 @@ def import_plan(dest: Side, options: ImportOptions, *, found: SourcePlan) -> Imp
         table=options.table,
         export_id=options.export_id,
         format=found.format,
+        bulk=bulk_plan(options.import_method, options.bulk),
     )
 
 

@@ -3,7 +3,7 @@ plan), list them (``status``), delete a finished one's data (``cleanup``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from ddbmigrate.capacity import ThroughputOptions
@@ -30,7 +30,8 @@ from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.plans import ExportPlan, ImportPlan, MigratePlan, RunPlan, SidePlan, plan_of
 from ddbmigrate.ports import NullObserver, Observer, Store
 from ddbmigrate.steps.live import live_figures
-from ddbmigrate.wiring.accounts import StagingOptions, run_store
+from ddbmigrate.wiring.accounts import Account, StagingOptions, run_store
+from ddbmigrate.wiring.bulk import restore_boosts, settings_of
 from ddbmigrate.wiring.commands import migrate
 from ddbmigrate.wiring.exports import export
 from ddbmigrate.wiring.imports import import_
@@ -77,6 +78,8 @@ def resume(
     plan = plan_of(command, run["plan"])
     for line in _side_notices(plan, {"source": source, "dest": dest}, staging.url):
         observer.message(line)
+    for line in restore_boosts(Ledger(store, run_id, SystemClock()), _accounts(source, dest)):
+        observer.message(line)
     observer.message(f"resuming {command} run {run_id}: {_resumed_what(plan)}")
     again = _Resuming(
         run_id=run_id,
@@ -108,6 +111,7 @@ def _resume_migrate(plan: MigratePlan, again: _Resuming) -> MigrateReport:
             part_max_items=plan.part_max_items,
             export_method=plan.export_method,
             import_method=plan.import_method,
+            bulk=settings_of(plan.bulk),
             live=plan.live,
             workers=default_workers() if again.workers is None else again.workers,
             threads=again.threads,
@@ -150,6 +154,8 @@ def _resume_import(plan: ImportPlan, again: _Resuming) -> ImportResult:
             bucket_owner=again.staging.bucket_owner,
             workers=again.workers,
             threads=again.threads,
+            import_method="bulk" if plan.bulk is not None else "batch",
+            bulk=settings_of(plan.bulk),
         ),
         throughput=again.throughput,
         run_id=again.run_id,
@@ -205,6 +211,25 @@ def status(*, staging: StagingOptions, side: Side, run_id: str | None = None) ->
         if not found:
             raise NotFoundError(f"no run {run_id!r} under {store.root}")
     return found
+
+
+def restore_run_boosts(
+    *, staging: StagingOptions, side: Side, run_id: str, source: Side | None = None
+) -> list[str]:
+    """Put back the capacity a run raised (``--boost``) and did not restore (a crash); one
+    line per table. ``side`` reads the run and restores the destination; ``source`` (when
+    given) restores the source."""
+    store = run_store(staging, side)
+    ledger = Ledger(store, check_run_id(run_id), SystemClock())
+    ledger.load()
+    return restore_boosts(ledger, _accounts(source or side, side))
+
+
+def _accounts(source: Side, dest: Side) -> Callable[[str], Account]:
+    """The account of a boost journal's side (``source``/``dest``)."""
+    return lambda side: (
+        Account(source, "source") if side == "source" else Account(dest, "destination")
+    )
 
 
 def _with_live(

@@ -17,6 +17,7 @@ from ddbmigrate.multi import (
     with_step_retries,
 )
 from ddbmigrate.notify import MultiNotifier
+from ddbmigrate.options import BulkSettings
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.pipelinefile import PipelineSpec
 from ddbmigrate.plans import MigratePlan
@@ -104,6 +105,9 @@ class _PipelineRun:
             max_rejects=spec.max_rejects if job.spec.max_rejects is None else job.spec.max_rejects,
             export_method=job.spec.export_method,
             import_method=job.spec.import_method,
+            bulk=BulkSettings(max_wru=job.spec.bulk_max_wru, tier=job.spec.bulk_tier),
+            boost=job.spec.boost,
+            boost_source=job.spec.boost_source,
             live=job.spec.live,
             timeouts=spec.timeouts,
             settings=spec.settings,

@@ -10,12 +10,14 @@ import typer
 from ddbmigrate import api
 from ddbmigrate.cli.common import (
     RunRef,
+    bulk_settings,
     print_lines,
     print_migration,
     reported,
     staging_options,
 )
 from ddbmigrate.cli.options import (
+    BULK,
     CONFIG,
     DEBUG,
     DEST,
@@ -28,6 +30,8 @@ from ddbmigrate.cli.options import (
     SOURCE,
     STAGING_WRITES,
     WRITE,
+    BoostOpt,
+    BoostSourceOpt,
     MaxRejects,
     Segments,
     SettingsChoice,
@@ -48,7 +52,20 @@ from ddbmigrate.settings import parse_settings
 PRICES = Prices()
 
 
-@uses(SOURCE, DEST, CONFIG, STAGING_WRITES, READ, WRITE, ENGINE, REPORTING, JSON, PROGRESS, DEBUG)
+@uses(
+    SOURCE,
+    DEST,
+    CONFIG,
+    STAGING_WRITES,
+    READ,
+    WRITE,
+    BULK,
+    ENGINE,
+    REPORTING,
+    JSON,
+    PROGRESS,
+    DEBUG,
+)
 def migrate(
     *,
     source_table: Annotated[str, typer.Option("--source-table", help="Table to copy.")],
@@ -95,7 +112,8 @@ def migrate(
         typer.Option(
             "--import-method",
             help="batch: BatchWriteItem within --write-percent; native: AWS's ImportTable "
-            "(new table only, no LSIs; TTL, tags, PITR, streams applied after).",
+            "(new table only, no LSIs; TTL, tags, PITR, streams applied after); bulk: AWS's "
+            "StartBulkPutItems into the table (s3:// staging; --bulk-max-wru, --bulk-tier).",
         ),
     ] = "batch",
     dest_kms_key_id: Annotated[
@@ -110,6 +128,8 @@ def migrate(
     max_rejects: MaxRejects = 0,
     settings_choice: SettingsChoice = "all",
     strict_settings: StrictSettings = False,
+    boost: BoostOpt = None,
+    boost_source: BoostSourceOpt = None,
     given: Given,
 ) -> None:
     """Move a table: preflight, schema, export, import, validate.
@@ -133,6 +153,9 @@ def migrate(
         import_method=import_method,
         settings=parse_settings(settings_choice),
         strict_settings=strict_settings,
+        bulk=bulk_settings(given),
+        boost=boost,
+        boost_source=boost_source,
         live=live,
     )
     job = _migration(run, options, staging_options(staging, given))
@@ -202,7 +225,7 @@ def _migration(run: Resolved, options: MigrateOptions, staging: api.StagingOptio
     return job
 
 
-@uses(SOURCE, DEST, CONFIG, READ, WRITE, PARALLEL, DEBUG)
+@uses(SOURCE, DEST, CONFIG, READ, WRITE, BULK, PARALLEL, DEBUG)
 def plan_cmd(
     *,
     source_table: Annotated[
@@ -241,12 +264,15 @@ def plan_cmd(
     price_wcu_hour: Annotated[
         float, typer.Option("--price-wcu-hour", help="USD per provisioned WCU-hour.")
     ] = PRICES.provisioned_wcu_hour,
+    boost: BoostOpt = None,
     given: Given,
 ) -> None:
     """Print what a migration would do and take; write nothing.
 
     Items, bytes, capacity shares, duration,
-    request cost — from read-only calls. Nothing is written.
+    request cost — from read-only calls. Nothing is written. Then the import methods
+    compared (batch, bulk, native: duration and cost for this table) and, with --boost,
+    what the boost changes and costs.
 
     Example: ddbmigrate plan --source-profile a --source-table customer --dest-profile b
     """
@@ -264,7 +290,15 @@ def plan_cmd(
         raise ConfigError("plan needs --source-table or --pipeline FILE")
     if staging is not None:
         print_lines([staging_line(staging)])
-    options = _table_options(run, source_table, dest_table, segments, validate=validate)
+    options = _table_options(
+        run,
+        source_table,
+        dest_table,
+        segments,
+        validate=validate,
+        bulk=bulk_settings(given),
+        boost=boost,
+    )
     print_lines(
         api.plan_lines(
             source=run.source,

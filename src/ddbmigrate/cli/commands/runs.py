@@ -295,7 +295,7 @@ def _raise_for_failed(outcomes: list[TableOutcome], *, as_json: bool) -> None:
     )
 
 
-@uses(DEST, CONFIG, OWNER, DEBUG)
+@uses(SOURCE, DEST, CONFIG, OWNER, DEBUG)
 def cleanup(
     run_id: Annotated[str, typer.Argument(help="The run to delete (see `status`).")],
     *,
@@ -312,15 +312,20 @@ def cleanup(
     Its export and its run folder. Asks first unless --yes (answering no, or no answer
     because stdin is not a terminal, deletes nothing and exits 5). An unfinished run is
     refused (a resume needs its data) unless --force; a run a live process holds is always
-    refused.
+    refused. Any capacity the run raised (--boost, --boost-source) and did not restore (a
+    crash) is restored first, whether the run finished or not.
 
     Example: ddbmigrate cleanup 20261127T143000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
     """
-    side = resolve(given).dest
+    run = resolve(given)
+    side = run.dest
     options = staging_options(staging, given)
     found = api.status(staging=options, side=side, run_id=run_id)[0]
-    if found.holder:
+    if found.holder:  # its capacity is that process's to restore
         raise running(run_id, found.holder)
+    restored = api.restore_run_boosts(staging=options, side=side, run_id=run_id, source=run.source)
+    for line in restored:
+        stderr.print(line, markup=False)
     if found.state == "stopped" and not force:
         raise unfinished(run_id)
     if not yes:

@@ -9,6 +9,7 @@ import typer
 from ddbmigrate import api
 from ddbmigrate.cli.common import (
     RunRef,
+    bulk_settings,
     choice,
     finish_validation,
     observing,
@@ -17,6 +18,7 @@ from ddbmigrate.cli.common import (
     staging_options,
 )
 from ddbmigrate.cli.options import (
+    BULK,
     CONFIG,
     DEBUG,
     DEST,
@@ -29,6 +31,7 @@ from ddbmigrate.cli.options import (
     SOURCE,
     STAGING_WRITES,
     WRITE,
+    BoostOpt,
     MaxRejects,
     ProgressMode,
     Segments,
@@ -143,7 +146,7 @@ def export(
         print_lines([export_line(result)])
 
 
-@uses(DEST, CONFIG, OWNER, WRITE, ENGINE, JSON, PROGRESS, LOGS, DEBUG)
+@uses(DEST, CONFIG, OWNER, WRITE, BULK, ENGINE, JSON, PROGRESS, LOGS, DEBUG)
 def import_cmd(
     source: Annotated[
         str,
@@ -192,6 +195,15 @@ def import_cmd(
     max_rejects: MaxRejects = 0,
     settings_choice: SettingsChoice = "all",
     strict_settings: StrictSettings = False,
+    import_method: Annotated[
+        str,
+        typer.Option(
+            "--import-method",
+            help="batch: BatchWriteItem within --write-percent; bulk: AWS's StartBulkPutItems "
+            "(a native export in S3; --bulk-max-wru, --bulk-tier).",
+        ),
+    ] = "batch",
+    boost: BoostOpt = None,
     given: Given,
 ) -> None:
     """Import an export or backup of any kind into a table.
@@ -209,21 +221,26 @@ def import_cmd(
     with observing(given["progress"], given["log_format"], table=table) as observer:
         result = api.import_(
             dest=run.dest,
-            source_url=source,
-            table=table,
-            export_id=export_id,
-            format=source_format,
-            into_existing=into_existing,
-            bucket_owner=given["bucket_owner"],
-            workers=run.workers,
-            threads=run.threads,
-            max_rejects=max_rejects,
+            options=api.ImportOptions(
+                source_url=source,
+                table=table,
+                export_id=export_id,
+                format=source_format,
+                into_existing=into_existing,
+                bucket_owner=given["bucket_owner"],
+                workers=run.workers,
+                threads=run.threads,
+                max_rejects=max_rejects,
+                allow_unverified_capacity=allow_unverified_capacity,
+                settings=parse_settings(settings_choice),
+                strict_settings=strict_settings,
+                import_method=choice(import_method, "--import-method", ("batch", "bulk")),
+                bulk=bulk_settings(given),
+                boost=boost,
+            ),
             throughput=run.throughput,
             observer=observer,
             engine=run.engine,
-            allow_unverified_capacity=allow_unverified_capacity,
-            settings=parse_settings(settings_choice),
-            strict_settings=strict_settings,
         )
     if given["as_json"]:  # an import's run is recorded under its SOURCE
         print_json(RunRef.of(observer, source).json(result.to_dict()))

@@ -63,7 +63,7 @@ def policies_cmd(
     ] = None,
     export_method: Annotated[str, typer.Option("--export-method", help="scan or native.")] = "scan",
     import_method: Annotated[
-        str, typer.Option("--import-method", help="batch or native.")
+        str, typer.Option("--import-method", help="batch, native or bulk.")
     ] = "batch",
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Include the validation reads.")
@@ -79,6 +79,22 @@ def policies_cmd(
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the three policies as files here.")
+    ] = None,
+    boost: Annotated[
+        int | None,
+        typer.Option(
+            "--boost",
+            metavar="WCU",
+            help="Include what --boost needs (UpdateTable, auto scaling) on the destination.",
+        ),
+    ] = None,
+    boost_source: Annotated[
+        int | None,
+        typer.Option(
+            "--boost-source",
+            metavar="RCU",
+            help="Include what --boost-source needs on the source.",
+        ),
     ] = None,
     given: Given,
 ) -> None:
@@ -101,9 +117,11 @@ def policies_cmd(
         source_account=source_account,
         dest_account=dest_account,
         export_method=choice(export_method, "--export-method", ("scan", "native")),
-        import_method=choice(import_method, "--import-method", ("batch", "native")),
+        import_method=choice(import_method, "--import-method", ("batch", "native", "bulk")),
         validate=validate,
         dest_kms_key_id=dest_kms_key_id,
+        boost=boost is not None,
+        boost_source=boost_source is not None,
         live=live,
     )
     if output is not None:
