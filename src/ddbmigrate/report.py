@@ -317,7 +317,10 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     finished = max((str(r.get("finished_at")) for r in reports), key=_sort_time)
     return {
         **reports[first],
-        "run_id": reports[first].get("run_id"),
+        # The first table's in the file's order names the log folder, as before the merge
+        # learned start times: the earliest-started table's could be the id a later
+        # invocation resumes, whose report would then overwrite this one's.
+        "run_id": reports[0].get("run_id"),
         "run_ids": [str(r["run_id"]) for r in reports if r.get("run_id")],
         "outcome": "failure" if failed else "success",
         "started_at": reports[first].get("started_at"),
