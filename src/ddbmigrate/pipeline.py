@@ -318,15 +318,7 @@ def migrate(
     )
     limits, watchers = _budgets(source, dest, ready, throughput, clock)
     managed = _budgets_follow_boosts(managed, watchers)
-    ctx = RunContext(
-        clock=clock,
-        observer=observer,
-        engine=engine,
-        budgets=limits,
-        ledger=ledger,
-        max_rejects=ready.options.max_rejects,
-        timeouts=ready.options.timeouts,
-    )
+    ctx = _context(ready, limits, clock=clock, observer=observer, engine=engine, ledger=ledger)
     try:
         _announce(observer, limits, engine)
         # Preflight and schema say only that they finished (a mistake found there stays one
@@ -396,6 +388,27 @@ def _budgets(
         options=throughput,
     )
     return made, watchers
+
+
+def _context(
+    ready: _Prepared,
+    limits: Budgets,
+    *,
+    clock: Clock,
+    observer: Observer,
+    engine: Engine,
+    ledger: Ledger,
+) -> RunContext:
+    """The steps' shared context, with the rejects and timeouts the run keeps to."""
+    return RunContext(
+        clock=clock,
+        observer=observer,
+        engine=engine,
+        budgets=limits,
+        ledger=ledger,
+        max_rejects=ready.options.max_rejects,
+        timeouts=ready.options.timeouts,
+    )
 
 
 def _budgets_follow_boosts(managed: ManagedPaths, watchers: list[CapacityWatcher]) -> ManagedPaths:

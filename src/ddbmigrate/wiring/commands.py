@@ -98,15 +98,8 @@ def migrate(
             clock=clock,
             ledger=scope.ledger,
             throughput=throughput or ThroughputOptions(),
-            managed=_with_bulk_and_boosts(
-                managed_paths(
-                    src, dst, staging=staging, owner=stores.owner, options=options, clock=clock
-                ),
-                (src, dst),
-                scope.ledger,
-                owner=stores.owner,
-                staging=staging,
-                options=options,
+            managed=_managed(
+                (src, dst), stores, scope.ledger, staging=staging, options=options, clock=clock
             ),
             observer=observer,
             engine=scope.engine,
@@ -114,17 +107,20 @@ def migrate(
         )
 
 
-def _with_bulk_and_boosts(
-    managed: pipeline.ManagedPaths,
+def _managed(
     accounts: tuple[Account, Account],
+    stores: _Stores,
     ledger: Ledger,
     *,
-    owner: str | None,
     staging: StagingOptions,
     options: MigrateOptions,
+    clock: SystemClock,
 ) -> pipeline.ManagedPaths:
-    """The bulk import (``--import-method bulk``) and the boosts the options ask for."""
+    """AWS's managed export and import, the bulk import (``--import-method bulk``) and the
+    boosts the options ask for."""
     src, dst = accounts
+    owner = stores.owner
+    managed = managed_paths(src, dst, staging=staging, owner=owner, options=options, clock=clock)
     bulk = None
     if options.import_method == "bulk":
         bulk = bulk_step(dst, options.bulk, owner=owner, staging=staging)
