@@ -70,18 +70,9 @@ class RejectLog:
     def _load(self) -> list[Reject]:
         """A resumed run keeps the rejects it recorded before, and those Spark tasks kept
         that a stopped driver never merged into the rejects file."""
-        merged = self._read([self._key] if self._store.exists(self._key) else [])
-        found = self._read(sorted(self._store.list(f"{self._dir}/{TASK_REJECTS_DIR}/")), merged)
+        merged, found = _recorded(self._store, self._dir)
         if len(found) > len(merged):  # the rejects file is the one place users look
             self._store.put(self._key, b"".join(r.to_json() for r in found))
-        return found
-
-    def _read(self, keys: list[str], found: list[Reject] | None = None) -> list[Reject]:
-        found = list(found or [])
-        for key in keys:
-            for reject in _parse(self._store.get(key).splitlines()):
-                if not any(_same(r, reject) for r in found):
-                    found.append(reject)
         return found
 
     @property
@@ -172,15 +163,26 @@ class RejectCount:
 
     @classmethod
     def of(cls, store: Store, run_dir: str) -> RejectCount:
-        key = f"{run_dir}/{REJECTS_FILE}"
-        keys = [key] if store.exists(key) else []
-        keys += sorted(store.list(f"{run_dir}/{TASK_REJECTS_DIR}/"))
-        found: list[Reject] = []
-        for one in keys:
-            for reject in _parse(store.get(one).splitlines()):
-                if not any(_same(r, reject) for r in found):
-                    found.append(reject)
-        return cls(len(found), f"{store.root.rstrip('/')}/{key}")
+        _, found = _recorded(store, run_dir)
+        return cls(len(found), f"{store.root.rstrip('/')}/{run_dir}/{REJECTS_FILE}")
+
+
+def _recorded(store: Store, run_dir: str) -> tuple[list[Reject], list[Reject]]:
+    """A run's rejects: the rejects file's, and those with every Spark task file's merged
+    in (each reject once)."""
+    key = f"{run_dir}/{REJECTS_FILE}"
+    merged = _merged(store, [key] if store.exists(key) else [], [])
+    return merged, _merged(store, sorted(store.list(f"{run_dir}/{TASK_REJECTS_DIR}/")), merged)
+
+
+def _merged(store: Store, keys: list[str], found: list[Reject]) -> list[Reject]:
+    """``found`` and the rejects the files ``keys`` list that it lacks."""
+    found = list(found)
+    for key in keys:
+        for reject in _parse(store.get(key).splitlines()):
+            if not any(_same(r, reject) for r in found):
+                found.append(reject)
+    return found
 
 
 def _parse(lines: Iterable[bytes]) -> list[Reject]:
