@@ -317,15 +317,15 @@ def plan_lines(
         dest_exists=existing is not None,
         size=measured,
     )
+    sized = {**schema.description, "ItemCount": measured.items, "TableSizeBytes": measured.bytes}
     figures = estimate(
-        {**schema.description, "ItemCount": measured.items, "TableSizeBytes": measured.bytes},
+        sized,
         read_rate=budgets.rates[0],
         write_rate=budgets.rates[1],
         validate=options.validate,
         prices=prices,
     )
     where = [f"staging        {StoreURL.parse(staging.url).describe()}"] if staging else []
-    sized = {**schema.description, "ItemCount": measured.items, "TableSizeBytes": measured.bytes}
     rows = import_rows(
         dst,
         sized,
