@@ -71,14 +71,15 @@ def resume(
     # Read with the destination's credentials when given: a migrate or import staging is the
     # destination's bucket (the default owner); an export run's is the source's.
     store = run_store(staging, dest if dest != Side() else source)
-    run = Ledger(store, check_run_id(run_id), SystemClock()).load()
+    ledger = Ledger(store, check_run_id(run_id), SystemClock())
+    run = ledger.load()
     command = run["command"]
     if command not in RESUMER_DECIDES:
         raise ConfigError(f"run {run_id!r} is a {command!r} run, which resume cannot continue")
     plan = plan_of(command, run["plan"])
     for line in _side_notices(plan, {"source": source, "dest": dest}, staging.url):
         observer.message(line)
-    for line in restore_boosts(Ledger(store, run_id, SystemClock()), _accounts(source, dest)):
+    for line in restore_boosts(ledger, _accounts(source, dest)):
         observer.message(line)
     observer.message(f"resuming {command} run {run_id}: {_resumed_what(plan)}")
     again = _Resuming(
