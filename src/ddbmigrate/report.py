@@ -87,8 +87,7 @@ class RateRecorder:
     def step_started(self, step: str, *, total: int | None) -> None:
         now = self._now()
         with self._lock:
-            self._steps[step] = _Step(step, total, now, window_start=now, interval=self.interval)
-            self._samples[step] = [_Sample(now, 0.0, 0)]
+            self._open(step, total, now)
         self.inner.step_started(step, total=total)
 
     def advanced(self, step: str, items: int) -> None:
@@ -96,8 +95,7 @@ class RateRecorder:
         with self._lock:
             state = self._steps.get(step)
             if state is None:  # a step that never said it started: start it now
-                state = self._steps[step] = _Step(step, None, now, window_start=now)
-                self._samples[step] = [_Sample(now, 0.0, 0)]
+                state = self._open(step, None, now)
             state.items += items
             state.window_items += items
             if now - state.window_start >= state.interval:
@@ -114,10 +112,7 @@ class RateRecorder:
         with self._lock:
             state = self._steps.get(step)
             if state is None:
-                began = self._last_end
-                state = _Step(step, None, began, window_start=began, interval=self.interval)
-                self._steps[step] = state
-                self._samples[step] = [_Sample(began, 0.0, 0)]
+                state = self._open(step, None, self._last_end)
             self._last_window(state, now)
             state.finished = now
             state.summary = summary
@@ -148,6 +143,14 @@ class RateRecorder:
         sampled at most once per interval and at most ``max_samples`` times."""
         with self._lock:
             return {step: _done(samples) for step, samples in self._samples.items()}
+
+    def _open(self, step: str, expected: int | None, began: float) -> _Step:
+        """A step's state and first sample, from ``began`` (under the lock)."""
+        state = self._steps[step] = _Step(
+            step, expected, began, window_start=began, interval=self.interval
+        )
+        self._samples[step] = [_Sample(began, 0.0, 0)]
+        return state
 
     def _now(self) -> float:
         return self.clock.monotonic() - self._t0
