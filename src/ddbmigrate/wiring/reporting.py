@@ -77,9 +77,9 @@ def observed(
         result = run(events)
     except DdbMigrateError as exc:
         error = exc
-    bad = outcome_of(result) if result is not None else None
-    if error is not None or bad is not None:
-        events.failed(error or bad)  # type: ignore[arg-type]
+    failure = error or (outcome_of(result) if result is not None else None)
+    if failure is not None:
+        events.failed(failure)
     elif result is not None:
         events.succeeded(migrate_counts(result))
     report = build_report(
