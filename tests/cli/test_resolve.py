@@ -160,3 +160,20 @@ def test_a_flag_equal_to_the_default_still_beats_the_environment(
     assert _planned_read_percent([], monkeypatch) == 0.3
     default = ThroughputOptions().read_percent
     assert _planned_read_percent(["--read-percent", str(default)], monkeypatch) == default
+
+
+@pytest.mark.parametrize(
+    ("flag", "said"),
+    [("--workers", "--workers 0 must be at least 1"), ("--threads", "--threads 0 must be between")],
+)
+def test_run_refuses_a_bad_workers_or_threads_flag_before_any_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, said: str
+) -> None:
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        "source: {region: us-east-1}\ndestination: {region: us-east-1}\n"
+        f"staging: {tmp_path / 'staging'}\ntables: [t]\n",
+        encoding="utf-8",
+    )
+    assert main(["run", str(pipeline), flag, "0", "--progress", "off"]) == 2
+    assert said in capsys.readouterr().err
