@@ -132,9 +132,7 @@ class _Layers:
         try:
             return layered.parse(str(raw))
         except ValueError:
-            where = (
-                layered.env if layered.env in self._env else f"[{layered.section}] {layered.key}"
-            )
+            where = layered.env if layered.env in self._env else layered.file_key
             raise ConfigError(f"{where}={raw!r} is not {_kind(layered.parse)}") from None
 
 
