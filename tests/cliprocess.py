@@ -5,6 +5,7 @@ embedded AWS's keys."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,3 +29,18 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def ddbmigrate(
+    *args: str, home: Path, timeout: float = 240, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it (this interpreter, so PYTHONPATH applies), in the
+    environment of :func:`cli_env` for a test's folder ``home``, with ``env`` over it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ddbmigrate", *args],
+        env=cli_env(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

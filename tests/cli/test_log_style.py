@@ -5,15 +5,13 @@ a ``--read-percent`` that is not a fraction pointed to ``--max-rcu``."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from alltypes import create_source
-from cliprocess import cli_env
+from cliprocess import ddbmigrate
 from ddbmigrate.cli.output import export_line, import_line
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.importer import ImportResult
@@ -26,17 +24,6 @@ pytestmark = pytest.mark.cli
 
 SOURCE_ROLE = "arn:aws:iam::111111111111:role/ddbmigrate-test"
 DEST_ROLE = "arn:aws:iam::222222222222:role/ddbmigrate-test"
-
-
-def ddbmigrate(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ddbmigrate", *args],
-        env=cli_env(home, **env),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
 
 
 def side(url: str, role: str) -> str:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 
 from alltypes import create_source
 from browser import load
-from cliprocess import cli_env
+from cliprocess import ddbmigrate
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from itemcompare import dynamodb_client
 
@@ -50,16 +48,10 @@ def _run_pipeline(url: str, tmp_path: Path, tables: list[str]) -> None:
         f"staging: {tmp_path / 'staging'}\ntables: [{', '.join(tables)}]\nworkers: 1\n"
         f"parallel_tables: 2\nlog_location: {tmp_path / 'logs'}\n"
     )
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "ddbmigrate", "run", str(pipeline), "--progress", "off"),
-            *("--report-html", str(tmp_path / "report.html")),
-        ],
-        env=cli_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    done = ddbmigrate(
+        *("run", str(pipeline), "--progress", "off"),
+        *("--report-html", str(tmp_path / "report.html")),
+        home=tmp_path,
     )
     assert done.returncode == 0, done.stderr
 
@@ -117,22 +109,16 @@ def test_a_single_table_report_has_preflight_and_schema_rows(
     url = moto_server.endpoint_url
     table = f"rows-{uuid.uuid4().hex[:6]}"
     create_source(dynamodb_client(url, SOURCE_ROLE), table, items=ITEMS)
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "ddbmigrate", "migrate", "--source-table", table),
-            *("--dest-table", f"{table}-copy", "--staging", str(tmp_path / "staging")),
-            *("--source-endpoint-url", url, "--source-role-arn", SOURCE_ROLE),
-            *("--dest-endpoint-url", url, "--dest-role-arn", DEST_ROLE),
-            *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
-            *("--workers", "1", "--progress", "off"),
-            *("--report-html", str(tmp_path / "report.html")),
-            *("--log-location", str(tmp_path / "logs")),
-        ],
-        env=cli_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    done = ddbmigrate(
+        *("migrate", "--source-table", table),
+        *("--dest-table", f"{table}-copy", "--staging", str(tmp_path / "staging")),
+        *("--source-endpoint-url", url, "--source-role-arn", SOURCE_ROLE),
+        *("--dest-endpoint-url", url, "--dest-role-arn", DEST_ROLE),
+        *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
+        *("--workers", "1", "--progress", "off"),
+        *("--report-html", str(tmp_path / "report.html")),
+        *("--log-location", str(tmp_path / "logs")),
+        home=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     [path] = (tmp_path / "logs").rglob("report.json")

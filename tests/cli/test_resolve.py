@@ -88,6 +88,19 @@ def test_a_bad_value_names_where_it_came_from(tmp_path: Path) -> None:
         resolve(_given(config=path), env={})
 
 
+def test_a_misspelt_or_misplaced_table_of_the_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "typo.toml"
+    path.write_text("[throughtput]\nread_percent = 0.25\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown table\(s\) \['throughtput'\]"):
+        resolve(_given(config=path), env={})
+    path.write_text("read_percent = 0.25\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown table\(s\) \['read_percent'\]"):
+        resolve(_given(config=path), env={})
+    path.write_text("engine = 'spark'\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"engine must be a \[engine\] table"):
+        resolve(_given(config=path), env={})
+
+
 def test_an_out_of_range_share_from_the_environment_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"outside 0\.1-1\.5"):
         resolve(_given(), env={"DDBMIGRATE_READ_PERCENT": "5"})
@@ -147,3 +160,20 @@ def test_a_flag_equal_to_the_default_still_beats_the_environment(
     assert _planned_read_percent([], monkeypatch) == 0.3
     default = ThroughputOptions().read_percent
     assert _planned_read_percent(["--read-percent", str(default)], monkeypatch) == default
+
+
+@pytest.mark.parametrize(
+    ("flag", "said"),
+    [("--workers", "--workers 0 must be at least 1"), ("--threads", "--threads 0 must be between")],
+)
+def test_run_refuses_a_bad_workers_or_threads_flag_before_any_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, said: str
+) -> None:
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        "source: {region: us-east-1}\ndestination: {region: us-east-1}\n"
+        f"staging: {tmp_path / 'staging'}\ntables: [t]\n",
+        encoding="utf-8",
+    )
+    assert main(["run", str(pipeline), flag, "0", "--progress", "off"]) == 2
+    assert said in capsys.readouterr().err

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import orjson
 import pytest
 
 from alltypes import create_source
-from cliprocess import cli_env
+from cliprocess import ddbmigrate
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from itemcompare import assert_same_items, dynamodb_client
 
@@ -21,17 +19,6 @@ pytestmark = pytest.mark.cli
 
 SOURCE_ROLE = "arn:aws:iam::111111111111:role/ddbmigrate-test"
 DEST_ROLE = "arn:aws:iam::222222222222:role/ddbmigrate-test"
-
-
-def ddbmigrate(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ddbmigrate", *args],
-        env=cli_env(home),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
 
 
 def sides(url: str) -> list[str]:

@@ -44,9 +44,13 @@ def choice(value: str, flag: str, allowed: tuple[str, ...]) -> str:
 def bulk_settings(given: Mapping[str, Any]) -> BulkSettings:
     """``--bulk-max-wru`` / ``--bulk-tier`` as the options object takes them; the tier in
     capitals, as AWS spells it."""
-    tier = str(given["bulk_tier"]).upper()
-    choice(tier, "--bulk-tier", ("STANDARD", "ACCELERATED"))
-    return BulkSettings(max_wru=given["bulk_max_wru"], tier=tier)
+    written = str(given["bulk_tier"])
+    if written.upper() not in BULK_TIERS:  # the message quotes what was written
+        raise ConfigError(f"--bulk-tier {written!r} is not one of {', '.join(BULK_TIERS)}")
+    return BulkSettings(max_wru=given["bulk_max_wru"], tier=written.upper())
+
+
+BULK_TIERS = ("STANDARD", "ACCELERATED")
 
 
 @contextlib.contextmanager

@@ -83,7 +83,9 @@ CONFIG = OptionSet(
                 typer.Option(
                     "--config",
                     help="TOML file with [source] and [destination] tables (profile, role_arn, "
-                    "external_id, session_name, region, endpoint_url).",
+                    "external_id, session_name, region, endpoint_url), and [throughput] and "
+                    "[engine] tables for the throughput and engine flags. Flags and environment "
+                    "variables win over it.",
                     envvar="DDBMIGRATE_CONFIG",
                 ),
             ],

@@ -49,6 +49,8 @@ LAYERED: dict[str, Layered] = {
     "data_plane": Layered(api.DATA_PLANE_ENV, "engine", "data_plane", str),
 }
 """By parameter name."""
+CONFIG_TABLES = ("source", "destination", "throughput", "engine")
+"""The tables of a ``--config`` file; nothing else may be in it."""
 FLAGLESS = frozenset({"data_plane"})
 """Settings no command has a flag for: from the environment or the file only."""
 THROUGHPUT_FIELDS = tuple(f.name for f in fields(ThroughputOptions))
@@ -130,9 +132,7 @@ class _Layers:
         try:
             return layered.parse(str(raw))
         except ValueError:
-            where = (
-                layered.env if layered.env in self._env else f"[{layered.section}] {layered.key}"
-            )
+            where = layered.env if layered.env in self._env else layered.file_key
             raise ConfigError(f"{where}={raw!r} is not {_kind(layered.parse)}") from None
 
 
@@ -157,8 +157,17 @@ def _config(path: Any) -> dict[str, Any]:
     if not path:
         return {}
     data = load_config_file(path)
+    unknown_tables = set(data) - set(CONFIG_TABLES)
+    if unknown_tables:  # a misspelt [throughput] would otherwise be skipped without a word
+        raise ConfigError(
+            f"config file {str(path)!r}: unknown table(s) {sorted(unknown_tables)}",
+            hint=f"the tables are {', '.join(f'[{t}]' for t in CONFIG_TABLES)}; "
+            "every key goes in one of them",
+        )
     for section in ("throughput", "engine"):
         known = {v.key for v in LAYERED.values() if v.section == section}
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"config file {str(path)!r}: {section} must be a [{section}] table")
         unknown = set(data.get(section, {})) - known
         if unknown:
             raise ConfigError(

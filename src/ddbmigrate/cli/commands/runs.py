@@ -41,6 +41,7 @@ from ddbmigrate.cli.options import (
 from ddbmigrate.cli.optionset import Given, Opt, OptionSet, uses
 from ddbmigrate.cli.output import export_line, import_line, stderr
 from ddbmigrate.cli.resolve import check_file_profiles, resolve
+from ddbmigrate.engines.base import check_workers
 from ddbmigrate.errors import FatalError, ValidationMismatchError
 from ddbmigrate.exporter import ExportResult
 from ddbmigrate.importer import ImportResult
@@ -258,7 +259,12 @@ def _with_given(spec: PipelineSpec, given: Given) -> PipelineSpec:
         keys["workers"] = given["workers"]
         if spec.engine.name == "spark":  # with spark, workers counts the tasks at once
             keys["engine"] = replace(spec.engine, spark_tasks=given["workers"])
-    return replace(spec, **keys)  # type: ignore[arg-type]
+    spec = replace(spec, **keys)  # type: ignore[arg-type]
+    if not spec.engine.spark and {"workers", "threads"} & keys.keys():
+        # The file's keys were checked on load; flags over them are checked here, before any
+        # table starts, as a usage error (else each table failed on them, exit 1).
+        check_workers(spec.workers, spec.threads)
+    return spec
 
 
 def _outcome_json(outcome: TableOutcome) -> dict[str, object]:
