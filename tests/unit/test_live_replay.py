@@ -342,3 +342,27 @@ def test_throttled_writes_are_retried_and_slow_the_budget_down() -> None:
     assert setup.same_tables()
     assert budget.stats().throttles == 2
     assert budget.rate < 100.0  # import's AIMD: halved, growing back with time
+
+
+class _CountingCheckpoints(ShardCheckpoints):
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store, RUN_DIR)
+        self.saved: list[ShardMark] = []
+
+    def save(self, mark: ShardMark) -> None:
+        self.saved.append(mark)
+        super().save(mark)
+
+
+def test_a_closed_shard_saves_one_checkpoint_per_page_its_end_included() -> None:
+    setup = live()
+    (root,) = setup.streams.shard_ids("src")
+    for n in range(6):
+        setup.put(n)
+    setup.streams.close(root)
+    counting = _CountingCheckpoints(setup.store)
+
+    replace_checkpoints(setup, counting).catch_up()  # one page of 6, the shard's last
+
+    root_saves = [m for m in counting.saved if m.shard_id == root]
+    assert [(m.applied, m.finished) for m in root_saves] == [(6, True)]

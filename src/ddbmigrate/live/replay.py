@@ -258,10 +258,9 @@ class _ShardReader:
             if stopped():
                 return applied
             page = self._page(iterator)
-            self._apply(page.records)
+            self._apply(page.records, ended=page.next_iterator is None)
             applied += len(page.records)
             if page.next_iterator is None:
-                self.replay._save(replace(self.mark, finished=True))
                 return applied
             if not page.records and not self.shard.closed:
                 return applied  # caught up with an open shard
@@ -303,9 +302,16 @@ class _ShardReader:
             call, policy=options.read_retry, clock=self.replay.clock, rng=self.rng
         )
 
-    def _apply(self, records: list[ChangeRecord]) -> None:
-        if not records:
-            return
+    def _apply(self, records: list[ChangeRecord], *, ended: bool) -> None:
+        """Write ``records``, then save the checkpoint once (with ``ended``: the shard is
+        read to its end, in the same save)."""
+        if records:
+            self._write(records)
+        if records or ended:
+            self.mark = replace(self.mark, finished=ended)
+            self.replay._save(self.mark)
+
+    def _write(self, records: list[ChangeRecord]) -> None:
         replay = self.replay
         applier = Applier(replay.writer, replay.budget, replay.options.write, replay.clock)
         todo = _not_bridged(records, replay.bridge)
@@ -316,7 +322,6 @@ class _ShardReader:
                 for watch in replay.watchers:
                     watch(record)
         self.mark = _advanced(self.mark, records, applied=len(todo))
-        replay._save(self.mark)
 
 
 def _not_bridged(records: list[ChangeRecord], bridge: Bridge | None) -> list[ChangeRecord]:
