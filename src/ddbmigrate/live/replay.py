@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -186,9 +186,16 @@ class Replay:
         """Read ``shards`` at once; the first failure stops the others at their next page."""
         halt = threading.Event()
         with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
-            futures = [pool.submit(self._read_one, s, stop, halt) for s in shards]
-            for future in futures:
-                future.add_done_callback(lambda f: halt.set() if f.exception() else None)
+            try:
+                futures = [pool.submit(self._read_one, s, stop, halt) for s in shards]
+                for future in futures:
+                    future.add_done_callback(lambda f: halt.set() if f.exception() else None)
+                wait(futures)
+            except BaseException:
+                # Ctrl-C reaches this thread only: without this the readers would go on to
+                # the end of their pass, writing after the command said it stopped.
+                halt.set()
+                raise
         return _results(futures)
 
     def _read_one(self, shard: Shard, stop: threading.Event, halt: threading.Event) -> int:
