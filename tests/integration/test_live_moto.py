@@ -4,6 +4,7 @@ moto's streams have one shard that never splits or closes (lineage is tested on 
 tests/unit/test_live_replay.py); what this proves is the wire: DescribeTable, UpdateTable,
 DescribeStream, GetShardIterator (TRIM_HORIZON and AFTER_SEQUENCE_NUMBER), GetRecords,
 images in wire form, and the writes to another account, compared by tests/itemcompare.py.
+moto only: dynalite has no DynamoDB Streams.
 """
 
 from __future__ import annotations
