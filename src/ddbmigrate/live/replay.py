@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -75,6 +75,19 @@ class ReplayStatus:
             "newest_applied": self.newest_applied,
             "lag_seconds": None if self.lag is None else round(self.lag, 3),
         }
+
+
+def status_of(marks: Iterable[ShardMark], *, shards_open: int, now: float) -> ReplayStatus:
+    """The standing the shard ``marks`` record, ``now`` (epoch seconds)."""
+    marks = list(marks)
+    newest = max((m.newest for m in marks if m.newest is not None), default=None)
+    return ReplayStatus(
+        applied=sum(m.applied for m in marks),
+        shards_open=shards_open,
+        shards_finished=sum(1 for m in marks if m.finished),
+        newest_applied=newest,
+        lag=None if newest is None else max(0.0, now - newest),
+    )
 
 
 Watcher = Callable[[ChangeRecord], None]
@@ -171,16 +184,9 @@ class Replay:
     def status(self) -> ReplayStatus:
         with self._lock:
             marks = dict(self._marks)
-        newest = max((m.newest for m in marks.values() if m.newest is not None), default=None)
         finished = {k for k, m in marks.items() if m.finished}
-        now = self.clock.now_ms() / 1000.0
-        return ReplayStatus(
-            applied=sum(m.applied for m in marks.values()),
-            shards_open=sum(1 for s in self._listed if s.shard_id not in finished),
-            shards_finished=len(finished),
-            newest_applied=newest,
-            lag=None if newest is None else max(0.0, now - newest),
-        )
+        opened = sum(1 for s in self._listed if s.shard_id not in finished)
+        return status_of(marks.values(), shards_open=opened, now=self.clock.now_ms() / 1000.0)
 
     def _read_all(self, shards: list[Shard], stop: threading.Event) -> int:
         """Read ``shards`` at once; the first failure stops the others at their next page."""
