@@ -13,7 +13,7 @@ import pytest
 from live_setup import KEY, RUN_DIR, Live, LoggingWriter, item, key, live, wire
 
 from alltypes import every_type_item
-from ddbmigrate.errors import StreamTrimmedError, ThrottledError
+from ddbmigrate.errors import ExpiredIteratorError, StreamTrimmedError, ThrottledError
 from ddbmigrate.items import key_bytes
 from ddbmigrate.live import Replay, ShardCheckpoints, ShardMark
 from ddbmigrate.live.lineage import ready_shards
@@ -161,6 +161,19 @@ def test_two_updates_in_one_second_and_a_delete_then_reinsert_end_as_the_source(
     assert setup.dest.get(key(1)) == item(1, 2)
     assert setup.dest.get(key(2)) == item(2, 3)
     assert setup.dest.get(key(3)) is None
+
+
+def test_iterators_that_keep_expiring_stop_the_replay_with_a_hint() -> None:
+    setup = live()
+    setup.put(1)
+    setup.streams.expire_next = 100
+    (shard,) = setup.streams.shard_ids("src")
+
+    with pytest.raises(ExpiredIteratorError, match=f"shard {shard} expired 6 times") as caught:
+        setup.replay(max_reopens=5).catch_up()
+
+    assert caught.value.hint is not None
+    assert "resumes at its last checkpoint" in caught.value.hint
 
 
 def test_a_batch_never_holds_one_key_twice() -> None:

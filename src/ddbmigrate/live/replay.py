@@ -298,16 +298,23 @@ class _ShardReader:
         while True:
             try:
                 page = self._retried(lambda it=iterator: streams.get_records(it, limit=limit))  # type: ignore[misc]
-            except ExpiredIteratorError:
+            except ExpiredIteratorError as exc:
                 self.reopens += 1
                 if self.reopens > self.replay.options.max_reopens:
-                    raise
+                    raise self._gave_up() from exc
                 iterator = self._open()  # at the checkpoint: nothing applied is read again
                 continue
             except StreamTrimmedError as exc:
                 raise trimmed_error(self.shard.shard_id, self.mark.sequence) from exc
             self.reopens = 0
             return page
+
+    def _gave_up(self) -> ExpiredIteratorError:
+        return ExpiredIteratorError(
+            f"the iterators of shard {self.shard.shard_id} expired {self.reopens} times in a "
+            "row before a page was read (an iterator lives 15 minutes)",
+            hint="run the same command again: the replay resumes at its last checkpoint",
+        )
 
     def _retried(self, call: Callable[[], _T]) -> _T:
         options = self.replay.options
