@@ -14,12 +14,12 @@ AFTER_CHANGES = SOURCE_ITEMS + 30 - 10 - 1 + 1
 deleted and one added later."""
 
 
-def changes(client: Any, table: str) -> Iterator[None]:
-    """Puts, updates, deletes: two updates of one item in the same second, a delete then a
-    re-insert; one change per step."""
+def changes(client: Any, table: str, *, new: int = 30, delete_every: int = 3) -> Iterator[None]:
+    """Puts of ``new`` items, updates, deletes of every ``delete_every``-th new item: two
+    updates of one item in the same second, a delete then a re-insert; one change per step."""
     key = {"pk": {"S": "user-001"}, "sk": {"N": "1"}}
-    for n in range(30):
-        item = {"pk": {"S": f"new-{n}"}, "sk": {"N": str(n)}, "b": {"B": "AAH/"},
+    for n in range(new):
+        item = {"pk": {"S": f"new-{n}"}, "sk": {"N": str(n)}, "b": {"B": bytes([n, 0, 255])},
                 "big": {"N": "12345678901234567890123456789012345678"}, "m": {"M": {}}}  # fmt: skip
         client.put_item(TableName=table, Item=item)
         yield
@@ -31,7 +31,7 @@ def changes(client: Any, table: str) -> Iterator[None]:
             ExpressionAttributeValues={":c": {"S": value}, ":t": {"SS": [value, "x"]}},
         )
     yield
-    for n in range(0, 30, 3):
+    for n in range(0, new, delete_every):
         client.delete_item(TableName=table, Key={"pk": {"S": f"new-{n}"}, "sk": {"N": str(n)}})
         yield
     client.delete_item(TableName=table, Key={"pk": {"S": "user-002"}, "sk": {"N": "2"}})

@@ -4,6 +4,7 @@ The replay writes through import's sender and budget (``importer.send_requests``
 hold what import holds: the proxy enforces 100 WCU on the destination, the replay aims at 80%
 of it, and over 30 s of steady state the proxy must have charged 72-88 WCU/s with nothing
 written twice. The stream is read straight from moto; only the writes pass the proxy.
+moto only: dynalite has no DynamoDB Streams.
 """
 
 from __future__ import annotations

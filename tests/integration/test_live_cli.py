@@ -2,7 +2,8 @@
 ``migrate --live`` while a writer changes the source, ``sync`` killed with SIGKILL and run
 again, ``cutover --source-stopped``; both tables compared item by item by the test's own
 comparison (tests/itemcompare.py). Staging is a local directory, so the test watches the
-replay's checkpoints on disk (never a blind sleep)."""
+replay's checkpoints on disk (never a blind sleep). moto only: dynalite has no DynamoDB
+Streams."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """A live migration through the library against moto over HTTP: ``migrate`` with
 ``live=True`` while a writer keeps changing the source, then ``cutover_run``; the tables are
-compared item by item by the test's own comparison (tests/itemcompare.py)."""
+compared item by item by the test's own comparison (tests/itemcompare.py). moto only: dynalite
+has no DynamoDB Streams."""
 
 from __future__ import annotations
 

@@ -4,13 +4,14 @@ moto's streams have one shard that never splits or closes (lineage is tested on 
 tests/unit/test_live_replay.py); what this proves is the wire: DescribeTable, UpdateTable,
 DescribeStream, GetShardIterator (TRIM_HORIZON and AFTER_SEQUENCE_NUMBER), GetRecords,
 images in wire form, and the writes to another account, compared by tests/itemcompare.py.
+moto only: dynalite has no DynamoDB Streams.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from ddbmigrate.live.start import check_description
 from ddbmigrate.model import KeySchema
 from ddbmigrate.stores.local import LocalStore
 from itemcompare import assert_same_items, dynamodb_client
+from livechanges import changes
 
 pytestmark = pytest.mark.integration
 
@@ -60,31 +62,6 @@ def _copy(source: Any, dest: Any, table: str) -> None:
     for page in source.get_paginator("scan").paginate(TableName=table):
         for item in page["Items"]:
             dest.put_item(TableName=table, Item=item)
-
-
-def _changes(client: Any, table: str) -> Iterator[None]:
-    """Puts, updates, deletes: two updates of one item at once, a delete then a re-insert."""
-    key = {"pk": {"S": "user-001"}, "sk": {"N": "1"}}
-    for n in range(40):
-        item = {"pk": {"S": f"new-{n}"}, "sk": {"N": str(n)}, "b": {"B": bytes([n, 0, 255])},
-                "big": {"N": "12345678901234567890123456789012345678"}, "m": {"M": {}}}  # fmt: skip
-        client.put_item(TableName=table, Item=item)
-        yield
-    for value in ("first", "second"):  # the same second: only the order can tell them apart
-        client.update_item(
-            TableName=table,
-            Key=key,
-            UpdateExpression="SET city = :c, tags = :t",
-            ExpressionAttributeValues={":c": {"S": value}, ":t": {"SS": [value, "x"]}},
-        )
-    yield
-    for n in range(0, 40, 4):
-        client.delete_item(TableName=table, Key={"pk": {"S": f"new-{n}"}, "sk": {"N": str(n)}})
-        yield
-    client.delete_item(TableName=table, Key={"pk": {"S": "user-002"}, "sk": {"N": "2"}})
-    again = {"pk": {"S": "user-002"}, "sk": {"N": "2"}, "back": {"BOOL": True}, "l": {"L": []}}
-    client.put_item(TableName=table, Item=again)
-    yield
 
 
 def _replay_until(replay: Replay, stop: threading.Event, failures: list[BaseException]) -> None:
@@ -119,7 +96,7 @@ def test_a_source_changed_during_the_replay_ends_identical(
     worker = threading.Thread(target=_replay_until, args=(replay, stop, failures))
     worker.start()
     try:
-        for _ in _changes(source_client, table):
+        for _ in changes(source_client, table, new=40, delete_every=4):
             pass
     finally:
         stop.set()

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import threading
+import time
 
 import orjson
 import pytest
-from live_setup import KEY, RUN_DIR, Live, item, key, live, wire
+from live_setup import KEY, RUN_DIR, Live, LoggingWriter, item, key, live, wire
 
 from alltypes import every_type_item
-from ddbmigrate.errors import StreamTrimmedError, ThrottledError
+from ddbmigrate.errors import ExpiredIteratorError, StreamTrimmedError, ThrottledError
 from ddbmigrate.items import key_bytes
 from ddbmigrate.live import Replay, ShardCheckpoints, ShardMark
 from ddbmigrate.live.lineage import ready_shards
 from ddbmigrate.live.ports import ChangeRecord, Shard
 from ddbmigrate.model import Item
 from ddbmigrate.planlock import LedgerDamagedError
-from ddbmigrate.ports import WriteRequest
+from ddbmigrate.ports import WriteRequest, WriteResult
 from ddbmigrate.testing import FakeTable, MemoryStore
 from ddbmigrate.throttle import CapacityBudget
 
@@ -157,6 +161,19 @@ def test_two_updates_in_one_second_and_a_delete_then_reinsert_end_as_the_source(
     assert setup.dest.get(key(1)) == item(1, 2)
     assert setup.dest.get(key(2)) == item(2, 3)
     assert setup.dest.get(key(3)) is None
+
+
+def test_iterators_that_keep_expiring_stop_the_replay_with_a_hint() -> None:
+    setup = live()
+    setup.put(1)
+    setup.streams.expire_next = 100
+    (shard,) = setup.streams.shard_ids("src")
+
+    with pytest.raises(ExpiredIteratorError, match=f"shard {shard} expired 6 times") as caught:
+        setup.replay(max_reopens=5).catch_up()
+
+    assert caught.value.hint is not None
+    assert "resumes at its last checkpoint" in caught.value.hint
 
 
 def test_a_batch_never_holds_one_key_twice() -> None:
@@ -342,3 +359,86 @@ def test_throttled_writes_are_retried_and_slow_the_budget_down() -> None:
     assert setup.same_tables()
     assert budget.stats().throttles == 2
     assert budget.rate < 100.0  # import's AIMD: halved, growing back with time
+
+
+class _CountingCheckpoints(ShardCheckpoints):
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store, RUN_DIR)
+        self.saved: list[ShardMark] = []
+
+    def save(self, mark: ShardMark) -> None:
+        self.saved.append(mark)
+        super().save(mark)
+
+
+def test_a_closed_shard_saves_one_checkpoint_per_page_its_end_included() -> None:
+    setup = live()
+    (root,) = setup.streams.shard_ids("src")
+    for n in range(6):
+        setup.put(n)
+    setup.streams.close(root)
+    counting = _CountingCheckpoints(setup.store)
+
+    replace_checkpoints(setup, counting).catch_up()  # one page of 6, the shard's last
+
+    root_saves = [m for m in counting.saved if m.shard_id == root]
+    assert [(m.applied, m.finished) for m in root_saves] == [(6, True)]
+
+
+def _until_main_thread_waits_for_the_readers() -> None:
+    """Ctrl-C lands where a user's would: while the replay waits for its readers (not in
+    the middle of starting a thread)."""
+    main = threading.main_thread().ident
+    for _ in range(10_000):
+        frame = sys._current_frames().get(main)
+        while frame is not None:
+            if frame.f_code.co_name == "wait" and "concurrent" in frame.f_code.co_filename:
+                return
+            frame = frame.f_back
+        time.sleep(0.001)
+    raise AssertionError("the replay never waited for its readers")
+
+
+class _InterruptingWriter:
+    """The destination; its first write sends SIGINT to this process (Ctrl-C) and returns
+    once the main thread's handler ran."""
+
+    def __init__(self, inner: LoggingWriter) -> None:
+        self.inner, self.handled = inner, threading.Event()
+
+    @property
+    def table_name(self) -> str:
+        return self.inner.table_name
+
+    def batch_write(self, requests: list[WriteRequest]) -> WriteResult:
+        if not self.inner.calls:
+            _until_main_thread_waits_for_the_readers()
+            os.kill(os.getpid(), signal.SIGINT)
+            self.handled.wait(10)
+        return self.inner.batch_write(requests)
+
+
+def test_ctrl_c_stops_every_reader_at_its_next_page() -> None:
+    setup = live()
+    for n in range(50):
+        setup.put(n)
+    replay = setup.replay(page_limit=1, pages_per_pass=50)
+    writer = _InterruptingWriter(setup.writer)
+    replay.writer = writer
+
+    def interrupted(signum: int, frame: object) -> None:
+        writer.handled.set()
+        raise KeyboardInterrupt
+
+    saved = signal.signal(signal.SIGINT, interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            replay.catch_up()
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    written = len(setup.writer.calls)
+
+    assert written < 50  # stopped, not read on to the end of the pass
+    assert ShardCheckpoints(setup.store, RUN_DIR).load()  # what it wrote is checkpointed
+    assert not [t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")]
+    assert len(setup.writer.calls) == written  # nothing written after the interrupt

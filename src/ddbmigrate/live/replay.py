@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -75,6 +75,19 @@ class ReplayStatus:
             "newest_applied": self.newest_applied,
             "lag_seconds": None if self.lag is None else round(self.lag, 3),
         }
+
+
+def status_of(marks: Iterable[ShardMark], *, shards_open: int, now: float) -> ReplayStatus:
+    """The standing the shard ``marks`` record, ``now`` (epoch seconds)."""
+    marks = list(marks)
+    newest = max((m.newest for m in marks if m.newest is not None), default=None)
+    return ReplayStatus(
+        applied=sum(m.applied for m in marks),
+        shards_open=shards_open,
+        shards_finished=sum(1 for m in marks if m.finished),
+        newest_applied=newest,
+        lag=None if newest is None else max(0.0, now - newest),
+    )
 
 
 Watcher = Callable[[ChangeRecord], None]
@@ -171,24 +184,24 @@ class Replay:
     def status(self) -> ReplayStatus:
         with self._lock:
             marks = dict(self._marks)
-        newest = max((m.newest for m in marks.values() if m.newest is not None), default=None)
         finished = {k for k, m in marks.items() if m.finished}
-        now = self.clock.now_ms() / 1000.0
-        return ReplayStatus(
-            applied=sum(m.applied for m in marks.values()),
-            shards_open=sum(1 for s in self._listed if s.shard_id not in finished),
-            shards_finished=len(finished),
-            newest_applied=newest,
-            lag=None if newest is None else max(0.0, now - newest),
-        )
+        opened = sum(1 for s in self._listed if s.shard_id not in finished)
+        return status_of(marks.values(), shards_open=opened, now=self.clock.now_ms() / 1000.0)
 
     def _read_all(self, shards: list[Shard], stop: threading.Event) -> int:
         """Read ``shards`` at once; the first failure stops the others at their next page."""
         halt = threading.Event()
         with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
-            futures = [pool.submit(self._read_one, s, stop, halt) for s in shards]
-            for future in futures:
-                future.add_done_callback(lambda f: halt.set() if f.exception() else None)
+            try:
+                futures = [pool.submit(self._read_one, s, stop, halt) for s in shards]
+                for future in futures:
+                    future.add_done_callback(lambda f: halt.set() if f.exception() else None)
+                wait(futures)
+            except BaseException:
+                # Ctrl-C reaches this thread only: without this the readers would go on to
+                # the end of their pass, writing after the command said it stopped.
+                halt.set()
+                raise
         return _results(futures)
 
     def _read_one(self, shard: Shard, stop: threading.Event, halt: threading.Event) -> int:
@@ -258,10 +271,9 @@ class _ShardReader:
             if stopped():
                 return applied
             page = self._page(iterator)
-            self._apply(page.records)
+            self._apply(page.records, ended=page.next_iterator is None)
             applied += len(page.records)
             if page.next_iterator is None:
-                self.replay._save(replace(self.mark, finished=True))
                 return applied
             if not page.records and not self.shard.closed:
                 return applied  # caught up with an open shard
@@ -286,10 +298,10 @@ class _ShardReader:
         while True:
             try:
                 page = self._retried(lambda it=iterator: streams.get_records(it, limit=limit))  # type: ignore[misc]
-            except ExpiredIteratorError:
+            except ExpiredIteratorError as exc:
                 self.reopens += 1
                 if self.reopens > self.replay.options.max_reopens:
-                    raise
+                    raise self._gave_up() from exc
                 iterator = self._open()  # at the checkpoint: nothing applied is read again
                 continue
             except StreamTrimmedError as exc:
@@ -297,15 +309,29 @@ class _ShardReader:
             self.reopens = 0
             return page
 
+    def _gave_up(self) -> ExpiredIteratorError:
+        return ExpiredIteratorError(
+            f"the iterators of shard {self.shard.shard_id} expired {self.reopens} times in a "
+            "row before a page was read (an iterator lives 15 minutes)",
+            hint="run the same command again: the replay resumes at its last checkpoint",
+        )
+
     def _retried(self, call: Callable[[], _T]) -> _T:
         options = self.replay.options
         return call_with_retry(
             call, policy=options.read_retry, clock=self.replay.clock, rng=self.rng
         )
 
-    def _apply(self, records: list[ChangeRecord]) -> None:
-        if not records:
-            return
+    def _apply(self, records: list[ChangeRecord], *, ended: bool) -> None:
+        """Write ``records``, then save the checkpoint once (with ``ended``: the shard is
+        read to its end, in the same save)."""
+        if records:
+            self._write(records)
+        if records or ended:
+            self.mark = replace(self.mark, finished=ended)
+            self.replay._save(self.mark)
+
+    def _write(self, records: list[ChangeRecord]) -> None:
         replay = self.replay
         applier = Applier(replay.writer, replay.budget, replay.options.write, replay.clock)
         todo = _not_bridged(records, replay.bridge)
@@ -316,7 +342,6 @@ class _ShardReader:
                 for watch in replay.watchers:
                     watch(record)
         self.mark = _advanced(self.mark, records, applied=len(todo))
-        replay._save(self.mark)
 
 
 def _not_bridged(records: list[ChangeRecord], bridge: Bridge | None) -> list[ChangeRecord]:

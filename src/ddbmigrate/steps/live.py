@@ -22,6 +22,7 @@ from ddbmigrate.live import (
     start_stream,
 )
 from ddbmigrate.live.checkpoints import ShardCheckpoints
+from ddbmigrate.live.replay import status_of
 from ddbmigrate.ports import Clock, Store, TableWriter
 from ddbmigrate.steps.context import RunContext
 
@@ -123,12 +124,5 @@ def live_figures(store: Store, run_dir: str, clock: Clock) -> dict[str, object]:
     reads the staging store only). Shards open are the checkpointed shards not read to
     their end (a shard never read from is not counted)."""
     marks = ShardCheckpoints(store, run_dir).load().values()
-    newest = max((m.newest for m in marks if m.newest is not None), default=None)
-    lag = None if newest is None else round(max(0.0, clock.now_ms() / 1000.0 - newest), 3)
-    return {
-        "applied": sum(m.applied for m in marks),
-        "shards_open": sum(1 for m in marks if not m.finished),
-        "shards_finished": sum(1 for m in marks if m.finished),
-        "newest_applied": newest,
-        "lag_seconds": lag,
-    }
+    opened = sum(1 for m in marks if not m.finished)
+    return status_of(marks, shards_open=opened, now=clock.now_ms() / 1000.0).to_dict()
