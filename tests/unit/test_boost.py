@@ -3,6 +3,7 @@ raised and restored, DynamoDB's limit on decreases per day, and a restore after 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,6 +94,28 @@ def test_the_record_is_written_before_anything_is_raised() -> None:
     boost.raise_for_run("write", 100)
 
     assert seen == ["recorded", "recorded"]
+
+
+def test_the_outlook_the_raise_and_the_restore_each_read_the_table_once() -> None:
+    boost, _ = make(provisioned())
+    reads: list[str] = []
+
+    class Counting(FakeCapacityPort):
+        def describe(self, table: str) -> dict[str, Any]:
+            reads.append("DescribeTable")
+            return super().describe(table)
+
+        def scaling_targets(self, table: str, indexes: Sequence[str]) -> list[ScalingTarget]:
+            reads.append(f"DescribeScalableTargets {','.join(indexes)}")
+            return super().scaling_targets(table, indexes)
+
+    boost.port = Counting(provisioned(), boost.clock)
+    boost.outlook("write", 100)
+    assert reads == ["DescribeTable", "DescribeScalableTargets by-day"]
+    for step in (lambda: boost.raise_for_run("write", 100), boost.restore):
+        reads.clear()
+        step()
+        assert reads == ["DescribeTable", "DescribeScalableTargets by-day"]
 
 
 def test_auto_scaling_min_and_max_are_raised_and_restored() -> None:
