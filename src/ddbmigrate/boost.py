@@ -320,18 +320,7 @@ class Boost:
 
     def outlook(self, direction: Direction, units: int) -> list[str]:
         """Before the raise: the resources whose restore AWS will not allow right away."""
-        description = self.port.describe(self.table)
-        now = now_of(self.clock.now_ms())
-        record = read_capacity(self.port, self.table, description)
-        raised = {
-            c.resource for c in raise_changes(record, direction, units) if c.kind == "provisioned"
-        }
-        lines = []
-        for name in sorted(raised):
-            when = next_decrease_at(_throughput(description, name), now)
-            if when is not None:
-                lines.append(_later(self.table, name, when))
-        return lines
+        return outlook(self.port, self.table, direction, units, clock=self.clock)
 
     def restore(self) -> RestoreResult:
         """Put back what was recorded; a refused decrease leaves the record pending."""
@@ -363,6 +352,25 @@ class Boost:
             message=f"{change.describe(self.table)} refused ({exc.message}); "
             f"{_later(self.table, change.resource, when)}",
         )
+
+
+def outlook(
+    port: CapacityPort, table: str, direction: Direction, units: int, *, clock: Clock
+) -> list[str]:
+    """The resources of ``table`` whose restore after a boost to ``units`` AWS would not
+    allow right away, one line each (reads the table only: a plan calls it too)."""
+    description = port.describe(table)
+    now = now_of(clock.now_ms())
+    record = read_capacity(port, table, description)
+    raised = {
+        c.resource for c in raise_changes(record, direction, units) if c.kind == "provisioned"
+    }
+    lines = []
+    for name in sorted(raised):
+        when = next_decrease_at(_throughput(description, name), now)
+        if when is not None:
+            lines.append(_later(table, name, when))
+    return lines
 
 
 def _throughput(description: Mapping[str, Any], name: str) -> Mapping[str, Any]:
