@@ -343,7 +343,9 @@ class Boost:
         throughput = _throughput(self.port.describe(self.table), change.resource)
         # Refused although the quota says it may: AWS knows better; try again in an hour.
         when = next_decrease_at(throughput, now) or now + HOUR
-        self.journal.save(record, "pending", not_before=iso(when), reason=exc.message)
+        self.journal.save(
+            record, "pending", not_before=iso(when), resource=change.resource, reason=exc.message
+        )
         return RestoreResult(
             self.journal.side,
             self.table,
@@ -465,7 +467,7 @@ def _restore_one(
             record.table,
             restored=False,
             not_before=iso(not_before),
-            message=_later(record.table, TABLE, not_before),
+            message=_later(record.table, str(body.get("resource", TABLE)), not_before),
         )
     journal = BoostJournal(ledger.store, ledger.dir, side, record.table)
     return Boost(port=port, journal=journal, clock=ledger.clock).restore()

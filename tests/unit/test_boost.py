@@ -241,3 +241,20 @@ def test_a_raise_that_stops_half_way_is_undone() -> None:
         pytest.fail("the block must not run")
 
     assert units(boost) == {"": Units(5, 5), "by-day": Units(3, 4)}
+
+
+def test_a_pending_restore_of_an_index_names_the_index_until_its_time() -> None:
+    description = provisioned()
+    last = {"NumberOfDecreasesToday": 4, "LastDecreaseDateTime": "2026-01-01T11:50:00+00:00"}
+    description["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"].update(last)
+    clock = FakeClock(epoch=NOON)
+    boost, store = make(description, clock)
+    with boosted(boost, "write", 500) as run:
+        pass
+    assert run.result is not None
+    assert "index 'by-day'" in run.result.message
+
+    early = restore_pending(Ledger(store, RUN, clock), lambda side: boost.port)
+    assert [r.message.split(" before ")[0] for r in early] == [
+        "DynamoDB allows no decrease of table 'orders' index 'by-day'"
+    ]
