@@ -276,6 +276,19 @@ def _output(source: BulkInput, url: StoreURL, folder: str, options: BulkOptions)
     return body
 
 
+def operation_record(store: Store, run_id: str, unit: str) -> dict[str, Any] | None:
+    """What the run recorded of the unit's operation (ARN, token, status, attempt), if any."""
+    key = _record_key(run_id, unit)
+    if not store.exists(key):
+        return None
+    body = orjson.loads(store.get(key))
+    return body if isinstance(body, dict) else None
+
+
+def _record_key(run_id: str, unit: str) -> str:
+    return f"{RUNS_DIR}/{run_id}/bulk/{_unit_name(unit)}.json"
+
+
 def _unit_name(unit: str) -> str:
     return hashlib.sha1(unit.encode(), usedforsecurity=False).hexdigest()[:16]
 
@@ -371,13 +384,10 @@ class BulkImport:
 
     @property
     def record_key(self) -> str:
-        return f"{RUNS_DIR}/{self.run_id}/bulk/{_unit_name(self.unit)}.json"
+        return _record_key(self.run_id, self.unit)
 
     def recorded(self) -> dict[str, Any] | None:
-        if not self.store.exists(self.record_key):
-            return None
-        body = orjson.loads(self.store.get(self.record_key))
-        return body if isinstance(body, dict) else None
+        return operation_record(self.store, self.run_id, self.unit)
 
     def start(self) -> str:
         """The operation's ARN: the recorded one, else StartBulkPutItems with the token.
