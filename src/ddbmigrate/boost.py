@@ -17,7 +17,7 @@ becomes possible, and :meth:`Boost.outlook` says before the raise when that will
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -110,8 +110,9 @@ class CapacityPort(Protocol):
         """DescribeTable's ``Table``, timestamps as ISO text."""
         ...
 
-    def scaling_targets(self, table: str) -> list[ScalingTarget]:
-        """The table's and its GSIs' scalable targets (none when it has no auto scaling)."""
+    def scaling_targets(self, table: str, indexes: Sequence[str]) -> list[ScalingTarget]:
+        """The scalable targets of the table and its GSIs ``indexes`` (none when it has no
+        auto scaling)."""
         ...
 
     def set_scaling(self, target: ScalingTarget) -> None:
@@ -128,13 +129,15 @@ class CapacityPort(Protocol):
         ...
 
 
-def read_capacity(port: CapacityPort, table: str) -> CapacityRecord:
-    """What ``table`` has now."""
-    description = port.describe(table)
+def read_capacity(
+    port: CapacityPort, table: str, description: Mapping[str, Any] | None = None
+) -> CapacityRecord:
+    """What ``table`` has now (``description``: its DescribeTable, when already read)."""
+    if description is None:
+        description = port.describe(table)
     mode = (description.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED"
-    resources = {TABLE: description} | {
-        str(i["IndexName"]): i for i in description.get("GlobalSecondaryIndexes") or []
-    }
+    indexes = {str(i["IndexName"]): i for i in description.get("GlobalSecondaryIndexes") or []}
+    resources = {TABLE: description} | indexes
     return CapacityRecord(
         table=table,
         billing_mode=str(mode),
@@ -142,7 +145,7 @@ def read_capacity(port: CapacityPort, table: str) -> CapacityRecord:
         if mode == "PROVISIONED"
         else {},
         on_demand=_units(resources, "OnDemandThroughput", "RequestUnits", prefix="Max"),
-        scaling=tuple(port.scaling_targets(table)),
+        scaling=tuple(port.scaling_targets(table, list(indexes))),
     )
 
 
@@ -291,20 +294,17 @@ class Boost:
     def table(self) -> str:
         return self.journal.table
 
-    def original(self) -> CapacityRecord:
-        """What the table had before the boost: recorded once, never re-read from a table
-        that may already be boosted (a resumed run)."""
-        body = self.journal.load()
-        if body and body.get("state") != "restored":
-            return CapacityRecord.from_json(body["record"])
-        record = read_capacity(self.port, self.table)
-        self.journal.save(record, "recorded", at=self.clock.now_iso())
-        return record
-
     def raise_for_run(self, direction: Direction, units: int) -> list[Change]:
-        """Record, then raise; the changes made (none when the table already has enough)."""
-        record = self.original()
-        changes = raise_changes(read_capacity(self.port, self.table), direction, units)
+        """Record, then raise; the changes made (none when the table already has enough).
+
+        What the table had is recorded once: a resumed run's table may be boosted already,
+        and the restore must go back to what it had before the first raise."""
+        current = read_capacity(self.port, self.table)
+        record = self._recorded()
+        if record is None:
+            record = current
+            self.journal.save(record, "recorded", at=self.clock.now_iso())
+        changes = raise_changes(current, direction, units)
         for change in changes:
             apply(self.port, self.table, change)
         self.journal.save(
@@ -312,20 +312,15 @@ class Boost:
         )
         return changes
 
+    def _recorded(self) -> CapacityRecord | None:
+        body = self.journal.load()
+        if body and body.get("state") != "restored":
+            return CapacityRecord.from_json(body["record"])
+        return None
+
     def outlook(self, direction: Direction, units: int) -> list[str]:
         """Before the raise: the resources whose restore AWS will not allow right away."""
-        description = self.port.describe(self.table)
-        now = now_of(self.clock.now_ms())
-        record = read_capacity(self.port, self.table)
-        raised = {
-            c.resource for c in raise_changes(record, direction, units) if c.kind == "provisioned"
-        }
-        lines = []
-        for name in sorted(raised):
-            when = next_decrease_at(_throughput(description, name), now)
-            if when is not None:
-                lines.append(_later(self.table, name, when))
-        return lines
+        return outlook(self.port, self.table, direction, units, clock=self.clock)
 
     def restore(self) -> RestoreResult:
         """Put back what was recorded; a refused decrease leaves the record pending."""
@@ -348,7 +343,9 @@ class Boost:
         throughput = _throughput(self.port.describe(self.table), change.resource)
         # Refused although the quota says it may: AWS knows better; try again in an hour.
         when = next_decrease_at(throughput, now) or now + HOUR
-        self.journal.save(record, "pending", not_before=iso(when), reason=exc.message)
+        self.journal.save(
+            record, "pending", not_before=iso(when), resource=change.resource, reason=exc.message
+        )
         return RestoreResult(
             self.journal.side,
             self.table,
@@ -357,6 +354,25 @@ class Boost:
             message=f"{change.describe(self.table)} refused ({exc.message}); "
             f"{_later(self.table, change.resource, when)}",
         )
+
+
+def outlook(
+    port: CapacityPort, table: str, direction: Direction, units: int, *, clock: Clock
+) -> list[str]:
+    """The resources of ``table`` whose restore after a boost to ``units`` AWS would not
+    allow right away, one line each (reads the table only: a plan calls it too)."""
+    description = port.describe(table)
+    now = now_of(clock.now_ms())
+    record = read_capacity(port, table, description)
+    raised = {
+        c.resource for c in raise_changes(record, direction, units) if c.kind == "provisioned"
+    }
+    lines = []
+    for name in sorted(raised):
+        when = next_decrease_at(_throughput(description, name), now)
+        if when is not None:
+            lines.append(_later(table, name, when))
+    return lines
 
 
 def _throughput(description: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -451,7 +467,7 @@ def _restore_one(
             record.table,
             restored=False,
             not_before=iso(not_before),
-            message=_later(record.table, TABLE, not_before),
+            message=_later(record.table, str(body.get("resource", TABLE)), not_before),
         )
     journal = BoostJournal(ledger.store, ledger.dir, side, record.table)
     return Boost(port=port, journal=journal, clock=ledger.clock).restore()

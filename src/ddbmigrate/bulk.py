@@ -47,6 +47,8 @@ POLL_SECONDS = 15.0
 PENDING = frozenset({"IN_PROGRESS", "CANCELLING"})
 RESTARTED = frozenset({"FAILED", "CANCELLED"})
 """Ended operations a re-run starts again (COMPLETED_WITH_ERRORS is settled by its report)."""
+FINISHED = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS"})
+"""The ends whose items are settled by the error report; any other end is an error."""
 BATCH_HINT = "use --import-method batch, which writes with BatchWriteItem and has no such limit"
 _FORMATS: dict[str, InputFormat] = {"native-json": "DYNAMODB_JSON", "native-ion": "ION"}
 _COMPRESSIONS: dict[str, InputCompression] = {
@@ -274,6 +276,19 @@ def _output(source: BulkInput, url: StoreURL, folder: str, options: BulkOptions)
     return body
 
 
+def operation_record(store: Store, run_id: str, unit: str) -> dict[str, Any] | None:
+    """What the run recorded of the unit's operation (ARN, token, status, attempt), if any."""
+    key = _record_key(run_id, unit)
+    if not store.exists(key):
+        return None
+    body = orjson.loads(store.get(key))
+    return body if isinstance(body, dict) else None
+
+
+def _record_key(run_id: str, unit: str) -> str:
+    return f"{RUNS_DIR}/{run_id}/bulk/{_unit_name(unit)}.json"
+
+
 def _unit_name(unit: str) -> str:
     return hashlib.sha1(unit.encode(), usedforsecurity=False).hexdigest()[:16]
 
@@ -369,13 +384,10 @@ class BulkImport:
 
     @property
     def record_key(self) -> str:
-        return f"{RUNS_DIR}/{self.run_id}/bulk/{_unit_name(self.unit)}.json"
+        return _record_key(self.run_id, self.unit)
 
     def recorded(self) -> dict[str, Any] | None:
-        if not self.store.exists(self.record_key):
-            return None
-        body = orjson.loads(self.store.get(self.record_key))
-        return body if isinstance(body, dict) else None
+        return operation_record(self.store, self.run_id, self.unit)
 
     def start(self) -> str:
         """The operation's ARN: the recorded one, else StartBulkPutItems with the token.
@@ -461,7 +473,8 @@ def _cancel_quietly(job: BulkImport, arn: str, timeout: float) -> None:
 
 
 def check_result(result: BulkResult) -> None:
-    """FAILED and CANCELLED are errors; COMPLETED_WITH_ERRORS is settled by the report."""
+    """FAILED, CANCELLED and any status the model does not list (or none) are errors;
+    COMPLETED_WITH_ERRORS is settled by the report."""
     description = result.description
     reason = f"{description.get('FailureCode', '?')}: {description.get('FailureMessage', '')}"
     if result.status == "FAILED":
@@ -475,4 +488,11 @@ def check_result(result: BulkResult) -> None:
         raise BulkCancelledError(
             f"bulk operation {result.arn} was cancelled after {result.items} item(s)",
             hint="run the same command again to load the export anew",
+        )
+    if result.status not in FINISHED:  # `wait` stops at any status not PENDING
+        raise FatalError(
+            f"bulk operation {result.arn} ended with status {result.status}, which is not "
+            f"one of {', '.join(sorted(FINISHED | RESTARTED))}",
+            hint=f"see what AWS says with `aws dynamodb describe-bulk-operation "
+            f"--bulk-operation-arn {result.arn}`, or {BATCH_HINT}",
         )

@@ -215,6 +215,8 @@ def source_role_policy(plan: PolicyPlan) -> PolicyDocument:
                 plan.sse_kms_key_id,
             )
         )
+    if plan.boost_source:
+        statements += boost_statements(plan, source=True)
     return _document(statements)
 
 
@@ -265,6 +267,10 @@ def dest_role_policy(plan: PolicyPlan) -> PolicyDocument:
         )
     statements += _dest_s3_statements(plan)
     statements += _dest_kms_statements(plan)
+    if plan.import_method == "bulk":
+        statements += bulk_import_statements(plan)
+    if plan.boost:
+        statements += boost_statements(plan, source=False)
     return _document(statements)
 
 
@@ -285,16 +291,9 @@ def bucket_policy(plan: PolicyPlan) -> PolicyDocument:
 
 def policies(plan: PolicyPlan) -> dict[str, PolicyDocument]:
     """All three documents, by the file name :func:`write_files` gives each."""
-    source, dest = source_role_policy(plan), dest_role_policy(plan)
-    if plan.import_method == "bulk":
-        dest = _document([*dest["Statement"], *bulk_import_statements(plan)])
-    if plan.boost:
-        dest = _document([*dest["Statement"], *boost_statements(plan, source=False)])
-    if plan.boost_source:
-        source = _document([*source["Statement"], *boost_statements(plan, source=True)])
     return {
-        SOURCE_ROLE_FILE: source,
-        DEST_ROLE_FILE: dest,
+        SOURCE_ROLE_FILE: source_role_policy(plan),
+        DEST_ROLE_FILE: dest_role_policy(plan),
         BUCKET_POLICY_FILE: bucket_policy(plan),
     }
 
@@ -516,7 +515,7 @@ def _document(statements: list[Statement]) -> PolicyDocument:
     return {"Version": VERSION, "Statement": statements}
 
 
-# --- bulk import and capacity boost (added by policies() when the plan asks) ----------------
+# --- bulk import and capacity boost (added to the role documents when the plan asks) -------
 
 
 def bulk_import_statements(plan: PolicyPlan) -> list[Statement]:

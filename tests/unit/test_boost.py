@@ -3,6 +3,7 @@ raised and restored, DynamoDB's limit on decreases per day, and a restore after 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,6 +94,28 @@ def test_the_record_is_written_before_anything_is_raised() -> None:
     boost.raise_for_run("write", 100)
 
     assert seen == ["recorded", "recorded"]
+
+
+def test_the_outlook_the_raise_and_the_restore_each_read_the_table_once() -> None:
+    boost, _ = make(provisioned())
+    reads: list[str] = []
+
+    class Counting(FakeCapacityPort):
+        def describe(self, table: str) -> dict[str, Any]:
+            reads.append("DescribeTable")
+            return super().describe(table)
+
+        def scaling_targets(self, table: str, indexes: Sequence[str]) -> list[ScalingTarget]:
+            reads.append(f"DescribeScalableTargets {','.join(indexes)}")
+            return super().scaling_targets(table, indexes)
+
+    boost.port = Counting(provisioned(), boost.clock)
+    boost.outlook("write", 100)
+    assert reads == ["DescribeTable", "DescribeScalableTargets by-day"]
+    for step in (lambda: boost.raise_for_run("write", 100), boost.restore):
+        reads.clear()
+        step()
+        assert reads == ["DescribeTable", "DescribeScalableTargets by-day"]
 
 
 def test_auto_scaling_min_and_max_are_raised_and_restored() -> None:
@@ -218,3 +241,20 @@ def test_a_raise_that_stops_half_way_is_undone() -> None:
         pytest.fail("the block must not run")
 
     assert units(boost) == {"": Units(5, 5), "by-day": Units(3, 4)}
+
+
+def test_a_pending_restore_of_an_index_names_the_index_until_its_time() -> None:
+    description = provisioned()
+    last = {"NumberOfDecreasesToday": 4, "LastDecreaseDateTime": "2026-01-01T11:50:00+00:00"}
+    description["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"].update(last)
+    clock = FakeClock(epoch=NOON)
+    boost, store = make(description, clock)
+    with boosted(boost, "write", 500) as run:
+        pass
+    assert run.result is not None
+    assert "index 'by-day'" in run.result.message
+
+    early = restore_pending(Ledger(store, RUN, clock), lambda side: boost.port)
+    assert [r.message.split(" before ")[0] for r in early] == [
+        "DynamoDB allows no decrease of table 'orders' index 'by-day'"
+    ]

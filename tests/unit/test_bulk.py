@@ -25,6 +25,7 @@ from ddbmigrate.bulk import (
     ObserverProgress,
     build_request,
     bulk_input,
+    check_result,
     check_table,
     client_token,
     report_folder,
@@ -279,6 +280,18 @@ def test_a_completed_operation_without_a_report_has_no_rejects() -> None:
         == 0
     )
     assert sink.rejects == []
+
+
+@pytest.mark.parametrize("status", ["FAILED", "CANCELLED", "IN_PROGRESS", "None", "PAUSED"])
+def test_only_completed_statuses_pass_the_check(status: str) -> None:
+    ended = f"arn:op (FAILED|was cancelled|ended with status {status})"
+    with pytest.raises(FatalError, match=ended):
+        check_result(result(status, 0))
+
+
+@pytest.mark.parametrize("status", ["COMPLETED", "COMPLETED_WITH_ERRORS"])
+def test_completed_statuses_are_left_to_the_report(status: str) -> None:
+    check_result(result(status, 1))
 
 
 class EndedPort:

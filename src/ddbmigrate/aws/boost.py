@@ -3,6 +3,7 @@ Scaling (``application-autoscaling``) of one side."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -31,11 +32,8 @@ class BotoCapacityPort:
         response = self._call("dynamodb", "describe_table", f"table {table!r}", TableName=table)
         return dict(json_safe(response["Table"]))
 
-    def scaling_targets(self, table: str) -> list[ScalingTarget]:
-        ids = [f"table/{table}"] + [
-            f"table/{table}/index/{i['IndexName']}"
-            for i in self.describe(table).get("GlobalSecondaryIndexes") or []
-        ]
+    def scaling_targets(self, table: str, indexes: Sequence[str]) -> list[ScalingTarget]:
+        ids = [f"table/{table}"] + [f"table/{table}/index/{index}" for index in indexes]
         found: list[ScalingTarget] = []
         kwargs: dict[str, Any] = {"ServiceNamespace": _NAMESPACE, "ResourceIds": ids}
         while True:

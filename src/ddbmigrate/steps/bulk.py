@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ddbmigrate.boost import Boost, BoostRun, Direction, RestoreResult, boosted
-from ddbmigrate.bulk import BulkImport, BulkOptions, BulkPort
+from ddbmigrate.bulk import BulkOptions, BulkPort, operation_record
 from ddbmigrate.bulk_run import BulkTarget, import_bulk
 from ddbmigrate.formats.detect import SourcePlan
 from ddbmigrate.importer import ImportResult
@@ -64,7 +64,7 @@ def bulk_import_step(ctx: RunContext, step: BulkStep, target: BulkTarget) -> Imp
             observer=ctx.observer,
         )
     except KeyboardInterrupt:  # Ctrl-C: the core asked AWS to cancel; say how it ended
-        ctx.observer.message(_interrupted(step, target, ledger.run_id, ctx))
+        ctx.observer.message(_interrupted(operation_record(target.store, ledger.run_id, UNIT)))
         raise
     rejects.raise_if_any()
     ledger.step("import", "done")
@@ -72,13 +72,9 @@ def bulk_import_step(ctx: RunContext, step: BulkStep, target: BulkTarget) -> Imp
     return ImportResult(result.items, len(target.plan.files), seconds, rejected=result.failed)
 
 
-def _interrupted(step: BulkStep, target: BulkTarget, run_id: str, ctx: RunContext) -> str:
+def _interrupted(record: Mapping[str, Any] | None) -> str:
     """The operation's state as the run recorded it after the cancel."""
-    job = BulkImport(
-        port=step.port, store=target.store, request={}, run_id=run_id, unit=UNIT, clock=ctx.clock
-    )
-    record = job.recorded() or {}
-    if not record.get("arn"):
+    if not record or not record.get("arn"):
         return "bulk import interrupted before its operation started"
     return (
         f"bulk operation {record['arn']}: {record.get('status')} after the interrupt "

@@ -4,6 +4,7 @@ DynamoDB's rule on decreases per day (``boost_limits``), judged against an injec
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ class FakeCapacityPort:
     def describe(self, table: str) -> dict[str, Any]:
         return copy.deepcopy(self.description)
 
-    def scaling_targets(self, table: str) -> list[ScalingTarget]:
+    def scaling_targets(self, table: str, indexes: Sequence[str]) -> list[ScalingTarget]:
         return list(self.targets)
 
     def set_scaling(self, target: ScalingTarget) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Literal, cast
 
 from ddbmigrate.aws.boost import BotoCapacityPort
 from ddbmigrate.aws.bulk import BotoBulkPort
-from ddbmigrate.boost import Boost, BoostJournal, Direction, RestoreResult, restore_pending
+from ddbmigrate.boost import Boost, Direction, RestoreResult, outlook, restore_pending
 from ddbmigrate.bulk import BATCH_HINT, BulkOptions, BulkRefusedError, BulkTier
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.clock import SystemClock
@@ -19,7 +19,6 @@ from ddbmigrate.model import StoreURL
 from ddbmigrate.options import BulkSettings
 from ddbmigrate.pipeline import MigrateOptions
 from ddbmigrate.plans import BulkPlan
-from ddbmigrate.ports import Store
 from ddbmigrate.steps.bulk import BoostRequest, BulkStep, restore_message
 from ddbmigrate.wiring.accounts import Account, StagingOptions
 
@@ -135,8 +134,5 @@ def _write_units(description: Mapping[str, Any]) -> int | None:
 
 
 def _outlook(dst: Account, table: str, units: int) -> list[str]:
-    """When the restore of a boost to ``units`` would have to wait (DescribeTable only)."""
-    # outlook reads the table and never the journal: no run folder is needed for a plan.
-    journal = BoostJournal(cast(Store, None), "", "dest", table)
-    boost = Boost(port=BotoCapacityPort(dst.session), journal=journal, clock=SystemClock())
-    return boost.outlook("write", units)
+    """When the restore of a boost to ``units`` would have to wait (no run folder needed)."""
+    return outlook(BotoCapacityPort(dst.session), table, "write", units, clock=SystemClock())
