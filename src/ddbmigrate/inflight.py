@@ -220,7 +220,9 @@ class InflightGate:
         with self._cond:
             self._in_flight -= 1
             event()
-            self._cond.notify_all()
+            # Wake as many waiters as there are free slots (the event may have raised the
+            # limit), not every one: most would only find the slot taken and wait again.
+            self._cond.notify(max(0, self._control.limit - self._in_flight))
 
     def _record(self, budget_wait: float, latency: float) -> None:
         if budget_wait:

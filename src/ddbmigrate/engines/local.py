@@ -10,11 +10,12 @@ the parent is named in :class:`Shared`:
   None there: only methods called for their effect may be forwarded.
 - ``notify``: the same, one-way, for calls nobody waits for (the progress observer). Calls
   are applied in the order each worker made them, before that worker's result.
-- ``budgets``: capacity budgets. They stay in the parent too: a worker reserves capacity
-  with one round trip per request (``Budget.reserve``) and sleeps for the wait it is told,
-  so all processes draw from one bucket exactly as threads do (the AIMD rate, the capacity
+- ``budgets``: capacity budgets. They stay in the parent too: a worker leases capacity
+  from the parent's budget (``Budget.reserve``, at least ``LEASE_SECONDS`` of its rate a
+  round trip, see ``engines/worker.py``) and sleeps for the wait it is told, so all
+  processes draw from one bucket exactly as threads do (the AIMD rate, the capacity
   watcher's target and the burst limit hold for the run as a whole). Settlements travel
-  with the next reservation.
+  with the next lease, and a unit's unspent lease goes back when it ends.
 
 Everything else in the job is pickled; AWS clients rebuild themselves in the worker from
 their side's configuration, so each process has its own connections and credentials.
