@@ -31,6 +31,7 @@ OTHER_TOOLS = frozenset(
         "--profile",  # `aws configure --profile`, `aws sso login --profile`
         "--export-arn",  # `aws dynamodb describe-export`
         "--import-arn",  # `aws dynamodb describe-import`
+        "--bulk-operation-arn",  # `aws dynamodb describe-bulk-operation`
         "--table-name",  # `aws dynamodb update-continuous-backups`
         "--point-in-time-recovery-specification",
         "--conf",  # spark-submit
