@@ -50,7 +50,13 @@ from ddbmigrate.wiring.reporting import (
     publish_report,
 )
 from ddbmigrate.wiring.scope import RESUMER_DECIDES, open_ledger
-from ddbmigrate.wiring.tables import expand_pipeline, reporting_of, run_pipeline
+from ddbmigrate.wiring.tables import (
+    expand_pipeline,
+    reporting_of,
+    run_pipeline,
+    table_options,
+    table_throughput,
+)
 
 __all__ = [  # the functions, and the types they take and return
     "DATA_PLANE_ENV",
@@ -100,6 +106,8 @@ __all__ = [  # the functions, and the types they take and return
     "run_store",
     "status",
     "sync",
+    "table_options",
+    "table_throughput",
     "task_shares",
     "validate",
 ]
