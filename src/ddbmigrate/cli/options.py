@@ -347,8 +347,9 @@ NOTIFY_LAG = OptionSet(
                 typer.Option(
                     "--notify-lag",
                     min=1.0,
+                    metavar="<float>",
                     help="Live runs: seconds of replay lag past which a fell_behind event is "
-                    "sent (caught_up again once the replay catches up).",
+                    "sent (and caught_up once the replay has caught up again).",
                 ),
             ],
             BEHIND_AFTER,
