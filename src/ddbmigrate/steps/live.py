@@ -9,6 +9,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from ddbmigrate.errors import CorruptDataError
+from ddbmigrate.formats.detect import detect
+from ddbmigrate.importer import ImportOptions, import_source
 from ddbmigrate.live import (
     ChangeStreams,
     Replay,
@@ -21,9 +24,13 @@ from ddbmigrate.live import (
     recorded_start,
     start_stream,
 )
+from ddbmigrate.live.bridge import Apply, GapBridge
 from ddbmigrate.live.checkpoints import ShardCheckpoints
+from ddbmigrate.live.ports import ChangeExports
 from ddbmigrate.live.replay import status_of
+from ddbmigrate.model import KeySchema
 from ddbmigrate.ports import Clock, Store, TableWriter
+from ddbmigrate.runs import RejectLog
 from ddbmigrate.steps.context import RunContext
 
 STREAM_STEP = "stream"
@@ -39,9 +46,14 @@ up (a quiet source is caught up when a pass finds nothing new)."""
 
 @dataclass(frozen=True, slots=True)
 class LiveSource:
-    """What a live run needs from the source: its stream."""
+    """What a live run needs from the source: its stream, and where the stream ends (24
+    hours), its history through incremental exports read back from ``staging``."""
 
     streams: ChangeStreams
+    exports: ChangeExports | None = None
+    """None: a gap in the stream stops the replay (StreamTrimmedError)."""
+    staging: Store | None = None
+    """Where the exports are read from (the destination's view of the staging store)."""
 
 
 def stream_start_step(ctx: RunContext, live: LiveSource, table: str) -> StreamStart:
@@ -66,10 +78,13 @@ def stream_start_step(ctx: RunContext, live: LiveSource, table: str) -> StreamSt
     return start
 
 
-def replay_of(ctx: RunContext, live: LiveSource, writer: TableWriter) -> Replay:
+def replay_of(
+    ctx: RunContext, live: LiveSource, writer: TableWriter, key: KeySchema | None = None
+) -> Replay:
     """The run's replay into ``writer``, resumed from its checkpoints, writing within the
-    destination's write budget (import's ``--write-percent``)."""
-    return open_replay(
+    destination's write budget (import's ``--write-percent``); with ``live.exports`` (and
+    the table's ``key``), gaps in the stream are bridged by incremental exports."""
+    replay = open_replay(
         streams=live.streams,
         ledger=ctx.run_ledger,
         writer=writer,
@@ -78,6 +93,36 @@ def replay_of(ctx: RunContext, live: LiveSource, writer: TableWriter) -> Replay:
         budget=ctx.budgets.dest_write,
         observer=ctx.observer,
     )
+    if live.exports is not None and live.staging is not None and key is not None:
+        apply = bridge_apply(ctx, live.staging, writer, key)
+        replay.gap = GapBridge(live.exports, apply, ctx.clock, ctx.observer)
+    return replay
+
+
+def bridge_apply(ctx: RunContext, store: Store, writer: TableWriter, key: KeySchema) -> Apply:
+    """Applies one incremental export of the bridge with the import's incremental path
+    (newest change per key; puts of full images, deletes), within the write budget."""
+
+    def apply(folder: str) -> int:
+        plan = detect(store, folder=folder)
+        if not plan.incremental:  # a full export here would put back deleted items
+            raise CorruptDataError(
+                f"{store.root.rstrip('/')}/{folder} is not an incremental export",
+                hint="give the live run a staging prefix of its own",
+            )
+        rejects = RejectLog(store, ctx.run_ledger.dir, max_rejects=ctx.max_rejects)
+        return import_source(
+            store=store,
+            plan=plan,
+            writer=writer,
+            key=key,
+            options=ImportOptions(),
+            rejects=rejects,
+            clock=ctx.clock,
+            budget=ctx.budgets.dest_write,
+        ).item_count
+
+    return apply
 
 
 def follow(
