@@ -502,7 +502,7 @@ def _validate_or_replay(
     validates and finishes it); any other run validates (unless told not to) and finishes."""
     options = ready.options
     if live is not None:
-        replay = replay_of(ctx, live, dest.writer(options.dest_table))
+        replay = replay_of(ctx, live, dest.writer(options.dest_table), key)
         return None, follow(ctx, replay, until_caught_up=True)
     report = _validate(ctx, source, dest, ready, key) if options.validate else None
     ctx.run_ledger.finish()

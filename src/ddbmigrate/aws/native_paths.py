@@ -92,11 +92,15 @@ def start_native_export(
     sse: str | None,
     kms_key: str | None,
     export_format: ExportFormat = "DYNAMODB_JSON",
+    extra: Mapping[str, Any] | None = None,
+    errors: Mapping[str, DdbMigrateError] | None = None,
 ) -> str:
     """Start ExportTableToPointInTime of ``table_arn`` into ``s3://bucket/prefix``; its ARN.
 
     ``bucket_owner`` is required by AWS when the bucket belongs to another account (the usual
     case: the destination owns the staging bucket). ``sse`` is ``AES256`` or ``aws:kms``.
+    ``extra`` adds request fields (an incremental export's, ``aws.change_exports``) and
+    ``errors`` replaces the translation of AWS error codes.
     """
     request: dict[str, Any] = {
         "TableArn": table_arn,
@@ -108,6 +112,7 @@ def start_native_export(
     if bucket_owner:
         request["S3BucketOwner"] = bucket_owner
     request.update(_export_sse(sse, kms_key))
+    request.update(extra or {})
     response = _dynamodb(
         session,
         "export_table_to_point_in_time",
@@ -119,6 +124,7 @@ def start_native_export(
                 f"source table {table_arn} does not exist",
                 hint="check --source-table, --source-region and the source credentials",
             ),
+            **(errors or {}),
         },
         **request,
     )

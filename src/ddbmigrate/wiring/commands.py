@@ -23,6 +23,7 @@ from ddbmigrate.ports import NullObserver, Observer, Store
 from ddbmigrate.schema import check_compatible
 from ddbmigrate.sizing import table_size
 from ddbmigrate.steps.context import RunContext
+from ddbmigrate.steps.live import LiveSource
 from ddbmigrate.steps.preflight import Plan, read_source
 from ddbmigrate.steps.schema import ensure_table
 from ddbmigrate.steps.validate import validate_step
@@ -44,7 +45,7 @@ from ddbmigrate.wiring.bulk import (
     import_rows,
 )
 from ddbmigrate.wiring.engines import EngineRequest
-from ddbmigrate.wiring.live import live_source
+from ddbmigrate.wiring.live import BridgeTo, live_source
 from ddbmigrate.wiring.managed import managed_paths
 from ddbmigrate.wiring.scope import run_scope
 
@@ -103,8 +104,32 @@ def migrate(
             ),
             observer=observer,
             engine=scope.engine,
-            live=live_source(src) if options.live else None,
+            live=_live(
+                (src, dst),
+                stores,
+                scope.ledger.run_id,
+                staging=staging,
+                options=options,
+                clock=clock,
+            ),
         )
+
+
+def _live(
+    accounts: tuple[Account, Account],
+    stores: _Stores,
+    run_id: str,
+    *,
+    staging: StagingOptions,
+    options: MigrateOptions,
+    clock: SystemClock,
+) -> LiveSource | None:
+    """A live run's source stream, bridged through the run's staging past 24 hours."""
+    if not options.live:
+        return None
+    src, dst = accounts
+    bridge = BridgeTo(options.source_table, staging, dst, stores.import_, run_id, clock)
+    return live_source(src, bridge)
 
 
 def _managed(
