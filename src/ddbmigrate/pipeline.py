@@ -451,7 +451,7 @@ def _run_steps(
     export_store, import_store = stores
     options, src = ready.options, ready.src
     if live is not None:  # first: an unusable stream is refused before the table is made
-        stream_start_step(ctx, live, options.source_table)
+        stream_start_step(ctx, live, options.source_table, src=src)
     action = _schema(ctx, dest, ready, managed)
     ctx.observer.step_finished("schema", summary=action)
     if managed.export is None:

@@ -81,6 +81,8 @@ def live_run(aws: LocalAWS, stub: BridgeStub, tmp_path: Path, *, pitr: bool) -> 
     assert done.returncode == 0, done.stderr + done.stdout
     found = re.search(r"live run (\S+) follows", done.stdout)
     assert found, done.stdout
+    said = "is on, so a replay left further behind is bridged" if pitr else "is off: the copy"
+    assert f"point-in-time recovery {said}" in done.stderr  # the limit, before the copy
     for _ in changes(source, table):
         pass
     first = sync(aws, stub, table, found.group(1), tmp_path)  # checkpoints past those
@@ -143,3 +145,29 @@ def test_with_pitr_off_a_trimmed_checkpoint_exits_7_saying_the_changes_are_gone(
     assert "PointInTimeRecoveryEnabled=true" in done.stderr  # how to turn it on next time
     assert "Traceback" not in done.stderr
     assert stub.export_calls == []
+
+
+def test_plan_live_says_the_limit_and_whether_the_tool_can_bridge(
+    aws: LocalAWS, stub: BridgeStub, tmp_path: Path
+) -> None:
+    table = f"live-plan-{uuid.uuid4().hex[:8]}"
+    source = dynamodb_client(aws.endpoint_url, SOURCE_ROLE)
+    create_source(source, table, items=SOURCE_ITEMS)
+    plan = ["plan", *sides(aws, stub)[:-2], "--source-table", table, "--live"]
+
+    off = run(plan, tmp_path)
+    source.update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    on = run(plan, tmp_path)
+
+    assert off.returncode == 0, off.stderr
+    assert on.returncode == 0, on.stderr
+    limit = re.search(
+        r"limit +stream records live 24 hours and point-in-time recovery is off.*"
+        r"\(the copy: ~\d+ min estimated\)",
+        off.stdout,
+    )
+    assert limit, off.stdout
+    assert "point-in-time recovery is on, so a replay left further behind is bridged" in on.stdout
+    assert "live 24 hours" not in run(plan[:-1], tmp_path).stdout  # only with --live

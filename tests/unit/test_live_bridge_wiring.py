@@ -17,7 +17,7 @@ from ddbmigrate.live.bridge import EXPORT_LAG, MAX_WINDOW, MIN_WINDOW, GapBridge
 from ddbmigrate.live.checkpoints import ShardCheckpoints
 from ddbmigrate.ports import NullObserver
 from ddbmigrate.steps.context import RunContext
-from ddbmigrate.steps.live import LiveSource, bridge_apply, replay_of
+from ddbmigrate.steps.live import LiveSource, bridge_apply, replay_of, retention_lines
 from ddbmigrate.testing.change_exports import FakeChangeExports
 
 HOUR = 3600.0
@@ -168,3 +168,16 @@ def test_replay_of_bridges_when_the_source_has_exports() -> None:
 
     assert exports.started
     assert setup.same_tables()
+
+
+def test_the_plan_warns_when_the_copy_outlasts_the_stream_and_pitr_is_off() -> None:
+    long_copy = 30 * HOUR
+
+    off = retention_lines(pitr=False, copy_seconds=long_copy)
+    on = retention_lines(pitr=True, copy_seconds=long_copy)
+
+    assert "(the copy: ~30.0 h estimated)" in off[0]
+    assert off[1].startswith("warning        the copy is estimated to take longer")
+    assert len(retention_lines(pitr=False, copy_seconds=HOUR)) == 1  # fits: no warning
+    assert len(on) == 1
+    assert "bridged by incremental exports" in on[0]

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from ddbmigrate.errors import CorruptDataError
+from ddbmigrate.estimate import Prices, estimate
 from ddbmigrate.formats.detect import detect
 from ddbmigrate.importer import ImportOptions, import_source
 from ddbmigrate.live import (
@@ -29,7 +30,7 @@ from ddbmigrate.live.checkpoints import ShardCheckpoints
 from ddbmigrate.live.ports import ChangeExports
 from ddbmigrate.live.replay import status_of
 from ddbmigrate.model import KeySchema
-from ddbmigrate.ports import Clock, Store, TableWriter
+from ddbmigrate.ports import Clock, Store, TableSchema, TableWriter
 from ddbmigrate.runs import RejectLog
 from ddbmigrate.steps.context import RunContext
 
@@ -39,6 +40,8 @@ REPLAY_STEP = "replay"
 """The ledger's step of the replay: running until the cutover marks it done."""
 STREAM_TIMEOUT = 600.0
 """Seconds for a newly enabled stream to become ENABLED."""
+RETENTION = 24 * 3600.0
+"""Seconds DynamoDB Streams keeps a record."""
 CAUGHT_UP_LAG = 5.0
 """Seconds of lag under which a replay whose source never stops writing counts as caught
 up (a quiet source is caught up when a pass finds nothing new)."""
@@ -56,9 +59,17 @@ class LiveSource:
     """Where the exports are read from (the destination's view of the staging store)."""
 
 
-def stream_start_step(ctx: RunContext, live: LiveSource, table: str) -> StreamStart:
+def stream_start_step(
+    ctx: RunContext,
+    live: LiveSource,
+    table: str,
+    *,
+    src: TableSchema | None = None,
+) -> StreamStart:
     """Enable (or accept) ``table``'s stream and record where the replay starts; a resumed
-    run keeps the start point it recorded (proven to still be the table's stream)."""
+    run keeps the start point it recorded (proven to still be the table's stream). Says
+    what the 24-hour limit means for this run (``retention_lines``), from the source's
+    PITR and the copy's estimate at the run's rates."""
     ledger = ctx.run_ledger
     recorded = recorded_start(ledger)
     if recorded is not None:
@@ -71,11 +82,52 @@ def stream_start_step(ctx: RunContext, live: LiveSource, table: str) -> StreamSt
     how = "enabled by this run" if start.enabled_by_us else "already enabled"
     ctx.observer.message(f"stream         {start.arn} ({how}, {start.view_type})")
     ctx.observer.message(f"replay         every change from {start.started} on")
-    ctx.observer.message(
-        "limit          stream records live 24 hours: the copy, and any pause of `sync` "
-        "after it, must leave the replay less than that behind"
-    )
+    pitr = src is not None and src.pitr_enabled
+    copy = None if src is None else copy_estimate(ctx, src)
+    for line in retention_lines(pitr=pitr, copy_seconds=copy):
+        ctx.observer.message(line)
     return start
+
+
+def copy_estimate(ctx: RunContext, src: TableSchema) -> float | None:
+    """Seconds the copy takes by the plan's estimate (``estimate``), when the budgets
+    have rates (not when unlimited)."""
+    read, write = ctx.budgets.rates
+    if read <= 0 or write <= 0:
+        return None
+    figures = estimate(
+        src.description, read_rate=read, write_rate=write, validate=False, prices=Prices()
+    )
+    return figures.seconds
+
+
+def retention_lines(*, pitr: bool, copy_seconds: float | None) -> list[str]:
+    """What the stream's 24 hours mean for a live run, before it starts: with PITR on, a
+    replay left further behind is bridged (docs/adr/0032); off, the copy (``copy_seconds``,
+    the plan's estimate, when known) and any pause of ``sync`` must stay within them."""
+    estimate = "" if copy_seconds is None else f" (the copy: ~{_hours(copy_seconds)} estimated)"
+    if pitr:
+        return [
+            f"limit          stream records live 24 hours{estimate}; point-in-time recovery "
+            "is on, so a replay left further behind is bridged by incremental exports"
+        ]
+    lines = [
+        "limit          stream records live 24 hours and point-in-time recovery is off: the "
+        f"copy, and any pause of `sync` after it, must leave the replay less than that "
+        f"behind{estimate}"
+    ]
+    if copy_seconds is not None and copy_seconds >= RETENTION:
+        lines.append(
+            "warning        the copy is estimated to take longer than the stream keeps "
+            "records: the replay would stop (exit 7) and the run start again; turn on "
+            "point-in-time recovery for the source table before starting, and the tool "
+            "bridges the gap itself"
+        )
+    return lines
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def replay_of(

@@ -4,7 +4,7 @@ work itself is ``pipeline.migrate`` and the ``steps`` it is made of."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 from ddbmigrate import pipeline, policies
 from ddbmigrate import settings as settings_opt
@@ -19,11 +19,11 @@ from ddbmigrate.model import KeySchema, StoreURL
 from ddbmigrate.options import ValidateOptions
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.plans import ExportMethod, ImportMethod, MigratePlan, SidePlan
-from ddbmigrate.ports import NullObserver, Observer, Store
+from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
 from ddbmigrate.schema import check_compatible
 from ddbmigrate.sizing import table_size
 from ddbmigrate.steps.context import RunContext
-from ddbmigrate.steps.live import LiveSource
+from ddbmigrate.steps.live import LiveSource, retention_lines
 from ddbmigrate.steps.preflight import Plan, read_source
 from ddbmigrate.steps.schema import ensure_table
 from ddbmigrate.steps.validate import validate_step
@@ -359,4 +359,14 @@ def plan_lines(
         write_rate=budgets.rates[1],
         prices=prices,
     )
-    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices), *rows]
+    live = _live_lines(schema, sized, budgets.rates) if options.live else []
+    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices), *rows, *live]
+
+
+def _live_lines(
+    schema: TableSchema, sized: dict[str, Any], rates: tuple[float, float]
+) -> list[str]:
+    """``plan --live``: the stream's 24 hours against the copy's estimate, and the bridge."""
+    read, write = rates
+    copy = estimate(sized, read_rate=read, write_rate=write, validate=False, prices=Prices())
+    return retention_lines(pitr=schema.pitr_enabled, copy_seconds=copy.seconds)
