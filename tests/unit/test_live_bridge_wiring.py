@@ -145,6 +145,28 @@ def test_with_pitr_off_the_gap_is_an_error_that_says_the_changes_are_gone() -> N
     assert ShardCheckpoints(setup.store, RUN_DIR).load_pending() is None
 
 
+def test_a_lost_parent_shard_is_bridged_too() -> None:
+    setup = live()
+    (root,) = setup.streams.shard_ids("src")
+    setup.put(1)
+    setup.replay().catch_up()
+    setup.clock.advance(HOUR)
+    setup.put(2, 1)
+    child = setup.streams.close(root)
+    setup.put(3)
+    setup.clock.advance(25 * HOUR)
+    setup.streams.age_out(root)  # left the stream before the replay read it to its end
+    exports = exports_of(setup)
+
+    replay = bridged(setup, exports)
+    replay.catch_up()
+
+    assert exports.started
+    assert replay.bridge is not None
+    assert child in replay.bridge.shards
+    assert setup.same_tables()
+
+
 def test_the_cutover_drain_bridges_a_gap_too() -> None:
     setup = live()
     fell_behind(setup)
