@@ -11,7 +11,7 @@ from live_setup import KEY, RUN_DIR, Live, key, live
 from ddbmigrate.capacity import Budgets
 from ddbmigrate.checkpoint import Ledger
 from ddbmigrate.engines.base import ThreadEngine
-from ddbmigrate.errors import StreamTrimmedError
+from ddbmigrate.errors import ExportFailedError, StreamTrimmedError
 from ddbmigrate.live import Replay, cutover, record_start
 from ddbmigrate.live.bridge import EXPORT_LAG, MAX_WINDOW, MIN_WINDOW, GapBridge
 from ddbmigrate.live.checkpoints import ShardCheckpoints
@@ -203,3 +203,19 @@ def test_the_plan_warns_when_the_copy_outlasts_the_stream_and_pitr_is_off() -> N
     assert len(retention_lines(pitr=False, copy_seconds=HOUR)) == 1  # fits: no warning
     assert len(on) == 1
     assert "bridged by incremental exports" in on[0]
+
+
+def test_a_failed_export_is_started_again_by_the_next_run_not_waited_for() -> None:
+    setup = live()
+    fell_behind(setup)
+    exports = exports_of(setup)
+    exports.failed_exports = 1
+    with pytest.raises(ExportFailedError):
+        bridged(setup, exports).catch_up()
+
+    bridged(setup, exports).catch_up()
+
+    slots = [slot for _, _, slot in exports.started]
+    assert slots[0] != slots[1]  # a new ClientToken: AWS would return the failed one
+    assert slots[1].endswith("-1")
+    assert setup.same_tables()

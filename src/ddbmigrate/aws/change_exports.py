@@ -25,7 +25,7 @@ from typing import Any
 from ddbmigrate.aws import native_paths
 from ddbmigrate.aws.native_paths import _dynamodb
 from ddbmigrate.aws.session import SideSession
-from ddbmigrate.errors import StreamTrimmedError
+from ddbmigrate.errors import ExportFailedError, StreamTrimmedError
 from ddbmigrate.ports import Clock
 
 EXPORT_TIMEOUT = 86400.0
@@ -83,9 +83,17 @@ class AwsChangeExports:
         )
 
     def wait_export(self, export_id: str) -> str:
-        description = native_paths.wait_native_export(
-            self._source, export_id, clock=self._clock, timeout=EXPORT_TIMEOUT
-        )
+        try:
+            description = native_paths.wait_native_export(
+                self._source, export_id, clock=self._clock, timeout=EXPORT_TIMEOUT
+            )
+        except ExportFailedError as exc:
+            raise ExportFailedError(
+                f"the bridge's incremental export failed: {exc}",
+                hint="check that the staging bucket exists, that --bucket-owner names its "
+                "owner and that the source identity may write to it (and use its KMS key); "
+                "then run the same command again: the bridge starts this export again",
+            ) from exc
         folder = native_paths.find_export_dir(self._reader, description, bucket_owner=self._owner)
         return folder[len(self._prefix) + 1 :] if self._prefix else folder
 

@@ -44,6 +44,7 @@ from ddbmigrate.clock import SystemClock
 from ddbmigrate.errors import (
     ConfigError,
     DdbMigrateError,
+    ExportFailedError,
     FatalError,
     NotFoundError,
     RejectedItemError,
@@ -479,8 +480,8 @@ def _still_running(kind: str, arn: str, status: str, timeout: float) -> FatalErr
     )
 
 
-def _export_failed(description: Mapping[str, Any]) -> FatalError:
-    return FatalError(
+def _export_failed(description: Mapping[str, Any]) -> ExportFailedError:
+    return ExportFailedError(
         f"export {description.get('ExportArn')} of table "
         f"{_table_name(str(description.get('TableArn', '')))!r} is "
         f"{description.get('ExportStatus')}: {description.get('FailureCode') or 'no code'}: "

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from ddbmigrate.errors import StreamTrimmedError
+from ddbmigrate.errors import ExportFailedError, StreamTrimmedError
 from ddbmigrate.live.checkpoints import Bridge, BridgeWindow, PendingBridge, ShardCheckpoints
 from ddbmigrate.live.ports import ChangeExports
 from ddbmigrate.live.replay import Replay
@@ -120,11 +120,18 @@ class GapBridge:
             return pending
         if window.export is None:
             slot = f"{int(pending.bridge.end)}-{index}"
+            if window.attempt:  # after a FAILED export: a new ClientToken, a new export
+                slot += f"-{window.attempt}"
             started = self.exports.start_export(window.start, window.end, slot=slot)
             window = replace(window, export=started)
             pending = _with(pending, index, window)
             checkpoints.save_pending(pending)  # a crash waits for this export, not a new one
-        folder = self.exports.wait_export(str(window.export))
+        try:
+            folder = self.exports.wait_export(str(window.export))
+        except ExportFailedError:  # the next run starts a new export of this window
+            again = replace(window, export=None, attempt=window.attempt + 1)
+            checkpoints.save_pending(_with(pending, index, again))
+            raise
         changes = self.apply(folder)
         pending = _with(pending, index, replace(window, applied=True))
         checkpoints.save_pending(pending)

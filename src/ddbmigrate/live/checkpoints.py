@@ -110,6 +110,8 @@ class BridgeWindow:
     end: float
     export: str | None = None
     applied: bool = False
+    attempt: int = 0
+    """Exports of this window that ended FAILED: a new one needs a new ClientToken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,13 @@ class PendingBridge:
             {
                 "bridge": orjson.loads(self.bridge.to_json()),
                 "windows": [
-                    {"start": w.start, "end": w.end, "export": w.export, "applied": w.applied}
+                    {
+                        "start": w.start,
+                        "end": w.end,
+                        "export": w.export,
+                        "applied": w.applied,
+                        "attempt": w.attempt,
+                    }
                     for w in self.windows
                 ],
             }
@@ -140,6 +148,7 @@ class PendingBridge:
                 end=float(w["end"]),
                 export=None if w["export"] is None else str(w["export"]),
                 applied=bool(w["applied"]),
+                attempt=int(w.get("attempt", 0)),
             )
             for w in body["windows"]
         )

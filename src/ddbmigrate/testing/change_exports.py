@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from ddbmigrate.errors import StreamTrimmedError
+from ddbmigrate.errors import ExportFailedError, StreamTrimmedError
 from ddbmigrate.formats import native
 from ddbmigrate.items import key_bytes
 from ddbmigrate.live.ports import ChangeRecord
@@ -39,6 +39,9 @@ class FakeChangeExports:
     """``(start, end, slot)`` of every export started."""
     fail_wait: int = 0
     """The next ``wait_export`` calls that raise (a crash while an export runs)."""
+    failed_exports: int = 0
+    """The next exports started end FAILED (``wait_export`` raises ExportFailedError)."""
+    _failed: set[str] = field(default_factory=set)
     _folders: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -53,6 +56,9 @@ class FakeChangeExports:
             folder = f"{BRIDGE_DIR}/{slot}/{native.EXPORTS_DIR}/{export_id}"
             self._write(folder, self._changes(start, end))
             self._folders[export_id] = folder
+            if self.failed_exports > 0:
+                self.failed_exports -= 1
+                self._failed.add(export_id)
             return export_id
 
     def wait_export(self, export_id: str) -> str:
@@ -60,6 +66,8 @@ class FakeChangeExports:
             if self.fail_wait > 0:
                 self.fail_wait -= 1
                 raise KeyboardInterrupt("killed while the export ran")
+            if export_id in self._failed:
+                raise ExportFailedError(f"export {export_id} is FAILED")
             return self._folders[export_id]
 
     def _changes(self, start: float, end: float) -> list[ChangeRecord]:
