@@ -12,6 +12,9 @@ the stream but, with PITR on, not from the table's history. The wiring then:
    read, the others are read again from TRIM_HORIZON, and records older than
    ``resume_from`` (covered by the export) are not written again.
 
+``GapBridge`` does the three as ``Replay.gap``, resumably (docs/adr/0045): the replay
+calls it when a pass stops on a gap, and goes on once it returns.
+
 Exact for the reason of ADR 31: per key, the export leaves the state as of ``end``, and
 the stream then supplies, in order, every change after ``resume_from`` (before ``end``).
 """
