@@ -128,7 +128,8 @@ def _live(
     if not options.live:
         return None
     src, dst = accounts
-    bridge = BridgeTo(options.source_table, staging, dst, stores.import_, run_id, clock)
+    table = options.source_table
+    bridge = BridgeTo(table, staging, dst, stores.import_, stores.owner, run_id, clock)
     return live_source(src, bridge)
 
 

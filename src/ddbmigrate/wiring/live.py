@@ -49,7 +49,7 @@ def live_source(account: Account, bridge: BridgeTo | None = None) -> LiveSource:
         prefix=url.prefix,
         run_id=bridge.run_id,
         clock=bridge.clock,
-        bucket_owner=owner_for(bridge.staging, bridge.reader),
+        bucket_owner=bridge.owner,
         sse=bridge.staging.sse,
         kms_key=bridge.staging.sse_kms_key_id,
     )
@@ -68,6 +68,8 @@ class BridgeTo:
     the exports back, as ``--export-method native`` does."""
     store: Store
     """``staging`` as ``reader`` reads it."""
+    owner: str | None
+    """The staging bucket's owner (``wiring.accounts.owner_for``): S3BucketOwner."""
     run_id: str
     clock: Clock
 
@@ -150,8 +152,9 @@ def cutover_run(
 def _replay(run: _LiveRun) -> Replay:
     """The run's replay, bridging gaps through the run's staging."""
     plan, ledger = run.plan, run.ctx.run_ledger
+    owner = owner_for(run.staging, run.dst)
     bridge = BridgeTo(
-        plan.source_table, run.staging, run.dst, run.store, ledger.run_id, run.ctx.clock
+        plan.source_table, run.staging, run.dst, run.store, owner, ledger.run_id, run.ctx.clock
     )
     key = KeySchema.from_description(run.schema.description)
     live = live_source(run.src, bridge)
