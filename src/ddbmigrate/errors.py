@@ -123,6 +123,11 @@ class StreamTrimmedError(FatalError):
     the replay cannot make an exact copy any more."""
 
 
+class ExportFailedError(FatalError):
+    """AWS's ExportTableToPointInTime ended FAILED: waiting for it again cannot help, a new
+    export may (the bridge of a live run starts one on the next run)."""
+
+
 class ExpiredIteratorError(DdbMigrateError):
     """A shard iterator was not used within 15 minutes. Neither transient (sending the same
     iterator again fails again) nor fatal: the replay opens a new one at its checkpoint."""

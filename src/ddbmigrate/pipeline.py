@@ -451,7 +451,7 @@ def _run_steps(
     export_store, import_store = stores
     options, src = ready.options, ready.src
     if live is not None:  # first: an unusable stream is refused before the table is made
-        stream_start_step(ctx, live, options.source_table)
+        stream_start_step(ctx, live, options.source_table, src=src)
     action = _schema(ctx, dest, ready, managed)
     ctx.observer.step_finished("schema", summary=action)
     if managed.export is None:
@@ -502,7 +502,7 @@ def _validate_or_replay(
     validates and finishes it); any other run validates (unless told not to) and finishes."""
     options = ready.options
     if live is not None:
-        replay = replay_of(ctx, live, dest.writer(options.dest_table))
+        replay = replay_of(ctx, live, dest.writer(options.dest_table), key)
         return None, follow(ctx, replay, until_caught_up=True)
     report = _validate(ctx, source, dest, ready, key) if options.validate else None
     ctx.run_ledger.finish()

@@ -224,9 +224,13 @@ def live_source_statements(plan: PolicyPlan) -> list[Statement]:
     """What ``migrate --live``, ``sync`` and ``cutover`` add to the source role: the stream
     enabled before the copy and disabled after the cutover (UpdateTable), read shard by
     shard, and the sentinel item the cutover writes and removes (BatchWriteItem is the only
-    write call the tool makes). The destination writes as import does."""
+    write call the tool makes). The destination writes as import does. Past the stream's
+    24 hours the replay bridges with incremental exports (ADR 0045): ExportTableToPointInTime
+    and DescribeExport, as ``--export-method native`` has them."""
     tables = _tables(plan, source=True)
+    bridge = [] if plan.export_method == "native" else _bridge_statements(plan)
     return [
+        *bridge,
         _allow("EnableAndDisableSourceStream", ["dynamodb:UpdateTable"], tables),
         _allow(
             "ReadSourceStreamForReplay",
@@ -234,6 +238,21 @@ def live_source_statements(plan: PolicyPlan) -> list[Statement]:
             _tables(plan, source=True, suffix="/stream/*"),
         ),
         _allow("WriteAndRemoveCutoverSentinel", ["dynamodb:BatchWriteItem"], tables),
+    ]
+
+
+def _bridge_statements(plan: PolicyPlan) -> list[Statement]:
+    return [
+        _allow(
+            "BridgeStreamGapWithIncrementalExport",
+            ["dynamodb:ExportTableToPointInTime"],
+            _tables(plan, source=True),
+        ),
+        _allow(
+            "FollowBridgeExport",
+            ["dynamodb:DescribeExport"],
+            _tables(plan, source=True, suffix="/export/*"),
+        ),
     ]
 
 
@@ -333,7 +352,7 @@ def _source_s3_statements(plan: PolicyPlan) -> list[Statement]:
     writes = ["s3:AbortMultipartUpload", "s3:PutObject"]
     # A PUT carrying x-amz-acl is authorised as s3:PutObject alone (ADR 0017); AWS documents
     # s3:PutObjectAcl for its own export (ExportTableToPointInTime) into another's bucket.
-    if plan.export_method == "native":
+    if plan.export_method == "native" or plan.live:  # live: the bridge's exports
         writes.append("s3:PutObjectAcl")
     return [
         _list_prefix(plan, "ListStagingPrefixForRunLedger"),

@@ -35,9 +35,10 @@ OTHER_TOOLS = frozenset(
         "--table-name",  # `aws dynamodb update-continuous-backups`
         "--point-in-time-recovery-specification",
         "--conf",  # spark-submit
+        "--until-stdin-closes",  # the embedded moto server's own (local/moto_main.py)
     }
 )
-"""Options of the AWS CLI and spark-submit, named in hints that show their commands."""
+"""Options of the AWS CLI, spark-submit and the embedded server, named in hints and commands."""
 
 
 def _options(command: Any) -> Iterator[str]:

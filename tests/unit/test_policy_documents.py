@@ -310,10 +310,10 @@ def test_write_files(tmp_path: Path) -> None:
 # else fails.
 ACCEPTED_FINDINGS: dict[tuple[str, str], tuple[Callable[[PolicyPlan], bool], str]] = {
     ("PERMISSIONS_MANAGEMENT_ACTIONS", "s3:putobjectacl"): (
-        lambda plan: plan.export_method == "native",
-        "AWS's ExportTableToPointInTime documents s3:PutObjectAcl among the S3 actions its "
-        "caller needs (DynamoDB developer guide, 'Requesting a table export'); ddbmigrate's "
-        "own writes never need it (ADR 0017)",
+        lambda plan: plan.export_method == "native" or plan.live,
+        "AWS's ExportTableToPointInTime (native export, and a live run's bridge) documents "
+        "s3:PutObjectAcl among the S3 actions its caller needs (DynamoDB developer guide, "
+        "'Requesting a table export'); ddbmigrate's own writes never need it (ADR 0017)",
     ),
     ("PERMISSIONS_MANAGEMENT_ACTIONS", "kms:creategrant"): (
         lambda plan: plan.dest_kms_key_id is not None,
@@ -424,9 +424,17 @@ def test_live_adds_the_stream_and_the_sentinel_to_the_source_role_only() -> None
     assert source["ReadSourceStreamForReplay"]["Resource"] == f"{table}/stream/*"
     assert source["WriteAndRemoveCutoverSentinel"]["Action"] == ["dynamodb:BatchWriteItem"]
     assert source["WriteAndRemoveCutoverSentinel"]["Resource"] == table
+    assert source["BridgeStreamGapWithIncrementalExport"]["Action"] == [
+        "dynamodb:ExportTableToPointInTime"
+    ]
+    assert source["FollowBridgeExport"]["Resource"] == f"{table}/export/*"
+    assert "s3:PutObjectAcl" in source["WriteExportsAndRunLedger"]["Action"]
     assert "dynamodb:UpdateTable" not in actions(plain[policies.SOURCE_ROLE_FILE])
+    bucket = live[policies.BUCKET_POLICY_FILE]  # the bridge's exports write as the source
+    assert "s3:PutObjectAcl" in actions(bucket)
+    assert "s3:PutObjectAcl" not in actions(plain[policies.BUCKET_POLICY_FILE])
     for name in plain:
-        if name != policies.SOURCE_ROLE_FILE:
+        if name not in (policies.SOURCE_ROLE_FILE, policies.BUCKET_POLICY_FILE):
             assert live[name] == plain[name], name
 
 

@@ -44,6 +44,7 @@ from ddbmigrate.clock import SystemClock
 from ddbmigrate.errors import (
     ConfigError,
     DdbMigrateError,
+    ExportFailedError,
     FatalError,
     NotFoundError,
     RejectedItemError,
@@ -92,11 +93,15 @@ def start_native_export(
     sse: str | None,
     kms_key: str | None,
     export_format: ExportFormat = "DYNAMODB_JSON",
+    extra: Mapping[str, Any] | None = None,
+    errors: Mapping[str, DdbMigrateError] | None = None,
 ) -> str:
     """Start ExportTableToPointInTime of ``table_arn`` into ``s3://bucket/prefix``; its ARN.
 
     ``bucket_owner`` is required by AWS when the bucket belongs to another account (the usual
     case: the destination owns the staging bucket). ``sse`` is ``AES256`` or ``aws:kms``.
+    ``extra`` adds request fields (an incremental export's, ``aws.change_exports``) and
+    ``errors`` replaces the translation of AWS error codes.
     """
     request: dict[str, Any] = {
         "TableArn": table_arn,
@@ -108,6 +113,7 @@ def start_native_export(
     if bucket_owner:
         request["S3BucketOwner"] = bucket_owner
     request.update(_export_sse(sse, kms_key))
+    request.update(extra or {})
     response = _dynamodb(
         session,
         "export_table_to_point_in_time",
@@ -119,6 +125,7 @@ def start_native_export(
                 f"source table {table_arn} does not exist",
                 hint="check --source-table, --source-region and the source credentials",
             ),
+            **(errors or {}),
         },
         **request,
     )
@@ -473,8 +480,8 @@ def _still_running(kind: str, arn: str, status: str, timeout: float) -> FatalErr
     )
 
 
-def _export_failed(description: Mapping[str, Any]) -> FatalError:
-    return FatalError(
+def _export_failed(description: Mapping[str, Any]) -> ExportFailedError:
+    return ExportFailedError(
         f"export {description.get('ExportArn')} of table "
         f"{_table_name(str(description.get('TableArn', '')))!r} is "
         f"{description.get('ExportStatus')}: {description.get('FailureCode') or 'no code'}: "

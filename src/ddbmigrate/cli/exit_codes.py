@@ -32,7 +32,9 @@ class ExitCode(IntEnum):
     STREAM = 7
     """Live migration: the source's stream cannot carry it (keys or old images only,
     disabled, another table's, disabled and enabled again since the run started) or lost
-    records the replay had not applied (past the 24-hour retention). Start a new live run."""
+    records the replay had not applied (past the 24-hour retention) that no incremental
+    export can bring back (point-in-time recovery off, or a local staging directory). Start
+    a new live run."""
     INTERRUPTED = 130
     """SIGINT (Ctrl-C) stopped the run; the same command again resumes it (128 + 2)."""
     TERMINATED = 143

@@ -24,6 +24,7 @@ from ddbmigrate.ports import Store
 
 STREAM_DIR = "stream"
 BRIDGE_FILE = "stream-bridge.json"
+PENDING_FILE = "stream-bridge-pending.json"
 _T = TypeVar("_T")
 _HINT = "move the run's folder out of ddbmigrate/runs/ and start a new live migration"
 
@@ -100,6 +101,60 @@ class Bridge:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class BridgeWindow:
+    """One incremental export of a bridge: ``[start, end)``, its export once started, and
+    whether its changes are applied."""
+
+    start: float
+    end: float
+    export: str | None = None
+    applied: bool = False
+    attempt: int = 0
+    """Exports of this window that ended FAILED: a new one needs a new ClientToken."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBridge:
+    """A bridge whose exports are not all applied yet: saved before the first export
+    starts, so a crash redoes the bridge (same windows, same exports), not the stream."""
+
+    bridge: Bridge
+    windows: tuple[BridgeWindow, ...]
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "bridge": orjson.loads(self.bridge.to_json()),
+                "windows": [
+                    {
+                        "start": w.start,
+                        "end": w.end,
+                        "export": w.export,
+                        "applied": w.applied,
+                        "attempt": w.attempt,
+                    }
+                    for w in self.windows
+                ],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> PendingBridge:
+        body = orjson.loads(data)
+        windows = tuple(
+            BridgeWindow(
+                start=float(w["start"]),
+                end=float(w["end"]),
+                export=None if w["export"] is None else str(w["export"]),
+                applied=bool(w["applied"]),
+                attempt=int(w.get("attempt", 0)),
+            )
+            for w in body["windows"]
+        )
+        return cls(Bridge.from_json(orjson.dumps(body["bridge"])), windows)
+
+
 class ShardCheckpoints:
     """Reads and writes the shard marks of one run. Thread-safe (one object per shard)."""
 
@@ -107,6 +162,7 @@ class ShardCheckpoints:
         self._store = store
         self._dir = f"{run_dir}/{STREAM_DIR}"
         self._bridge_key = f"{run_dir}/{BRIDGE_FILE}"
+        self._pending_key = f"{run_dir}/{PENDING_FILE}"
         self._guard = guard
 
     @classmethod
@@ -136,6 +192,21 @@ class ShardCheckpoints:
         if self._guard is not None:
             self._guard()
         self._store.put(self._bridge_key, bridge.to_json())
+
+    def load_pending(self) -> PendingBridge | None:
+        if not self._store.exists(self._pending_key):
+            return None
+        return self._parsed(self._pending_key, PendingBridge.from_json)
+
+    def save_pending(self, pending: PendingBridge) -> None:
+        if self._guard is not None:
+            self._guard()
+        self._store.put(self._pending_key, pending.to_json())
+
+    def drop_pending(self) -> None:
+        """The bridge is recorded (``save_bridge``): nothing of it is left to redo."""
+        if self._store.exists(self._pending_key):
+            self._store.delete(self._pending_key)
 
     def _key(self, shard_id: str) -> str:
         name = hashlib.sha1(shard_id.encode(), usedforsecurity=False).hexdigest()

@@ -16,8 +16,9 @@ from ddbmigrate.live.checkpoints import ShardMark
 from ddbmigrate.live.ports import Shard
 
 _HINT = (
-    "start the live migration again (a new stream, then a new copy), or bridge the gap with "
-    "an incremental export from the last applied change (docs/adr/0032)"
+    "start the live migration again (a new run: a new stream, then a new copy); with "
+    "point-in-time recovery on for the source and an s3:// staging, the replay bridges such "
+    "a gap itself with incremental exports (README: Live migration)"
 )
 
 

@@ -106,3 +106,23 @@ class ChangeStreams(Protocol):
         """Up to ``limit`` records (at most 1,000 and 1 MB). ExpiredIteratorError after
         15 minutes; StreamTrimmedError when the iterator points at trimmed records."""
         ...
+
+
+class ChangeExports(Protocol):
+    """The source table's change history past the stream: ExportTableToPointInTime with
+    ``ExportType=INCREMENTAL_EXPORT`` (point-in-time recovery keeps it up to 35 days), into
+    the run's staging store (``ddbmigrate.live.bridge``)."""
+
+    def check_history(self, since: float, gap: Exception) -> None:
+        """Nothing when point-in-time recovery holds every change since ``since`` (epoch
+        seconds); else StreamTrimmedError that says the changes of ``gap`` are gone."""
+        ...
+
+    def start_export(self, start: float, end: float, *, slot: str) -> str:
+        """Start exporting the newest change per key made in ``[start, end)`` into a folder
+        of its own (``slot`` names it and makes a repeated start the same export); its id."""
+        ...
+
+    def wait_export(self, export_id: str) -> str:
+        """Wait until the export is written; its folder, relative to the staging root."""
+        ...

@@ -92,6 +92,12 @@ def status_of(marks: Iterable[ShardMark], *, shards_open: int, now: float) -> Re
 
 Watcher = Callable[[ChangeRecord], None]
 """Called with each record once its write succeeded (the cutover watches for its sentinel)."""
+GapHandler = Callable[["Replay", StreamTrimmedError], None]
+"""Closes a gap the stream left (``live.bridge.GapBridge``) or raises: called when a pass
+stops with StreamTrimmedError, outside the pass, so it may call ``Replay.bridged``."""
+MAX_BRIDGES = 3
+"""Gaps bridged in one ``catch_up`` before the error stands: a bridge is followed by a
+read from TRIM_HORIZON, which cannot be trimmed again unless the bridge took a day."""
 
 
 @dataclass(slots=True)
@@ -107,6 +113,8 @@ class Replay:
     budget: Budget = field(default_factory=Unlimited)
     observer: Observer = field(default_factory=NullObserver)
     watchers: list[Watcher] = field(default_factory=list)
+    gap: GapHandler | None = None
+    """Without it, StreamTrimmedError stops the replay (no bridge: PITR unknown or off)."""
     bridge: Bridge | None = field(init=False, default=None)
     """The last gap closed by incremental exports (``ddbmigrate.live.bridge``)."""
     _marks: dict[str, ShardMark] = field(init=False, default_factory=dict)
@@ -122,9 +130,19 @@ class Replay:
 
     def catch_up(self, stop: threading.Event | None = None) -> int:
         """Read every shard until it is read to its end (closed) or has nothing more now
-        (open), children after parents; return the records applied."""
-        with self._pass:
-            return self._catch_up(stop or threading.Event())
+        (open), children after parents; return the records applied. A gap in the stream
+        goes to ``gap``, and the pass starts again once it is closed."""
+        stop = stop or threading.Event()
+        bridged = 0
+        while True:
+            try:
+                with self._pass:
+                    return self._catch_up(stop) + bridged
+            except StreamTrimmedError as exc:
+                if self.gap is None or bridged >= MAX_BRIDGES or stop.is_set():
+                    raise
+                self.gap(self, exc)
+                bridged += 1  # the pass applied changes: not quiet, for the cutover's drain
 
     def _catch_up(self, stop: threading.Event) -> int:
         read: set[str] = set()

@@ -9,6 +9,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from ddbmigrate.errors import CorruptDataError
+from ddbmigrate.estimate import Prices, estimate
+from ddbmigrate.formats.detect import detect
+from ddbmigrate.importer import ImportOptions, import_source
 from ddbmigrate.live import (
     ChangeStreams,
     Replay,
@@ -21,10 +25,14 @@ from ddbmigrate.live import (
     recorded_start,
     start_stream,
 )
+from ddbmigrate.live.bridge import Apply, GapBridge
 from ddbmigrate.live.checkpoints import ShardCheckpoints
+from ddbmigrate.live.ports import ChangeExports
 from ddbmigrate.live.replay import status_of
+from ddbmigrate.model import KeySchema
 from ddbmigrate.notify.live import LiveEvents, notifying
-from ddbmigrate.ports import Clock, Store, TableWriter
+from ddbmigrate.ports import Clock, Store, TableSchema, TableWriter
+from ddbmigrate.runs import RejectLog
 from ddbmigrate.steps.context import RunContext
 
 STREAM_STEP = "stream"
@@ -33,6 +41,8 @@ REPLAY_STEP = "replay"
 """The ledger's step of the replay: running until the cutover marks it done."""
 STREAM_TIMEOUT = 600.0
 """Seconds for a newly enabled stream to become ENABLED."""
+RETENTION = 24 * 3600.0
+"""Seconds DynamoDB Streams keeps a record."""
 CAUGHT_UP_LAG = 5.0
 """Seconds of lag under which a replay whose source never stops writing counts as caught
 up (a quiet source is caught up when a pass finds nothing new)."""
@@ -40,14 +50,27 @@ up (a quiet source is caught up when a pass finds nothing new)."""
 
 @dataclass(frozen=True, slots=True)
 class LiveSource:
-    """What a live run needs from the source: its stream."""
+    """What a live run needs from the source: its stream, and where the stream ends (24
+    hours), its history through incremental exports read back from ``staging``."""
 
     streams: ChangeStreams
+    exports: ChangeExports | None = None
+    """None: a gap in the stream stops the replay (StreamTrimmedError)."""
+    staging: Store | None = None
+    """Where the exports are read from (the destination's view of the staging store)."""
 
 
-def stream_start_step(ctx: RunContext, live: LiveSource, table: str) -> StreamStart:
+def stream_start_step(
+    ctx: RunContext,
+    live: LiveSource,
+    table: str,
+    *,
+    src: TableSchema | None = None,
+) -> StreamStart:
     """Enable (or accept) ``table``'s stream and record where the replay starts; a resumed
-    run keeps the start point it recorded (proven to still be the table's stream)."""
+    run keeps the start point it recorded (proven to still be the table's stream). Says
+    what the 24-hour limit means for this run (``retention_lines``), from the source's
+    PITR and the copy's estimate at the run's rates."""
     ledger = ctx.run_ledger
     recorded = recorded_start(ledger)
     if recorded is not None:
@@ -60,17 +83,61 @@ def stream_start_step(ctx: RunContext, live: LiveSource, table: str) -> StreamSt
     how = "enabled by this run" if start.enabled_by_us else "already enabled"
     ctx.observer.message(f"stream         {start.arn} ({how}, {start.view_type})")
     ctx.observer.message(f"replay         every change from {start.started} on")
-    ctx.observer.message(
-        "limit          stream records live 24 hours: the copy, and any pause of `sync` "
-        "after it, must leave the replay less than that behind"
-    )
+    pitr = src is not None and src.pitr_enabled
+    copy = None if src is None else copy_estimate(ctx, src)
+    for line in retention_lines(pitr=pitr, copy_seconds=copy):
+        ctx.observer.message(line)
     return start
 
 
-def replay_of(ctx: RunContext, live: LiveSource, writer: TableWriter) -> Replay:
+def copy_estimate(ctx: RunContext, src: TableSchema) -> float | None:
+    """Seconds the copy takes by the plan's estimate (``estimate``), when the budgets
+    have rates (not when unlimited)."""
+    read, write = ctx.budgets.rates
+    if read <= 0 or write <= 0:
+        return None
+    figures = estimate(
+        src.description, read_rate=read, write_rate=write, validate=False, prices=Prices()
+    )
+    return figures.seconds
+
+
+def retention_lines(*, pitr: bool, copy_seconds: float | None) -> list[str]:
+    """What the stream's 24 hours mean for a live run, before it starts: with PITR on, a
+    replay left further behind is bridged (docs/adr/0032); off, the copy (``copy_seconds``,
+    the plan's estimate, when known) and any pause of ``sync`` must stay within them."""
+    estimate = "" if copy_seconds is None else f" (the copy: ~{_hours(copy_seconds)} estimated)"
+    if pitr:
+        return [
+            f"limit          stream records live 24 hours{estimate}; point-in-time recovery "
+            "is on, so a replay left further behind is bridged by incremental exports"
+        ]
+    lines = [
+        "limit          stream records live 24 hours and point-in-time recovery is off: the "
+        f"copy, and any pause of `sync` after it, must leave the replay less than that "
+        f"behind{estimate}"
+    ]
+    if copy_seconds is not None and copy_seconds >= RETENTION:
+        lines.append(
+            "warning        the copy is estimated to take longer than the stream keeps "
+            "records: the replay would stop (exit 7) and the run start again; turn on "
+            "point-in-time recovery for the source table before starting, and the tool "
+            "bridges the gap itself"
+        )
+    return lines
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def replay_of(
+    ctx: RunContext, live: LiveSource, writer: TableWriter, key: KeySchema | None = None
+) -> Replay:
     """The run's replay into ``writer``, resumed from its checkpoints, writing within the
-    destination's write budget (import's ``--write-percent``)."""
-    return open_replay(
+    destination's write budget (import's ``--write-percent``); with ``live.exports`` (and
+    the table's ``key``), gaps in the stream are bridged by incremental exports."""
+    replay = open_replay(
         streams=live.streams,
         ledger=ctx.run_ledger,
         writer=writer,
@@ -79,6 +146,36 @@ def replay_of(ctx: RunContext, live: LiveSource, writer: TableWriter) -> Replay:
         budget=ctx.budgets.dest_write,
         observer=ctx.observer,
     )
+    if live.exports is not None and live.staging is not None and key is not None:
+        apply = bridge_apply(ctx, live.staging, writer, key)
+        replay.gap = GapBridge(live.exports, apply, ctx.clock, ctx.observer)
+    return replay
+
+
+def bridge_apply(ctx: RunContext, store: Store, writer: TableWriter, key: KeySchema) -> Apply:
+    """Applies one incremental export of the bridge with the import's incremental path
+    (newest change per key; puts of full images, deletes), within the write budget."""
+
+    def apply(folder: str) -> int:
+        plan = detect(store, folder=folder)
+        if not plan.incremental:  # a full export here would put back deleted items
+            raise CorruptDataError(
+                f"{store.root.rstrip('/')}/{folder} is not an incremental export",
+                hint="give the live run a staging prefix of its own",
+            )
+        rejects = RejectLog(store, ctx.run_ledger.dir, max_rejects=ctx.max_rejects)
+        return import_source(
+            store=store,
+            plan=plan,
+            writer=writer,
+            key=key,
+            options=ImportOptions(),
+            rejects=rejects,
+            clock=ctx.clock,
+            budget=ctx.budgets.dest_write,
+        ).item_count
+
+    return apply
 
 
 def follow(

@@ -145,6 +145,13 @@ class FakeStreams:
         with self._lock:
             return list(self._streams[table].shards)
 
+    def history(self, table: str) -> list[ChangeRecord]:
+        """Every record ever made, trimmed and aged out too, in the order they were made:
+        what point-in-time recovery still holds (``testing.change_exports``)."""
+        with self._lock:
+            shards = self._streams[table].shards.values()
+            return sorted((r for s in shards for r in s.records), key=lambda r: int(r.sequence))
+
     def open_shards(self, table: str) -> list[str]:
         with self._lock:
             return [k for k, s in self._streams[table].shards.items() if not s.closed]

@@ -4,7 +4,7 @@ work itself is ``pipeline.migrate`` and the ``steps`` it is made of."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 from ddbmigrate import pipeline, policies
 from ddbmigrate import settings as settings_opt
@@ -19,10 +19,11 @@ from ddbmigrate.model import KeySchema, StoreURL
 from ddbmigrate.options import ValidateOptions
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.plans import ExportMethod, ImportMethod, MigratePlan, SidePlan
-from ddbmigrate.ports import NullObserver, Observer, Store
+from ddbmigrate.ports import NullObserver, Observer, Store, TableSchema
 from ddbmigrate.schema import check_compatible
 from ddbmigrate.sizing import table_size
 from ddbmigrate.steps.context import RunContext
+from ddbmigrate.steps.live import LiveSource, retention_lines
 from ddbmigrate.steps.preflight import Plan, read_source
 from ddbmigrate.steps.schema import ensure_table
 from ddbmigrate.steps.validate import validate_step
@@ -44,7 +45,7 @@ from ddbmigrate.wiring.bulk import (
     import_rows,
 )
 from ddbmigrate.wiring.engines import EngineRequest
-from ddbmigrate.wiring.live import live_source
+from ddbmigrate.wiring.live import BridgeTo, live_source
 from ddbmigrate.wiring.managed import managed_paths
 from ddbmigrate.wiring.scope import run_scope
 
@@ -103,8 +104,33 @@ def migrate(
             ),
             observer=observer,
             engine=scope.engine,
-            live=live_source(src) if options.live else None,
+            live=_live(
+                (src, dst),
+                stores,
+                scope.ledger.run_id,
+                staging=staging,
+                options=options,
+                clock=clock,
+            ),
         )
+
+
+def _live(
+    accounts: tuple[Account, Account],
+    stores: _Stores,
+    run_id: str,
+    *,
+    staging: StagingOptions,
+    options: MigrateOptions,
+    clock: SystemClock,
+) -> LiveSource | None:
+    """A live run's source stream, bridged through the run's staging past 24 hours."""
+    if not options.live:
+        return None
+    src, dst = accounts
+    table = options.source_table
+    bridge = BridgeTo(table, staging, dst, stores.import_, stores.owner, run_id, clock)
+    return live_source(src, bridge)
 
 
 def _managed(
@@ -334,4 +360,14 @@ def plan_lines(
         write_rate=budgets.rates[1],
         prices=prices,
     )
-    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices), *rows]
+    live = _live_lines(schema, sized, budgets.rates) if options.live else []
+    return [*plan.lines(), *where, *budgets.notes, *figures.lines(prices), *rows, *live]
+
+
+def _live_lines(
+    schema: TableSchema, sized: dict[str, Any], rates: tuple[float, float]
+) -> list[str]:
+    """``plan --live``: the stream's 24 hours against the copy's estimate, and the bridge."""
+    read, write = rates
+    copy = estimate(sized, read_rate=read, write_rate=write, validate=False, prices=Prices())
+    return retention_lines(pitr=schema.pitr_enabled, copy_seconds=copy.seconds)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ddbmigrate.aws.change_exports import AwsChangeExports
 from ddbmigrate.aws.streams import DynamoStreams
 from ddbmigrate.capacity import ThroughputOptions, make_budgets
 from ddbmigrate.checkpoint import Ledger, check_run_id
@@ -16,27 +17,62 @@ from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.engines.base import DEFAULT_THREADS, ThreadEngine
 from ddbmigrate.errors import ConfigError
-from ddbmigrate.live import ReplayStatus, StreamStart, cutover, recorded_start
-from ddbmigrate.model import KeySchema
+from ddbmigrate.live import Replay, ReplayStatus, StreamStart, cutover, recorded_start
+from ddbmigrate.model import KeySchema, StoreURL
 from ddbmigrate.notify import EventError, LiveEvents, MultiNotifier, RunNotifications, notifying
 from ddbmigrate.plans import MigratePlan, plan_of
-from ddbmigrate.ports import NullObserver, Observer, TableSchema
+from ddbmigrate.ports import Clock, NullObserver, Observer, Store, TableSchema
 from ddbmigrate.report import bind_run
 from ddbmigrate.steps.context import RunContext
 from ddbmigrate.steps.live import REPLAY_STEP, LiveSource, follow, replay_of, status_line
 from ddbmigrate.steps.preflight import read_source
 from ddbmigrate.steps.validate import validate_step
 from ddbmigrate.validator import ValidateOptions, ValidationReport
-from ddbmigrate.wiring.accounts import Account, StagingOptions, run_store
+from ddbmigrate.wiring.accounts import Account, StagingOptions, owner_for, run_store
 from ddbmigrate.wiring.scope import held_run
 
 CUTOVER_TIMEOUT = 900.0
 """Seconds the sentinel and the drain may take before the cutover stops (resumable)."""
 
 
-def live_source(account: Account) -> LiveSource:
-    """The source's stream on AWS."""
-    return LiveSource(DynamoStreams(account.session))
+def live_source(account: Account, bridge: BridgeTo | None = None) -> LiveSource:
+    """The source's stream on AWS; with ``bridge`` (an s3:// staging), the incremental
+    exports that close a gap in it (ADR 32, 45)."""
+    streams = DynamoStreams(account.session)
+    if bridge is None or StoreURL.parse(bridge.staging.url).scheme != "s3":
+        return LiveSource(streams)  # AWS exports to S3 only: a gap stops the replay
+    url = StoreURL.parse(bridge.staging.url)
+    exports = AwsChangeExports(
+        account.session,
+        bridge.reader.session,
+        table=bridge.table,
+        bucket=url.bucket,
+        prefix=url.prefix,
+        run_id=bridge.run_id,
+        clock=bridge.clock,
+        bucket_owner=bridge.owner,
+        sse=bridge.staging.sse,
+        kms_key=bridge.staging.sse_kms_key_id,
+    )
+    return LiveSource(streams, exports=exports, staging=bridge.store)
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeTo:
+    """Where a live run's bridge exports go and who reads them back."""
+
+    table: str
+    """The source table."""
+    staging: StagingOptions
+    reader: Account
+    """The destination: it owns the staging bucket (unless --bucket-owner says) and reads
+    the exports back, as ``--export-method native`` does."""
+    store: Store
+    """``staging`` as ``reader`` reads it."""
+    owner: str | None
+    """The staging bucket's owner (``wiring.accounts.owner_for``): S3BucketOwner."""
+    run_id: str
+    clock: Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +104,9 @@ class _LiveRun:
     dst: Account
     schema: TableSchema
     start: StreamStart
+    staging: StagingOptions
+    store: Store
+    """The run's staging, as the destination reads it."""
 
 
 def sync(
@@ -87,8 +126,7 @@ def sync(
     ``notifications``: replay started, caught up, fell behind (``notify.live``)."""
     ask = _Ask(run_id, staging, source, dest, throughput, observer, notifications)
     with _live_run(ask) as run:
-        replay = replay_of(run.ctx, live_source(run.src), run.dst.writer(run.plan.dest_table))
-        return follow(run.ctx, replay, stop=stop, until_caught_up=until_caught_up)
+        return follow(run.ctx, _replay(run), stop=stop, until_caught_up=until_caught_up)
 
 
 def cutover_run(
@@ -138,10 +176,22 @@ def _notified_cut_over(run: _LiveRun, timeout: float) -> CutoverReport:
     return done
 
 
+def _replay(run: _LiveRun) -> Replay:
+    """The run's replay, bridging gaps through the run's staging."""
+    plan, ledger = run.plan, run.ctx.run_ledger
+    owner = owner_for(run.staging, run.dst)
+    bridge = BridgeTo(
+        plan.source_table, run.staging, run.dst, run.store, owner, ledger.run_id, run.ctx.clock
+    )
+    key = KeySchema.from_description(run.schema.description)
+    live = live_source(run.src, bridge)
+    return replay_of(run.ctx, live, run.dst.writer(plan.dest_table), key)
+
+
 def _cut_over(run: _LiveRun, timeout: float) -> CutoverReport:
     ctx, plan = run.ctx, run.plan
     streams = live_source(run.src).streams
-    replay = replay_of(ctx, LiveSource(streams), run.dst.writer(plan.dest_table))
+    replay = _replay(run)
     key = KeySchema.from_description(run.schema.description)
     ctx.observer.message("cutover        sentinel through the replay, then every shard drained")
     result = cutover(
@@ -193,7 +243,7 @@ def _live_run(ask: _Ask) -> Iterator[_LiveRun]:
     recorded = Ledger(store, check_run_id(ask.run_id), clock).load()
     plan = _live_plan(ask.run_id, recorded)
     with held_run(store, plan=plan, run_id=ask.run_id, observer=observer, clock=clock) as ledger:
-        yield _opened(plan, ledger, ask)
+        yield _opened(plan, ledger, ask, store)
 
 
 def _live_plan(run_id: str, recorded: dict[str, object]) -> MigratePlan:
@@ -206,7 +256,7 @@ def _live_plan(run_id: str, recorded: dict[str, object]) -> MigratePlan:
     return plan
 
 
-def _opened(plan: MigratePlan, ledger: Ledger, ask: _Ask) -> _LiveRun:
+def _opened(plan: MigratePlan, ledger: Ledger, ask: _Ask, store: Store) -> _LiveRun:
     src, dst = Account(ask.source, "source"), Account(ask.dest, "destination")
     start = recorded_start(ledger)
     if start is None or ledger.step_state("import") != "done":
@@ -225,7 +275,7 @@ def _opened(plan: MigratePlan, ledger: Ledger, ask: _Ask) -> _LiveRun:
         budgets=budgets,
         ledger=ledger,
     )
-    return _LiveRun(plan, ctx, src, dst, schema, start)
+    return _LiveRun(plan, ctx, src, dst, schema, start, ask.staging, store)
 
 
 def _notifying(ask: _Ask, plan: MigratePlan, run_id: str, clock: SystemClock) -> Observer:

@@ -260,6 +260,14 @@ def plan_cmd(
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Count the validation scans.")
     ] = True,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="For migrate --live: the stream's 24-hour limit against the copy's "
+            "estimate, and whether PITR lets the tool bridge past it.",
+        ),
+    ] = False,
     price_read: Annotated[
         float, typer.Option("--price-read", help="USD per million on-demand read units.")
     ] = PRICES.on_demand_read_per_million,
@@ -308,6 +316,7 @@ def plan_cmd(
         validate=validate,
         bulk=bulk_settings(given),
         boost=boost,
+        live=live,
     )
     print_lines(
         api.plan_lines(
