@@ -14,7 +14,7 @@ from live_setup import Live, live
 
 from ddbmigrate.capacity import Budgets
 from ddbmigrate.engines.base import ThreadEngine
-from ddbmigrate.errors import StepTimeoutError
+from ddbmigrate.errors import StepTimeoutError, StreamTrimmedError
 from ddbmigrate.live import Replay, ReplayStatus, Shard
 from ddbmigrate.notify import (
     BEHIND_AFTER,
@@ -194,6 +194,35 @@ def test_a_followed_replay_sends_started_caught_up_fell_behind_caught_up() -> No
     assert (again.live["applied"], again.live["lag_seconds"]) == (9, 2.0)
     assert {e.run_id for e in sink.events} == {"live-1"}
     assert {e.table for e in sink.events} == {"src -> dst"}
+
+
+def test_a_replay_stopped_by_an_error_says_so_and_the_error_goes_on() -> None:
+    """An unattended ``sync`` that stops on an error sends ``replay_stopped`` with it (an
+    interrupt is the operator's own stop and sends nothing)."""
+    setup, sink = live(), Recorder()
+
+    def trimmed() -> None:
+        raise StreamTrimmedError("records after the checkpoint were trimmed", hint="see ADR 32")
+
+    with pytest.raises(StreamTrimmedError):
+        followed(setup, [changes_then(setup, 2, wait=1.0), trimmed], targets=[sink])
+    assert [e.kind for e in sink.events] == ["replay_started", "caught_up", "replay_stopped"]
+    stopped = sink.events[-1]
+    assert stopped.error == EventError("records after the checkpoint were trimmed", "see ADR 32")
+    assert stopped.live is not None
+    assert stopped.live["applied"] == 2
+    assert stopped.subject() == "ddbmigrate src -> dst replay stopped on an error"
+
+
+def test_an_interrupted_replay_sends_no_stop_event() -> None:
+    setup, sink = live(), Recorder()
+
+    def ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        followed(setup, [changes_then(setup, 1, wait=1.0), ctrl_c], targets=[sink])
+    assert [e.kind for e in sink.events] == ["replay_started", "caught_up"]
 
 
 def test_the_threshold_is_the_users() -> None:

@@ -18,9 +18,22 @@ from ddbmigrate.errors import DdbMigrateError, FatalError
 from ddbmigrate.ports import Clock, Observer
 
 EventKind = Literal[
-    "success", "failure", "step", "replay_started", "caught_up", "fell_behind", "cutover"
+    "success",
+    "failure",
+    "step",
+    "replay_started",
+    "caught_up",
+    "fell_behind",
+    "replay_stopped",
+    "cutover",
 ]
-LIVE_KINDS: tuple[EventKind, ...] = ("replay_started", "caught_up", "fell_behind", "cutover")
+LIVE_KINDS: tuple[EventKind, ...] = (
+    "replay_started",
+    "caught_up",
+    "fell_behind",
+    "replay_stopped",
+    "cutover",
+)
 """A live run's replay and cutover (``notify.live``): their bodies carry a ``live`` object."""
 EVENT_KINDS: tuple[EventKind, ...] = ("success", "failure", "step", *LIVE_KINDS)
 SCHEMA = "ddbmigrate.run-event/1"
@@ -131,6 +144,7 @@ class RunEvent:
             "replay_started": f"replay started ({live.get('shards')} shards)",
             "caught_up": f"replay caught up (lag {lag_text})",
             "fell_behind": f"replay fell behind (lag {lag_text})",
+            "replay_stopped": "replay stopped on an error",
             "cutover": "cutover done: MATCH" if self.error is None else "cutover failed",
         }[self.kind]
 

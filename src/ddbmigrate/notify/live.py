@@ -74,6 +74,12 @@ class LiveEvents:
         if crossing is not None:
             self.run.live_event(crossing, self._figures(status))
 
+    def replay_stopped(self, status: ReplayFigures | None, *, error: BaseException) -> None:
+        """The replay stopped on ``error`` (not an interrupt: that is the operator's stop).
+        A ``sync`` running unattended has no other way to say so."""
+        figures = self._figures(status) if status else {"stream_arn": self.stream_arn}
+        self.run.live_event("replay_stopped", figures, error=EventError.of(error))
+
     def cutover_done(
         self,
         status: ReplayFigures | None,

@@ -195,6 +195,24 @@ def follow(
     stop = stop or threading.Event()
     ctx.mark(REPLAY_STEP, "running")
     events = _started(ctx, replay)
+    try:
+        _passes(ctx, replay, events, stop=stop, until_caught_up=until_caught_up, pause=pause)
+    except Exception as exc:
+        if events is not None:
+            events.replay_stopped(_status_if_any(replay), error=exc)
+        raise
+    return replay.status()
+
+
+def _passes(
+    ctx: RunContext,
+    replay: Replay,
+    events: LiveEvents | None,
+    *,
+    stop: threading.Event,
+    until_caught_up: bool,
+    pause: float,
+) -> None:
     while not stop.is_set():
         applied = replay.catch_up(stop)
         status = replay.status()
@@ -204,9 +222,17 @@ def follow(
             events.replay_passed(status, caught_up=_caught_up(applied, status))
         if until_caught_up and _caught_up(applied, status):
             ctx.observer.message(f"caught up: {status_line(status)}")
-            break
+            return
         stop.wait(pause)
-    return replay.status()
+
+
+def _status_if_any(replay: Replay) -> ReplayStatus | None:
+    """The replay's figures for a stop event; None when they cannot be read (the error may
+    be the staging store's)."""
+    try:
+        return replay.status()
+    except Exception:  # noqa: BLE001 - the event goes out with what is known
+        return None
 
 
 def _started(ctx: RunContext, replay: Replay) -> LiveEvents | None:
