@@ -698,9 +698,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scenario",
-        choices=("copy", "replay", "all"),
+        choices=("copy", "replay", "all", "lag"),
         default="all",
-        help="copy: export, import, migrate (and dynamodump); replay: a live run's sync",
+        help="copy: export, import, migrate (and dynamodump); replay: a live run's sync; "
+        "all: both; lag: the replay's lag on moto under a writer (lag.py; needs moto)",
+    )
+    parser.add_argument(
+        "--lag-rate", type=float, default=500.0, help="lag: the writer's changes per second"
+    )
+    parser.add_argument(
+        "--lag-seconds", type=float, default=60.0, help="lag: how long the writer runs"
     )
     parser.add_argument(
         "--records", type=int, default=200_000, help="stream records the replay scenario applies"
@@ -717,6 +724,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.scenario == "lag":
+        import lag  # noqa: PLC0415 - needs moto, which only this scenario installs
+
+        return lag.main(["--rate", str(args.lag_rate), "--seconds", str(args.lag_seconds)])
     planes = ["lean", "boto3"] if args.data_plane == "both" else [args.data_plane]
     tmp = Path(tempfile.mkdtemp(prefix="ddbmigrate-bench-"))
     try:
