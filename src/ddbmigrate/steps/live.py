@@ -6,6 +6,7 @@ Core only: the stream arrives as a ``live.ChangeStreams`` port.
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import dataclass
 
@@ -93,6 +94,7 @@ def follow(
     old (a source that keeps writing never gives a pass with nothing). A line per pass that
     applied records. Checkpoints are kept at every page, so an interrupt loses nothing."""
     stop = stop or threading.Event()
+    collect_less()
     ctx.mark(REPLAY_STEP, "running")
     while not stop.is_set():
         applied = replay.catch_up(stop)
@@ -104,6 +106,19 @@ def follow(
             break
         stop.wait(pause)
     return replay.status()
+
+
+GC_THRESHOLD = 50_000
+"""Allocations between two collections of the youngest generation (Python's default: 700)."""
+
+
+def collect_less() -> None:
+    """As the local engine's workers do: a replay parses pages of about 500 records into
+    many short-lived dicts, and the cyclic collector running every 700 allocations took a
+    third of the parse (bench/README.md: 12.4 against 7.8 µs per record). What is loaded
+    by now is never garbage, so the collector stops walking it (``gc.freeze``)."""
+    gc.freeze()
+    gc.set_threshold(max(gc.get_threshold()[0], GC_THRESHOLD), 20, 20)
 
 
 def _caught_up(applied: int, status: ReplayStatus) -> bool:
