@@ -7,6 +7,9 @@ module the CLI calls.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any, TypeVar
+
 from ddbmigrate import settings as settings_opt
 from ddbmigrate.capacity import ThroughputOptions, task_shares
 from ddbmigrate.config import Side
@@ -47,7 +50,13 @@ from ddbmigrate.wiring.reporting import (
     publish_report,
 )
 from ddbmigrate.wiring.scope import RESUMER_DECIDES, open_ledger
-from ddbmigrate.wiring.tables import expand_pipeline, reporting_of, run_pipeline
+from ddbmigrate.wiring.tables import (
+    expand_pipeline,
+    reporting_of,
+    run_pipeline,
+    table_options,
+    table_throughput,
+)
 
 __all__ = [  # the functions, and the types they take and return
     "DATA_PLANE_ENV",
@@ -97,22 +106,29 @@ __all__ = [  # the functions, and the types they take and return
     "run_store",
     "status",
     "sync",
+    "table_options",
+    "table_throughput",
     "task_shares",
     "validate",
 ]
 
 
-def _either(options: object | None, **named: str | None) -> None:
-    """``options=`` or the older keywords that name what to move, never both."""
-    given = sorted(k for k, v in named.items() if v is not None)
-    if options is not None and given:
-        raise TypeError(f"pass {', '.join(given)} in options=, not beside it")
+_O = TypeVar("_O", ExportOptions, ImportOptions, ValidateOptions)
 
 
-def _required(value: str | None, what: str) -> str:
-    if value is None:
-        raise TypeError(f"missing keyword argument {what!r} (or pass options=)")
-    return value
+def _options(kind: type[_O], options: _O | None, keywords: dict[str, Any]) -> _O:
+    """``options=``, or the older keywords that spell its fields; never both, so a keyword
+    beside ``options=`` is refused rather than silently dropped."""
+    defaults = {f.name: f.default for f in dataclasses.fields(kind)}
+    given = sorted(k for k, v in keywords.items() if v is not None and v != defaults[k])
+    if options is not None:
+        if given:
+            raise TypeError(f"pass {', '.join(given)} in options=, not beside it")
+        return options
+    for name, value in keywords.items():
+        if value is None and defaults[name] is dataclasses.MISSING:
+            raise TypeError(f"missing keyword argument {name!r} (or pass options=)")
+    return kind(**keywords)
 
 
 def export(
@@ -135,21 +151,20 @@ def export(
 ) -> ExportResult:
     """Export a table to ``staging`` (see ``wiring.exports.export``): ``options``, or its
     fields as keywords (the older spelling, kept)."""
-    _either(options, table=table)
-    options = options or ExportOptions(
-        table=_required(table, "table"),
-        segments=segments,
-        workers=workers,
-        threads=threads,
-        part_max_items=part_max_items,
-        format=format,
-        compression=compression,
-        compression_level=compression_level,
-    )
+    keywords = {
+        "table": table,
+        "segments": segments,
+        "workers": workers,
+        "threads": threads,
+        "part_max_items": part_max_items,
+        "format": format,
+        "compression": compression,
+        "compression_level": compression_level,
+    }
     return exports.export(
         source=source,
         staging=staging,
-        options=options,
+        options=_options(ExportOptions, options, keywords),
         throughput=throughput,
         run_id=run_id,
         observer=observer,
@@ -180,24 +195,23 @@ def import_(
 ) -> ImportResult:
     """Import a SOURCE into a table (see ``wiring.imports.import_``): ``options``, or its
     fields as keywords (the older spelling, kept)."""
-    _either(options, source_url=source_url, table=table)
-    options = options or ImportOptions(
-        source_url=_required(source_url, "source_url"),
-        table=_required(table, "table"),
-        export_id=export_id,
-        format=format,
-        into_existing=into_existing,
-        bucket_owner=bucket_owner,
-        workers=workers,
-        threads=threads,
-        max_rejects=max_rejects,
-        allow_unverified_capacity=allow_unverified_capacity,
-        settings=settings,
-        strict_settings=strict_settings,
-    )
+    keywords = {
+        "source_url": source_url,
+        "table": table,
+        "export_id": export_id,
+        "format": format,
+        "into_existing": into_existing,
+        "bucket_owner": bucket_owner,
+        "workers": workers,
+        "threads": threads,
+        "max_rejects": max_rejects,
+        "allow_unverified_capacity": allow_unverified_capacity,
+        "settings": settings,
+        "strict_settings": strict_settings,
+    }
     return imports.import_(
         dest=dest,
-        options=options,
+        options=_options(ImportOptions, options, keywords),
         throughput=throughput,
         run_id=run_id,
         observer=observer,
@@ -222,19 +236,18 @@ def validate(
 ) -> ValidationReport:
     """Compare two tables (see ``wiring.commands.validate``): ``options``, or its fields as
     keywords (the older spelling, kept)."""
-    _either(options, source_table=source_table, dest_table=dest_table)
-    options = options or ValidateOptions(
-        source_table=_required(source_table, "source_table"),
-        dest_table=_required(dest_table, "dest_table"),
-        segments=segments,
-        workers=workers,
-        threads=threads,
-        consistent_read=consistent_read,
-    )
+    keywords = {
+        "source_table": source_table,
+        "dest_table": dest_table,
+        "segments": segments,
+        "workers": workers,
+        "threads": threads,
+        "consistent_read": consistent_read,
+    }
     return commands.validate(
         source=source,
         dest=dest,
-        options=options,
+        options=_options(ValidateOptions, options, keywords),
         throughput=throughput,
         observer=observer,
         engine=engine,

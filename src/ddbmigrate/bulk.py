@@ -453,6 +453,12 @@ def _result(arn: str, description: Mapping[str, Any]) -> BulkResult:
     )
 
 
+CANCEL_WAIT = 300.0
+"""How long an interrupted run waits for AWS to end a cancelled operation. The user asked
+to stop: a cancel that takes longer goes on in AWS, and the same command again follows the
+operation to its end."""
+
+
 def run(job: BulkImport, *, timeout: float, cancel_on_interrupt: bool = True) -> BulkResult:
     """Start (or re-attach) and wait; on Ctrl-C cancel the operation (when asked) before
     the interrupt goes on. The result is checked by :func:`check_result`."""
@@ -461,7 +467,7 @@ def run(job: BulkImport, *, timeout: float, cancel_on_interrupt: bool = True) ->
         return job.wait(arn, timeout=timeout)
     except KeyboardInterrupt:  # Interrupted (SIGINT, SIGTERM) or a plain Ctrl-C
         if cancel_on_interrupt:
-            _cancel_quietly(job, arn, timeout)
+            _cancel_quietly(job, arn, min(timeout, CANCEL_WAIT))
         raise
 
 

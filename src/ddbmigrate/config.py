@@ -53,13 +53,30 @@ def load_config_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
     for section in ("source", "destination"):
-        unknown = set(data.get(section, {})) - set(SIDE_FIELDS)
-        if unknown:
-            raise ConfigError(
-                f"config file {str(path)!r}: unknown key(s) {sorted(unknown)} in [{section}]",
-                hint=f"allowed keys: {', '.join(SIDE_FIELDS)}",
-            )
+        _check_side(path, section, data.get(section, {}))
     return data
+
+
+def _check_side(path: Path, section: str, table: object) -> None:
+    """A side is a table of known keys with string values; anything else is named."""
+    where = f"config file {str(path)!r}"
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"{where}: {section} must be a table, not {type(table).__name__}",
+            hint=f'write it as [{section}] with keys such as region = "us-east-1"',
+        )
+    unknown = set(table) - set(SIDE_FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(unknown)} in [{section}]",
+            hint=f"allowed keys: {', '.join(SIDE_FIELDS)}",
+        )
+    for key, value in table.items():
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"{where}: [{section}] {key} must be a string, not {type(value).__name__}",
+                hint=f'quote it: {key} = "{value}"',
+            )
 
 
 def resolve_side(

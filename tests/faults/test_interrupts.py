@@ -21,6 +21,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -396,3 +397,46 @@ def test_export_import_and_validate_each_stop_on_a_signal_and_run_again(
     )
     assert again.returncode == 0, again.stderr
     assert f"MATCH: {ITEMS} of {ITEMS} items identical" in again.stdout
+
+
+def test_an_interrupted_demo_says_its_embedded_aws_is_gone(tmp_path: Path) -> None:
+    """The demo's tables live in an embedded AWS that stops with it: there is no run to resume."""
+    started = _Started(["demo", "--items", "3000", "--progress", "off"], cli_env(tmp_path))
+    started.wait_for("export: started")
+    code, err = started.interrupt(signal.SIGINT)
+    assert code == 130, err
+    assert _interrupted_line(err) == (
+        "interrupted: the demo's embedded AWS stopped with it; run it again to start over"
+    )
+
+
+def test_the_embedded_aws_does_not_outlive_a_killed_local_up(tmp_path: Path) -> None:
+    """SIGKILL to ``local up`` alone (no group, no chance to stop its server): the server
+    notices its parent is gone and ends, instead of holding its port forever."""
+    proc = subprocess.Popen(
+        [str(BIN), "local", "up", "--items", "5"],
+        env=cli_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    url = next(
+        line.split()[4] for line in proc.stdout if line.startswith("Embedded AWS running at")
+    )
+    assert _answers(url)
+    proc.kill()
+    proc.communicate()
+    deadline = time.monotonic() + TIMEOUT
+    while _answers(url):
+        assert time.monotonic() < deadline, f"the embedded AWS at {url} outlived local up"
+        time.sleep(0.05)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
+            return True
+    except OSError:
+        return False

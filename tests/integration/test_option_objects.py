@@ -91,3 +91,26 @@ def test_an_option_object_and_its_keywords_together_are_refused(aws: LocalAWS) -
         api.validate(source=aws.source, dest=aws.dest, options=options, source_table="a")
     with pytest.raises(TypeError, match="missing keyword argument 'table'"):
         api.export(source=aws.source, staging=api.StagingOptions(url="./staging/"))
+
+
+def test_a_setting_keyword_beside_an_option_object_is_refused_not_dropped(aws: LocalAWS) -> None:
+    """``segments=8`` beside ``options=`` would be lost; the call says so instead."""
+    staging = api.StagingOptions(url="./staging/")
+    with pytest.raises(TypeError, match="pass segments in options="):
+        api.export(
+            source=aws.source, staging=staging, options=api.ExportOptions(table="a"), segments=8
+        )
+    with pytest.raises(TypeError, match="pass max_rejects, threads in options="):
+        api.import_(
+            dest=aws.dest,
+            options=api.ImportOptions(source_url="./staging/x/", table="a"),
+            threads=2,
+            max_rejects=5,
+        )
+    with pytest.raises(TypeError, match="pass consistent_read in options="):
+        api.validate(
+            source=aws.source,
+            dest=aws.dest,
+            options=api.ValidateOptions(source_table="a", dest_table="b"),
+            consistent_read=True,
+        )

@@ -15,6 +15,7 @@ from botocore.validate import ParamValidator
 
 from ddbmigrate import bulk
 from ddbmigrate.bulk import (
+    CANCEL_WAIT,
     MIN_MAX_WRU,
     BulkImport,
     BulkInput,
@@ -293,6 +294,48 @@ def test_only_completed_statuses_pass_the_check(status: str) -> None:
 def test_completed_statuses_are_left_to_the_report(status: str) -> None:
     """Failed items of a completed operation are the report's to count, not an error here."""
     assert check_result(result(status, 1)) is None
+
+
+class SlowCancelPort:
+    """A bulk port whose cancelled operation stays CANCELLING."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def start(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return {"BulkOperationArn": "arn:op", "BulkOperationStatus": "IN_PROGRESS"}
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        status = "CANCELLING" if self.cancelled else "IN_PROGRESS"
+        return {"BulkOperationArn": arn, "BulkOperationStatus": status}
+
+    def cancel(self, arn: str) -> str:
+        self.cancelled = True
+        return "CANCELLING"
+
+
+def test_ctrl_c_waits_for_a_slow_cancel_minutes_not_the_imports_timeout() -> None:
+    """The cancel that AWS takes hours over goes on there; the interrupt ends the command."""
+    port, clock, store = SlowCancelPort(), FakeClock(), MemoryStore()
+
+    def interrupt(_progress: BulkProgress) -> None:
+        if not port.cancelled:
+            raise KeyboardInterrupt
+
+    job = BulkImport(
+        port=port,
+        store=store,
+        request={"ClientToken": client_token("r1", "orders")},
+        run_id="r1",
+        unit="orders",
+        clock=clock,
+        progress=interrupt,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run(job, timeout=48 * 3600.0)
+    assert port.cancelled
+    assert CANCEL_WAIT <= clock.monotonic() < CANCEL_WAIT + 60
+    assert (job.recorded() or {}).get("arn") == "arn:op"  # the same command follows it
 
 
 class EndedPort:

@@ -58,6 +58,23 @@ def test_config_file_unknown_keys_and_bad_toml(tmp_path: Path) -> None:
         load_config_file(tmp_path / "missing.toml")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("source = 3\n", r"source must be a table, not int"),
+        ('destination = "eu-west-1"\n', r"destination must be a table, not str"),
+        ("[source]\nregion = 5\n", r"\[source\] region must be a string, not int"),
+        ("[destination]\nprofile = true\n", r"\[destination\] profile must be a string"),
+    ],
+)
+def test_a_side_of_the_wrong_type_is_named(tmp_path: Path, text: str, message: str) -> None:
+    """TOML types a value by its spelling: an unquoted region is an int, not a string."""
+    path = tmp_path / "typed.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config_file(path)
+
+
 def test_store_urls() -> None:
     url = StoreURL.parse("s3://bucket-in-b/migrations/")
     assert (url.scheme, url.bucket, url.prefix) == ("s3", "bucket-in-b", "migrations")

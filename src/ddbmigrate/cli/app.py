@@ -162,13 +162,20 @@ def _interrupted(exc: Interrupted, args: list[str]) -> int:
     if "--debug" in args:
         traceback.print_exception(exc, file=sys.stderr)
     text = "interrupted: run the same command again"
-    if exc.run_id:
+    if _command(args) == "demo":  # its embedded AWS, the run's tables and staging, are gone
+        text = "interrupted: the demo's embedded AWS stopped with it; run it again to start over"
+    elif exc.run_id:
         text += f" to resume (run {exc.run_id})"
     if _json_logs(args):
         LineObserver(SystemClock()).error(text)
     else:
         print_interrupted(text)
     return int(exit_code_for(exc))
+
+
+def _command(args: list[str]) -> str | None:
+    """The command's name: the first word that is not an option."""
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def _error(message: str, hint: str | None, args: list[str]) -> None:

@@ -41,6 +41,7 @@ PANELS = {
     "notify_sns": "Output",
     "notify_webhook": "Output",
     "notify_steps": "Output",
+    "notify_lag": "Output",
 }
 """The panel of an option, by parameter name; ``source_*``/``dest_*`` go to Source and
 Destination; the rest stay in typer's Options panel."""

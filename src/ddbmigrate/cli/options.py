@@ -20,6 +20,7 @@ from ddbmigrate.cli.optionset import Opt, OptionSet
 from ddbmigrate.config import SIDE_FIELDS
 from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.engines.local import DEFAULT_THREADS
+from ddbmigrate.notify import BEHIND_AFTER
 
 THROUGHPUT = ThroughputOptions()
 
@@ -296,7 +297,7 @@ StrictSettings = Annotated[
         help="Stop (exit 1) when a chosen table setting cannot be read or copied.",
     ),
 ]
-NOTIFY = OptionSet(
+NOTIFY_TARGETS = OptionSet(
     (
         Opt(
             "notify_sns",
@@ -304,8 +305,8 @@ NOTIFY = OptionSet(
                 str | None,
                 typer.Option(
                     "--notify-sns",
-                    help="SNS topic ARN for success and failure events (published as the "
-                    "destination).",
+                    help="SNS topic ARN for success and failure events, and a live run's "
+                    "replay and cutover events (published as the destination).",
                 ),
             ],
         ),
@@ -319,6 +320,11 @@ NOTIFY = OptionSet(
                 ),
             ],
         ),
+    )
+)
+"""Where events go (``sync`` and ``cutover`` take only these and ``--notify-lag``)."""
+NOTIFY = NOTIFY_TARGETS + OptionSet(
+    (
         Opt(
             "notify_steps",
             Annotated[
@@ -332,6 +338,25 @@ NOTIFY = OptionSet(
         ),
     )
 )
+NOTIFY_LAG = OptionSet(
+    (
+        Opt(
+            "notify_lag",
+            Annotated[
+                float,
+                typer.Option(
+                    "--notify-lag",
+                    min=1.0,
+                    metavar="<float>",
+                    help="Live runs: seconds of replay lag past which a fell_behind event is "
+                    "sent (and caught_up once the replay has caught up again).",
+                ),
+            ],
+            BEHIND_AFTER,
+        ),
+    )
+)
+"""The live runs' lag alarm (``migrate --live``, ``sync``): ``run`` keeps the default."""
 LOGS = OptionSet((Opt("log_format", LogFormatOpt, LogFormat.text),))
 """The format of what goes to stderr."""
 REPORTING = (

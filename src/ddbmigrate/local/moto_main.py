@@ -13,6 +13,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -80,9 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ddbmigrate.local.moto_main")
     parser.add_argument("-H", dest="host", default="127.0.0.1")  # as moto.server -H
     parser.add_argument("-p", dest="port", type=int, required=True)
+    parser.add_argument("--until-stdin-closes", action="store_true")
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if args.until_stdin_closes:
+        _serve_the_parent()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
         args.host,
@@ -91,6 +95,25 @@ def main(argv: list[str] | None = None) -> None:
         threaded=True,
         request_handler=MotoRequestHandler,
     )
+
+
+def _serve_the_parent() -> None:
+    """Live exactly as long as the parent holds our stdin open.
+
+    A Ctrl-C or a SIGTERM sent to the terminal's process group reaches this server too;
+    dying at once would take the embedded AWS away while the tool is still stopping (its
+    ledger and lock are written there), and every last call would retry against a closed
+    port. So signals are ignored, and the server ends when its parent closes the pipe: on
+    ``MotoServer.stop``, or when the parent dies in any way (SIGKILL included), which
+    leaves no orphan server behind."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def watch() -> None:
+        sys.stdin.buffer.read()  # returns at EOF: the parent closed it or is gone
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -57,8 +57,13 @@ class MotoServer:
             )
         env = dict(os.environ, MOTO_ALLOW_NONEXISTENT_REGION="false")
         self._process = subprocess.Popen(
-            # moto's server plus S3's ExpectedBucketOwner check, which moto lacks.
-            [sys.executable, "-m", MOTO_MAIN, "-H", "127.0.0.1", "-p", str(self.port)],
+            # moto's server plus S3's ExpectedBucketOwner check, which moto lacks; it lives
+            # until stdin closes (stop, or this process's end), whatever signals the group gets.
+            [
+                *(sys.executable, "-m", MOTO_MAIN, "-H", "127.0.0.1", "-p", str(self.port)),
+                "--until-stdin-closes",
+            ],
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -84,7 +89,8 @@ class MotoServer:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
+        assert self._process.stdin is not None
+        self._process.stdin.close()  # the server's signal to end (signals it ignores)
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -5,7 +5,9 @@ with ``send(event)`` is a ``Notifier``.
 """
 
 from ddbmigrate.notify.events import (
+    BEHIND_AFTER,
     EVENT_KINDS,
+    LIVE_KINDS,
     EventError,
     EventKind,
     MultiNotifier,
@@ -16,12 +18,17 @@ from ddbmigrate.notify.events import (
     failure_line,
     target_of,
 )
+from ddbmigrate.notify.live import LagAlarm, LiveEvents, notifying
 from ddbmigrate.notify.webhook import WebhookNotifier, redact
 
 __all__ = [
+    "BEHIND_AFTER",
     "EVENT_KINDS",
+    "LIVE_KINDS",
     "EventError",
     "EventKind",
+    "LagAlarm",
+    "LiveEvents",
     "MultiNotifier",
     "NotificationError",
     "Notifier",
@@ -29,6 +36,7 @@ __all__ = [
     "RunNotifications",
     "WebhookNotifier",
     "failure_line",
+    "notifying",
     "redact",
     "target_of",
 ]

@@ -11,16 +11,27 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from ddbmigrate.errors import DdbMigrateError, FatalError
 from ddbmigrate.ports import Clock, Observer
 
-EventKind = Literal["success", "failure", "step"]
-EVENT_KINDS: tuple[EventKind, ...] = ("success", "failure", "step")
+EventKind = Literal[
+    "success", "failure", "step", "replay_started", "caught_up", "fell_behind", "cutover"
+]
+LIVE_KINDS: tuple[EventKind, ...] = ("replay_started", "caught_up", "fell_behind", "cutover")
+"""A live run's replay and cutover (``notify.live``): their bodies carry a ``live`` object."""
+EVENT_KINDS: tuple[EventKind, ...] = ("success", "failure", "step", *LIVE_KINDS)
 SCHEMA = "ddbmigrate.run-event/1"
 """``type`` of every event body, so a receiver shared with other senders can tell ours."""
+LIVE_SCHEMA = "ddbmigrate.run-event/2"
+"""``type`` of the live kinds: the keys of version 1 plus ``live``. Success, failure and
+step bodies stay version 1, so a receiver written for them sees nothing change
+(docs/adr/0048)."""
+BEHIND_AFTER = 300.0
+"""Default seconds of replay lag past which a live run has fallen behind: far above the few
+seconds of a healthy replay, far below the stream's 24 hours."""
 SUBJECT_MAX = 99  # SNS wants subjects "less than 100 characters long"
 
 
@@ -66,6 +77,8 @@ class RunEvent:
     error: EventError | None = None
     timestamp: str = ""
     """Wall-clock time of the event, ``2026-01-01T00:00:00.000Z``."""
+    live: Mapping[str, object] | None = None
+    """The replay's figures, for the live kinds: stream, shards, records applied, lag."""
 
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:
@@ -76,6 +89,12 @@ class RunEvent:
         return f"{self.source_table} -> {self.dest_table}"
 
     def to_dict(self) -> dict[str, object]:
+        body = self._common()
+        if self.kind in LIVE_KINDS:
+            body |= {"type": LIVE_SCHEMA, "live": dict(self.live or {})}
+        return body
+
+    def _common(self) -> dict[str, object]:
         return {
             "type": SCHEMA,
             "kind": self.kind,
@@ -96,15 +115,24 @@ class RunEvent:
 
     def subject(self) -> str:
         """A one-line summary (SNS ``Subject``, e-mail subject lines): at most 99 characters."""
-        what = {
-            "success": "succeeded",
-            "failure": f"failed in {self.step}" if self.step else "failed",
-            "step": f"{self.step} done",
-        }[self.kind]
-        text = f"ddbmigrate {self.table} {what}"
+        text = f"ddbmigrate {self.table} {self._what()}"
         # SNS refuses line breaks and control characters in a subject.
         text = "".join(c if c.isprintable() else " " for c in text)
         return text if len(text) <= SUBJECT_MAX else text[: SUBJECT_MAX - 1] + "…"
+
+    def _what(self) -> str:
+        live = self.live or {}
+        lag = live.get("lag_seconds")
+        lag_text = "-" if lag is None else f"{lag}s"
+        return {
+            "success": "succeeded",
+            "failure": f"failed in {self.step}" if self.step else "failed",
+            "step": f"{self.step} done",
+            "replay_started": f"replay started ({live.get('shards')} shards)",
+            "caught_up": f"replay caught up (lag {lag_text})",
+            "fell_behind": f"replay fell behind (lag {lag_text})",
+            "cutover": "cutover done: MATCH" if self.error is None else "cutover failed",
+        }[self.kind]
 
 
 class Notifier(Protocol):
@@ -135,11 +163,14 @@ class MultiNotifier:
         *,
         on_error: ErrorSink,
         steps: bool = False,
+        behind_after: float = BEHIND_AFTER,
     ) -> None:
         self.notifiers = list(notifiers)
         self.on_error = on_error
         self.steps = steps
         """Send ``step`` events too (``--notify-steps``); else only success and failure."""
+        self.behind_after = behind_after
+        """Seconds of replay lag past which a live run sends ``fell_behind`` (``--notify-lag``)."""
 
     def __bool__(self) -> bool:
         return bool(self.notifiers)
@@ -262,6 +293,19 @@ class RunNotifications:
         merged.update(counts or {})
         duration = self.clock.monotonic() - self._t0
         return self._event(kind, step=step, counts=merged, duration=duration, error=error)
+
+    def live_event(
+        self,
+        kind: EventKind,
+        live: Mapping[str, object],
+        *,
+        counts: Mapping[str, int] | None = None,
+        error: EventError | None = None,
+    ) -> None:
+        """Send one of the ``LIVE_KINDS``, timed from the start of this command."""
+        duration = self.clock.monotonic() - self._t0
+        event = self._event(kind, step=None, counts=counts or {}, duration=duration, error=error)
+        self.notifier.send(replace(event, live=live))
 
     def _event(
         self,

@@ -24,6 +24,7 @@ from ddbmigrate.live import (
 )
 from ddbmigrate.live.checkpoints import ShardCheckpoints
 from ddbmigrate.live.replay import status_of
+from ddbmigrate.notify.live import LiveEvents, notifying
 from ddbmigrate.ports import Clock, Store, TableWriter
 from ddbmigrate.steps.context import RunContext
 
@@ -92,20 +93,36 @@ def follow(
     """Replay passes until ``stop`` is set, or (``until_caught_up``) until caught up: a pass
     found nothing new, or the newest applied change is less than ``CAUGHT_UP_LAG`` seconds
     old (a source that keeps writing never gives a pass with nothing). A line per pass that
-    applied records. Checkpoints are kept at every page, so an interrupt loses nothing."""
+    applied records; a run that notifies sends ``replay_started``, then ``caught_up`` and
+    ``fell_behind`` as the passes cross (``notify.live.LagAlarm``). Checkpoints are kept at
+    every page, so an interrupt loses nothing."""
     stop = stop or threading.Event()
     collect_less()
     ctx.mark(REPLAY_STEP, "running")
+    events = _started(ctx, replay)
     while not stop.is_set():
         applied = replay.catch_up(stop)
         status = replay.status()
         if applied:
             ctx.observer.message(status_line(status))
+        if events is not None:
+            events.replay_passed(status, caught_up=_caught_up(applied, status))
         if until_caught_up and _caught_up(applied, status):
             ctx.observer.message(f"caught up: {status_line(status)}")
             break
         stop.wait(pause)
     return replay.status()
+
+
+def _started(ctx: RunContext, replay: Replay) -> LiveEvents | None:
+    """The run's live events (None when it notifies no one), ``replay_started`` sent."""
+    run = notifying(ctx.observer)
+    if run is None:
+        return None
+    events = LiveEvents(run, stream_arn=replay.start.arn)
+    shards = len(replay.listed_shards())  # first: the status counts the listed shards
+    events.replay_started(replay.status(), shards=shards)
+    return events
 
 
 GC_THRESHOLD = 50_000

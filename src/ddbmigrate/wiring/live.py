@@ -18,6 +18,7 @@ from ddbmigrate.engines.base import DEFAULT_THREADS, ThreadEngine
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.live import ReplayStatus, StreamStart, cutover, recorded_start
 from ddbmigrate.model import KeySchema
+from ddbmigrate.notify import EventError, LiveEvents, MultiNotifier, RunNotifications, notifying
 from ddbmigrate.plans import MigratePlan, plan_of
 from ddbmigrate.ports import NullObserver, Observer, TableSchema
 from ddbmigrate.report import bind_run
@@ -79,10 +80,13 @@ def sync(
     until_caught_up: bool = False,
     stop: threading.Event | None = None,
     observer: Observer | None = None,
+    notifications: MultiNotifier | None = None,
 ) -> ReplayStatus:
     """Follow a live run's stream into the destination from its checkpoints, until ``stop``
-    is set (or Ctrl-C), or once caught up with ``until_caught_up``."""
-    with _live_run(_Ask(run_id, staging, source, dest, throughput, observer)) as run:
+    is set (or Ctrl-C), or once caught up with ``until_caught_up``. With
+    ``notifications``: replay started, caught up, fell behind (``notify.live``)."""
+    ask = _Ask(run_id, staging, source, dest, throughput, observer, notifications)
+    with _live_run(ask) as run:
         replay = replay_of(run.ctx, live_source(run.src), run.dst.writer(run.plan.dest_table))
         return follow(run.ctx, replay, stop=stop, until_caught_up=until_caught_up)
 
@@ -97,18 +101,41 @@ def cutover_run(
     throughput: ThroughputOptions | None = None,
     observer: Observer | None = None,
     timeout: float = CUTOVER_TIMEOUT,
+    notifications: MultiNotifier | None = None,
 ) -> CutoverReport:
     """Finish a live run whose source no longer takes the application's writes: sentinel
     through the replay, every shard drained, validation; the stream disabled when this run
-    enabled it; the run finished when the tables match."""
+    enabled it; the run finished when the tables match. With ``notifications``: a
+    ``cutover`` event, MATCH with the counts or what went wrong."""
     if not source_stopped:
         raise ConfigError(
             "cutover needs the application's writes to the source table stopped, and "
             "cannot tell that itself",
             hint="stop the writers, then run the same command with --source-stopped",
         )
-    with _live_run(_Ask(run_id, staging, source, dest, throughput, observer)) as run:
-        return _cut_over(run, timeout)
+    ask = _Ask(run_id, staging, source, dest, throughput, observer, notifications)
+    with _live_run(ask) as run:
+        return _notified_cut_over(run, timeout)
+
+
+def _notified_cut_over(run: _LiveRun, timeout: float) -> CutoverReport:
+    """The cutover, then its ``cutover`` event (when the run notifies): MATCH with the
+    validation's counts, the difference, or the error that stopped it (raised on)."""
+    notifications = notifying(run.ctx.observer)
+    events = None
+    if notifications is not None:
+        events = LiveEvents(notifications, stream_arn=run.start.arn)
+    try:
+        done = _cut_over(run, timeout)
+    except (Exception, KeyboardInterrupt) as exc:
+        if events is not None:
+            events.cutover_done(None, error=exc)
+        raise
+    if events is not None:
+        val = done.validation
+        error = None if val.matches else EventError(val.summary(), MISMATCH_HINT)
+        events.cutover_done(done.status, counts=validation_counts(val), error=error)
+    return done
 
 
 def _cut_over(run: _LiveRun, timeout: float) -> CutoverReport:
@@ -153,6 +180,7 @@ class _Ask:
     dest: Side
     throughput: ThroughputOptions | None
     observer: Observer | None
+    notifications: MultiNotifier | None = None
 
 
 @contextmanager
@@ -192,9 +220,40 @@ def _opened(plan: MigratePlan, ledger: Ledger, ask: _Ask) -> _LiveRun:
     budgets = make_budgets(schema, dest_schema, ask.throughput or ThroughputOptions(), clock)
     ctx = RunContext(
         clock=clock,
-        observer=ask.observer or NullObserver(),
+        observer=_notifying(ask, plan, ledger.run_id, clock),
         engine=ThreadEngine(DEFAULT_THREADS),
         budgets=budgets,
         ledger=ledger,
     )
     return _LiveRun(plan, ctx, src, dst, schema, start)
+
+
+def _notifying(ask: _Ask, plan: MigratePlan, run_id: str, clock: SystemClock) -> Observer:
+    """The command's observer; with notification targets, wrapped to send the run's events."""
+    observer = ask.observer or NullObserver()
+    if not ask.notifications:
+        return observer
+    return RunNotifications(
+        observer,
+        ask.notifications,
+        source_table=plan.source_table,
+        dest_table=plan.dest_table,
+        clock=clock,
+        run_id=run_id,
+    )
+
+
+MISMATCH_HINT = (
+    "the cutover's output names the differing keys; `ddbmigrate validate` compares again"
+)
+
+
+def validation_counts(report: ValidationReport) -> dict[str, int]:
+    """The validation's figures a ``cutover`` event carries (as a migration's success)."""
+    return {
+        "source_items": report.source_count,
+        "dest_items": report.dest_count,
+        "missing": report.missing_count,
+        "extra": report.extra_count,
+        "changed": report.changed_count,
+    }

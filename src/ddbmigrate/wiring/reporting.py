@@ -12,7 +12,7 @@ from ddbmigrate.aws.sns import SnsNotifier
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
 from ddbmigrate.errors import DdbMigrateError
-from ddbmigrate.notify import MultiNotifier, Notifier, RunNotifications
+from ddbmigrate.notify import BEHIND_AFTER, MultiNotifier, Notifier, RunNotifications
 from ddbmigrate.notify.webhook import WebhookNotifier
 from ddbmigrate.pipeline import MigrateReport
 from ddbmigrate.ports import Observer
@@ -37,6 +37,8 @@ class Reporting:
     """URL that receives each event as a JSON POST."""
     notify_steps: bool = False
     """Also send an event when each step finishes (not only success and failure)."""
+    notify_lag: float = BEHIND_AFTER
+    """Seconds of replay lag past which a live run sends ``fell_behind``."""
     log_location: str | None = None
     """s3:// URL or directory for report.json and run.log (one folder per run)."""
     report_html: str | None = None
@@ -51,7 +53,12 @@ def notifier(*, dest: Side, reporting: Reporting, on_error: Callable[[str], None
         targets.append(SnsNotifier(Account(dest, "destination").session, reporting.notify_sns))
     if reporting.notify_webhook:
         targets.append(WebhookNotifier(reporting.notify_webhook))
-    return MultiNotifier(targets, on_error=on_error, steps=reporting.notify_steps)
+    return MultiNotifier(
+        targets,
+        on_error=on_error,
+        steps=reporting.notify_steps,
+        behind_after=reporting.notify_lag,
+    )
 
 
 def observed(

@@ -35,6 +35,33 @@ def expand_pipeline(spec: PipelineSpec) -> list[TableJob]:
     return expand_tables(spec.tables, src.admin.list_tables, file=spec.path)
 
 
+def table_options(spec: PipelineSpec, job: TableJob) -> MigrateOptions:
+    """What ``run`` migrates one table of a pipeline file with (``plan --pipeline`` too)."""
+    return MigrateOptions(
+        source_table=job.source_table,
+        dest_table=job.dest_table,
+        segments=job.spec.segments,
+        workers=spec.workers,
+        threads=spec.threads,
+        validate=job.spec.validate and "validate" in spec.steps,
+        max_rejects=spec.max_rejects if job.spec.max_rejects is None else job.spec.max_rejects,
+        export_method=job.spec.export_method,
+        import_method=job.spec.import_method,
+        bulk=BulkSettings(max_wru=job.spec.bulk_max_wru, tier=job.spec.bulk_tier),
+        boost=job.spec.boost,
+        boost_source=job.spec.boost_source,
+        live=job.spec.live,
+        timeouts=spec.timeouts,
+        settings=spec.settings,
+        strict_settings=spec.strict_settings,
+    )
+
+
+def table_throughput(spec: PipelineSpec, jobs: list[TableJob]) -> ThroughputOptions:
+    """Each table's throughput when ``jobs`` run as the file says (side by side)."""
+    return _shared_throughput(spec.throughput, min(spec.parallel_tables, len(jobs)))
+
+
 def reporting_of(spec: PipelineSpec) -> Reporting:
     """The notification, report and log settings of a pipeline file."""
     return Reporting(
@@ -57,17 +84,16 @@ def run_pipeline(
     of all of them. Each table sends its own success or failure event."""
     observer = observer or NullObserver()
     jobs = expand_pipeline(spec)
-    concurrency = min(spec.parallel_tables, len(jobs))
     run = _PipelineRun(
         spec,
         observer=observer,
         notifications=notifications or MultiNotifier([], on_error=observer.message),
-        throughput=_shared_throughput(spec.throughput, concurrency),
+        throughput=table_throughput(spec, jobs),
     )
     outcomes = run_tables(
         jobs,
         run.run_one,
-        concurrency=concurrency,
+        concurrency=min(spec.parallel_tables, len(jobs)),
         fail_fast=spec.fail_fast,
         finished_before=run.finished_before,
     )
@@ -95,24 +121,7 @@ class _PipelineRun:
         self.reports: dict[str, dict[str, Any]] = {}
 
     def options_of(self, job: TableJob) -> MigrateOptions:
-        spec = self.spec
-        return MigrateOptions(
-            source_table=job.source_table,
-            dest_table=job.dest_table,
-            segments=job.spec.segments,
-            workers=spec.workers,
-            validate=job.spec.validate and "validate" in spec.steps,
-            max_rejects=spec.max_rejects if job.spec.max_rejects is None else job.spec.max_rejects,
-            export_method=job.spec.export_method,
-            import_method=job.spec.import_method,
-            bulk=BulkSettings(max_wru=job.spec.bulk_max_wru, tier=job.spec.bulk_tier),
-            boost=job.spec.boost,
-            boost_source=job.spec.boost_source,
-            live=job.spec.live,
-            timeouts=spec.timeouts,
-            settings=spec.settings,
-            strict_settings=spec.strict_settings,
-        )
+        return table_options(self.spec, job)
 
     def plan_of(self, options: MigrateOptions) -> MigratePlan:
         spec = self.spec

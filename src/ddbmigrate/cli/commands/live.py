@@ -10,9 +10,9 @@ import typer
 from ddbmigrate import api
 from ddbmigrate.cli.common import (
     finish_validation,
-    observing,
     print_json,
     print_lines,
+    reported,
     staging_options,
 )
 from ddbmigrate.cli.options import (
@@ -21,6 +21,8 @@ from ddbmigrate.cli.options import (
     DEST,
     JSON,
     LOGS,
+    NOTIFY_LAG,
+    NOTIFY_TARGETS,
     OWNER,
     PROGRESS,
     READ,
@@ -30,6 +32,7 @@ from ddbmigrate.cli.options import (
 from ddbmigrate.cli.optionset import Given, uses
 from ddbmigrate.cli.output import live_lines
 from ddbmigrate.cli.resolve import resolve
+from ddbmigrate.notify import BEHIND_AFTER
 
 LiveRun = Annotated[str, typer.Argument(help="The live run (see `status`).")]
 LiveStaging = Annotated[
@@ -37,7 +40,7 @@ LiveStaging = Annotated[
 ]
 
 
-@uses(SOURCE, DEST, CONFIG, OWNER, WRITE, JSON, PROGRESS, LOGS, DEBUG)
+@uses(SOURCE, DEST, CONFIG, OWNER, WRITE, NOTIFY_TARGETS, NOTIFY_LAG, JSON, PROGRESS, LOGS, DEBUG)
 def sync(
     run_id: LiveRun,
     *,
@@ -55,29 +58,39 @@ def sync(
     order) or, with --until-caught-up, until caught up (a pass finds nothing new, or the
     newest applied change is under 5 seconds old). Writes within the destination's write
     budget (--write-percent, --max-wcu). Pass the same profiles, roles and endpoints as the
-    migrate command.
+    migrate command. --notify-sns and --notify-webhook receive replay_started, caught_up
+    and fell_behind events (lag over --notify-lag).
 
     Example: ddbmigrate sync 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
     --source-profile a --dest-profile b
     """
     run = resolve(given)
-    with observing(given["progress"], given["log_format"]) as observer:
-        status = api.sync(
-            run_id=run_id,
-            staging=staging_options(staging, given),
-            source=run.source,
-            dest=run.dest,
-            throughput=run.throughput,
-            until_caught_up=until_caught_up,
-            observer=observer,
-        )
+    status = reported(
+        lambda observer, notifications: (
+            api.sync(
+                run_id=run_id,
+                staging=staging_options(staging, given),
+                source=run.source,
+                dest=run.dest,
+                throughput=run.throughput,
+                until_caught_up=until_caught_up,
+                observer=observer,
+                notifications=notifications,
+            ),
+            {},
+        ),
+        dest=run.dest,
+        reporting=_notify(given),
+        progress=given["progress"],
+        log_format=given["log_format"],
+    )
     if given["as_json"]:
         print_json({"run_id": run_id, **status.to_dict()})
     else:
         print_lines(live_lines(run_id, status))
 
 
-@uses(SOURCE, DEST, CONFIG, OWNER, READ, WRITE, JSON, PROGRESS, LOGS, DEBUG)
+@uses(SOURCE, DEST, CONFIG, OWNER, READ, WRITE, NOTIFY_TARGETS, JSON, PROGRESS, LOGS, DEBUG)
 def cutover(
     run_id: LiveRun,
     *,
@@ -97,22 +110,41 @@ def cutover(
     writes a sentinel item to the source and waits until the replay applied it and its
     removal, drains every shard, then compares both tables item by item and prints MATCH
     with the counts (exit code 3 when they differ). The stream is disabled again when the
-    run enabled it, and the run is finished.
+    run enabled it, and the run is finished. --notify-sns and --notify-webhook receive a
+    cutover event: MATCH with the counts, or what went wrong.
 
     Example: ddbmigrate cutover 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
     --source-stopped --source-profile a --dest-profile b
     """
     run = resolve(given)
-    with observing(given["progress"], given["log_format"]) as observer:
-        done = api.cutover_run(
-            run_id=run_id,
-            staging=staging_options(staging, given),
-            source=run.source,
-            dest=run.dest,
-            source_stopped=source_stopped,
-            throughput=run.throughput,
-            observer=observer,
-        )
+    done = reported(
+        lambda observer, notifications: (
+            api.cutover_run(
+                run_id=run_id,
+                staging=staging_options(staging, given),
+                source=run.source,
+                dest=run.dest,
+                source_stopped=source_stopped,
+                throughput=run.throughput,
+                observer=observer,
+                notifications=notifications,
+            ),
+            {},
+        ),
+        dest=run.dest,
+        reporting=_notify(given),
+        progress=given["progress"],
+        log_format=given["log_format"],
+    )
     if given["as_json"]:
         print_json(done.to_dict())
     finish_validation(done.validation, as_json=given["as_json"])
+
+
+def _notify(given: Given) -> api.Reporting:
+    """Where a live command's events go; a bad URL or ARN is refused before anything runs."""
+    return api.Reporting(
+        notify_sns=given["notify_sns"],
+        notify_webhook=given["notify_webhook"],
+        notify_lag=given.get("notify_lag") or BEHIND_AFTER,
+    )

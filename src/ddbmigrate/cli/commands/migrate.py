@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from ddbmigrate.cli.options import (
     DEST,
     ENGINE,
     JSON,
+    NOTIFY_LAG,
     PARALLEL,
     PROGRESS,
     READ,
@@ -62,6 +64,7 @@ PRICES = Prices()
     BULK,
     ENGINE,
     REPORTING,
+    NOTIFY_LAG,
     JSON,
     PROGRESS,
     DEBUG,
@@ -194,6 +197,7 @@ def _reporting(given: Given) -> api.Reporting:
         notify_sns=given["notify_sns"],
         notify_webhook=given["notify_webhook"],
         notify_steps=given["notify_steps"],
+        notify_lag=given["notify_lag"],
         log_location=given["log_location"],
         report_html=str(report_html) if report_html else None,
         bucket_owner=given["bucket_owner"],
@@ -246,7 +250,11 @@ def plan_cmd(
     ] = None,
     pipeline_file: Annotated[
         Path | None,
-        typer.Option("--pipeline", help="Plan every table of a pipeline file instead."),
+        typer.Option(
+            "--pipeline",
+            help="Plan every table of a pipeline file as run would (its sides, throughput, "
+            "methods; --workers/--threads over its keys).",
+        ),
     ] = None,
     segments: Segments = None,
     validate: Annotated[
@@ -282,10 +290,12 @@ def plan_cmd(
         provisioned_rcu_hour=price_rcu_hour,
         provisioned_wcu_hour=price_wcu_hour,
     )
-    run = resolve(given)
     if pipeline_file is not None:
-        _plan_pipeline(pipeline_file, run, prices, staging)
+        beside: dict[str, object] = {"--source-table": source_table, "--dest-table": dest_table}
+        beside |= {"--segments": segments, "--boost": boost, "--no-validate": not validate or None}
+        _plan_pipeline(pipeline_file, given, beside, prices, staging)
         return
+    run = resolve(given)
     if source_table is None:
         raise ConfigError("plan needs --source-table or --pipeline FILE")
     if staging is not None:
@@ -310,25 +320,48 @@ def plan_cmd(
     )
 
 
-def _plan_pipeline(pipeline_file: Path, run: Resolved, prices: Prices, staging: str | None) -> None:
-    """Plan each table of a pipeline file, with the file's sides, workers and threads."""
+PIPELINE_FLAGS = frozenset({"workers", "threads", "debug"})
+"""The shared options ``plan --pipeline`` takes over the file's keys, as ``run`` does."""
+
+
+def _plan_pipeline(
+    pipeline_file: Path,
+    given: Given,
+    beside: dict[str, object],
+    prices: Prices,
+    staging: str | None,
+) -> None:
+    """Plan each table as ``run`` would migrate it: the file's sides, tables, throughput,
+    methods and steps; ``--workers``/``--threads`` over its keys."""
+    _refuse_beside_pipeline(given, beside)
     spec = load_pipeline(pipeline_file)
+    keys = {n: given[n] for n in ("workers", "threads") if n not in given.defaulted}
+    spec = replace(spec, **keys)
     check_file_profiles(spec)
     print_lines([staging_line(staging or spec.staging)])
-    for job in api.expand_pipeline(spec):
-        options = MigrateOptions(
-            source_table=job.source_table,
-            dest_table=job.dest_table,
-            segments=job.spec.segments,
-            workers=spec.workers,
-            threads=spec.threads,
+    jobs = api.expand_pipeline(spec)
+    throughput = api.table_throughput(spec, jobs)
+    for job in jobs:
+        lines = api.plan_lines(
+            source=spec.source,
+            dest=spec.dest,
+            options=api.table_options(spec, job),
+            throughput=throughput,
+            prices=prices,
         )
-        print_lines(
-            api.plan_lines(
-                source=spec.source,
-                dest=spec.dest,
-                options=options,
-                throughput=run.throughput,
-                prices=prices,
-            )
+        print_lines(lines)
+
+
+def _refuse_beside_pipeline(given: Given, beside: dict[str, object]) -> None:
+    """A flag the file's keys decide would be ignored: a usage error instead."""
+    flags = [f for f, value in beside.items() if value is not None]
+    flags += [
+        "--" + name.replace("_", "-")
+        for name in given
+        if name not in given.defaulted and name not in PIPELINE_FLAGS
+    ]
+    if flags:
+        raise ConfigError(
+            f"{', '.join(sorted(flags))} cannot be given with --pipeline: the file decides them",
+            hint="change the pipeline file, or plan one table without --pipeline",
         )
