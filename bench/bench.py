@@ -122,6 +122,12 @@ class Endpoint:
         with urllib.request.urlopen(self.url + "/stats", timeout=10) as response:
             return json.loads(response.read())  # type: ignore[no-any-return]
 
+    def add_records(self, records: int) -> None:
+        """Append ``records`` generated records to every enabled stream of the endpoint."""
+        url = f"{self.url}/stream?records={records}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read()
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
@@ -342,6 +348,91 @@ def _served(table: str, expected: int) -> Check:
     return check
 
 
+# -- the replay scenario -----------------------------------------------------------------
+
+LIVE_ITEMS = 1000  # the live run's copy is only its setup: keep it small
+LIVE_TABLE = "bench-live"
+
+
+def run_replay(args: argparse.Namespace, tmp: Path, logs: Path) -> list[Result]:
+    """``migrate --live`` of a small table (its stream starts empty), then ``--records``
+    generated records appended to the stream, then ``sync RUN --until-caught-up`` measured:
+    the replay as the command runs it."""
+    print(f"\nreplay: {args.records:,} stream records over 4 shards into {LIVE_TABLE!r}")
+    print(HEADER, flush=True)
+    endpoint = Endpoint(LIVE_ITEMS, logs / "synthetic-live.err", latency_ms=args.latency_ms)
+    try:
+        setup, sides = _live_setup(args, endpoint.url, tmp, logs, endpoint)
+        results = [setup]
+        run_id = _run_id(logs / f"{setup.step.name}.out") if setup.ok else None
+        if run_id is not None:
+            endpoint.add_records(args.records)
+            step = _sync_step(args, run_id, sides)
+            results.append(run_step(step, args.records, endpoint, logs))
+            print(row(results[-1]), flush=True)
+            for line in results[-1].stderr_tail:
+                print(f"    | {line}", flush=True)
+    finally:
+        endpoint.stop()
+    return results
+
+
+def _live_setup(
+    args: argparse.Namespace, url: str, tmp: Path, logs: Path, endpoint: Endpoint
+) -> tuple[Result, list[str]]:
+    sides = [
+        *("--source-endpoint-url", url, "--source-region", REGION),
+        *("--dest-endpoint-url", url, "--dest-region", REGION),
+        *("--staging", str(tmp / "live")),
+    ]
+    ddbmigrate = str(BIN / "ddbmigrate")
+    step = Step(
+        name="live-setup",
+        group="replay",
+        argv=[
+            *(ddbmigrate, "migrate", "--live", "--source-table", TABLE, "--dest-table"),
+            *(LIVE_TABLE, *sides, "--progress", "off", "--json"),
+        ],
+        env=client_env(None),
+        check=_written(LIVE_TABLE, LIVE_ITEMS),
+    )
+    result = run_step(step, LIVE_ITEMS, endpoint, logs)
+    print(row(result), flush=True)
+    for line in result.stderr_tail:
+        print(f"    | {line}", flush=True)
+    return result, sides
+
+
+def _sync_step(args: argparse.Namespace, run_id: str, sides: list[str]) -> Step:
+    ddbmigrate = str(BIN / "ddbmigrate")
+    argv = [ddbmigrate, "sync", run_id, "--until-caught-up", *sides, "--progress", "off"]
+    return Step(
+        name="replay",
+        group="replay",
+        argv=argv,
+        env=client_env(None),
+        check=_added(LIVE_TABLE, args.records),
+    )
+
+
+def _run_id(out: Path) -> str | None:
+    results = [line for line in out.read_text().splitlines() if line.startswith("{")]
+    if not results:
+        return None
+    live = json.loads(results[-1]).get("live") or {}
+    return live.get("run_id")  # type: ignore[no-any-return]
+
+
+def _added(table: str, expected: int) -> Check:
+    def check(_out: str, before: Stats, after: Stats) -> str | None:
+        got = after["tables"].get(table, 0) - before["tables"].get(table, 0)
+        if got == expected:
+            return None
+        return f"endpoint counted {got} records applied to {table!r}, expected {expected}"
+
+    return check
+
+
 # -- running and reporting ---------------------------------------------------------------
 
 LABELS = {
@@ -353,6 +444,8 @@ LABELS = {
     "migrate-boto3": "migrate, boto3 path",
     "dynamodump-backup": "dynamodump backup",
     "dynamodump-restore": "dynamodump restore",
+    "live-setup": "migrate --live (setup)",
+    "replay": "ddbmigrate sync (replay)",
 }
 HEADER = (
     f"{'command':<22}{'items':>10}{'wall s':>9}{'items/s':>10}{'CPU µs/item':>13}"
@@ -563,6 +656,18 @@ def report(args: argparse.Namespace, results: list[Result], unknown: dict[str, i
         print(f"\nendpoint: unknown operations were called: {unknown}")
 
 
+def report_replay(results: list[Result]) -> None:
+    """The issue's replay targets: 2 workers is the tool's default for the replay here."""
+    replay = next((r for r in results if r.step.name == "replay"), None)
+    print_cpu_sources(results)
+    print("\nreplay targets (reported, never gated):")
+    for target in (
+        Target("replay ≥ 10,000 records/s", rate(replay), "rec/s", lambda v: v >= 10_000),
+        Target("replay CPU ≤ 80 µs/record", per_item(replay), "µs/rec", lambda v: v <= 80),
+    ):
+        print(target.line())
+
+
 # -- main --------------------------------------------------------------------------------
 
 
@@ -591,11 +696,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="delay the endpoint adds to every DynamoDB answer (served concurrently), "
         "to stand in for the network between a client and AWS",
     )
+    parser.add_argument(
+        "--scenario",
+        choices=("copy", "replay", "all", "lag"),
+        default="all",
+        help="copy: export, import, migrate (and dynamodump); replay: a live run's sync; "
+        "all: both; lag: the replay's lag on moto under a writer (lag.py; needs moto)",
+    )
+    parser.add_argument(
+        "--lag-rate", type=float, default=500.0, help="lag: the writer's changes per second"
+    )
+    parser.add_argument(
+        "--lag-seconds", type=float, default=60.0, help="lag: how long the writer runs"
+    )
+    parser.add_argument(
+        "--records", type=int, default=200_000, help="stream records the replay scenario applies"
+    )
     parser.add_argument("--skip-dynamodump", action="store_true", help="do not run dynamodump")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
-    if args.items < 1:
-        parser.error("--items must be at least 1")
+    if args.items < 1 or args.records < 1:
+        parser.error("--items and --records must be at least 1")
     if not 0 <= args.latency_ms <= 10_000:
         parser.error("--latency-ms must be between 0 and 10000")
     return args
@@ -603,6 +724,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.scenario == "lag":
+        import lag  # noqa: PLC0415 - needs moto, which only this scenario installs
+
+        return lag.main(["--rate", str(args.lag_rate), "--seconds", str(args.lag_seconds)])
     planes = ["lean", "boto3"] if args.data_plane == "both" else [args.data_plane]
     tmp = Path(tempfile.mkdtemp(prefix="ddbmigrate-bench-"))
     try:
@@ -619,6 +744,18 @@ def run_bench(args: argparse.Namespace, planes: list[str], tmp: Path) -> list[Re
     logs = tmp / "logs"
     logs.mkdir()
     print_header(args, planes)
+    results = run_copy(args, planes, tmp, logs) if args.scenario != "replay" else []
+    if args.scenario != "copy":
+        replayed = run_replay(args, tmp, logs)
+        report_replay(replayed)
+        results += replayed
+    for result in results:
+        if not result.ok:
+            print(f"{LABELS[result.step.name]}: {result.error}")
+    return results
+
+
+def run_copy(args: argparse.Namespace, planes: list[str], tmp: Path, logs: Path) -> list[Result]:
     endpoint = Endpoint(args.items, logs / "synthetic.err", latency_ms=args.latency_ms)
     try:
         steps = [step for plane in planes for step in ours(args, endpoint.url, tmp, plane)]
@@ -629,9 +766,6 @@ def run_bench(args: argparse.Namespace, planes: list[str], tmp: Path) -> list[Re
     finally:
         endpoint.stop()
     report(args, results, unknown)
-    for result in results:
-        if not result.ok:
-            print(f"{LABELS[result.step.name]}: {result.error}")
     return results
 
 

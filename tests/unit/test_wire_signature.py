@@ -56,7 +56,10 @@ BODIES: dict[str, dict[str, Any]] = {
     },
 }
 OPERATIONS = list(BODIES)
-METHODS = {"Scan": "scan", "BatchWriteItem": "batch_write_item"}
+METHODS = {"Scan": "scan", "BatchWriteItem": "batch_write_item", "GetRecords": "get_records"}
+# Not an ARN: from a stream ARN's account botocore picks an account endpoint for the call
+# (1.streams-ddb...); the lean client keeps the regional one, which AWS still serves.
+GET_RECORDS = {"ShardIterator": "iterator-0-12", "Limit": 1000}
 
 
 @dataclass(frozen=True)
@@ -92,15 +95,19 @@ def botocore_sends(
     endpoint_url: str | None,
     *,
     before_sign: Callable[..., None] | None = None,
+    service: str = "dynamodb",
+    body: dict[str, Any] | None = None,
 ) -> Sent:
-    """What botocore's own client puts on the wire for ``operation`` with ``BODIES[...]``."""
+    """What botocore's own client puts on the wire for ``operation`` with ``BODIES[...]``
+    (or ``body``)."""
     session = boto3.Session(
         aws_access_key_id="AKID",
         aws_secret_access_key="SECRET",
         aws_session_token="TOKEN",
         region_name=REGION,
     )
-    client = session.client("dynamodb", endpoint_url=endpoint_url)
+    client = session.client(service, endpoint_url=endpoint_url)
+    event = client.meta.service_model.service_id.hyphenize()
     sent: list[Sent] = []
 
     def capture(request: AWSRequest, **_: Any) -> AWSResponse:
@@ -108,10 +115,10 @@ def botocore_sends(
         sent.append(Sent(request.url, headers, request.body))
         return AWSResponse(request.url, 200, {}, _Raw(b"{}"))
 
-    client.meta.events.register(f"before-send.dynamodb.{operation}", capture)
+    client.meta.events.register(f"before-send.{event}.{operation}", capture)
     if before_sign is not None:
-        client.meta.events.register(f"before-sign.dynamodb.{operation}", before_sign)
-    getattr(client, METHODS[operation])(**BODIES[operation])
+        client.meta.events.register(f"before-sign.{event}.{operation}", before_sign)
+    getattr(client, METHODS[operation])(**(body or BODIES[operation]))
     [only] = sent
     return only
 
@@ -230,3 +237,33 @@ def test_the_comparison_notices_each_ingredient(
 
     assert same["Authorization"] == theirs.headers["Authorization"]
     assert changed["Authorization"] != theirs.headers["Authorization"]
+
+
+@pytest.mark.parametrize("endpoint_url", ENDPOINTS)
+def test_the_streams_wire_client_sends_what_botocores_streams_client_signs(
+    credentials_env: None, monkeypatch: pytest.MonkeyPatch, endpoint_url: str | None
+) -> None:
+    # GetRecords goes through the lean client (its records are most of the replay's CPU):
+    # other target header, other host, the same signing name.
+    wire = WireClient(
+        SideSession(Side(endpoint_url=endpoint_url, region=REGION)), service="dynamodbstreams"
+    )
+    pool = RecordingPool()
+    monkeypatch.setattr(wire, "_pool", pool)
+    wire.call("GetRecords", GET_RECORDS)
+    [ours] = pool.sent
+
+    def same_bytes(request: AWSRequest, **_: Any) -> None:
+        request.data = ours.body
+
+    theirs = botocore_sends(
+        "GetRecords",
+        endpoint_url,
+        before_sign=same_bytes,
+        service="dynamodbstreams",
+        body=GET_RECORDS,
+    )
+
+    assert ours.url == theirs.url
+    assert ours.compared() == theirs.compared()
+    assert ours.headers["X-Amz-Target"] == "DynamoDBStreams_20120810.GetRecords"

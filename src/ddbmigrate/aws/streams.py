@@ -2,21 +2,22 @@
 
 Stream calls go through the side's ``dynamodbstreams`` client, the table calls through its
 ``dynamodb`` client (both control-plane clients: botocore retries throttling,
-LimitExceededException included). Records come back in wire form: boto3 returns binary as
-bytes, turned back into base64 text here exactly as ``boto3_plane`` does for Scan pages;
-numbers stay the strings DynamoDB sent.
+LimitExceededException included), except GetRecords, which carries every record and goes
+through the lean wire client (``aws.wire``): botocore's parser walked each attribute of each
+image through its shape model, most of the replay's CPU (docs/adr/0049). Records come back
+in wire form, exactly as DynamoDB sent them: numbers strings, binary base64 text.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from botocore import exceptions as bce
 
-from ddbmigrate.aws.boto3_plane import item_from_boto3
 from ddbmigrate.aws.errors import translate
 from ddbmigrate.aws.session import SideSession
+from ddbmigrate.aws.wire import WireClient
 from ddbmigrate.errors import (
     DdbMigrateError,
     ExpiredIteratorError,
@@ -93,13 +94,20 @@ class DynamoStreams:
         return str(self._stream_call("get_shard_iterator", what, **kwargs)["ShardIterator"])
 
     def get_records(self, iterator: str, *, limit: int) -> RecordsPage:
-        response = self._stream_call(
-            "get_records", "a stream shard", ShardIterator=iterator, Limit=limit
+        response = self._wire.call(
+            "GetRecords",
+            {"ShardIterator": iterator, "Limit": limit},
+            what="a stream shard",
+            own_errors=_OWN_ERRORS,
         )
         return RecordsPage(
-            records=[_record(r) for r in response.get("Records", [])],
+            records=[wire_record(r) for r in response.get("Records", [])],
             next_iterator=response.get("NextShardIterator"),
         )
+
+    @cached_property
+    def _wire(self) -> WireClient:
+        return WireClient(self._session, service="dynamodbstreams")
 
     def _stream_call(self, method: str, what: str, **kwargs: Any) -> Any:
         return self._call("dynamodbstreams", method, what, **kwargs)
@@ -148,14 +156,13 @@ def _shard(body: dict[str, Any]) -> Shard:
     )
 
 
-def _record(body: dict[str, Any]) -> ChangeRecord:
+def wire_record(body: dict[str, Any]) -> ChangeRecord:
+    """A record of GetRecords' JSON as DynamoDB sent it (the time in epoch seconds)."""
     change = body["dynamodb"]
-    created = change.get("ApproximateCreationDateTime")
-    image = change.get("NewImage")
     return ChangeRecord(
-        event=str(body["eventName"]),
-        sequence=str(change["SequenceNumber"]),
-        created=created.timestamp() if isinstance(created, datetime) else float(created or 0),
-        keys=item_from_boto3(change["Keys"]),
-        new_image=None if image is None else item_from_boto3(image),
+        event=body["eventName"],
+        sequence=change["SequenceNumber"],
+        created=float(change.get("ApproximateCreationDateTime") or 0),
+        keys=change["Keys"],
+        new_image=change.get("NewImage"),
     )
