@@ -1,0 +1,279 @@
+"""``sync`` SIGKILLed at named points of the replay, then run again: the tables end identical
+and no key's writes ever left the stream's order.
+
+The installed command runs against moto through the replay proxy (tests/faults/
+replay_proxy.py), staging on S3 through it too, so every step of the replay is a request the
+proxy can hold: the stream read (GetRecords), a batch in the middle of a page
+(BatchWriteItem), and the checkpoint (the S3 PUT of the shard's mark), held before it takes
+effect or after. While the request is held the test checks that the replay is where the
+point says (what the destination holds, which checkpoint S3 holds), SIGKILLs the command's
+process group, changes the source again (puts, updates, deletes, two updates of one item in
+the same second, a delete then a re-insert), runs ``sync --until-caught-up`` and
+``cutover``, and compares both tables item by item (tests/itemcompare.py).
+
+Order is judged from the proxy's log of each process: the records the stream answered and
+the writes sent to the destination, key by key (``replay_proxy.order_problems``). The rerun
+must start at the checkpoint S3 held when the command died. moto only: dynalite has no
+DynamoDB Streams.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from replay_proxy import Call, Logged, ReplayProxy, iterators, order_problems, sequences
+
+from alltypes import create_source
+from cliprocess import BIN, cli_env
+from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
+from ddbmigrate.local.server import LOCAL_REGION, MotoServer
+from itemcompare import assert_same_items, differences, dynamodb_client, scan_all
+from livechanges import SOURCE_ITEMS, changes
+
+pytestmark = pytest.mark.faults
+
+TIMEOUT = 180.0
+KEY = ("pk", "sk")
+FINAL_ITEMS = SOURCE_ITEMS + 1 + 30 - 10 + 1 - 1
+"""The source at the end: one warm-up put; ``changes``' 30 puts and 10 deletes; after the
+kill one put and one delete (the re-inserted and updated items stay)."""
+
+
+@pytest.fixture(scope="module")
+def moto(moto_server: MotoServer) -> MotoServer:
+    bootstrap(LocalAWS(endpoint_url=moto_server.endpoint_url))  # roles and staging bucket
+    return moto_server
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """One live run through the proxy, and the test's own clients straight to moto."""
+
+    proxy: ReplayProxy
+    source_table: str
+    dest_table: str
+    prefix: str
+    env: dict[str, str]
+    source: Any
+    dest: Any
+    s3: Any
+    run_id: str = ""
+
+    @property
+    def staging(self) -> str:
+        return f"s3://{BUCKET}/{self.prefix}/"
+
+    def args(self) -> list[str]:
+        """Roles, endpoints (the proxy) and staging, as every command of the run takes them."""
+        url = self.proxy.url
+        return [
+            *("--source-role-arn", SOURCE_ROLE, "--dest-role-arn", DEST_ROLE),
+            *("--source-endpoint-url", url, "--dest-endpoint-url", url),
+            *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
+            *("--staging", self.staging, "--progress", "off"),
+        ]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(BIN), *args, *self.args()],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr + done.stdout
+        return done
+
+    def checkpoint(self) -> str | None:
+        """The sequence number the shard's checkpoint in S3 names (one shard: moto's)."""
+        prefix = f"{self.prefix}/ddbmigrate/runs/{self.run_id}/stream/"
+        listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+        marks = [self.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed]
+        assert len(marks) <= 1, marks
+        return orjson.loads(marks[0])["sequence"] if marks else None
+
+    def has(self, pk: str, sk: int) -> bool:
+        key = {"pk": {"S": pk}, "sk": {"N": str(sk)}}
+        return "Item" in self.dest.get_item(TableName=self.dest_table, Key=key, ConsistentRead=True)
+
+
+@pytest.fixture
+def live(moto: MotoServer, tmp_path: Path) -> Iterator[Live]:
+    """A live run of a small table, caught up once (so a checkpoint exists), then changed
+    again with every kind of change, not replayed yet."""
+    table = f"kill-src-{uuid.uuid4().hex[:8]}"
+    with ReplayProxy(moto.endpoint_url, table=f"{table}-copy", seed=3) as proxy:
+        run = Live(
+            proxy=proxy,
+            source_table=table,
+            dest_table=f"{table}-copy",
+            prefix=f"kill-{uuid.uuid4().hex[:8]}",
+            env=cli_env(tmp_path),
+            source=dynamodb_client(moto.endpoint_url, SOURCE_ROLE),
+            dest=dynamodb_client(moto.endpoint_url, DEST_ROLE),
+            s3=LocalAWS(endpoint_url=moto.endpoint_url).client(DEST_ROLE, "s3"),
+        )
+        create_source(run.source, table, items=SOURCE_ITEMS)
+        migrated = run.run(
+            "migrate", "--live", "--source-table", table, "--dest-table", run.dest_table
+        )
+        found = re.search(r"live run (\S+) follows", migrated.stdout)
+        assert found, migrated.stdout
+        run = replace(run, run_id=found.group(1))
+        warm_up(run.source, table)
+        run.run("sync", run.run_id, "--until-caught-up")
+        assert run.checkpoint() is not None
+        for _ in changes(run.source, table):
+            pass
+        proxy.take_log()
+        yield run
+        assert proxy.stats().errors == []
+
+
+def warm_up(client: Any, table: str) -> None:
+    client.put_item(TableName=table, Item={"pk": {"S": "warm"}, "sk": {"N": "0"}})
+    client.update_item(
+        TableName=table,
+        Key={"pk": {"S": "user-004"}, "sk": {"N": "4"}},
+        UpdateExpression="SET warm = :w",
+        ExpressionAttributeValues={":w": {"BOOL": True}},
+    )
+
+
+def after_kill(client: Any, table: str) -> None:
+    """Changes while the replay is dead: a put, two updates of one item in the same second,
+    a delete, a delete then a re-insert, an update of an item the killed replay wrote."""
+    client.put_item(TableName=table, Item={"pk": {"S": "after"}, "sk": {"N": "0"}})
+    key = {"pk": {"S": "new-4"}, "sk": {"N": "4"}}
+    for value in ("one", "two"):
+        client.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET v = :v",
+            ExpressionAttributeValues={":v": {"S": value}},
+        )
+    client.delete_item(TableName=table, Key={"pk": {"S": "new-5"}, "sk": {"N": "5"}})
+    back = {"pk": {"S": "user-003"}, "sk": {"N": "3"}}
+    client.delete_item(TableName=table, Key=back)
+    client.put_item(TableName=table, Item={**back, "back": {"S": "again"}})
+    client.update_item(
+        TableName=table,
+        Key={"pk": {"S": "new-1"}, "sk": {"N": "1"}},
+        UpdateExpression="SET late = :l",
+        ExpressionAttributeValues={":l": {"NS": ["1", "2.5"]}},
+    )
+
+
+# --- the kill points ---
+
+
+@dataclass(frozen=True, slots=True)
+class KillPoint:
+    """A request to hold, and what must be true while it is held."""
+
+    gate: Callable[[Call], bool]
+    skip: int = 0
+    forward_first: bool = False
+    written: str = "none"
+    """What of the page the destination holds at the kill: none, some or all."""
+    saved: bool = False
+    """The checkpoint of the page is in S3 at the kill."""
+
+
+def _batch(live_table: str) -> Callable[[Call], bool]:
+    return lambda call: call.is_("BatchWriteItem", table=live_table)
+
+
+def _checkpoint_put(call: Call) -> bool:
+    return call.method == "PUT" and "/ddbmigrate/runs/" in call.path and "/stream/" in call.path
+
+
+POINTS = {
+    "stream-read": lambda t: KillPoint(lambda c: c.is_("GetRecords"), forward_first=True),
+    "mid-batch": lambda t: KillPoint(_batch(t), skip=1, written="some"),
+    "batch-applied-unanswered": lambda t: KillPoint(
+        _batch(t), skip=1, forward_first=True, written="some"
+    ),
+    "between-write-and-checkpoint": lambda t: KillPoint(_checkpoint_put, written="all"),
+    "checkpoint-saved-unanswered": lambda t: KillPoint(
+        _checkpoint_put, forward_first=True, written="all", saved=True
+    ),
+}
+
+
+def sync_killed_at(live: Live, point: KillPoint) -> tuple[str | None, list[Logged]]:
+    """``sync`` started, held at ``point``, checked there, SIGKILLed with its whole process
+    group; the checkpoint S3 held then, and the proxy's log of the killed process."""
+    before = live.checkpoint()
+    live.proxy.arm(point.gate, skip=point.skip, forward_first=point.forward_first)
+    sync = subprocess.Popen(
+        [str(BIN), "sync", live.run_id, *live.args()],
+        env=live.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the kill reaches every thread
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not live.proxy.arrived.wait(0.05):
+            assert sync.poll() is None, sync.communicate()
+            assert time.monotonic() < deadline, "the replay never sent the request to hold"
+        held_at = live.checkpoint()
+        check_held(live, point, before, held_at)
+        os.killpg(sync.pid, signal.SIGKILL)
+        sync.communicate(timeout=TIMEOUT)
+    finally:
+        live.proxy.disarm()
+    assert sync.returncode == -signal.SIGKILL
+    live.proxy.wait_idle(TIMEOUT)
+    return held_at, live.proxy.take_log()
+
+
+def check_held(live: Live, point: KillPoint, before: str | None, held_at: str | None) -> None:
+    """The replay is where ``point`` says: the page's writes and its checkpoint."""
+    assert (held_at != before) == point.saved, (before, held_at)
+    source = scan_all(live.source, live.source_table)
+    left = differences(source, scan_all(live.dest, live.dest_table), KEY)
+    begun = live.has("new-1", 1)  # the page's first batch
+    state = "all" if not left else "some" if begun else "none"
+    assert state == point.written, left
+
+
+@pytest.mark.parametrize("name", list(POINTS))
+def test_sync_killed_at_a_named_point_resumes_at_its_checkpoint_in_stream_order(
+    live: Live, name: str
+) -> None:
+    point = POINTS[name](live.dest_table)
+
+    held_at, killed = sync_killed_at(live, point)
+    after_kill(live.source, live.source_table)
+    live.run("sync", live.run_id, "--until-caught-up")
+    rerun = live.proxy.take_log()
+    out = live.run("cutover", live.run_id, "--source-stopped").stdout
+    cutover = live.proxy.take_log()
+
+    assert order_problems(killed, KEY, complete=False) == []
+    assert order_problems(rerun, KEY, complete=True) == []
+    assert order_problems(cutover, KEY, complete=True) == []
+    start = iterators(rerun)[0]
+    assert (start["ShardIteratorType"], start.get("SequenceNumber")) == (
+        "AFTER_SEQUENCE_NUMBER",
+        held_at,
+    )
+    again = set(sequences(killed)) & set(sequences(rerun))
+    assert bool(again) == (not point.saved)  # what was not checkpointed is read again
+    assert "MATCH" in out
+    assert_same_items(live.source, live.source_table, live.dest, live.dest_table, count=FINAL_ITEMS)
