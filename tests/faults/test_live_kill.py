@@ -138,7 +138,8 @@ def live(moto: MotoServer, tmp_path: Path) -> Iterator[Live]:
         )
         create_source(run.source, table, items=SOURCE_ITEMS)
         migrated = run.run(
-            "migrate", "--live", "--source-table", table, "--dest-table", run.dest_table
+            *("migrate", "--live", "--source-table", table, "--dest-table", run.dest_table),
+            *("--workers", "1", "--segments", "2"),  # a small table: no worker processes
         )
         found = re.search(r"live run (\S+) follows", migrated.stdout)
         assert found, migrated.stdout
