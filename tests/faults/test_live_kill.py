@@ -1,26 +1,29 @@
-"""``sync`` SIGKILLed at named points of the replay, then run again: the tables end identical
+"""A live run's replay SIGKILLed at named points, then run again: the tables end identical
 and no key's writes ever left the stream's order.
 
 The installed command runs against moto through the replay proxy (tests/faults/
 replay_proxy.py), staging on S3 through it too, so every step of the replay is a request the
 proxy can hold: the stream read (GetRecords), a batch in the middle of a page
-(BatchWriteItem), and the checkpoint (the S3 PUT of the shard's mark), held before it takes
-effect or after. While the request is held the test checks that the replay is where the
-point says (what the destination holds, which checkpoint S3 holds), SIGKILLs the command's
-process group, changes the source again (puts, updates, deletes, two updates of one item in
-the same second, a delete then a re-insert), runs ``sync --until-caught-up`` and
-``cutover``, and compares both tables item by item (tests/itemcompare.py).
+(BatchWriteItem), the checkpoint (the S3 PUT of the shard's mark), held before it takes
+effect or after, and the cutover's sentinel (its BatchWriteItem to the source). While the
+request is held the test checks that the replay is where the point says (what the
+destination holds, which checkpoint S3 holds), SIGKILLs the command's process group,
+changes the source again (puts, updates, deletes, two updates of one item in the same
+second, a delete then a re-insert), runs ``sync --until-caught-up`` and ``cutover``, and
+compares both tables item by item (tests/itemcompare.py). A ``migrate --live`` killed in
+its replay is finished by the resume command ``status`` prints.
 
 Order is judged from the proxy's log of each process: the records the stream answered and
 the writes sent to the destination, key by key (``replay_proxy.order_problems``). The rerun
-must start at the checkpoint S3 held when the command died. moto only: dynalite has no
-DynamoDB Streams.
+must start at the checkpoint S3 held when the command died (docs/adr/0047). moto only:
+dynalite has no DynamoDB Streams.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -119,10 +122,13 @@ class Live:
         return "Item" in self.dest.get_item(TableName=self.dest_table, Key=key, ConsistentRead=True)
 
 
+MIGRATE = ("--workers", "1", "--segments", "2")
+"""A small table: migrated in the command's process, no worker processes."""
+
+
 @pytest.fixture
-def live(moto: MotoServer, tmp_path: Path) -> Iterator[Live]:
-    """A live run of a small table, caught up once (so a checkpoint exists), then changed
-    again with every kind of change, not replayed yet."""
+def fresh(moto: MotoServer, tmp_path: Path) -> Iterator[Live]:
+    """A source table of every attribute type and the proxy; no run yet."""
     table = f"kill-src-{uuid.uuid4().hex[:8]}"
     proxy = ReplayProxy(moto.endpoint_url, table=f"{table}-copy", seed=3)
     with proxy:
@@ -137,21 +143,35 @@ def live(moto: MotoServer, tmp_path: Path) -> Iterator[Live]:
             s3=LocalAWS(endpoint_url=moto.endpoint_url).client(DEST_ROLE, "s3"),
         )
         create_source(run.source, table, items=SOURCE_ITEMS)
-        migrated = run.run(
-            *("migrate", "--live", "--source-table", table, "--dest-table", run.dest_table),
-            *("--workers", "1", "--segments", "2"),  # a small table: no worker processes
-        )
-        found = re.search(r"live run (\S+) follows", migrated.stdout)
-        assert found, migrated.stdout
-        run = replace(run, run_id=found.group(1))
-        warm_up(run.source, table)
-        run.run("sync", run.run_id, "--until-caught-up")
-        assert run.checkpoint() is not None
-        for _ in changes(run.source, table):
-            pass
-        proxy.take_log()
         yield run
         assert proxy.stats().errors == []
+
+
+@pytest.fixture
+def live(fresh: Live) -> Live:
+    """A live run of a small table, caught up once (so a checkpoint exists), then changed
+    again with every kind of change, not replayed yet."""
+    table = fresh.source_table
+    migrated = fresh.run("migrate", "--live", *migrate_tables(fresh), *MIGRATE)
+    run = replace(fresh, run_id=live_run_id(migrated.stdout))
+    warm_up(run.source, table)
+    run.run("sync", run.run_id, "--until-caught-up")
+    assert run.checkpoint() is not None
+    for _ in changes(run.source, table):
+        pass
+    run.proxy.take_log()
+    return run
+
+
+def migrate_tables(live: Live) -> list[str]:
+    return ["--source-table", live.source_table, "--dest-table", live.dest_table]
+
+
+def live_run_id(out: str) -> str:
+    """The run id ``migrate --live`` names in its last lines."""
+    found = re.search(r"live run (\S+) follows", out)
+    assert found, out
+    return found.group(1)
 
 
 def warm_up(client: Any, table: str) -> None:
@@ -232,33 +252,48 @@ POINTS: dict[str, Callable[[Live], KillPoint]] = {
 
 
 def killed_at(live: Live, point: KillPoint) -> tuple[str | None, list[Logged]]:
-    """The command started, held at ``point``, checked there, SIGKILLed with its whole process
-    group; the checkpoint S3 held then, and the proxy's log of the killed process."""
+    """The command started, held at ``point``, checked there, SIGKILLed with its whole
+    process group; the checkpoint S3 held then, and the proxy's log of the killed process."""
     before = live.checkpoint()
     live.proxy.arm(point.gate, skip=point.skip, forward_first=point.forward_first)
-    sync = subprocess.Popen(
-        [str(BIN), point.command[0], live.run_id, *point.command[1:], *live.args()],
+    command = start(live, [point.command[0], live.run_id, *point.command[1:]])
+    try:
+        wait_held(live, command)
+        held_at = live.checkpoint()
+        check_held(live, point, before, held_at)
+    finally:  # killed whatever the checks found: a sync left running would follow forever
+        kill(live, command)
+    return held_at, live.proxy.take_log()
+
+
+def start(live: Live, args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN), *args, *live.args()],
         env=live.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group: the kill reaches every thread
     )
+
+
+def wait_held(live: Live, command: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not live.proxy.arrived.wait(0.05):
+        assert command.poll() is None, command.communicate()
+        assert time.monotonic() < deadline, "the command never sent the request to hold"
+
+
+def kill(live: Live, command: subprocess.Popen[str]) -> None:
+    """SIGKILL to the command's process group; then no request of it is left in the proxy."""
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while not live.proxy.arrived.wait(0.05):
-            assert sync.poll() is None, sync.communicate()
-            assert time.monotonic() < deadline, "the replay never sent the request to hold"
-        held_at = live.checkpoint()
-        check_held(live, point, before, held_at)
-    finally:  # killed whatever the checks found: a sync left running would follow forever
-        if sync.poll() is None:
-            os.killpg(sync.pid, signal.SIGKILL)
-        sync.communicate(timeout=TIMEOUT)
+        if command.poll() is None:
+            os.killpg(command.pid, signal.SIGKILL)
+        command.communicate(timeout=TIMEOUT)
+    finally:
         live.proxy.disarm()
-    assert sync.returncode == -signal.SIGKILL
+    assert command.returncode == -signal.SIGKILL, command.returncode
     live.proxy.wait_idle(TIMEOUT)
-    return held_at, live.proxy.take_log()
 
 
 def check_held(live: Live, point: KillPoint, before: str | None, held_at: str | None) -> None:
@@ -308,6 +343,68 @@ def _record(sequence: int, event: str, pk: str, version: str) -> Logged:
         {"NewImage": image} if image else {}
     )
     return Logged("record", {"eventName": event, "dynamodb": change})
+
+
+def test_a_migrate_live_killed_in_its_stream_read_is_finished_by_its_resume_line(
+    fresh: Live,
+) -> None:
+    live = fresh
+    live.proxy.arm(lambda c: c.is_("GetRecords"))  # the copy is done, the replay starts
+    command = start(live, ["migrate", "--live", *migrate_tables(live), *MIGRATE])
+    try:
+        wait_held(live, command)
+        for _ in changes(live.source, live.source_table):
+            pass
+    finally:
+        kill(live, command)
+    after_kill(live.source, live.source_table)
+    live.proxy.take_log()
+    words = resume_line(live)
+    live = replace(live, run_id=words[2])
+
+    resumed = subprocess.run(
+        [str(BIN), *words[1:]],
+        env=live.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    rerun = live.proxy.take_log()
+    out = live.run("cutover", live.run_id, "--source-stopped").stdout
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming migrate run {live.run_id}" in resumed.stderr
+    assert live_run_id(resumed.stdout) == live.run_id
+    assert iterators(rerun)[0]["ShardIteratorType"] == "TRIM_HORIZON"  # nothing checkpointed
+    assert len(sequences(rerun)) >= AFTER_KILL_RECORDS
+    assert order_problems(rerun, KEY, complete=True) == []
+    assert "MATCH" in out
+    assert_same_items(
+        live.source, live.source_table, live.dest, live.dest_table, count=FINAL_ITEMS - 1
+    )  # no warm-up put in this run
+
+
+def resume_line(live: Live) -> list[str]:
+    """The words of the resume command ``status`` prints for the stopped run."""
+    status = subprocess.run(
+        [
+            *(str(BIN), "status", "--staging", live.staging, "--dest-role-arn", DEST_ROLE),
+            *("--dest-region", LOCAL_REGION, "--dest-endpoint-url", live.proxy.url),
+        ],
+        env=live.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert "  stopped  " in lines[0], lines
+    (resume,) = [line.split(None, 1)[1] for line in lines if line.startswith("  resume")]
+    words = shlex.split(resume)
+    assert words[:2] == ["ddbmigrate", "resume"], words
+    return words
 
 
 def test_the_order_check_names_a_key_written_out_of_stream_order() -> None:
