@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from live_setup import KEY, key, live
 
@@ -11,6 +13,7 @@ from ddbmigrate.live import cutover
 from ddbmigrate.live.cutover import SENTINEL_ATTRIBUTE, sentinel_key
 from ddbmigrate.live.ports import ChangeRecord
 from ddbmigrate.model import KeyAttribute, KeySchema
+from ddbmigrate.ports import TableWriter, WriteRequest, WriteResult
 
 
 def test_cutover_sees_the_sentinel_arrive_and_leave_and_drains_every_shard() -> None:
@@ -58,6 +61,44 @@ def test_cutover_stops_at_its_timeout_while_the_source_keeps_changing() -> None:
             clock=setup.clock,
             timeout=0.5,
         )
+
+
+class _KilledError(Exception):
+    """The cutover's process dies here."""
+
+
+@dataclass
+class _DiesAfterThePut:
+    """The source, for a cutover that dies once its sentinel is written (a SIGKILL)."""
+
+    table: TableWriter
+
+    @property
+    def table_name(self) -> str:
+        return self.table.table_name
+
+    def batch_write(self, requests: list[WriteRequest]) -> WriteResult:
+        if any("DeleteRequest" in r for r in requests):
+            raise _KilledError
+        return self.table.batch_write(requests)
+
+
+def test_a_cutover_removes_the_sentinel_of_one_that_died_before_removing_it() -> None:
+    setup = live()
+    for n in range(5):
+        setup.put(n)
+    source = setup.streams.writer("src")
+    with pytest.raises(_KilledError):
+        cutover(
+            replay=setup.replay(), source=_DiesAfterThePut(source), key=KEY, clock=setup.clock,
+            token="dead",
+        )  # fmt: skip
+    assert setup.source.get(sentinel_key(KEY, "dead")) is not None
+
+    cutover(replay=setup.replay(), source=source, key=KEY, clock=setup.clock, token="t2")
+
+    assert setup.same_tables()
+    assert len(setup.source.items()) == 5  # neither sentinel is left in either table
 
 
 @pytest.mark.parametrize("kind", ["S", "N", "B"])

@@ -1,12 +1,15 @@
 """Per-shard checkpoints of a live replay, kept in the run ledger's folder::
 
     ddbmigrate/runs/<run-id>/stream/<shard-hash>.json
+    ddbmigrate/runs/<run-id>/stream-sentinels.json   (the cutover's sentinels, see below)
 
 Each names its shard, the sequence number of the last record whose write DynamoDB
 confirmed, whether the shard was read to its end, and counts for ``status``. A record is
 saved only after the write it follows succeeded, so a crash re-applies at most the records
 written since the last save: puts of full images and deletes, which change nothing the
-second time (docs/adr/0031).
+second time (docs/adr/0031). The cutover records its sentinel's token before it writes the
+sentinel to the source, so the next cutover removes the sentinel of one that died
+(docs/adr/0047).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ddbmigrate.ports import Store
 STREAM_DIR = "stream"
 BRIDGE_FILE = "stream-bridge.json"
 PENDING_FILE = "stream-bridge-pending.json"
+SENTINELS_FILE = "stream-sentinels.json"
 _T = TypeVar("_T")
 _HINT = "move the run's folder out of ddbmigrate/runs/ and start a new live migration"
 
@@ -163,6 +167,7 @@ class ShardCheckpoints:
         self._dir = f"{run_dir}/{STREAM_DIR}"
         self._bridge_key = f"{run_dir}/{BRIDGE_FILE}"
         self._pending_key = f"{run_dir}/{PENDING_FILE}"
+        self._sentinels_key = f"{run_dir}/{SENTINELS_FILE}"
         self._guard = guard
 
     @classmethod
@@ -208,6 +213,17 @@ class ShardCheckpoints:
         if self._store.exists(self._pending_key):
             self._store.delete(self._pending_key)
 
+    def load_sentinels(self) -> list[str]:
+        """Tokens of the sentinels cutovers wrote to the source and may not have removed."""
+        if not self._store.exists(self._sentinels_key):
+            return []
+        return self._parsed(self._sentinels_key, _tokens)
+
+    def save_sentinels(self, tokens: list[str]) -> None:
+        if self._guard is not None:
+            self._guard()
+        self._store.put(self._sentinels_key, orjson.dumps({"tokens": tokens}))
+
     def _key(self, shard_id: str) -> str:
         name = hashlib.sha1(shard_id.encode(), usedforsecurity=False).hexdigest()
         return f"{self._dir}/{name}.json"
@@ -218,6 +234,10 @@ class ShardCheckpoints:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
             raise damaged(self._store, key, "stream checkpoint", reason, _HINT) from exc
+
+
+def _tokens(data: bytes) -> list[str]:
+    return [str(token) for token in orjson.loads(data)["tokens"]]
 
 
 def _check_held(ledger: Ledger) -> None:

@@ -5,7 +5,10 @@ saw a quiet period). A sentinel item is written to the source and the replay run
 applied the sentinel's record; the sentinel is then deleted the same way (so neither table
 keeps it), and every shard is drained until a pass applies nothing. What the source held
 before the sentinel was written is then in the destination: validation (``validator``)
-proves it item by item.
+proves it item by item. A cutover that dies (SIGKILL, a lost machine) between writing its
+sentinel and removing it would leave an item of ours in the application's table: each
+cutover records its token in the run's checkpoints before writing it, and removes the
+sentinels of earlier cutovers from the source first (docs/adr/0047).
 """
 
 from __future__ import annotations
@@ -71,13 +74,28 @@ def cutover(
     token = token or secrets.token_hex(8)
     sentinel = sentinel_key(key, token)
     deadline = clock.monotonic() + timeout
+    _remove_leftovers(replay, source, key, clock, token)
     item = {**sentinel, SENTINEL_ATTRIBUTE: {"S": token}}
     _write(source, {"PutRequest": {"Item": item}}, clock)
     _until_seen(replay, _Sighting(sentinel, put=True), clock, deadline)
     _write(source, {"DeleteRequest": {"Key": sentinel}}, clock)
     _until_seen(replay, _Sighting(sentinel, put=False), clock, deadline)
     _drain(replay, clock, deadline)
+    replay.checkpoints.save_sentinels([])
     return CutoverResult(sentinel=sentinel, status=replay.status())
+
+
+def _remove_leftovers(
+    replay: Replay, source: TableWriter, key: KeySchema, clock: Clock, token: str
+) -> None:
+    """Record ``token`` before its sentinel exists, then delete the sentinels of earlier
+    cutovers from the source: their removal reaches the destination through the stream
+    (before this sentinel on a shared shard, by the drain otherwise). Deleting one that
+    was never written, or was removed, changes nothing and leaves no stream record."""
+    earlier = replay.checkpoints.load_sentinels()
+    replay.checkpoints.save_sentinels([*earlier, token])
+    for old in earlier:
+        _write(source, {"DeleteRequest": {"Key": sentinel_key(key, old)}}, clock)
 
 
 @dataclass(slots=True)
