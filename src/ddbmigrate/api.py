@@ -7,9 +7,6 @@ module the CLI calls.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, TypeVar
-
 from ddbmigrate import settings as settings_opt
 from ddbmigrate.capacity import ThroughputOptions, task_shares
 from ddbmigrate.config import Side
@@ -18,7 +15,13 @@ from ddbmigrate.exporter import ExportResult
 from ddbmigrate.formats.compression import Compression
 from ddbmigrate.formats.detect import Format
 from ddbmigrate.importer import ImportResult
-from ddbmigrate.options import THREADS, ExportOptions, ImportOptions, ValidateOptions
+from ddbmigrate.options import (
+    THREADS,
+    ExportOptions,
+    ImportOptions,
+    ValidateOptions,
+    from_keywords,
+)
 from ddbmigrate.pipeline import MigrateOptions, MigrateReport
 from ddbmigrate.ports import NullObserver, Observer
 from ddbmigrate.report import merge_reports
@@ -113,24 +116,6 @@ __all__ = [  # the functions, and the types they take and return
 ]
 
 
-_O = TypeVar("_O", ExportOptions, ImportOptions, ValidateOptions)
-
-
-def _options(kind: type[_O], options: _O | None, keywords: dict[str, Any]) -> _O:
-    """``options=``, or the older keywords that spell its fields; never both, so a keyword
-    beside ``options=`` is refused rather than silently dropped."""
-    defaults = {f.name: f.default for f in dataclasses.fields(kind)}
-    given = sorted(k for k, v in keywords.items() if v is not None and v != defaults[k])
-    if options is not None:
-        if given:
-            raise TypeError(f"pass {', '.join(given)} in options=, not beside it")
-        return options
-    for name, value in keywords.items():
-        if value is None and defaults[name] is dataclasses.MISSING:
-            raise TypeError(f"missing keyword argument {name!r} (or pass options=)")
-    return kind(**keywords)
-
-
 def export(
     *,
     source: Side,
@@ -164,7 +149,7 @@ def export(
     return exports.export(
         source=source,
         staging=staging,
-        options=_options(ExportOptions, options, keywords),
+        options=from_keywords(ExportOptions, options, keywords),
         throughput=throughput,
         run_id=run_id,
         observer=observer,
@@ -211,7 +196,7 @@ def import_(
     }
     return imports.import_(
         dest=dest,
-        options=_options(ImportOptions, options, keywords),
+        options=from_keywords(ImportOptions, options, keywords),
         throughput=throughput,
         run_id=run_id,
         observer=observer,
@@ -247,7 +232,7 @@ def validate(
     return commands.validate(
         source=source,
         dest=dest,
-        options=_options(ValidateOptions, options, keywords),
+        options=from_keywords(ValidateOptions, options, keywords),
         throughput=throughput,
         observer=observer,
         engine=engine,

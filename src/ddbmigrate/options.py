@@ -8,7 +8,9 @@ which say how one step runs once the command has chosen its segments and workers
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ddbmigrate.engines.base import DEFAULT_THREADS
 from ddbmigrate.errors import ConfigError
@@ -107,3 +109,21 @@ class ValidateOptions:
     """Segments each worker scans at once."""
     consistent_read: bool = False
     """Strongly consistent Scans (twice the RCU); use when writes just finished."""
+
+
+_O = TypeVar("_O", ExportOptions, ImportOptions, ValidateOptions)
+
+
+def from_keywords(kind: type[_O], options: _O | None, keywords: dict[str, Any]) -> _O:
+    """``options=``, or the older keywords that spell its fields; never both, so a keyword
+    beside ``options=`` is refused rather than silently dropped."""
+    defaults = {f.name: f.default for f in dataclasses.fields(kind)}
+    given = sorted(k for k, v in keywords.items() if v is not None and v != defaults[k])
+    if options is not None:
+        if given:
+            raise TypeError(f"pass {', '.join(given)} in options=, not beside it")
+        return options
+    for name, value in keywords.items():
+        if value is None and defaults[name] is dataclasses.MISSING:
+            raise TypeError(f"missing keyword argument {name!r} (or pass options=)")
+    return kind(**keywords)

@@ -46,6 +46,24 @@ def import_step(
     return result
 
 
+def unrecorded_import(
+    ctx: RunContext, *, store: Store, plan: SourcePlan, writer: TableWriter, key: KeySchema
+) -> ImportResult:
+    """``plan`` written outside the run's import step: no step marks, no files recorded as
+    done (the live bridge's incremental windows, which its own record makes resumable);
+    rejects to the run's rejects file, within the write budget."""
+    return import_source(
+        store=store,
+        plan=plan,
+        writer=writer,
+        key=key,
+        options=ImportOptions(),
+        rejects=RejectLog(store, ctx.run_ledger.dir, max_rejects=ctx.max_rejects),
+        clock=ctx.clock,
+        budget=ctx.budgets.dest_write,
+    )
+
+
 def managed_import_step(
     ctx: RunContext, import_: ManagedImport, schema: TableSchema, plan: SourcePlan
 ) -> ImportResult:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from ddbmigrate.errors import CorruptDataError
 from ddbmigrate.estimate import Prices, estimate
 from ddbmigrate.formats.detect import detect
-from ddbmigrate.importer import ImportOptions, import_source
 from ddbmigrate.live import (
     ChangeStreams,
     Replay,
@@ -33,8 +32,8 @@ from ddbmigrate.live.replay import status_of
 from ddbmigrate.model import KeySchema
 from ddbmigrate.notify.live import LiveEvents, notifying
 from ddbmigrate.ports import Clock, Store, TableSchema, TableWriter
-from ddbmigrate.runs import RejectLog
 from ddbmigrate.steps.context import RunContext
+from ddbmigrate.steps.import_ import unrecorded_import
 
 STREAM_STEP = "stream"
 """The ledger's step that recorded the start point."""
@@ -164,17 +163,7 @@ def bridge_apply(ctx: RunContext, store: Store, writer: TableWriter, key: KeySch
                 f"{store.root.rstrip('/')}/{folder} is not an incremental export",
                 hint="give the live run a staging prefix of its own",
             )
-        rejects = RejectLog(store, ctx.run_ledger.dir, max_rejects=ctx.max_rejects)
-        return import_source(
-            store=store,
-            plan=plan,
-            writer=writer,
-            key=key,
-            options=ImportOptions(),
-            rejects=rejects,
-            clock=ctx.clock,
-            budget=ctx.budgets.dest_write,
-        ).item_count
+        return unrecorded_import(ctx, store=store, plan=plan, writer=writer, key=key).item_count
 
     return apply
 
