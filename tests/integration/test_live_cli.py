@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -108,7 +109,17 @@ def test_migrate_live_while_the_source_changes_then_cutover(aws: LocalAWS, tmp_p
     figures = re.search(r"replay +(\d+) records applied, 1 shards open", status.stdout)
     assert figures, status.stdout
     assert int(figures.group(1)) > 0  # the writer kept going while migrate replayed
-    out = cut_over(aws, run_id, staging, tmp_path)
+    # Between commands the run is live, and status names the two commands that go on.
+    lines = status.stdout.splitlines()
+    assert lines[0].startswith(f"{run_id}  migrate {table} -> {table}  live  ("), lines[0]
+    nexts = {li.split()[0]: li.split(None, 1)[1] for li in lines if li.startswith("  ")}
+    assert "resume" not in nexts
+    assert nexts["sync"].startswith(f"ddbmigrate sync {run_id} --staging {staging} ")
+    cutover = shlex.split(nexts["cutover"])
+    assert cutover[:3] == ["ddbmigrate", "cutover", run_id]
+    done = run(cutover[1:], tmp_path)  # the printed command, as a user pastes it
+    assert done.returncode == 0, done.stderr + done.stdout
+    out = done.stdout
 
     assert "MATCH" in out
     assert f"{AFTER_CHANGES}" in out
