@@ -61,10 +61,11 @@ def status(
 ) -> None:
     """Show the runs recorded under a staging URL.
 
-    From STAGING/ddbmigrate/runs/: finished, running (a live process holds it) or stopped
-    (nobody does: killed, crashed, or its heartbeat went stale), steps, segments exported,
-    files imported, rejects and where they are listed, and for a stopped run the command
-    that resumes it. A run whose ledger file is damaged is listed as DAMAGED with the
+    From STAGING/ddbmigrate/runs/: finished, running (a live process holds it), stopped
+    (nobody does: killed, crashed, or its heartbeat went stale) or live (a live migration
+    whose copy is done), steps, segments exported, files imported, rejects and where they
+    are listed, and the commands that continue it (resume; for a live run, sync and
+    cutover). A run whose ledger file is damaged is listed as DAMAGED with the
     reason. Reads with the destination's credentials (the staging bucket is the
     destination's).
 
