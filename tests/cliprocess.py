@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE
+from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
 
 BIN = Path(sys.executable).parent / "ddbmigrate"
 
@@ -44,3 +45,14 @@ def ddbmigrate(
         timeout=timeout,
         check=False,
     )
+
+
+def side_flags(source_url: str, dest_url: str | None = None) -> list[str]:
+    """Both sides as flags, for the embedded AWS (or a proxy or stub in front of a side),
+    progress off: what the live-migration tests pass to every command."""
+    return [
+        *("--source-role-arn", SOURCE_ROLE, "--dest-role-arn", DEST_ROLE),
+        *("--source-endpoint-url", source_url, "--dest-endpoint-url", dest_url or source_url),
+        *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
+        *("--progress", "off"),
+    ]

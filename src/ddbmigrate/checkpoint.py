@@ -394,15 +394,24 @@ class RunStatus:
     @property
     def state(self) -> str:
         """finished; running (a live process holds its lock); stopped (unfinished, and no
-        live holder: the process ended, or its heartbeat went stale); unknown (its lock
-        file is damaged); damaged (its ledger is)."""
+        live holder: the process ended, or its heartbeat went stale); live (a live run
+        whose copy is done, waiting for ``sync`` or ``cutover``); unknown (its lock file is
+        damaged); damaged (its ledger is)."""
         if self.damaged:
             return "damaged"
         if self.finished:
             return "finished"
         if self.holder and self.holder.startswith(_UNKNOWN_HOLDER):
             return "unknown"  # its lock is damaged: it may be running
-        return "running" if self.holder else "stopped"
+        if self.holder:
+            return "running"
+        return "live" if self.between_live_commands else "stopped"
+
+    @property
+    def between_live_commands(self) -> bool:
+        """A live run whose copy is done: it stays open for ``sync`` and ``cutover``."""
+        copy = {k: v for k, v in self.steps.items() if k not in _LIVE_LATER}
+        return self.live is not None and bool(copy) and set(copy.values()) == {"done"}
 
     @classmethod
     def of_damaged(cls, run_id: str, error: LedgerDamagedError) -> RunStatus:
@@ -445,6 +454,8 @@ class RunStatus:
 
 
 _UNKNOWN_HOLDER = "nobody knows: "
+_LIVE_LATER = frozenset({"replay", "validate"})
+"""A live run's steps that ``sync`` and ``cutover`` run, after the copy."""
 
 
 def _live_lines(live: dict[str, Any] | None) -> list[str]:

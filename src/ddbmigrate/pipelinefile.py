@@ -18,6 +18,7 @@ from ddbmigrate.config import SIDE_FIELDS, Side
 from ddbmigrate.engines.base import DEFAULT_THREADS, default_workers, max_workers
 from ddbmigrate.engines.choice import ENGINES, EngineChoice
 from ddbmigrate.errors import ConfigError
+from ddbmigrate.notify.events import BEHIND_AFTER
 from ddbmigrate.settings import ALL, parse_settings
 from ddbmigrate.yamlwords import at, key_on_line, yaml_error
 
@@ -62,7 +63,7 @@ _TABLE = {
     "live",
 }
 _THROUGHPUT = {"read_percent", "write_percent", "max_rcu", "max_wcu"}
-_NOTIFY = {"sns", "webhook", "steps"}
+_NOTIFY = {"sns", "webhook", "steps", "lag"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,6 +120,8 @@ class PipelineSpec:
     notify_sns: str | None = None
     notify_webhook: str | None = None
     notify_steps: bool = False
+    notify_lag: float = BEHIND_AFTER
+    """Seconds of replay lag past which a live table sends ``fell_behind`` (``notify.lag``)."""
     log_location: str | None = None
     report_html: str | None = None
     bucket_owner: str | None = None
@@ -291,6 +294,7 @@ def _spec(file: str, root: yaml.MappingNode) -> PipelineSpec:
         notify_sns=notify.get("sns"),
         notify_webhook=notify.get("webhook"),
         notify_steps=bool(notify.get("steps", False)),
+        notify_lag=notify.get("lag", BEHIND_AFTER),
         log_location=_opt_str(top.get("log_location"), "log_location", file),
         report_html=_opt_str(top.get("report_html"), "report_html", file),
         bucket_owner=_opt_str(top.get("bucket_owner"), "bucket_owner", file),
@@ -475,8 +479,13 @@ def _notify(node: yaml.Node | None, file: str) -> dict[str, Any]:
         return {}
     fields = _mapping("notify", node, _NOTIFY, file, prefix="notify.")
     out: dict[str, Any] = {}
+    kinds = {"steps": bool, "lag": float}
     for key, value in fields.items():
-        out[key] = _scalar(value, bool if key == "steps" else str, f"notify.{key}", file)
+        out[key] = _scalar(value, kinds.get(key, str), f"notify.{key}", file)
+    if "lag" in out and out["lag"] < 1:
+        raise _error(
+            file, fields["lag"], "notify.lag", f"expected seconds, at least 1, got {out['lag']:g}"
+        )
     if "sns" in out and not str(out["sns"]).startswith("arn:aws"):
         raise _error(
             file,

@@ -18,7 +18,7 @@ import pytest
 from bridge_stub import BridgeStub
 
 from alltypes import create_source
-from cliprocess import BIN, cli_env
+from cliprocess import ddbmigrate, side_flags
 from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from itemcompare import assert_same_items, dynamodb_client
@@ -46,23 +46,11 @@ def stub(aws: LocalAWS) -> Iterator[BridgeStub]:
 
 
 def sides(aws: LocalAWS, stub: BridgeStub) -> list[str]:
-    return [
-        *("--source-role-arn", SOURCE_ROLE, "--dest-role-arn", DEST_ROLE),
-        *("--source-endpoint-url", stub.url, "--dest-endpoint-url", aws.endpoint_url),
-        *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
-        *("--progress", "off"),
-    ]
+    return side_flags(stub.url, aws.endpoint_url)
 
 
 def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), *args],
-        env=cli_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return ddbmigrate(*args, home=tmp_path, timeout=TIMEOUT)
 
 
 def live_run(aws: LocalAWS, stub: BridgeStub, tmp_path: Path, *, pitr: bool) -> tuple[str, str]:

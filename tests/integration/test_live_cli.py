@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -21,9 +22,9 @@ import orjson
 import pytest
 
 from alltypes import create_source
-from cliprocess import BIN, cli_env
+from cliprocess import BIN, cli_env, ddbmigrate, side_flags
 from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
-from ddbmigrate.local.server import LOCAL_REGION, MotoServer
+from ddbmigrate.local.server import MotoServer
 from itemcompare import assert_same_items, dynamodb_client
 from livechanges import AFTER_CHANGES, SOURCE_ITEMS, Writer, changes, later_changes
 
@@ -42,23 +43,11 @@ def aws(moto_server: MotoServer) -> LocalAWS:
 
 
 def sides(aws: LocalAWS) -> list[str]:
-    return [
-        *("--source-role-arn", SOURCE_ROLE, "--dest-role-arn", DEST_ROLE),
-        *("--source-endpoint-url", aws.endpoint_url, "--dest-endpoint-url", aws.endpoint_url),
-        *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
-        *("--progress", "off"),
-    ]
+    return side_flags(aws.endpoint_url)
 
 
 def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), *args],
-        env=cli_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return ddbmigrate(*args, home=tmp_path, timeout=TIMEOUT)
 
 
 def migrate_live(aws: LocalAWS, table: str, staging: Path, tmp_path: Path) -> str:
@@ -108,7 +97,17 @@ def test_migrate_live_while_the_source_changes_then_cutover(aws: LocalAWS, tmp_p
     figures = re.search(r"replay +(\d+) records applied, 1 shards open", status.stdout)
     assert figures, status.stdout
     assert int(figures.group(1)) > 0  # the writer kept going while migrate replayed
-    out = cut_over(aws, run_id, staging, tmp_path)
+    # Between commands the run is live, and status names the two commands that go on.
+    lines = status.stdout.splitlines()
+    assert lines[0].startswith(f"{run_id}  migrate {table} -> {table}  live  ("), lines[0]
+    nexts = {li.split()[0]: li.split(None, 1)[1] for li in lines if li.startswith("  ")}
+    assert "resume" not in nexts
+    assert nexts["sync"].startswith(f"ddbmigrate sync {run_id} --staging {staging} ")
+    cutover = shlex.split(nexts["cutover"])
+    assert cutover[:3] == ["ddbmigrate", "cutover", run_id]
+    done = run(cutover[1:], tmp_path)  # the printed command, as a user pastes it
+    assert done.returncode == 0, done.stderr + done.stdout
+    out = done.stdout
 
     assert "MATCH" in out
     assert f"{AFTER_CHANGES}" in out

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from alltypes import create_source
-from cliprocess import BIN, cli_env
+from cliprocess import BIN, cli_env, ddbmigrate, side_flags
 from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
-from ddbmigrate.local.server import LOCAL_REGION, MotoServer
+from ddbmigrate.local.server import MotoServer
 from itemcompare import dynamodb_client
 from livechanges import SOURCE_ITEMS, changes
 
@@ -103,23 +103,11 @@ def aws(moto_server: MotoServer) -> LocalAWS:
 
 
 def sides(aws: LocalAWS) -> list[str]:
-    return [
-        *("--source-role-arn", SOURCE_ROLE, "--dest-role-arn", DEST_ROLE),
-        *("--source-endpoint-url", aws.endpoint_url, "--dest-endpoint-url", aws.endpoint_url),
-        *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
-        *("--progress", "off"),
-    ]
+    return side_flags(aws.endpoint_url)
 
 
 def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), *args],
-        env=cli_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return ddbmigrate(*args, home=tmp_path, timeout=TIMEOUT)
 
 
 def migrate_live(aws: LocalAWS, table: str, staging: Path, tmp_path: Path, *more: str) -> str:

@@ -9,8 +9,10 @@ import pytest
 
 from ddbmigrate.errors import ConfigError, FatalError, TransientError
 from ddbmigrate.multi import TableJob, expand_tables, run_tables, with_step_retries
+from ddbmigrate.notify.events import BEHIND_AFTER
 from ddbmigrate.pipelinefile import TableSpec, load_pipeline
 from ddbmigrate.settings import ALL
+from ddbmigrate.wiring.tables import reporting_of
 
 GOOD = """\
 version: 1
@@ -113,6 +115,27 @@ BAD = [
     ),
     ("version: 1", "version: 2", r"yaml:1: version: 2 is not supported"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("lag", "message"),
+    [
+        ("0.5", r"yaml:29: notify.lag: expected seconds, at least 1, got 0.5"),
+        ("soon", r"yaml:29: notify.lag: expected a number, got 'soon'"),
+    ],
+)
+def test_a_notify_lag_is_seconds_at_least_one(tmp_path: Path, lag: str, message: str) -> None:
+    text = GOOD.replace("  steps: true\n", f"  steps: true\n  lag: {lag}\n")
+    assert load_pipeline(write(tmp_path, GOOD)).notify_lag == BEHIND_AFTER
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(write(tmp_path, text))
+
+
+def test_a_notify_lag_reaches_the_live_tables_notifications(tmp_path: Path) -> None:
+    text = GOOD.replace("  steps: true\n", "  steps: true\n  lag: 120\n")
+    spec = load_pipeline(write(tmp_path, text))
+    assert spec.notify_lag == 120.0
+    assert reporting_of(spec).notify_lag == 120.0
 
 
 @pytest.mark.parametrize(("old", "new", "message"), BAD)

@@ -68,6 +68,7 @@ def reporting_of(spec: PipelineSpec) -> Reporting:
         notify_sns=spec.notify_sns,
         notify_webhook=spec.notify_webhook,
         notify_steps=spec.notify_steps,
+        notify_lag=spec.notify_lag,
         log_location=spec.log_location,
         report_html=spec.report_html,
         bucket_owner=spec.bucket_owner,

@@ -61,10 +61,11 @@ def status(
 ) -> None:
     """Show the runs recorded under a staging URL.
 
-    From STAGING/ddbmigrate/runs/: finished, running (a live process holds it) or stopped
-    (nobody does: killed, crashed, or its heartbeat went stale), steps, segments exported,
-    files imported, rejects and where they are listed, and for a stopped run the command
-    that resumes it. A run whose ledger file is damaged is listed as DAMAGED with the
+    From STAGING/ddbmigrate/runs/: finished, running (a live process holds it), stopped
+    (nobody does: killed, crashed, or its heartbeat went stale) or live (a live migration
+    whose copy is done), steps, segments exported, files imported, rejects and where they
+    are listed, and the commands that continue it (resume; for a live run, sync and
+    cutover). A run whose ledger file is damaged is listed as DAMAGED with the
     reason. Reads with the destination's credentials (the staging bucket is the
     destination's).
 
@@ -79,13 +80,31 @@ def status(
     if not found:
         print_lines([f"no runs under {staging}"])
     for run in found:
-        again = resume_command(run, staging, given)
-        print_lines([*run.lines(), *([f"  resume    {again}"] if again else [])])
+        nexts = next_commands(run, staging, given)
+        print_lines([*run.lines(), *(f"  {name:<9} {command}" for name, command in nexts.items())])
 
 
 def _status_json(run: RunStatus, staging: str, given: Given) -> dict[str, object]:
-    return {**asdict(run), "state": run.state, "resume": resume_command(run, staging, given)}
+    nexts = next_commands(run, staging, given)
+    return {**asdict(run), "state": run.state, "resume": nexts.get("resume"), "next": nexts}
 
+
+def next_commands(run: RunStatus, staging: str, given: Given) -> dict[str, str]:
+    """What continues the run: ``resume`` for a stopped run; ``sync`` and ``cutover`` for
+    a live run whose copy is done (a resume would only replay until caught up)."""
+    if run.state == "live":
+        return {
+            "sync": _command_for(run, ["sync", run.run_id], staging, given),
+            "cutover": _command_for(
+                run, ["cutover", run.run_id, "--source-stopped"], staging, given
+            ),
+        }
+    again = resume_command(run, staging, given)
+    return {"resume": again} if again else {}
+
+
+UNFINISHED = ("stopped", "live")
+"""States of a run that can still be continued (``resume``, or ``sync``/``cutover``)."""
 
 # The fields of a side a run records in its plan, and the flags that set them again.
 _SIDE_FLAGS = ("profile", "role_arn", "region", "endpoint_url")
@@ -96,7 +115,12 @@ def resume_command(run: RunStatus, staging: str, given: Given) -> str | None:
     resume takes them from its own flags); None unless the run is stopped."""
     if run.state != "stopped":
         return None
-    words = ["ddbmigrate", "resume", run.run_id, "--staging", staging]
+    return _command_for(run, ["resume", run.run_id], staging, given)
+
+
+def _command_for(run: RunStatus, command: list[str], staging: str, given: Given) -> str:
+    """``ddbmigrate COMMAND --staging STAGING`` with the sides the run's plan recorded."""
+    words = ["ddbmigrate", *command, "--staging", staging]
     for role in ("source", "dest"):
         side = run.plan.get(role)
         recorded: dict[str, object] = side if isinstance(side, dict) else {}
@@ -332,7 +356,7 @@ def cleanup(
     restored = api.restore_run_boosts(staging=options, side=side, run_id=run_id, source=run.source)
     for line in restored:
         stderr.print(line, markup=False)
-    if found.state == "stopped" and not force:
+    if found.state in UNFINISHED and not force:
         raise unfinished(run_id)
     if not yes:
         _confirm(found, staging)
@@ -346,7 +370,7 @@ def _confirm(found: RunStatus, staging: str) -> None:
     if sys.stdin is None or sys.stdin.closed:
         raise typer.Abort
     what = f"run {found.run_id} under {staging}"
-    if found.state == "stopped":
+    if found.state in UNFINISHED:
         what = f"unfinished run {found.run_id} under {staging} (it can no longer be resumed)"
     if not typer.confirm(f"delete the export and ledger of {what}?", err=True):
         stderr.print(f"not confirmed: nothing of run {found.run_id} was deleted", markup=False)
