@@ -425,17 +425,24 @@ class StartsWriter(Messages):
             self.writer.start()
 
 
-def spy_on_spark_jobs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[Any]]]:
-    """The unit function's name and the units of every job the Spark engine runs."""
-    jobs: list[tuple[str, list[Any]]] = []
-    run = SparkEngine.run
+class SparkJobs:
+    """The unit function's name and the units of every job the Spark engine runs; with
+    ``interrupt_replay``, Ctrl-C arrives as the next replay job starts."""
 
-    def spying(self: SparkEngine, fn: Any, units: Any, **kwargs: Any) -> Any:
-        jobs.append((getattr(fn, "__qualname__", ""), list(units)))
-        return run(self, fn, units, **kwargs)
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.jobs: list[tuple[str, list[Any]]] = []
+        self.interrupt_replay = False
+        run = SparkEngine.run
 
-    monkeypatch.setattr(SparkEngine, "run", spying)
-    return jobs
+        def spying(engine: SparkEngine, fn: Any, units: Any, **kwargs: Any) -> Any:
+            name = getattr(fn, "__qualname__", "")
+            self.jobs.append((name, list(units)))
+            if self.interrupt_replay and name == "ShardJob.read":
+                self.interrupt_replay = False
+                INTERRUPT.set(signal.SIGINT)  # as the CLI's signal handler does
+            return run(engine, fn, units, **kwargs)
+
+        monkeypatch.setattr(SparkEngine, "run", spying)
 
 
 def reads_of(jobs: list[tuple[str, list[Any]]]) -> list[list[Any]]:
@@ -444,7 +451,7 @@ def reads_of(jobs: list[tuple[str, list[Any]]]) -> list[list[Any]]:
 
 
 def test_a_live_run_synced_on_spark_cuts_over_to_identical_tables(
-    aws: LocalAWS, monkeypatch: pytest.MonkeyPatch
+    aws: LocalAWS, spark: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table = unique("spark-live")
     source, dest = (
@@ -453,7 +460,8 @@ def test_a_live_run_synced_on_spark_cuts_over_to_identical_tables(
     )
     create_source(source, table, items=SOURCE_ITEMS)
     staging = api.StagingOptions(url=f"s3://{BUCKET}/{table}/")
-    jobs = spy_on_spark_jobs(monkeypatch)
+    spy = SparkJobs(monkeypatch)
+    jobs = spy.jobs
     writer = Writer(source, table)  # during the copy and migrate's replay
     options = MigrateOptions(source_table=table, dest_table=table, live=True, workers=1)
     report = api.migrate(
@@ -473,8 +481,15 @@ def test_a_live_run_synced_on_spark_cuts_over_to_identical_tables(
     changing.client_changes = lambda _client, _table: iter(())
     changing.start()
     by_migrate = reads_of(jobs)
+    spy.interrupt_replay = True
+    try:
+        with pytest.raises(Interrupted):
+            api.sync(run_id=run_id, staging=staging, source=aws.source, dest=aws.dest, engine=SPARK)
+    finally:
+        INTERRUPT.clear()
+    assert spark.sparkContext.statusTracker().getActiveJobsIds() == []  # the job cancelled
 
-    synced = api.sync(
+    synced = api.sync(  # again: resumed from the checkpoints
         run_id=run_id,
         staging=staging,
         source=aws.source,
@@ -483,7 +498,7 @@ def test_a_live_run_synced_on_spark_cuts_over_to_identical_tables(
         engine=SPARK,
     )
     changing.done()
-    by_sync = reads_of(jobs)[len(by_migrate) :]
+    by_sync = reads_of(jobs)[len(by_migrate) :]  # the interrupted one's and the rerun's
     (listed,) = api.status(staging=staging, side=aws.dest)
     assert listed.live is not None
     assert listed.live["applied"] == synced.applied  # the checkpoints the tasks saved
@@ -504,7 +519,7 @@ def test_a_live_run_synced_on_spark_cuts_over_to_identical_tables(
     # One task per shard (moto's one) in every pass: migrate's replay, the sync's, and the
     # cutover's drain (two quiet passes at least; the sentinel's passes keep the threads).
     assert len(by_migrate) >= 1
-    assert len(by_sync) >= 1
+    assert len(by_sync) >= 2
     assert len(by_cutover) >= 2
     assert len({shard.shard_id for units in reads for shard, _ in units}) == 1
     assert all(len(units) == 1 for units in reads)
