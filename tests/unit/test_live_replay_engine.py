@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 from live_setup import RUN_DIR, Live, live
+from test_live_bridge import _export_incremental, _gap
 
 from ddbmigrate.checkpoint import LedgerConflictError
 from ddbmigrate.engines.base import NOTHING_SHARED, Shared, ThreadEngine, replay_engine
 from ddbmigrate.engines.spark import SparkEngine
-from ddbmigrate.errors import ThrottledError
+from ddbmigrate.errors import StreamTrimmedError, ThrottledError
 from ddbmigrate.live import Replay, ShardCheckpoints, ShardMark
+from ddbmigrate.live.bridge import bridge_windows, close_gap, plan_bridge
 from ddbmigrate.live.ports import ChangeRecord
 from ddbmigrate.live.replay import ShardJob
 from ddbmigrate.throttle import CapacityBudget
@@ -180,3 +182,27 @@ def test_a_shard_job_reads_its_shard_from_the_mark_it_is_given() -> None:
     assert ended.applied == 9
     assert saved == [ended]
     assert setup.same_tables()
+
+
+def test_a_gap_met_by_a_unit_is_bridged_by_the_driver_and_the_next_wave_skips_the_export() -> None:
+    setup = live()
+    _gap(setup)  # applied, then changes trimmed before the replay saw them
+    setup.clock.advance(600.0)
+    engine = UnitsEngine()
+    replay = on_engine(setup, engine)
+    exported: list[int] = []
+
+    def bridge_it(replay: Replay, _error: StreamTrimmedError) -> None:
+        bridge = plan_bridge(replay, now=setup.clock.now_ms() / 1000.0)
+        exported.extend(_export_incremental(setup, a, b) for a, b in bridge_windows(bridge))
+        close_gap(replay, bridge)
+
+    replay.gap = bridge_it
+    replay.catch_up()
+
+    assert len(engine.waves) == 2  # the wave that met the gap, then the one after the bridge
+    assert sum(exported) == 6 + 8
+    assert setup.same_tables()
+    assert (
+        len(setup.writer.applied()) == 6
+    )  # before the gap; the units skip what the export covered
