@@ -107,6 +107,28 @@ def test_local_staging_with_a_cluster_master_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "staging").exists()
 
 
+@pytest.mark.parametrize("command", [["sync"], ["cutover", "--source-stopped"]])
+def test_a_live_command_on_spark_refuses_local_staging_for_a_cluster_master(
+    tmp_path: Path, command: list[str]
+) -> None:
+    with socket.socket() as master:  # the replay's tasks write their checkpoints there
+        master.bind(("127.0.0.1", 0))
+        master.listen()
+        port = master.getsockname()[1]
+        staging = str(tmp_path / "staging")
+        out = run(
+            [
+                *(command[0], "20260101T000000Z-1a2b3c4d", *command[1:], "--staging", staging),
+                *("--engine", "spark", "--spark-master", f"spark://127.0.0.1:{port}"),
+                *("--source-endpoint-url", NOWHERE, "--dest-endpoint-url", NOWHERE),
+            ],
+            clean_env(tmp_path),
+        )
+    assert out.returncode == 2, out.stderr
+    assert f"error: {staging} is on this machine's disk, which the executors" in out.stderr
+    assert not (tmp_path / "staging").exists()
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -23,6 +23,7 @@ import orjson
 import pyspark
 import pytest
 
+from alltypes import create_source
 from ddbmigrate import api
 from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.engines.local import INTERRUPT, Shared
@@ -35,6 +36,8 @@ from ddbmigrate.local.server import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, MotoServ
 from ddbmigrate.model import Item
 from ddbmigrate.pipeline import MigrateOptions
 from ddbmigrate.runs import RejectLimitError, RejectsError
+from itemcompare import assert_same_items, dynamodb_client
+from livechanges import AFTER_CHANGES, SOURCE_ITEMS, Writer, later_changes
 from tables import make_customer_table
 
 pytestmark = [pytest.mark.integration]
@@ -407,3 +410,118 @@ def test_an_interrupt_cancels_the_spark_job_group(spark: Any) -> None:
         INTERRUPT.clear()
     assert observer.units < 40  # the job was cancelled, not run to the end
     assert spark.sparkContext.statusTracker().getActiveJobsIds() == []
+
+
+class StartsWriter(Messages):
+    """Starts ``writer`` once the live run recorded its start point (the stream's line)."""
+
+    def __init__(self, writer: Writer) -> None:
+        super().__init__()
+        self.writer = writer
+
+    def message(self, text: str) -> None:
+        super().message(text)
+        if text.startswith("stream ") and not self.writer.is_alive():
+            self.writer.start()
+
+
+class SparkJobs:
+    """The unit function's name and the units of every job the Spark engine runs; with
+    ``interrupt_replay``, Ctrl-C arrives as the next replay job starts."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.jobs: list[tuple[str, list[Any]]] = []
+        self.interrupt_replay = False
+        run = SparkEngine.run
+
+        def spying(engine: SparkEngine, fn: Any, units: Any, **kwargs: Any) -> Any:
+            name = getattr(fn, "__qualname__", "")
+            self.jobs.append((name, list(units)))
+            if self.interrupt_replay and name == "ShardJob.read":
+                self.interrupt_replay = False
+                INTERRUPT.set(signal.SIGINT)  # as the CLI's signal handler does
+            return run(engine, fn, units, **kwargs)
+
+        monkeypatch.setattr(SparkEngine, "run", spying)
+
+
+def reads_of(jobs: list[tuple[str, list[Any]]]) -> list[list[Any]]:
+    """The units of the replay's Spark jobs: (shard, mark) pairs."""
+    return [units for name, units in jobs if name == "ShardJob.read"]
+
+
+def test_a_live_run_synced_on_spark_cuts_over_to_identical_tables(
+    aws: LocalAWS, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = unique("spark-live")
+    source, dest = (
+        dynamodb_client(aws.endpoint_url, SOURCE_ROLE),
+        dynamodb_client(aws.endpoint_url, DEST_ROLE),
+    )
+    create_source(source, table, items=SOURCE_ITEMS)
+    staging = api.StagingOptions(url=f"s3://{BUCKET}/{table}/")
+    spy = SparkJobs(monkeypatch)
+    jobs = spy.jobs
+    writer = Writer(source, table)  # during the copy and migrate's replay
+    options = MigrateOptions(source_table=table, dest_table=table, live=True, workers=1)
+    report = api.migrate(
+        source=aws.source,
+        dest=aws.dest,
+        staging=staging,
+        options=options,
+        observer=StartsWriter(writer),
+        engine=SPARK,
+    )
+    writer.done()
+    assert report.live is not None
+    run_id = report.run_id
+    for _ in later_changes(source, table):  # before the sync: it must apply them
+        pass
+    changing = Writer(source, table, keep_going=True)  # and on, while the sync runs
+    changing.client_changes = lambda _client, _table: iter(())
+    changing.start()
+    by_migrate = reads_of(jobs)
+    spy.interrupt_replay = True
+    try:
+        with pytest.raises(Interrupted):
+            api.sync(run_id=run_id, staging=staging, source=aws.source, dest=aws.dest, engine=SPARK)
+    finally:
+        INTERRUPT.clear()
+    assert spark.sparkContext.statusTracker().getActiveJobsIds() == []  # the job cancelled
+
+    synced = api.sync(  # again: resumed from the checkpoints
+        run_id=run_id,
+        staging=staging,
+        source=aws.source,
+        dest=aws.dest,
+        until_caught_up=True,
+        engine=SPARK,
+    )
+    changing.done()
+    by_sync = reads_of(jobs)[len(by_migrate) :]  # the interrupted one's and the rerun's
+    (listed,) = api.status(staging=staging, side=aws.dest)
+    assert listed.live is not None
+    assert listed.live["applied"] == synced.applied  # the checkpoints the tasks saved
+    done = api.cutover_run(
+        run_id=run_id,
+        staging=staging,
+        source=aws.source,
+        dest=aws.dest,
+        source_stopped=True,
+        engine=SPARK,
+    )
+
+    assert done.validation.matches, done.validation.to_dict()
+    assert_same_items(source, table, dest, table, count=AFTER_CHANGES)
+    assert synced.applied >= report.live.applied + 3  # the later changes, read on Spark
+    reads = reads_of(jobs)
+    by_cutover = reads[len(by_migrate) + len(by_sync) :]
+    # One task per shard (moto's one) in every pass: migrate's replay, the sync's, and the
+    # cutover's drain (two quiet passes at least; the sentinel's passes keep the threads).
+    assert len(by_migrate) >= 1
+    assert len(by_sync) >= 2
+    assert len(by_cutover) >= 2
+    assert len({shard.shard_id for units in reads for shard, _ in units}) == 1
+    assert all(len(units) == 1 for units in reads)
+    assert jobs[-1][0] == "_Scans.digest"  # the cutover's comparison ran on Spark too
+    assert done.stream_disabled

@@ -195,6 +195,25 @@ ENGINE = PARALLEL + OptionSet(
         Opt("spark_master", SparkMaster),
     )
 )
+LIVE_ENGINE = OptionSet(
+    (
+        Opt(
+            "engine",
+            Annotated[
+                str,
+                typer.Option(
+                    "--engine",
+                    help="local: the replay reads the shards on threads of this process; spark: "
+                    "each replay pass reads them as Spark tasks, one per shard (needs pyspark: "
+                    "the spark extra of ddbmigrate).",
+                ),
+            ],
+            EngineChoice().name,
+        ),
+        Opt("spark_master", SparkMaster),
+    )
+)
+"""The engine of ``sync`` and ``cutover``: where the replay's shards are read."""
 Segments = Annotated[
     int | None,
     typer.Option(

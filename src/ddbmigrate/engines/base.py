@@ -130,6 +130,13 @@ def gated_processes(engine: Engine) -> int | None:
     return engine.workers if getattr(engine, "threads", None) else None
 
 
+def replay_engine(engine: Engine) -> Engine | None:
+    """``engine`` when a live replay runs its shards as ``engine``'s units (the Spark
+    engine says so with ``runs_replay``); None keeps the replay's reader threads in this
+    process, as the local engines do (docs/adr/0049, 0050)."""
+    return engine if getattr(engine, "runs_replay", False) is True else None
+
+
 def cpu_count() -> int:
     """Cores this process may use (the affinity mask, not the machine's total)."""
     try:

@@ -261,6 +261,9 @@ def _first_line(exc: BaseException) -> str:
 class SparkEngine:
     """Units as Spark tasks on ``session`` (see the module docstring)."""
 
+    runs_replay = True
+    """A live replay's shards are Spark tasks too (``engines.base.replay_engine``)."""
+
     def __init__(self, session: Any, *, tasks: int | None = None) -> None:
         self.session = session
         self.context = _context(session)

@@ -164,6 +164,7 @@ class ShardCheckpoints:
 
     def __init__(self, store: Store, run_dir: str, guard: Callable[[], None] | None = None) -> None:
         self._store = store
+        self._run_dir = run_dir
         self._dir = f"{run_dir}/{STREAM_DIR}"
         self._bridge_key = f"{run_dir}/{BRIDGE_FILE}"
         self._pending_key = f"{run_dir}/{PENDING_FILE}"
@@ -175,6 +176,16 @@ class ShardCheckpoints:
         """The checkpoints of ``ledger``'s run; writes stop once its plan lock is lost."""
         return cls(ledger.store, ledger.dir, lambda: _check_held(ledger))
 
+    def task_side(self) -> ShardCheckpoints:
+        """What these checkpoints are in a Spark task: the same files, without the plan
+        lock's check, which the driver makes before each wave (``Replay``, ADR 50)."""
+        return ShardCheckpoints(self._store, self._run_dir)
+
+    def check_held(self) -> None:
+        """LedgerConflictError once the run's plan lock is lost (another process runs it)."""
+        if self._guard is not None:
+            self._guard()
+
     def load(self) -> dict[str, ShardMark]:
         marks: dict[str, ShardMark] = {}
         for key in self._store.list(f"{self._dir}/"):
@@ -184,8 +195,7 @@ class ShardCheckpoints:
         return marks
 
     def save(self, mark: ShardMark) -> None:
-        if self._guard is not None:
-            self._guard()
+        self.check_held()
         self._store.put(self._key(mark.shard_id), mark.to_json())
 
     def load_bridge(self) -> Bridge | None:

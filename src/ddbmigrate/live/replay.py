@@ -2,6 +2,9 @@
 
 One reader per shard (DynamoDB Streams allows two at once), at most ``workers`` shards at a
 time, children only after their parent is read to its end (``ddbmigrate.live.lineage``).
+The readers are threads of this process, or, with an ``engine`` (the Spark engine), one
+unit of the engine per shard: the same reader, saving its checkpoints from the task, while
+this process keeps the lineage and the passes (docs/adr/0050).
 Each page of up to 1,000 records is written in batches (``ddbmigrate.live.apply``), then
 the shard's checkpoint is saved: at-least-once, and a record applied twice changes nothing
 (docs/adr/0031). An iterator that expired (15 minutes) is opened again after the
@@ -11,6 +14,7 @@ StreamTrimmedError instead of being skipped.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from collections.abc import Callable, Iterable
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from ddbmigrate.checkpoint import Ledger
+from ddbmigrate.engines.base import Engine, Shared
 from ddbmigrate.errors import ConfigError, ExpiredIteratorError, StreamTrimmedError
 from ddbmigrate.importer import ImportOptions
 from ddbmigrate.live.apply import Applier, batches
@@ -115,6 +120,8 @@ class Replay:
     watchers: list[Watcher] = field(default_factory=list)
     gap: GapHandler | None = None
     """Without it, StreamTrimmedError stops the replay (no bridge: PITR unknown or off)."""
+    engine: Engine | None = None
+    """Runs each wave's shards as its units (``ShardJob``); None: reader threads here."""
     bridge: Bridge | None = field(init=False, default=None)
     """The last gap closed by incremental exports (``ddbmigrate.live.bridge``)."""
     _marks: dict[str, ShardMark] = field(init=False, default_factory=dict)
@@ -208,6 +215,10 @@ class Replay:
 
     def _read_all(self, shards: list[Shard], stop: threading.Event) -> int:
         """Read ``shards`` at once; the first failure stops the others at their next page."""
+        if self.engine is not None and not self.watchers:
+            # A watcher (the cutover's sentinel) must see records in this process: such a
+            # pass keeps the threads; every other pass goes to the engine.
+            return self._read_on(self.engine, shards)
         halt = threading.Event()
         with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
             try:
@@ -223,10 +234,46 @@ class Replay:
         return _results(futures)
 
     def _read_one(self, shard: Shard, stop: threading.Event, halt: threading.Event) -> int:
-        with self._lock:
-            mark = self._marks.get(shard.shard_id, ShardMark(shard.shard_id))
-        reader = _ShardReader(self, shard, mark, random.Random())
+        reader = _ShardReader(self._access(self._save), shard, self._mark(shard), random.Random())
         return reader.run(lambda: stop.is_set() or halt.is_set())
+
+    def _read_on(self, engine: Engine, shards: list[Shard]) -> int:
+        """One unit of ``engine`` per shard, each saving its own checkpoints (the plan
+        lock is checked here first: a task cannot see it); the marks they end at come
+        back. A failed wave reloads the marks its tasks saved before it stopped."""
+        self.checkpoints.check_held()
+        units = [(shard, self._mark(shard)) for shard in shards]
+        job = ShardJob(self._access(self.checkpoints.save))
+        shared = Shared(
+            forward=(self.checkpoints,), notify=(self.observer,), budgets=(self.budget,)
+        )
+        try:
+            done = engine.run(job.read, units, shared=shared)
+        except Exception:
+            with contextlib.suppress(Exception), self._lock:  # the wave's error matters
+                self._marks = self.checkpoints.load()
+            raise
+        with self._lock:
+            self._marks.update((mark.shard_id, mark) for mark, _ in done)
+        return sum(applied for _, applied in done)
+
+    def _mark(self, shard: Shard) -> ShardMark:
+        with self._lock:
+            return self._marks.get(shard.shard_id, ShardMark(shard.shard_id))
+
+    def _access(self, save: Callable[[ShardMark], None]) -> ShardAccess:
+        return ShardAccess(
+            streams=self.streams,
+            arn=self.start.arn,
+            writer=self.writer,
+            clock=self.clock,
+            options=self.options,
+            budget=self.budget,
+            observer=self.observer,
+            bridge=self.bridge,
+            save=save,
+            watchers=tuple(self.watchers),
+        )
 
     def _save(self, mark: ShardMark) -> None:
         self.checkpoints.save(mark)  # after the writes: see the module docstring
@@ -272,11 +319,44 @@ def _results(futures: list[Future[int]]) -> int:
     return sum(f.result() for f in futures)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ShardAccess:
+    """What a shard reader works with: the same in a reader thread and in an engine's
+    task (where it arrives pickled: the observer, the budget and the checkpoints' ``save``
+    stand for the driver's, ``engines.base.Shared``)."""
+
+    streams: ChangeStreams
+    arn: str
+    writer: TableWriter
+    clock: Clock
+    options: ReplayOptions
+    budget: Budget
+    observer: Observer
+    bridge: Bridge | None
+    save: Callable[[ShardMark], None]
+    """Called with the shard's mark after each page's writes succeeded."""
+    watchers: tuple[Watcher, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ShardJob:
+    """The shard reader as a unit of an engine: ``(shard, mark)`` in, the mark it ended at
+    and the records it applied out."""
+
+    access: ShardAccess
+
+    def read(self, unit: tuple[Shard, ShardMark], stop: threading.Event) -> tuple[ShardMark, int]:
+        shard, mark = unit
+        reader = _ShardReader(self.access, shard, mark, random.Random())
+        applied = reader.run(stop.is_set)
+        return reader.mark, applied
+
+
 @dataclass(slots=True)
 class _ShardReader:
     """Reads one shard from its checkpoint until it ends or has nothing more now."""
 
-    replay: Replay
+    access: ShardAccess
     shard: Shard
     mark: ShardMark
     rng: random.Random
@@ -285,7 +365,7 @@ class _ShardReader:
     def run(self, stopped: Callable[[], bool]) -> int:
         applied = 0
         iterator = self._open()
-        for _ in range(self.replay.options.pages_per_pass):
+        for _ in range(self.access.options.pages_per_pass):
             if stopped():
                 return applied
             page = self._page(iterator)
@@ -301,24 +381,22 @@ class _ShardReader:
         return applied
 
     def _open(self) -> str:
-        replay, after = self.replay, self.mark.sequence
+        access, after = self.access, self.mark.sequence
         try:
             return self._retried(
-                lambda: replay.streams.shard_iterator(
-                    replay.start.arn, self.shard.shard_id, after=after
-                )
+                lambda: access.streams.shard_iterator(access.arn, self.shard.shard_id, after=after)
             )
         except StreamTrimmedError as exc:
             raise trimmed_error(self.shard.shard_id, after) from exc
 
     def _page(self, iterator: str) -> RecordsPage:
-        limit, streams = self.replay.options.page_limit, self.replay.streams
+        limit, streams = self.access.options.page_limit, self.access.streams
         while True:
             try:
                 page = self._retried(lambda it=iterator: streams.get_records(it, limit=limit))  # type: ignore[misc]
             except ExpiredIteratorError as exc:
                 self.reopens += 1
-                if self.reopens > self.replay.options.max_reopens:
+                if self.reopens > self.access.options.max_reopens:
                     raise self._gave_up() from exc
                 iterator = self._open()  # at the checkpoint: nothing applied is read again
                 continue
@@ -335,9 +413,9 @@ class _ShardReader:
         )
 
     def _retried(self, call: Callable[[], _T]) -> _T:
-        options = self.replay.options
+        options = self.access.options
         return call_with_retry(
-            call, policy=options.read_retry, clock=self.replay.clock, rng=self.rng
+            call, policy=options.read_retry, clock=self.access.clock, rng=self.rng
         )
 
     def _apply(self, records: list[ChangeRecord], *, ended: bool) -> None:
@@ -347,17 +425,17 @@ class _ShardReader:
             self._write(records)
         if records or ended:
             self.mark = replace(self.mark, finished=ended)
-            self.replay._save(self.mark)
+            self.access.save(self.mark)
 
     def _write(self, records: list[ChangeRecord]) -> None:
-        replay = self.replay
-        applier = Applier(replay.writer, replay.budget, replay.options.write, replay.clock)
-        todo = _not_bridged(records, replay.bridge)
+        access = self.access
+        applier = Applier(access.writer, access.budget, access.options.write, access.clock)
+        todo = _not_bridged(records, access.bridge)
         for batch in batches(todo):
             applier.write(batch, self.rng)
-            replay.observer.advanced(STEP, len(batch.records))
+            access.observer.advanced(STEP, len(batch.records))
             for record in batch.records:
-                for watch in replay.watchers:
+                for watch in access.watchers:
                     watch(record)
         self.mark = _advanced(self.mark, records, applied=len(todo))
 

@@ -10,6 +10,7 @@ import gc
 import threading
 from dataclasses import dataclass
 
+from ddbmigrate.engines.base import replay_engine
 from ddbmigrate.errors import CorruptDataError
 from ddbmigrate.estimate import Prices, estimate
 from ddbmigrate.formats.detect import detect
@@ -136,7 +137,8 @@ def replay_of(
 ) -> Replay:
     """The run's replay into ``writer``, resumed from its checkpoints, writing within the
     destination's write budget (import's ``--write-percent``); with ``live.exports`` (and
-    the table's ``key``), gaps in the stream are bridged by incremental exports."""
+    the table's ``key``), gaps in the stream are bridged by incremental exports. On the
+    Spark engine its shards are read as Spark tasks (``engines.base.replay_engine``)."""
     replay = open_replay(
         streams=live.streams,
         ledger=ctx.run_ledger,
@@ -146,6 +148,7 @@ def replay_of(
         budget=ctx.budgets.dest_write,
         observer=ctx.observer,
     )
+    replay.engine = replay_engine(ctx.engine)
     if live.exports is not None and live.staging is not None and key is not None:
         apply = bridge_apply(ctx, live.staging, writer, key)
         replay.gap = GapBridge(live.exports, apply, ctx.clock, ctx.observer)

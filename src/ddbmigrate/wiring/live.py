@@ -15,7 +15,8 @@ from ddbmigrate.capacity import ThroughputOptions, make_budgets
 from ddbmigrate.checkpoint import Ledger, check_run_id
 from ddbmigrate.clock import SystemClock
 from ddbmigrate.config import Side
-from ddbmigrate.engines.base import DEFAULT_THREADS, ThreadEngine
+from ddbmigrate.engines.base import DEFAULT_THREADS, Engine, ThreadEngine
+from ddbmigrate.engines.choice import EngineChoice
 from ddbmigrate.errors import ConfigError
 from ddbmigrate.live import Replay, ReplayStatus, StreamStart, cutover, recorded_start
 from ddbmigrate.model import KeySchema, StoreURL
@@ -29,6 +30,7 @@ from ddbmigrate.steps.preflight import read_source
 from ddbmigrate.steps.validate import validate_step
 from ddbmigrate.validator import ValidateOptions, ValidationReport
 from ddbmigrate.wiring.accounts import Account, StagingOptions, owner_for, run_store
+from ddbmigrate.wiring.engines import EngineRequest
 from ddbmigrate.wiring.scope import held_run
 
 CUTOVER_TIMEOUT = 900.0
@@ -120,11 +122,13 @@ def sync(
     stop: threading.Event | None = None,
     observer: Observer | None = None,
     notifications: MultiNotifier | None = None,
+    engine: EngineChoice | None = None,
 ) -> ReplayStatus:
     """Follow a live run's stream into the destination from its checkpoints, until ``stop``
     is set (or Ctrl-C), or once caught up with ``until_caught_up``. With
-    ``notifications``: replay started, caught up, fell behind (``notify.live``)."""
-    ask = _Ask(run_id, staging, source, dest, throughput, observer, notifications)
+    ``notifications``: replay started, caught up, fell behind (``notify.live``). With
+    ``engine`` spark, each pass reads the shards as Spark tasks (docs/adr/0050)."""
+    ask = _Ask(run_id, staging, source, dest, throughput, observer, notifications, engine)
     with _live_run(ask) as run:
         return follow(run.ctx, _replay(run), stop=stop, until_caught_up=until_caught_up)
 
@@ -140,18 +144,20 @@ def cutover_run(
     observer: Observer | None = None,
     timeout: float = CUTOVER_TIMEOUT,
     notifications: MultiNotifier | None = None,
+    engine: EngineChoice | None = None,
 ) -> CutoverReport:
     """Finish a live run whose source no longer takes the application's writes: sentinel
     through the replay, every shard drained, validation; the stream disabled when this run
     enabled it; the run finished when the tables match. With ``notifications``: a
-    ``cutover`` event, MATCH with the counts or what went wrong."""
+    ``cutover`` event, MATCH with the counts or what went wrong. With ``engine`` spark,
+    the drain and the validation run as Spark tasks (the sentinel's passes stay here)."""
     if not source_stopped:
         raise ConfigError(
             "cutover needs the application's writes to the source table stopped, and "
             "cannot tell that itself",
             hint="stop the writers, then run the same command with --source-stopped",
         )
-    ask = _Ask(run_id, staging, source, dest, throughput, observer, notifications)
+    ask = _Ask(run_id, staging, source, dest, throughput, observer, notifications, engine)
     with _live_run(ask) as run:
         return _notified_cut_over(run, timeout)
 
@@ -231,6 +237,7 @@ class _Ask:
     throughput: ThroughputOptions | None
     observer: Observer | None
     notifications: MultiNotifier | None = None
+    engine: EngineChoice | None = None
 
 
 @contextmanager
@@ -238,6 +245,8 @@ def _live_run(ask: _Ask) -> Iterator[_LiveRun]:
     """The live run named, under its plan's lock (released on the way out)."""
     observer = ask.observer or NullObserver()
     bind_run(observer, ask.run_id)  # an interrupt names the run, whenever it comes
+    if ask.engine is not None and ask.engine.spark:  # before any AWS call, as migrate's
+        EngineRequest.checked(ask.engine, workers=None, threads=1, locations=[ask.staging.url])
     clock = SystemClock()
     store = run_store(ask.staging, ask.dest if ask.dest != Side() else ask.source)
     recorded = Ledger(store, check_run_id(ask.run_id), clock).load()
@@ -271,11 +280,20 @@ def _opened(plan: MigratePlan, ledger: Ledger, ask: _Ask, store: Store) -> _Live
     ctx = RunContext(
         clock=clock,
         observer=_notifying(ask, plan, ledger.run_id, clock),
-        engine=ThreadEngine(DEFAULT_THREADS),
+        engine=_engine(ask, [src, dst]),
         budgets=budgets,
         ledger=ledger,
     )
     return _LiveRun(plan, ctx, src, dst, schema, start, ask.staging, store)
+
+
+def _engine(ask: _Ask, sides: list[Account]) -> Engine:
+    """Spark (``--engine spark``: the replay's shards and the cutover's validation as
+    tasks), else threads of this process, as before the engine was a choice here."""
+    if ask.engine is None or not ask.engine.spark:
+        return ThreadEngine(DEFAULT_THREADS)
+    request = EngineRequest(ask.engine, 1, 1, (ask.staging.url,))
+    return request.open(sides, ask.observer or NullObserver())
 
 
 def _notifying(ask: _Ask, plan: MigratePlan, run_id: str, clock: SystemClock) -> Observer:

@@ -20,6 +20,7 @@ from ddbmigrate.cli.options import (
     DEBUG,
     DEST,
     JSON,
+    LIVE_ENGINE,
     LOGS,
     NOTIFY_LAG,
     NOTIFY_TARGETS,
@@ -40,7 +41,10 @@ LiveStaging = Annotated[
 ]
 
 
-@uses(SOURCE, DEST, CONFIG, OWNER, WRITE, NOTIFY_TARGETS, NOTIFY_LAG, JSON, PROGRESS, LOGS, DEBUG)
+@uses(
+    *(SOURCE, DEST, CONFIG, OWNER, WRITE, LIVE_ENGINE, NOTIFY_TARGETS, NOTIFY_LAG),
+    *(JSON, PROGRESS, LOGS, DEBUG),
+)
 def sync(
     run_id: LiveRun,
     *,
@@ -58,8 +62,9 @@ def sync(
     order) or, with --until-caught-up, until caught up (a pass finds nothing new, or the
     newest applied change is under 5 seconds old). Writes within the destination's write
     budget (--write-percent, --max-wcu). Pass the same profiles, roles and endpoints as the
-    migrate command. --notify-sns and --notify-webhook receive replay_started, caught_up
-    and fell_behind events (lag over --notify-lag).
+    migrate command. With --engine spark each pass reads the shards as Spark tasks.
+    --notify-sns and --notify-webhook receive replay_started, caught_up and fell_behind
+    events (lag over --notify-lag).
 
     Example: ddbmigrate sync 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
     --source-profile a --dest-profile b
@@ -76,6 +81,7 @@ def sync(
                 until_caught_up=until_caught_up,
                 observer=observer,
                 notifications=notifications,
+                engine=run.engine,
             ),
             {},
         ),
@@ -90,7 +96,10 @@ def sync(
         print_lines(live_lines(run_id, status))
 
 
-@uses(SOURCE, DEST, CONFIG, OWNER, READ, WRITE, NOTIFY_TARGETS, JSON, PROGRESS, LOGS, DEBUG)
+@uses(
+    *(SOURCE, DEST, CONFIG, OWNER, READ, WRITE, LIVE_ENGINE, NOTIFY_TARGETS),
+    *(JSON, PROGRESS, LOGS, DEBUG),
+)
 def cutover(
     run_id: LiveRun,
     *,
@@ -110,7 +119,8 @@ def cutover(
     writes a sentinel item to the source and waits until the replay applied it and its
     removal, drains every shard, then compares both tables item by item and prints MATCH
     with the counts (exit code 3 when they differ). The stream is disabled again when the
-    run enabled it, and the run is finished. --notify-sns and --notify-webhook receive a
+    run enabled it, and the run is finished. With --engine spark the drain and the
+    comparison run as Spark tasks. --notify-sns and --notify-webhook receive a
     cutover event: MATCH with the counts, or what went wrong.
 
     Example: ddbmigrate cutover 20260101T000000Z-1a2b3c4d --staging s3://bucket-in-b/migrations/
@@ -128,6 +138,7 @@ def cutover(
                 throughput=run.throughput,
                 observer=observer,
                 notifications=notifications,
+                engine=run.engine,
             ),
             {},
         ),
