@@ -3,7 +3,8 @@ finishes it with proof."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -32,8 +33,11 @@ from ddbmigrate.cli.options import (
 )
 from ddbmigrate.cli.optionset import Given, uses
 from ddbmigrate.cli.output import live_lines
-from ddbmigrate.cli.resolve import resolve
-from ddbmigrate.notify import BEHIND_AFTER
+from ddbmigrate.cli.resolve import Resolved, resolve
+from ddbmigrate.notify import BEHIND_AFTER, MultiNotifier
+from ddbmigrate.ports import Observer
+
+_T = TypeVar("_T")
 
 LiveRun = Annotated[str, typer.Argument(help="The live run (see `status`).")]
 LiveStaging = Annotated[
@@ -70,25 +74,20 @@ def sync(
     --source-profile a --dest-profile b
     """
     run = resolve(given)
-    status = reported(
-        lambda observer, notifications: (
-            api.sync(
-                run_id=run_id,
-                staging=staging_options(staging, given),
-                source=run.source,
-                dest=run.dest,
-                throughput=run.throughput,
-                until_caught_up=until_caught_up,
-                observer=observer,
-                notifications=notifications,
-                engine=run.engine,
-            ),
-            {},
+    status = _reported(
+        given,
+        run,
+        lambda observer, notifications: api.sync(
+            run_id=run_id,
+            staging=staging_options(staging, given),
+            source=run.source,
+            dest=run.dest,
+            throughput=run.throughput,
+            until_caught_up=until_caught_up,
+            observer=observer,
+            notifications=notifications,
+            engine=run.engine,
         ),
-        dest=run.dest,
-        reporting=_notify(given),
-        progress=given["progress"],
-        log_format=given["log_format"],
     )
     if given["as_json"]:
         print_json({"run_id": run_id, **status.to_dict()})
@@ -127,29 +126,36 @@ def cutover(
     --source-stopped --source-profile a --dest-profile b
     """
     run = resolve(given)
-    done = reported(
-        lambda observer, notifications: (
-            api.cutover_run(
-                run_id=run_id,
-                staging=staging_options(staging, given),
-                source=run.source,
-                dest=run.dest,
-                source_stopped=source_stopped,
-                throughput=run.throughput,
-                observer=observer,
-                notifications=notifications,
-                engine=run.engine,
-            ),
-            {},
+    done = _reported(
+        given,
+        run,
+        lambda observer, notifications: api.cutover_run(
+            run_id=run_id,
+            staging=staging_options(staging, given),
+            source=run.source,
+            dest=run.dest,
+            source_stopped=source_stopped,
+            throughput=run.throughput,
+            observer=observer,
+            notifications=notifications,
+            engine=run.engine,
         ),
+    )
+    if given["as_json"]:
+        print_json(done.to_dict())
+    finish_validation(done.validation, as_json=given["as_json"])
+
+
+def _reported(given: Given, run: Resolved, command: Callable[[Observer, MultiNotifier], _T]) -> _T:
+    """``command`` with the live run's notifications and the run log (no report counts)."""
+    result: _T = reported(
+        lambda observer, notifications: (command(observer, notifications), {}),
         dest=run.dest,
         reporting=_notify(given),
         progress=given["progress"],
         log_format=given["log_format"],
     )
-    if given["as_json"]:
-        print_json(done.to_dict())
-    finish_validation(done.validation, as_json=given["as_json"])
+    return result
 
 
 def _notify(given: Given) -> api.Reporting:
