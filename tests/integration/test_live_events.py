@@ -24,6 +24,7 @@ from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import MotoServer
 from itemcompare import dynamodb_client
 from livechanges import SOURCE_ITEMS, changes
+from localhttp import serving
 
 pytestmark = pytest.mark.integration
 
@@ -82,17 +83,9 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/live"
-    try:
+    with serving(Handler) as port:
+        state.url = f"http://127.0.0.1:{port}/hooks/live"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture(scope="module")

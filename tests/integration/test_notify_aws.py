@@ -4,12 +4,11 @@ and webhooks against a local HTTP server; every failing target is logged, never 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -28,6 +27,7 @@ from ddbmigrate.notify import (
     WebhookNotifier,
 )
 from ddbmigrate.testing import FakeClock
+from localhttp import serving
 
 pytestmark = pytest.mark.integration
 
@@ -216,17 +216,9 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/ddbmigrate/secret-token"
-    try:
+    with serving(Handler) as port:
+        state.url = f"http://127.0.0.1:{port}/hooks/ddbmigrate/secret-token"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def logged_by(notifier: WebhookNotifier) -> list[str]:
