@@ -37,7 +37,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import get_context, resource_tracker
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
 from multiprocessing.context import SpawnContext
@@ -181,6 +181,11 @@ class ProcessEngine:
             self._spawn(ctx)
 
     def _spawn(self, ctx: SpawnContext) -> None:
+        # The first spawn starts multiprocessing's resource tracker, which unblocks SIGINT
+        # and SIGTERM in this thread once it is up: the worker spawned right after would boot
+        # with them unblocked, and a Ctrl-C then ends it with a traceback. Started here, it
+        # is running before any worker, and the workers' spawns keep the block below.
+        resource_tracker.ensure_running()
         for _ in range(self._workers):
             parent_end, child_end = ctx.Pipe(duplex=True)
             process = ctx.Process(
