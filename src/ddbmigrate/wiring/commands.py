@@ -68,11 +68,7 @@ def migrate(
     ``engine`` (default: worker processes of this machine).
     """
     observer = observer or NullObserver()
-    request = EngineRequest.checked(
-        engine, workers=options.workers, threads=options.threads, locations=[staging.url]
-    )
-    if options.import_method == "bulk":
-        check_bulk_location(staging.url)
+    request = _migrate_request(engine, options, staging)
     src, dst = Account(source, "source"), Account(dest, "destination")
     stores = _migrate_stores(src, dst, staging)
     checks = store_checks(stores.export, role="source", write=True)
@@ -178,6 +174,19 @@ def _migrate_stores(src: Account, dst: Account, staging: StagingOptions) -> _Sto
     export_store = src.store(with_acl(staging, owner, asker=dst), owner=owner)
     import_store = dst.store(with_acl(staging, owner, asker=foreign(staging, dst)), owner=owner)
     return _Stores(export_store, import_store, owner)
+
+
+def _migrate_request(
+    engine: EngineChoice | None, options: MigrateOptions, staging: StagingOptions
+) -> EngineRequest:
+    """The engine a migrate asks for, checked with its staging (bulk needs S3) before any
+    AWS call."""
+    request = EngineRequest.checked(
+        engine, workers=options.workers, threads=options.threads, locations=[staging.url]
+    )
+    if options.import_method == "bulk":
+        check_bulk_location(staging.url)
+    return request
 
 
 def migrate_plan(
