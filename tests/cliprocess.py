@@ -33,7 +33,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def ddbmigrate(
-    *args: str, home: Path, timeout: float = 240, **env: str
+    *args: str, home: Path, timeout: float = 240, cwd: Path | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """The command as a user runs it (this interpreter, so PYTHONPATH applies), in the
     environment of :func:`cli_env` for a test's folder ``home``, with ``env`` over it."""
@@ -44,15 +44,27 @@ def ddbmigrate(
         text=True,
         timeout=timeout,
         check=False,
+        cwd=cwd,
     )
+
+
+def side(flag: str, url: str, role: str) -> list[str]:
+    """One side (``flag`` is ``source`` or ``dest``) of the embedded AWS at ``url`` as flags."""
+    return [
+        f"--{flag}-endpoint-url",
+        url,
+        f"--{flag}-region",
+        LOCAL_REGION,
+        f"--{flag}-role-arn",
+        role,
+    ]
 
 
 def side_flags(source_url: str, dest_url: str | None = None) -> list[str]:
     """Both sides as flags, for the embedded AWS (or a proxy or stub in front of a side),
     progress off: what the live-migration tests pass to every command."""
     return [
-        *("--source-role-arn", SOURCE_ROLE, "--dest-role-arn", DEST_ROLE),
-        *("--source-endpoint-url", source_url, "--dest-endpoint-url", dest_url or source_url),
-        *("--source-region", LOCAL_REGION, "--dest-region", LOCAL_REGION),
+        *side("source", source_url, SOURCE_ROLE),
+        *side("dest", dest_url or source_url, DEST_ROLE),
         *("--progress", "off"),
     ]

@@ -23,7 +23,7 @@ import pytest
 from gated_proxy import GatedProxy
 from helpers import create_filled_table, local_keys
 
-from cliprocess import BIN, cli_env
+from cliprocess import BIN, cli_env, ddbmigrate
 from ddbmigrate.local.env import DEST_ROLE, SOURCE_ROLE, LocalAWS
 from ddbmigrate.local.server import LOCAL_REGION
 from ddbmigrate.model import Item
@@ -91,14 +91,7 @@ def import_args(staging: Path, table: str, proxy: GatedProxy) -> list[str]:
 
 
 def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), *args],
-        env=cli_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return ddbmigrate(*args, home=tmp_path, timeout=TIMEOUT)
 
 
 def journals(staging: Path) -> list[dict[str, Any]]:

@@ -21,8 +21,8 @@ import pytest
 from gated_proxy import GatedProxy
 
 from alltypes import create_source
-from cliprocess import BIN, cli_env
-from ddbmigrate.local.server import LOCAL_REGION, MotoServer
+from cliprocess import BIN, cli_env, side
+from ddbmigrate.local.server import MotoServer
 from itemcompare import assert_same_items, dynamodb_client
 
 pytestmark = pytest.mark.faults
@@ -36,17 +36,6 @@ DEST_ROLE = "arn:aws:iam::222222222222:role/ddbmigrate-test"
 def gated(moto_server: MotoServer) -> Iterator[GatedProxy]:
     with GatedProxy(moto_server.endpoint_url, seed=7) as proxy:
         yield proxy
-
-
-def _side(flag: str, url: str, role: str) -> list[str]:
-    return [
-        f"--{flag}-endpoint-url",
-        url,
-        f"--{flag}-region",
-        LOCAL_REGION,
-        f"--{flag}-role-arn",
-        role,
-    ]
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -75,8 +64,8 @@ def test_a_killed_migrate_is_stopped_and_its_printed_resume_command_finishes_it(
         *("--source-table", source, "--dest-table", dest),
         *("--staging", str(staging), "--progress", "off"),
         *("--workers", "2", "--segments", "2"),
-        *_side("source", gated.url, SOURCE_ROLE),
-        *_side("dest", gated.url, DEST_ROLE),
+        *side("source", gated.url, SOURCE_ROLE),
+        *side("dest", gated.url, DEST_ROLE),
     ]
     gated.arm("Scan", skip=1)
     proc = subprocess.Popen(

@@ -21,7 +21,7 @@ import orjson
 import pytest
 from bulk_stub import BulkStub
 
-from cliprocess import BIN, cli_env
+from cliprocess import BIN, cli_env, ddbmigrate
 from ddbmigrate.local.env import BUCKET, DEST_ROLE, SOURCE_ROLE, LocalAWS, bootstrap
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from ddbmigrate.model import Item
@@ -79,14 +79,7 @@ def migrate_args(aws: LocalAWS, stub: BulkStub, source: str, dest: str, staging:
 
 
 def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), *args],
-        env=cli_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return ddbmigrate(*args, home=tmp_path, timeout=TIMEOUT)
 
 
 def staging_url() -> str:

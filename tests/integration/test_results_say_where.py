@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from alltypes import create_source
-from cliprocess import BIN, cli_env
+from cliprocess import ddbmigrate, side
 from ddbmigrate.cli.exit_codes import ExitCode
 from ddbmigrate.local.server import LOCAL_REGION, MotoServer
 from itemcompare import assert_same_items, dynamodb_client
@@ -22,27 +22,8 @@ DEST_ROLE = "arn:aws:iam::222222222222:role/ddbmigrate-test"
 TIMEOUT = 180.0
 
 
-def _side(flag: str, url: str, role: str) -> list[str]:
-    return [
-        f"--{flag}-endpoint-url",
-        url,
-        f"--{flag}-region",
-        LOCAL_REGION,
-        f"--{flag}-role-arn",
-        role,
-    ]
-
-
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), *args],
-        env=cli_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-        cwd=tmp_path,
-    )
+    return ddbmigrate(*args, home=tmp_path, timeout=TIMEOUT, cwd=tmp_path)
 
 
 def _runs(staging: Path) -> list[str]:
@@ -61,7 +42,7 @@ def test_json_results_carry_the_run_id_staging_and_report(
     url = moto_server.endpoint_url
     table = f"json-{uuid.uuid4().hex[:8]}"
     create_source(dynamodb_client(url, SOURCE_ROLE), table, items=20)
-    source, dest = _side("source", url, SOURCE_ROLE), _side("dest", url, DEST_ROLE)
+    source, dest = side("source", url, SOURCE_ROLE), side("dest", url, DEST_ROLE)
     staging, exports = tmp_path / "staging", tmp_path / "exports"
     quiet = ("--progress", "off", "--workers", "1", "--json")
 
